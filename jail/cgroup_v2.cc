@@ -1,0 +1,369 @@
+// cgroup v2 backend: one leaf directory in the unified hierarchy,
+// CLONE_INTO_CGROUP, cgroup.kill.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "jail/cgroup.h"
+#include "jail/cgroup_fs.h"
+
+namespace jcs::jail {
+namespace {
+
+namespace fs = cgroup_fs;
+
+constexpr int kDestroyKillWaitMs = 2000;
+constexpr int kRmdirRetryMs = 1000;
+constexpr uint64_t kCpuPeriodUs = 100000;
+
+class CgroupV2 : public Cgroup {
+ public:
+  CgroupV2(std::string dir, bool fake) : dir_(std::move(dir)), fake_(fake) {}
+  ~CgroupV2() override { (void)Destroy(); }
+  CgroupV2(const CgroupV2&) = delete;
+  CgroupV2& operator=(const CgroupV2&) = delete;
+
+  std::string backend() const override { return "v2"; }
+  int clone_into_fd() const override { return fd_; }
+  const std::string& dir() const { return dir_; }
+
+  absl::Status OpenFd() {
+    fd_ = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ < 0) {
+      return absl::InternalError(absl::StrCat("cannot open cgroup directory ",
+                                              dir_, ": ", strerror(errno)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddProcess(pid_t pid) override {
+    if (destroyed_)
+      return absl::FailedPreconditionError("cgroup already destroyed");
+    return fs::WriteFile(File("cgroup.procs"), absl::StrCat(pid), fake_);
+  }
+
+  absl::StatusOr<std::vector<pid_t>> Processes() const override {
+    if (destroyed_) return std::vector<pid_t>();
+    return fs::ReadPidList(File("cgroup.procs"), /*missing_ok=*/fake_);
+  }
+
+  absl::StatusOr<std::vector<pid_t>> KillAll(int wait_ms) override {
+    if (destroyed_) return std::vector<pid_t>();
+    const int64_t deadline = fs::NowMs() + std::max(wait_ms, 0);
+    absl::StatusOr<std::vector<pid_t>> procs = Processes();
+    if (!procs.ok()) return procs.status();
+    std::vector<pid_t> killed = *procs;
+
+    const std::string kill_file = File("cgroup.kill");
+    const bool have_kill = fake_ || fs::PathExists(kill_file);
+    if (have_kill) {
+      absl::Status s = fs::WriteFile(kill_file, "1", fake_);
+      if (!s.ok()) return s;
+    }
+    int sleep_ms = 1;
+    for (;;) {
+      absl::StatusOr<bool> populated = Populated();
+      if (!populated.ok()) return populated.status();
+      if (!*populated) break;
+      if (!have_kill) {
+        // Kernels before 5.14 have no cgroup.kill: kill what is listed until it
+        // stays empty.
+        absl::StatusOr<std::vector<pid_t>> left = Processes();
+        if (!left.ok()) return left.status();
+        for (pid_t pid : *left) {
+          kill(pid, SIGKILL);
+          if (std::find(killed.begin(), killed.end(), pid) == killed.end())
+            killed.push_back(pid);
+        }
+      }
+      if (fs::NowMs() >= deadline) {
+        absl::StatusOr<std::vector<pid_t>> left = Processes();
+        return absl::DeadlineExceededError(absl::StrCat(
+            "cgroup ", dir_, " still has processes ", wait_ms,
+            " ms after writing 1 to ", kill_file,
+            left.ok() ? absl::StrCat(" (pids: ", absl::StrJoin(*left, " "), ")")
+                      : ""));
+      }
+      fs::SleepMs(sleep_ms);
+      sleep_ms = std::min(sleep_ms * 2, 10);
+    }
+    std::sort(killed.begin(), killed.end());
+    return killed;
+  }
+
+  absl::StatusOr<CgroupStats> Stats() const override {
+    CgroupStats stats;
+    if (destroyed_) return stats;
+    absl::StatusOr<std::string> peak = ReadOptional("memory.peak");
+    if (!peak.ok()) return peak.status();
+    std::optional<uint64_t> value = fs::ParseSingleValue(*peak);
+    if (!value.has_value()) {
+      absl::StatusOr<std::string> current = ReadOptional("memory.current");
+      if (!current.ok()) return current.status();
+      value = fs::ParseSingleValue(*current);
+    }
+    stats.memory_peak_bytes = value.value_or(0);
+    absl::StatusOr<std::string> memory_events = ReadOptional("memory.events");
+    if (!memory_events.ok()) return memory_events.status();
+    stats.oom_kills =
+        fs::FindKeyedValue(*memory_events, "oom_kill").value_or(0);
+    absl::StatusOr<std::string> pids_events = ReadOptional("pids.events");
+    if (!pids_events.ok()) return pids_events.status();
+    stats.pids_max_events = fs::FindKeyedValue(*pids_events, "max").value_or(0);
+    return stats;
+  }
+
+  absl::Status Destroy() override {
+    if (destroyed_) return absl::OkStatus();
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+    if (!fs::PathExists(dir_)) {
+      destroyed_ = true;
+      return absl::OkStatus();
+    }
+    absl::StatusOr<bool> populated = Populated();
+    if (!populated.ok() || *populated) {
+      absl::StatusOr<std::vector<pid_t>> killed = KillAll(kDestroyKillWaitMs);
+      if (!killed.ok()) return killed.status();
+    }
+    absl::Status s =
+        fs::RemoveCgroupDir(dir_, /*remove_files=*/fake_, kRmdirRetryMs);
+    if (!s.ok()) return s;
+    destroyed_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string File(absl::string_view name) const {
+    return fs::JoinPath(dir_, name);
+  }
+
+  // The file's text, or "" when it does not exist.
+  absl::StatusOr<std::string> ReadOptional(absl::string_view name) const {
+    absl::StatusOr<std::string> text = fs::ReadFile(File(name));
+    if (!text.ok() && absl::IsNotFound(text.status())) return std::string();
+    return text;
+  }
+
+  // cgroup.events "populated"; when that file is unusable (fake roots), whether
+  // cgroup.procs lists anything.
+  absl::StatusOr<bool> Populated() const {
+    absl::StatusOr<std::string> events = fs::ReadFile(File("cgroup.events"));
+    if (events.ok()) {
+      std::optional<uint64_t> populated =
+          fs::FindKeyedValue(*events, "populated");
+      if (populated.has_value()) return *populated != 0;
+    } else if (!absl::IsNotFound(events.status())) {
+      return events.status();
+    }
+    absl::StatusOr<std::vector<pid_t>> procs = Processes();
+    if (!procs.ok()) return procs.status();
+    return !procs->empty();
+  }
+
+  std::string dir_;
+  bool fake_;
+  int fd_ = -1;
+  bool destroyed_ = false;
+};
+
+struct Requirement {
+  const char* controller;
+  const char* why;
+};
+
+std::vector<Requirement> RequiredControllers(const CgroupLimits& limits) {
+  std::vector<Requirement> required;
+  if (limits.memory_bytes > 0) required.push_back({"memory", "a memory limit"});
+  if (limits.pids > 0) required.push_back({"pids", "a pids limit"});
+  if (limits.cpus > 0) required.push_back({"cpu", "a CPU quota"});
+  return required;
+}
+
+// Enables `controllers` in dir/cgroup.subtree_control unless already enabled
+// there.
+absl::Status EnableControllers(const std::string& dir,
+                               const std::vector<std::string>& controllers,
+                               bool fake) {
+  const std::string file = fs::JoinPath(dir, "cgroup.subtree_control");
+  std::vector<std::string> enabled;
+  absl::StatusOr<std::string> text = fs::ReadFile(file);
+  if (text.ok()) {
+    enabled = fs::SplitTokens(*text);
+  } else if (!(fake && absl::IsNotFound(text.status()))) {
+    return text.status();
+  }
+  std::vector<std::string> missing;
+  for (const std::string& c : controllers) {
+    if (std::find(enabled.begin(), enabled.end(), c) == enabled.end()) {
+      missing.push_back(absl::StrCat("+", c));
+    }
+  }
+  if (missing.empty()) return absl::OkStatus();
+  std::string value = absl::StrJoin(missing, " ");
+  if (fake) {
+    // A plain file does not accumulate like cgroupfs does: keep what was there.
+    for (const std::string& c : enabled) value = absl::StrCat(c, " ", value);
+  }
+  absl::Status s = fs::WriteFile(file, value, fake);
+  if (!s.ok() && absl::IsFailedPrecondition(s) &&
+      s.message().find("busy") != std::string::npos) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(s.message(),
+                     " (EBUSY: cgroup v2's no-internal-processes rule forbids "
+                     "enabling controllers for the "
+                     "children of a cgroup that has processes of its own; run "
+                     "the supervisor in a leaf cgroup "
+                     "of a delegated subtree, e.g. systemd-run --scope -p "
+                     "Delegate=yes, with its own process "
+                     "moved to a sibling, or use --cgroup v1)"));
+  }
+  return s;
+}
+
+absl::StatusOr<std::string> OwnDir(const CgroupOptions& options) {
+  if (!options.fake_root.empty()) return options.fake_root;
+  absl::StatusOr<std::string> mountinfo = fs::ReadFile("/proc/self/mountinfo");
+  if (!mountinfo.ok()) return mountinfo.status();
+  absl::StatusOr<std::string> own = fs::ReadFile("/proc/self/cgroup");
+  if (!own.ok()) return own.status();
+  return fs::LocateV2OwnDir(*mountinfo, *own);
+}
+
+bool BoundToV1(const CgroupOptions& options, absl::string_view controller) {
+  if (!options.fake_root.empty()) return false;
+  absl::StatusOr<std::string> mountinfo = fs::ReadFile("/proc/self/mountinfo");
+  return mountinfo.ok() && fs::V1HasController(*mountinfo, controller);
+}
+
+// Removes run-<pid>-* leaves of supervisors that no longer exist. Best effort:
+// a stale leaf that cannot be removed must not keep new runs from starting.
+void RemoveStaleSiblings(const std::string& parent_dir, bool fake) {
+  absl::StatusOr<std::vector<std::string>> names = fs::ListSubdirs(parent_dir);
+  if (!names.ok()) return;
+  for (const std::string& name : fs::StaleRunNames(*names)) {
+    CgroupV2 stale(fs::JoinPath(parent_dir, name), fake);
+    (void)stale.Destroy();
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV2(
+    const CgroupOptions& options) {
+  absl::Status s =
+      fs::ValidateRelativeName("cgroup parent", options.parent, true);
+  if (!s.ok()) return s;
+  const std::string name =
+      options.name.empty() ? fs::DefaultLeafName() : options.name;
+  s = fs::ValidateRelativeName("cgroup name", name, false);
+  if (!s.ok()) return s;
+  const bool fake = !options.fake_root.empty();
+
+  absl::StatusOr<std::string> own = OwnDir(options);
+  if (!own.ok()) return own.status();
+
+  // Fail closed before touching anything: every controller a limit needs must
+  // be available.
+  const std::vector<Requirement> required = RequiredControllers(options.limits);
+  std::vector<std::string> controllers;
+  if (!required.empty()) {
+    const std::string file = fs::JoinPath(*own, "cgroup.controllers");
+    absl::StatusOr<std::string> text = fs::ReadFile(file);
+    if (!text.ok()) return text.status();
+    const std::vector<std::string> available = fs::SplitTokens(*text);
+    for (const Requirement& r : required) {
+      if (std::find(available.begin(), available.end(), r.controller) ==
+          available.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "cgroup v2 controller \"", r.controller, "\" (needed for ", r.why,
+            ") is not available in ", file, " (available: ",
+            available.empty() ? "none" : absl::StrJoin(available, " "),
+            "): enable the ", r.controller, " controller for cgroup v2 (",
+            BoundToV1(options, r.controller)
+                ? "it is bound to cgroup v1 on this host"
+                : "add it to cgroup.subtree_control of the ancestors",
+            ") or use --cgroup v1"));
+      }
+      controllers.push_back(r.controller);
+    }
+  }
+
+  s = fs::MakeDirs(*own, options.parent);
+  if (!s.ok()) return s;
+  if (!controllers.empty()) {
+    // From the own cgroup down to the leaf's parent, each level delegates the
+    // controllers.
+    std::string dir = *own;
+    s = EnableControllers(dir, controllers, fake);
+    if (!s.ok()) return s;
+    for (absl::string_view part :
+         absl::StrSplit(options.parent, '/', absl::SkipEmpty())) {
+      dir = fs::JoinPath(dir, part);
+      s = EnableControllers(dir, controllers, fake);
+      if (!s.ok()) return s;
+    }
+  }
+
+  const std::string parent_dir = fs::JoinPath(*own, options.parent);
+  RemoveStaleSiblings(parent_dir, fake);
+
+  const std::string leaf = fs::JoinPath(parent_dir, name);
+  if (mkdir(leaf.c_str(), 0755) != 0) {
+    int err = errno;
+    std::string message = absl::StrCat("cannot create cgroup directory ", leaf,
+                                       ": ", strerror(err));
+    if (err == EEXIST) return absl::AlreadyExistsError(message);
+    return absl::InternalError(message);
+  }
+  auto cgroup = std::make_unique<CgroupV2>(
+      leaf, fake);  // removes the leaf again on failure
+
+  const CgroupLimits& limits = options.limits;
+  if (limits.memory_bytes > 0) {
+    s = fs::WriteFile(fs::JoinPath(leaf, "memory.max"),
+                      absl::StrCat(limits.memory_bytes), fake);
+    if (!s.ok()) return s;
+    // Swap would let the jail exceed its memory limit.
+    const std::string swap = fs::JoinPath(leaf, "memory.swap.max");
+    if (fake || fs::PathExists(swap)) {
+      s = fs::WriteFile(swap, "0", fake);
+      if (!s.ok()) return s;
+    }
+  }
+  if (limits.pids > 0) {
+    s = fs::WriteFile(fs::JoinPath(leaf, "pids.max"), absl::StrCat(limits.pids),
+                      fake);
+    if (!s.ok()) return s;
+  }
+  if (limits.cpus > 0) {
+    const uint64_t quota = std::max<uint64_t>(
+        1000, static_cast<uint64_t>(std::llround(
+                  limits.cpus * static_cast<double>(kCpuPeriodUs))));
+    s = fs::WriteFile(fs::JoinPath(leaf, "cpu.max"),
+                      absl::StrCat(quota, " ", kCpuPeriodUs), fake);
+    if (!s.ok()) return s;
+  }
+  s = cgroup->OpenFd();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Cgroup>(std::move(cgroup));
+}
+
+}  // namespace jcs::jail

@@ -1,0 +1,539 @@
+#include "jail/child.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "jail/sync_protocol.h"
+
+namespace jcs::jail {
+namespace {
+
+constexpr int kSyncFd = 3;
+constexpr int kMaxBinds = 128;
+
+// Shared by the init and (after fork) the program's process: the step stamps
+// travel with kReady.
+SyncMessage g_progress;
+pid_t g_program_pid = 0;
+
+int64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+void Stamp(SetupStep step) { g_progress.step_end_ns[step] = NowNs(); }
+
+void CopyString(char* dst, size_t size, const char* a, const char* b = "") {
+  size_t n = 0;
+  for (const char* s : {a, b}) {
+    for (; *s != '\0' && n + 1 < size; ++s) dst[n++] = *s;
+  }
+  dst[n] = '\0';
+}
+
+void Send(const SyncMessage& msg, int fd_to_pass = -1) {
+  struct iovec iov = {const_cast<SyncMessage*>(&msg), sizeof(msg)};
+  struct msghdr hdr = {};
+  hdr.msg_iov = &iov;
+  hdr.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (fd_to_pass >= 0) {
+    hdr.msg_control = control;
+    hdr.msg_controllen = sizeof(control);
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd_to_pass, sizeof(int));
+  }
+  while (sendmsg(kSyncFd, &hdr, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+// Reports a setup failure to the supervisor and exits; the supervisor tears the
+// jail down.
+[[noreturn]] void Fail(const char* where, const char* detail, int err) {
+  SyncMessage msg = g_progress;
+  msg.type = SyncType::kError;
+  msg.err = err;
+  CopyString(msg.where, sizeof(msg.where), where);
+  CopyString(msg.detail, sizeof(msg.detail), detail);
+  Send(msg);
+  _exit(125);
+}
+
+[[noreturn]] void FailPath(const char* where, const char* path, int err) {
+  char what[sizeof(SyncMessage::where)];
+  CopyString(what, sizeof(what), where, path);
+  Fail(what, path, err);
+}
+
+int OpenAt2(int dirfd, const char* path, uint64_t flags, uint64_t resolve) {
+  struct open_how how = {};
+  how.flags = flags;
+  how.resolve = resolve;
+  return static_cast<int>(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+}
+
+// mkdir -p of `rel` under `root_fd`, no symlinks followed (the tree is the
+// jail's own tmpfs).
+void MakeDirs(int root_fd, const char* rel) {
+  char path[PATH_MAX];
+  CopyString(path, sizeof(path), rel);
+  for (char* p = path;; ++p) {
+    if (*p == '/' || *p == '\0') {
+      const char saved = *p;
+      *p = '\0';
+      if (path[0] != '\0' && mkdirat(root_fd, path, 0755) != 0 &&
+          errno != EEXIST) {
+        FailPath("mkdir ", rel, errno);
+      }
+      *p = saved;
+      if (saved == '\0') break;
+    }
+  }
+}
+
+void MakeParentDirs(int root_fd, const char* rel) {
+  char parent[PATH_MAX];
+  CopyString(parent, sizeof(parent), rel);
+  char* slash = strrchr(parent, '/');
+  if (slash == nullptr) return;
+  *slash = '\0';
+  MakeDirs(root_fd, parent);
+}
+
+int NewTmpfs(const char* size, const char* mode, unsigned attrs,
+             const char* what) {
+  const int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+  if (fs < 0) Fail(what, "fsopen(tmpfs)", errno);
+  if (fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) != 0 ||
+      fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) != 0 ||
+      fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+    Fail(what, "configure tmpfs", errno);
+  }
+  const int mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+  if (mnt < 0) Fail(what, "fsmount(tmpfs)", errno);
+  close(fs);
+  return mnt;
+}
+
+// Attaches the detached mount `tree_fd` at `rel` under `root_fd`, resolving the
+// target without following any symlink and without leaving the jail root.
+void AttachAt(int tree_fd, int root_fd, const char* rel, bool is_dir) {
+  const int target =
+      OpenAt2(root_fd, rel,
+              O_PATH | O_CLOEXEC | O_NOFOLLOW | (is_dir ? O_DIRECTORY : 0),
+              RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  if (target < 0) FailPath("bind target /", rel, errno);
+  if (move_mount(tree_fd, "", target, "",
+                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+    FailPath("bind /", rel, errno);
+  }
+  close(target);
+}
+
+void BringLoopbackUp() {
+  const int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) Fail("net loopback", "socket(AF_INET)", errno);
+  struct ifreq ifr = {};
+  CopyString(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+  if (ioctl(sock, SIOCGIFFLAGS, &ifr) != 0)
+    Fail("net loopback", "SIOCGIFFLAGS lo", errno);
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0)
+    Fail("net loopback", "SIOCSIFFLAGS lo up", errno);
+  close(sock);
+}
+
+// Drops every capability (bounding, ambient, inheritable, permitted,
+// effective), locks the securebits so nothing can regain them, and switches to
+// the jail user. No new privileges after.
+void DropPrivileges(uid_t uid, gid_t gid) {
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+      Fail("capabilities", "PR_CAPBSET_DROP", errno);
+    }
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
+    Fail("capabilities", "PR_CAP_AMBIENT_CLEAR_ALL", errno);
+  }
+  const unsigned long securebits =
+      SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+      SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+      SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+  if (prctl(PR_SET_SECUREBITS, securebits, 0, 0, 0) != 0) {
+    Fail("capabilities", "PR_SET_SECUREBITS", errno);
+  }
+  if (setresgid(gid, gid, gid) != 0) Fail("credentials", "setresgid", errno);
+  if (setresuid(uid, uid, uid) != 0) Fail("credentials", "setresuid", errno);
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capset, &header, data) != 0)
+    Fail("capabilities", "capset(0)", errno);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    Fail("no_new_privs", "PR_SET_NO_NEW_PRIVS", errno);
+  // Verify rather than trust: a jail that still holds a capability must not
+  // run.
+  if (syscall(SYS_capget, &header, data) != 0 || data[0].effective != 0 ||
+      data[0].permitted != 0 || data[0].inheritable != 0 ||
+      data[1].effective != 0 || data[1].permitted != 0 ||
+      data[1].inheritable != 0) {
+    Fail("capabilities", "capabilities still present after drop", EPERM);
+  }
+  if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+      getegid() != gid) {
+    Fail("credentials", "uid/gid did not change", EPERM);
+  }
+}
+
+// Switches the setup process to the jail user while keeping its capabilities in
+// the new user namespace: filesystems created inside the namespace (tmpfs,
+// procfs) only accept files from ids mapped into it, and host uid 0 is
+// deliberately not mapped.
+void BecomeJailUserKeepingCaps(uid_t uid, gid_t gid) {
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+    Fail("credentials", "PR_SET_KEEPCAPS", errno);
+  if (setresgid(gid, gid, gid) != 0)
+    Fail("credentials", "setresgid(jail gid)", errno);
+  if (setresuid(uid, uid, uid) != 0)
+    Fail("credentials", "setresuid(jail uid)", errno);
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0)
+    Fail("capabilities", "capget", errno);
+  data[0].effective = data[0].permitted;
+  data[1].effective = data[1].permitted;
+  if (syscall(SYS_capset, &header, data) != 0)
+    Fail("capabilities", "capset(setup)", errno);
+}
+
+void ResetSignals() {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
+  }
+}
+
+// execve with a PATH search done by hand (execvpe is not guaranteed
+// async-signal-safe). Returns the most telling errno: EACCES-class beats
+// ENOENT.
+int ExecProgram(const ChildContext& ctx) {
+  const char* program = ctx.argv[0];
+  if (strchr(program, '/') != nullptr) {
+    execve(program, ctx.argv.data(), ctx.envp.data());
+    return errno;
+  }
+  int best = ENOENT;
+  const char* dirs = ctx.path_env.c_str();
+  char candidate[PATH_MAX];
+  while (true) {
+    const char* end = strchr(dirs, ':');
+    const size_t len = end ? static_cast<size_t>(end - dirs) : strlen(dirs);
+    if (len > 0 && len + 1 + strlen(program) < sizeof(candidate)) {
+      memcpy(candidate, dirs, len);
+      candidate[len] = '/';
+      CopyString(candidate + len + 1, sizeof(candidate) - len - 1, program);
+      execve(candidate, ctx.argv.data(), ctx.envp.data());
+      if (errno != ENOENT && errno != ENOTDIR) best = errno;
+    }
+    if (end == nullptr) break;
+    dirs = end + 1;
+  }
+  return best;
+}
+
+[[noreturn]] void ProgramMain(const ChildContext& ctx) {
+  ResetSignals();
+  struct rlimit core = {0, 0};
+  struct rlimit nofile = {ctx.nofile, ctx.nofile};
+  struct rlimit fsize = {ctx.fsize ? ctx.fsize : RLIM_INFINITY,
+                         ctx.fsize ? ctx.fsize : RLIM_INFINITY};
+  if (setrlimit(RLIMIT_CORE, &core) != 0 ||
+      setrlimit(RLIMIT_NOFILE, &nofile) != 0 ||
+      setrlimit(RLIMIT_FSIZE, &fsize) != 0) {
+    Fail("rlimits", "setrlimit", errno);
+  }
+  if (chdir(ctx.cwd.c_str()) != 0) FailPath("chdir ", ctx.cwd.c_str(), errno);
+  DropPrivileges(ctx.uid, ctx.gid);
+  g_progress.layers |= kLayerNoNewPrivs | kLayerCapsDropped;
+  Stamp(kStepCredentials);
+
+  if (ctx.landlock.abi > 0) {
+    const char* failed = nullptr;
+    const int rc = ApplyLandlock(ctx.landlock, &failed);
+    if (rc != 0)
+      Fail("landlock", failed ? failed : "landlock_restrict_self", -rc);
+    g_progress.layers |= kLayerLandlock;
+    g_progress.landlock_abi = ctx.landlock.abi;
+  }
+  Stamp(kStepLandlock);
+
+  // Seccomp last: from here on only the policy's syscalls run; denials go to
+  // the supervisor.
+  const int listener =
+      static_cast<int>(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                               SECCOMP_FILTER_FLAG_NEW_LISTENER, ctx.seccomp));
+  if (listener < 0)
+    Fail("seccomp", "seccomp(SET_MODE_FILTER, NEW_LISTENER)", errno);
+  g_progress.layers |= kLayerSeccomp;
+  Stamp(kStepSeccomp);
+  SyncMessage ready = g_progress;
+  ready.type = SyncType::kReady;
+  Send(ready, listener);
+  close(listener);
+
+  const int err = ExecProgram(ctx);
+  SyncMessage failed = {};
+  failed.type = SyncType::kExecFailed;
+  failed.err = err;
+  Send(failed);
+  _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+void ForwardSignal(int sig) {
+  if (g_program_pid > 0) kill(g_program_pid, sig);
+}
+
+// PID 1 of the jail: reaps every process, forwards termination signals to the
+// program, reports the program's exit, then waits for the supervisor (which
+// kills the whole cgroup).
+[[noreturn]] void InitMain(pid_t program) {
+  g_program_pid = program;
+  struct sigaction forward = {};
+  forward.sa_handler = ForwardSignal;
+  sigemptyset(&forward.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) {
+    sigaction(sig, &forward, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  while (true) {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid == program) {
+      SyncMessage msg = {};
+      msg.type = SyncType::kMainExited;
+      msg.wait_status = status;
+      Send(msg);
+      break;
+    }
+    if (pid < 0 && errno == ECHILD) break;
+  }
+  // Keep reaping until the supervisor kills the jail or goes away.
+  char byte;
+  while (true) {
+    const ssize_t n = recv(kSyncFd, &byte, 1, MSG_DONTWAIT);
+    if (n == 0) _exit(0);
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    struct timespec pause = {0, 20'000'000};
+    nanosleep(&pause, nullptr);
+  }
+}
+
+}  // namespace
+
+void JailChildMain(const ChildContext& ctx) {
+  // The supervisor's death kills the jail's init, and with it the whole pid
+  // namespace.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (ctx.sync_fd != kSyncFd) {
+    if (dup3(ctx.sync_fd, kSyncFd, O_CLOEXEC) < 0) _exit(125);
+  }
+  // Nothing inherited reaches the jail except stdio and the sync socket.
+  syscall(SYS_close_range, kSyncFd + 1, ~0U, 0);
+  SyncMessage go;
+  ssize_t n;
+  do {
+    n = recv(kSyncFd, &go, sizeof(go), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n != sizeof(go) || go.type != SyncType::kGo) _exit(125);
+  g_progress.start_ns = NowNs();
+
+  if (setsid() < 0) Fail("session", "setsid", errno);
+  BecomeJailUserKeepingCaps(ctx.uid, ctx.gid);
+  if (getgroups(0, nullptr) != 0)
+    Fail("credentials", "supplementary groups still present", EPERM);
+  if (unshare(CLONE_NEWCGROUP) != 0)
+    Fail("cgroup namespace", "unshare(CLONE_NEWCGROUP)", errno);
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    Fail("mount namespace", "make / private", errno);
+  }
+  Stamp(kStepMountNamespace);
+
+  // Detached copies of every bind source, taken before anything is mounted over
+  // host paths.
+  const int bind_count = static_cast<int>(ctx.binds.size());
+  if (bind_count > kMaxBinds) Fail("binds", "too many binds", E2BIG);
+  int trees[kMaxBinds];
+  for (int i = 0; i < bind_count; ++i) {
+    const ChildBind& bind = ctx.binds[i];
+    const int src = OpenAt2(
+        AT_FDCWD, bind.source.c_str(),
+        O_PATH | O_CLOEXEC | O_NOFOLLOW | (bind.is_dir ? O_DIRECTORY : 0),
+        RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    if (src < 0) FailPath("bind source ", bind.source.c_str(), errno);
+    trees[i] = open_tree(
+        src, "",
+        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (trees[i] < 0) FailPath("open_tree ", bind.source.c_str(), errno);
+    close(src);
+    struct mount_attr attr = {};
+    attr.attr_set = MOUNT_ATTR_NOSUID |
+                    (bind.device ? MOUNT_ATTR_NOEXEC : MOUNT_ATTR_NODEV) |
+                    (bind.read_only ? MOUNT_ATTR_RDONLY : 0);
+    if (mount_setattr(trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                      sizeof(attr)) != 0) {
+      FailPath("mount_setattr ", bind.source.c_str(), errno);
+    }
+  }
+  Stamp(kStepOpenSources);
+
+  // The new root: a small tmpfs that only holds mount points, attached at the
+  // staging directory (in this private mount namespace only) so that pivot_root
+  // can use it.
+  const int root = NewTmpfs("1m", "0755", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                            "root tmpfs");
+  if (move_mount(root, "", AT_FDCWD, ctx.staging_dir.c_str(),
+                 MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    FailPath("attach root at ", ctx.staging_dir.c_str(), errno);
+  }
+  MakeDirs(root, "tmp");
+  const int tmp = NewTmpfs(ctx.tmp_size.c_str(), "1777",
+                           MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, "/tmp tmpfs");
+  AttachAt(tmp, root, "tmp", true);
+  close(tmp);
+  MakeDirs(root, "dev");
+  const int dev = NewTmpfs("65536", "0755",
+                           MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev tmpfs");
+  AttachAt(dev, root, "dev", true);
+  close(dev);
+  MakeDirs(root, "dev/shm");
+  const int shm = NewTmpfs(
+      ctx.tmp_size.c_str(), "1777",
+      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/dev/shm");
+  AttachAt(shm, root, "dev/shm", true);
+  close(shm);
+  for (const char* link : {"fd", "stdin", "stdout", "stderr"}) {
+    static constexpr const char* kTargets[] = {
+        "/proc/self/fd", "/proc/self/fd/0", "/proc/self/fd/1",
+        "/proc/self/fd/2"};
+    const int idx = link[0] == 'f'   ? 0
+                    : link[3] == 'i' ? 1
+                    : link[3] == 'o' ? 2
+                                     : 3;
+    char path[32];
+    CopyString(path, sizeof(path), "dev/", link);
+    if (symlinkat(kTargets[idx], root, path) != 0)
+      FailPath("symlink /", path, errno);
+  }
+  MakeDirs(root, "proc");
+  char proc_path[PATH_MAX];
+  CopyString(proc_path, sizeof(proc_path), ctx.staging_dir.c_str(), "/proc");
+  // A fresh, read-only procfs that shows only this pid namespace.
+  if (mount("proc", proc_path, "proc",
+            MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, nullptr) != 0) {
+    Fail("proc", "mount a new procfs for the jail's pid namespace", errno);
+  }
+  for (const std::string& dir : ctx.directories) MakeDirs(root, dir.c_str());
+  Stamp(kStepNewRoot);
+
+  for (int i = 0; i < bind_count; ++i) {
+    const ChildBind& bind = ctx.binds[i];
+    if (bind.is_dir) {
+      MakeDirs(root, bind.target.c_str());
+    } else {
+      MakeParentDirs(root, bind.target.c_str());
+      const int file = OpenAt2(
+          root, bind.target.c_str(),
+          O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+          RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+      // An existing file (a bind inside another bind) is fine; anything else is
+      // an error.
+      if (file >= 0) {
+        close(file);
+      } else if (errno != EROFS && errno != EEXIST && errno != EACCES) {
+        FailPath("create bind target /", bind.target.c_str(), errno);
+      }
+    }
+    AttachAt(trees[i], root, bind.target.c_str(), bind.is_dir);
+    close(trees[i]);
+  }
+  for (const ChildSymlink& link : ctx.symlinks) {
+    if (symlinkat(link.link_target.c_str(), root, link.path.c_str()) != 0) {
+      FailPath("symlink /", link.path.c_str(), errno);
+    }
+  }
+  Stamp(kStepBinds);
+
+  if (sethostname(ctx.hostname.c_str(), ctx.hostname.size()) != 0) {
+    Fail("uts namespace", "sethostname", errno);
+  }
+  if (ctx.loopback) {
+    BringLoopbackUp();
+    g_progress.layers |= kLayerLoopbackUp;
+  }
+  Stamp(kStepUtsNet);
+
+  if (fchdir(root) != 0) Fail("pivot_root", "fchdir(new root)", errno);
+  if (syscall(SYS_pivot_root, ".", ".") != 0)
+    Fail("pivot_root", "pivot_root(., .)", errno);
+  if (umount2(".", MNT_DETACH) != 0)
+    Fail("pivot_root", "detach the old root", errno);
+  if (chdir("/") != 0) Fail("pivot_root", "chdir(/)", errno);
+  struct mount_attr ro = {};
+  ro.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (mount_setattr(AT_FDCWD, "/", 0, &ro, sizeof(ro)) != 0) {
+    Fail("pivot_root", "remount the new root read-only", errno);
+  }
+  close(root);
+  g_progress.layers |= kLayerPivotRoot;
+  Stamp(kStepPivotRoot);
+
+  const pid_t program =
+      static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+  if (program < 0) Fail("fork program", "clone", errno);
+  if (program == 0) {
+    Stamp(kStepForkProgram);
+    ProgramMain(ctx);
+  }
+
+  // The init keeps no privilege either; its parent-death signal is set again
+  // because a credential change clears it, and the parent is checked to still
+  // be there after that.
+  DropPrivileges(ctx.uid, ctx.gid);
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  char probe;
+  if (recv(kSyncFd, &probe, 1, MSG_DONTWAIT | MSG_PEEK) == 0) _exit(125);
+  InitMain(program);
+}
+
+}  // namespace jcs::jail

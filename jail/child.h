@@ -1,0 +1,67 @@
+// The code that runs inside the jail between clone3 and execve: it builds the
+// filesystem, becomes the jail's init, forks the program's process and locks it
+// down. Everything it needs is prepared by the supervisor in a ChildContext
+// before clone (the child reads the copy it inherited and never allocates,
+// takes locks or logs: it is async-signal-safe).
+#ifndef JCS_JAIL_CHILD_H_
+#define JCS_JAIL_CHILD_H_
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "jail/landlock.h"
+
+namespace jcs::jail {
+
+struct ChildBind {
+  std::string source;  // canonical host path
+  std::string target;  // path inside the jail, relative to its root ("usr",
+                       // "work/project")
+  bool read_only = true;
+  bool is_dir = true;
+  bool device = false;  // a host device node (/dev/null): no nodev on the bind
+};
+
+struct ChildSymlink {
+  std::string link_target;  // what the link points to ("usr/bin")
+  std::string path;         // where, relative to the jail root ("bin")
+};
+
+struct ChildContext {
+  int sync_fd = -1;
+  // A host directory the new root is attached to in the jail's private mount
+  // namespace while it is being built (any existing directory; the host never
+  // sees it).
+  std::string staging_dir = "/tmp";
+  std::vector<ChildBind> binds;  // in mount order: parents before children
+  std::vector<ChildSymlink> symlinks;  // merged-/usr links (/bin -> usr/bin)
+  std::vector<std::string>
+      directories;       // extra empty directories to create (relative)
+  std::string tmp_size;  // tmpfs size option for /tmp and /dev/shm ("67108864")
+  bool loopback = false;
+  std::string hostname;
+  uid_t uid = 65534;
+  gid_t gid = 65534;
+  std::string cwd;  // absolute, inside the jail
+  std::vector<std::string> argv_storage;
+  std::vector<std::string> env_storage;
+  std::vector<char*> argv;  // null-terminated, points into argv_storage
+  std::vector<char*> envp;  // null-terminated, points into env_storage
+  std::string path_env;     // PATH for the program lookup
+  unsigned long long nofile = 1024;
+  unsigned long long fsize = 0;  // 0: unlimited
+  LandlockPlan landlock;         // abi 0: not applied
+  const sock_fprog* seccomp = nullptr;
+};
+
+// Runs in the cloned child; never returns. The child is PID 1 of a new pid
+// namespace and owns new user, mount, net, ipc and uts namespaces; it waits for
+// SyncType::kGo first.
+[[noreturn]] void JailChildMain(const ChildContext& ctx);
+
+}  // namespace jcs::jail
+
+#endif  // JCS_JAIL_CHILD_H_

@@ -1,0 +1,765 @@
+#include "jail/runner.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <set>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "jail/cgroup.h"
+#include "jail/child.h"
+#include "jail/env.h"
+#include "jail/landlock.h"
+#include "jail/seccomp_policy.h"
+#include "jail/sync_protocol.h"
+
+namespace jcs::jail {
+namespace {
+
+// clone3's argument block (include/uapi/linux/sched.h), spelled out to avoid
+// header clashes.
+struct CloneArgs {
+  uint64_t flags;
+  uint64_t pidfd;
+  uint64_t child_tid;
+  uint64_t parent_tid;
+  uint64_t exit_signal;
+  uint64_t stack;
+  uint64_t stack_size;
+  uint64_t tls;
+  uint64_t set_tid;
+  uint64_t set_tid_size;
+  uint64_t cgroup;
+};
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
+constexpr int kKillWaitMs = 3000;
+constexpr const char* kDevices[] = {"null", "zero", "full", "random",
+                                    "urandom"};
+
+int64_t NowUs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+std::string Errno(int err) { return strerror(err); }
+
+// Raw syscall: glibc 2.36's <sys/pidfd.h> lacks C linkage for C++.
+int PidfdSignal(int pidfd, int sig) {
+  return static_cast<int>(
+      syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+// The fix an operator needs for a failure in a given layer.
+std::string FixFor(absl::string_view where, int err) {
+  if (absl::StartsWith(where, "proc")) {
+    return "fix: procfs can only be mounted in a user namespace when the "
+           "host's /proc is fully "
+           "visible (no paths masked by a container runtime); run jcs on the "
+           "host or unmask /proc";
+  }
+  if (absl::StartsWith(where, "bind source") ||
+      absl::StartsWith(where, "bind target")) {
+    return err == ELOOP ? "fix: the path is or became a symlink; binds never "
+                          "follow symlinks, "
+                          "give the real path"
+                        : "fix: check that the path exists and is readable";
+  }
+  if (absl::StartsWith(where, "seccomp")) {
+    return "fix: the kernel needs seccomp filters with user notification "
+           "(Linux 5.0+, "
+           "CONFIG_SECCOMP_FILTER); see jcs doctor";
+  }
+  if (absl::StartsWith(where, "landlock")) {
+    return "fix: run with --landlock off to rely on mounts and seccomp only, "
+           "or fix the path";
+  }
+  if (absl::StartsWith(where, "mount") ||
+      absl::StartsWith(where, "open_tree") || absl::StartsWith(where, "bind") ||
+      absl::StartsWith(where, "root tmpfs") ||
+      absl::StartsWith(where, "pivot_root") ||
+      absl::StartsWith(where, "attach")) {
+    return "fix: the kernel needs the new mount API (open_tree, move_mount, "
+           "mount_setattr: Linux "
+           "5.12+) and mounts in user namespaces; see jcs doctor";
+  }
+  if (absl::StartsWith(where, "net"))
+    return "fix: see jcs doctor (network_namespace)";
+  return "fix: see jcs doctor";
+}
+
+std::string NamespaceFix(int err) {
+  switch (err) {
+    case EPERM:
+      return "fix: run jcs as root; if it is root, user namespaces are "
+             "restricted (check "
+             "sysctl kernel.apparmor_restrict_unprivileged_userns, the "
+             "container's seccomp "
+             "profile, or SELinux)";
+    case ENOSPC:
+    case EUSERS:
+      return "fix: raise sysctl user.max_user_namespaces (and "
+             "max_pid/net/mnt_namespaces)";
+    case EINVAL:
+      return "fix: the kernel lacks a namespace kind (CONFIG_USER_NS, "
+             "CONFIG_PID_NS, CONFIG_NET_NS, "
+             "...) or clone3 (Linux 5.3+); see jcs doctor";
+    default:
+      return "fix: see jcs doctor";
+  }
+}
+
+absl::Status WriteProcFile(pid_t pid, const char* name,
+                           const std::string& content) {
+  const std::string path = absl::StrCat("/proc/", pid, "/", name);
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("open ", path, ": ", Errno(errno)));
+  const ssize_t n = write(fd, content.data(), content.size());
+  const int err = errno;
+  close(fd);
+  if (n != static_cast<ssize_t>(content.size())) {
+    return absl::InternalError(absl::StrCat("write ", path, ": ", Errno(err)));
+  }
+  return absl::OkStatus();
+}
+
+std::string StagingDir() {
+  for (const char* dir : {"/tmp", "/mnt", "/run", "/var/tmp"}) {
+    struct stat st;
+    if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return dir;
+  }
+  return "/";
+}
+
+absl::StatusOr<std::unique_ptr<Cgroup>> MakeCgroup(
+    const proto::JailSpec& spec, std::vector<std::string>* warnings) {
+  CgroupOptions options;
+  options.parent = spec.cgroup_parent();
+  options.limits.memory_bytes = spec.memory_bytes();
+  options.limits.pids = spec.pids();
+  options.limits.cpus = spec.has_cpus() ? spec.cpus() : 0;
+  switch (spec.cgroup()) {
+    case proto::CGROUP_V2:
+      return CreateCgroupV2(options);
+    case proto::CGROUP_V1:
+      return CreateCgroupV1(options);
+    default: {
+      absl::StatusOr<std::unique_ptr<Cgroup>> v2 = CreateCgroupV2(options);
+      if (v2.ok()) return v2;
+      absl::StatusOr<std::unique_ptr<Cgroup>> v1 = CreateCgroupV1(options);
+      if (v1.ok()) return v1;
+      return absl::FailedPreconditionError(
+          absl::StrCat("cgroup: neither backend can enforce the limits. v2: ",
+                       v2.status().message(), "; v1: ", v1.status().message()));
+    }
+  }
+}
+
+const SeccompPolicy* CachedPolicy(std::string* error, bool* compiled_now) {
+  static absl::StatusOr<SeccompPolicy>* policy = nullptr;
+  *compiled_now = policy == nullptr;
+  if (policy == nullptr)
+    policy = new absl::StatusOr<SeccompPolicy>(SeccompPolicy::CompileDefault());
+  if (!policy->ok()) {
+    *error = std::string(policy->status().message());
+    return nullptr;
+  }
+  return &**policy;
+}
+
+// Fills the mount plan: system directories (read-only, or recreated symlinks),
+// the root, extra binds (parents first) and the device nodes.
+absl::Status PlanMounts(const proto::JailSpec& spec, ChildContext* ctx,
+                        std::vector<std::string>* read_exec,
+                        std::vector<std::string>* read_write) {
+  for (const std::string& dir : spec.system_ro()) {
+    struct stat st;
+    if (lstat(dir.c_str(), &st) != 0) continue;
+    const std::string rel = dir.substr(1);
+    if (S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      const ssize_t n = readlink(dir.c_str(), target, sizeof(target) - 1);
+      if (n <= 0)
+        return absl::InternalError(
+            absl::StrCat("readlink ", dir, ": ", Errno(errno)));
+      target[n] = '\0';
+      ctx->symlinks.push_back({target, rel});
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) continue;
+    ctx->binds.push_back(
+        {dir, rel, /*read_only=*/true, /*is_dir=*/true, false});
+    read_exec->push_back(dir);
+  }
+  struct Extra {
+    std::string path;
+    bool read_only;
+  };
+  std::vector<Extra> extras = {{spec.root(), false}};
+  for (const std::string& path : spec.ro()) extras.push_back({path, true});
+  for (const std::string& path : spec.rw()) extras.push_back({path, false});
+  std::stable_sort(extras.begin(), extras.end(),
+                   [](const Extra& a, const Extra& b) {
+                     return std::count(a.path.begin(), a.path.end(), '/') <
+                            std::count(b.path.begin(), b.path.end(), '/');
+                   });
+  for (const Extra& extra : extras) {
+    struct stat st;
+    if (stat(extra.path.c_str(), &st) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(extra.path, ": ", Errno(errno)));
+    }
+    ctx->binds.push_back({extra.path, extra.path.substr(1), extra.read_only,
+                          S_ISDIR(st.st_mode), false});
+    (extra.read_only ? read_exec : read_write)->push_back(extra.path);
+  }
+  for (const char* device : kDevices) {
+    const std::string source = absl::StrCat("/dev/", device);
+    struct stat st;
+    if (stat(source.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("devices: ", source,
+                       " is missing or not a character device on the host"));
+    }
+    ctx->binds.push_back({source, source.substr(1), false, false, true});
+  }
+  return absl::OkStatus();
+}
+
+class Supervisor {
+ public:
+  Supervisor(const proto::JailSpec& spec, RunResult* result)
+      : spec_(spec), r_(*result) {}
+  void Run();
+
+ private:
+  void SetupError(std::string message) {
+    if (r_.error.empty()) r_.error = std::move(message);
+    setup_failed_ = true;
+  }
+  bool Prepare();
+  bool Clone();
+  void Supervise();
+  void HandleSyncMessage();
+  void HandleNotification();
+  void Teardown();
+  void AddStep(const char* name, int64_t us) {
+    r_.setup_us.emplace_back(name, us);
+  }
+
+  const proto::JailSpec& spec_;
+  RunResult& r_;
+  bool setup_failed_ = false;
+  std::unique_ptr<Cgroup> cgroup_;
+  const SeccompPolicy* policy_ = nullptr;
+  ChildContext ctx_;
+  int sync_fd_ = -1;   // supervisor end
+  int child_fd_ = -1;  // jail end (closed after clone)
+  int pidfd_ = -1;
+  int notify_fd_ = -1;
+  int signal_fd_ = -1;
+  pid_t init_pid_ = -1;
+  pid_t program_pid_ = -1;
+  bool program_exited_ = false;
+  int program_status_ = 0;
+  bool init_dead_ = false;
+  bool timed_out_ = false;
+  int signals_received_ = 0;
+  int64_t start_us_ = 0;
+  int64_t clone_us_ = 0;
+  std::map<int, uint64_t> violations_;
+  struct seccomp_notif* notif_ = nullptr;
+  struct seccomp_notif_resp* notif_resp_ = nullptr;
+};
+
+bool Supervisor::Prepare() {
+  if (geteuid() != 0) {
+    SetupError(
+        "user namespace: jcs run must run as root: it maps the jail user to "
+        "another host uid "
+        "and creates cgroups (fix: run it as root, e.g. with sudo)");
+    return false;
+  }
+  // Root's supplementary groups would otherwise follow the program into the
+  // jail, and the jail's user namespace (setgroups deny) could not drop them.
+  if (setgroups(0, nullptr) != 0) {
+    SetupError(absl::StrCat("credentials: setgroups(0): ", Errno(errno)));
+    return false;
+  }
+  int64_t t = NowUs();
+  std::string error;
+  bool compiled_now = false;
+  policy_ = CachedPolicy(&error, &compiled_now);
+  if (policy_ == nullptr) {
+    SetupError(absl::StrCat("seccomp: cannot compile the policy: ", error,
+                            " (fix: install libseccomp 2.5+; see jcs doctor)"));
+    return false;
+  }
+  AddStep("seccomp_compile", NowUs() - t);
+
+  t = NowUs();
+  std::vector<std::string> read_exec, read_write;
+  ctx_.staging_dir = StagingDir();
+  if (absl::Status status = PlanMounts(spec_, &ctx_, &read_exec, &read_write);
+      !status.ok()) {
+    SetupError(absl::StrCat("mounts: ", status.message()));
+    return false;
+  }
+  ctx_.tmp_size = absl::StrCat(spec_.tmp_size_bytes());
+  ctx_.loopback = spec_.net() == proto::NET_LOOPBACK;
+  ctx_.hostname = spec_.hostname();
+  ctx_.uid = spec_.uid();
+  ctx_.gid = spec_.gid();
+  ctx_.cwd = spec_.root();
+  ctx_.argv_storage.assign(spec_.argv().begin(), spec_.argv().end());
+  ctx_.env_storage = BuildJailEnv(spec_);
+  for (std::string& arg : ctx_.argv_storage) ctx_.argv.push_back(arg.data());
+  ctx_.argv.push_back(nullptr);
+  for (std::string& var : ctx_.env_storage) {
+    ctx_.envp.push_back(var.data());
+    if (absl::StartsWith(var, "PATH=")) ctx_.path_env = var.substr(5);
+  }
+  ctx_.envp.push_back(nullptr);
+  ctx_.nofile = spec_.nofile();
+  ctx_.fsize = spec_.fsize_bytes();
+  ctx_.seccomp = policy_->program();
+
+  const int abi = spec_.landlock() == proto::LANDLOCK_OFF ? 0 : LandlockAbi();
+  if (spec_.landlock() == proto::LANDLOCK_REQUIRED && abi == 0) {
+    SetupError(
+        "landlock: required but this kernel has no Landlock (fix: a kernel "
+        "with "
+        "CONFIG_SECURITY_LANDLOCK=y and landlock in the lsm= boot parameter, "
+        "or --landlock "
+        "best-effort)");
+    return false;
+  }
+  if (spec_.landlock() == proto::LANDLOCK_OFF) {
+    r_.layers["landlock"] = "off (--landlock off)";
+  } else if (abi == 0) {
+    r_.layers["landlock"] = "not enforced: the kernel has no Landlock";
+    r_.warnings.push_back(
+        "landlock is unavailable on this kernel; mounts and seccomp still "
+        "apply");
+  }
+  if (abi > 0) {
+    read_write.push_back("/tmp");
+    read_write.push_back("/dev/shm");
+    std::string landlock_error;
+    if (!BuildLandlockPlan(abi, read_exec, {"/"}, read_write, {"/dev"},
+                           &ctx_.landlock, &landlock_error)) {
+      SetupError(absl::StrCat("landlock: ", landlock_error));
+      return false;
+    }
+  }
+  AddStep("plan", NowUs() - t);
+
+  t = NowUs();
+  absl::StatusOr<std::unique_ptr<Cgroup>> cgroup =
+      MakeCgroup(spec_, &r_.warnings);
+  if (!cgroup.ok()) {
+    SetupError(std::string(cgroup.status().message()));
+    return false;
+  }
+  cgroup_ = *std::move(cgroup);
+  r_.cgroup_backend = cgroup_->backend();
+  AddStep("cgroup", NowUs() - t);
+  return true;
+}
+
+bool Supervisor::Clone() {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
+    SetupError(absl::StrCat("sync socket: socketpair: ", Errno(errno)));
+    return false;
+  }
+  sync_fd_ = fds[0];
+  child_fd_ = fds[1];
+  const int on = 1;
+  // The program's pid as this supervisor sees it arrives with its kReady
+  // message.
+  setsockopt(sync_fd_, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+  ctx_.sync_fd = child_fd_;
+
+  int64_t t = NowUs();
+  CloneArgs args = {};
+  args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+               CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd_);
+  args.exit_signal = SIGCHLD;
+  if (cgroup_->clone_into_fd() >= 0) {
+    args.flags |= kCloneIntoCgroup;
+    args.cgroup = static_cast<uint64_t>(cgroup_->clone_into_fd());
+  }
+  start_us_ = NowUs();
+  const long pid = syscall(SYS_clone3, &args, sizeof(args));
+  if (pid == 0) JailChildMain(ctx_);
+  const int clone_errno = errno;
+  close(child_fd_);
+  child_fd_ = -1;
+  if (pid < 0) {
+    SetupError(absl::StrCat(
+        "namespaces: clone3(user, pid, mount, net, ipc, uts",
+        cgroup_->clone_into_fd() >= 0 ? ", into cgroup" : "",
+        "): ", Errno(clone_errno), " (", NamespaceFix(clone_errno), ")"));
+    return false;
+  }
+  init_pid_ = static_cast<pid_t>(pid);
+  clone_us_ = NowUs() - t;
+  AddStep("clone", clone_us_);
+
+  t = NowUs();
+  absl::Status status = WriteProcFile(init_pid_, "setgroups", "deny");
+  if (status.ok()) {
+    status = WriteProcFile(init_pid_, "uid_map",
+                           absl::StrCat(ctx_.uid, " ", ctx_.uid, " 1\n"));
+  }
+  if (status.ok()) {
+    status = WriteProcFile(init_pid_, "gid_map",
+                           absl::StrCat(ctx_.gid, " ", ctx_.gid, " 1\n"));
+  }
+  if (status.ok() && cgroup_->clone_into_fd() < 0)
+    status = cgroup_->AddProcess(init_pid_);
+  if (!status.ok()) {
+    SetupError(absl::StrCat("user namespace id map / cgroup: ",
+                            status.message(), " (fix: see jcs doctor)"));
+    return false;
+  }
+  AddStep("id_maps_and_cgroup_join", NowUs() - t);
+  SyncMessage go = {};
+  go.type = SyncType::kGo;
+  if (send(sync_fd_, &go, sizeof(go), MSG_NOSIGNAL) != sizeof(go)) {
+    SetupError(absl::StrCat("sync socket: send go: ", Errno(errno)));
+    return false;
+  }
+  return true;
+}
+
+void Supervisor::HandleSyncMessage() {
+  SyncMessage msg;
+  struct iovec iov = {&msg, sizeof(msg)};
+  alignas(struct cmsghdr) char
+      control[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+  struct msghdr hdr = {};
+  hdr.msg_iov = &iov;
+  hdr.msg_iovlen = 1;
+  hdr.msg_control = control;
+  hdr.msg_controllen = sizeof(control);
+  const ssize_t n = recvmsg(sync_fd_, &hdr, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0) return;
+  if (n == 0) {
+    // Every jail-side end is closed: the init is gone; the pidfd says how.
+    close(sync_fd_);
+    sync_fd_ = -1;
+    return;
+  }
+  int passed_fd = -1;
+  pid_t sender = -1;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&hdr); c != nullptr;
+       c = CMSG_NXTHDR(&hdr, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      memcpy(&passed_fd, CMSG_DATA(c), sizeof(int));
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+      struct ucred cred;
+      memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+      sender = cred.pid;
+    }
+  }
+  if (n != sizeof(msg)) {
+    if (passed_fd >= 0) close(passed_fd);
+    SetupError("sync socket: truncated message from the jail");
+    return;
+  }
+  msg.where[sizeof(msg.where) - 1] = '\0';
+  msg.detail[sizeof(msg.detail) - 1] = '\0';
+  switch (msg.type) {
+    case SyncType::kError:
+      SetupError(absl::StrCat(msg.where, ": ", msg.detail, ": ", Errno(msg.err),
+                              " (", FixFor(msg.where, msg.err), ")"));
+      break;
+    case SyncType::kReady: {
+      if (passed_fd < 0) {
+        SetupError("seccomp: the jail did not pass its notification listener");
+        break;
+      }
+      notify_fd_ = passed_fd;
+      passed_fd = -1;
+      program_pid_ = sender;
+      int64_t previous = msg.start_ns;
+      for (int step = 0; step < kStepCount; ++step) {
+        if (msg.step_end_ns[step] == 0) continue;
+        AddStep(kSetupStepNames[step],
+                (msg.step_end_ns[step] - previous) / 1000);
+        previous = msg.step_end_ns[step];
+      }
+      AddStep("total_to_exec", NowUs() - start_us_ + clone_us_);
+      r_.layers["seccomp"] =
+          (msg.layers & kLayerSeccomp) ? "enforced" : "not enforced";
+      r_.layers["no_new_privs"] =
+          (msg.layers & kLayerNoNewPrivs) ? "enforced" : "not enforced";
+      r_.layers["capabilities_dropped"] =
+          (msg.layers & kLayerCapsDropped) ? "enforced" : "no";
+      r_.layers["pivot_root"] =
+          (msg.layers & kLayerPivotRoot) ? "enforced" : "not enforced";
+      if (msg.layers & kLayerLandlock) {
+        r_.layers["landlock"] =
+            absl::StrCat("enforced (ABI ", msg.landlock_abi, ")");
+      }
+      if (spec_.net() == proto::NET_LOOPBACK) {
+        r_.layers["network"] =
+            (msg.layers & kLayerLoopbackUp) ? "loopback only" : "lo down";
+      }
+      break;
+    }
+    case SyncType::kExecFailed:
+      r_.exec_errno = msg.err;
+      break;
+    case SyncType::kMainExited:
+      program_exited_ = true;
+      program_status_ = msg.wait_status;
+      break;
+    default:
+      SetupError("sync socket: unknown message from the jail");
+  }
+  if (passed_fd >= 0) close(passed_fd);
+}
+
+void Supervisor::HandleNotification() {
+  memset(notif_, 0, sizeof(*notif_));
+  if (seccomp_notify_receive(notify_fd_, notif_) != 0)
+    return;  // the caller died meanwhile
+  ++violations_[notif_->data.nr];
+  memset(notif_resp_, 0, sizeof(*notif_resp_));
+  notif_resp_->id = notif_->id;
+  notif_resp_->error = -policy_->ErrnoFor(notif_->data.nr);
+  notif_resp_->val = 0;
+  notif_resp_->flags =
+      0;  // never SECCOMP_USER_NOTIF_FLAG_CONTINUE: notifications only deny
+  seccomp_notify_respond(notify_fd_, notif_resp_);
+}
+
+void Supervisor::Supervise() {
+  if (seccomp_notify_alloc(&notif_, &notif_resp_) != 0) {
+    SetupError("seccomp: cannot allocate notification buffers");
+    return;
+  }
+  const int64_t deadline =
+      start_us_ + static_cast<int64_t>(spec_.timeout_ms()) * 1000;
+  while (!setup_failed_ && !program_exited_ && !init_dead_) {
+    const int64_t now = NowUs();
+    if (now >= deadline) {
+      timed_out_ = true;
+      break;
+    }
+    struct pollfd fds[4];
+    int n = 0;
+    const int sync_index = sync_fd_ >= 0 ? n : -1;
+    if (sync_fd_ >= 0) fds[n++] = {sync_fd_, POLLIN, 0};
+    const int pid_index = n;
+    fds[n++] = {pidfd_, POLLIN, 0};
+    const int signal_index = n;
+    fds[n++] = {signal_fd_, POLLIN, 0};
+    const int notify_index = notify_fd_ >= 0 ? n : -1;
+    if (notify_fd_ >= 0) fds[n++] = {notify_fd_, POLLIN, 0};
+    const int wait_ms = static_cast<int>(
+        std::min<int64_t>((deadline - now + 999) / 1000, INT_MAX));
+    const int ready = poll(fds, n, wait_ms);
+    if (ready < 0 && errno != EINTR) {
+      SetupError(absl::StrCat("supervisor: poll: ", Errno(errno)));
+      break;
+    }
+    if (ready <= 0) continue;
+    if (notify_index >= 0 && fds[notify_index].revents) {
+      if (fds[notify_index].revents & POLLIN) {
+        HandleNotification();
+      } else {
+        close(notify_fd_);
+        notify_fd_ = -1;
+      }
+    }
+    if (sync_index >= 0 && fds[sync_index].revents) HandleSyncMessage();
+    if (fds[signal_index].revents & POLLIN) {
+      struct signalfd_siginfo info;
+      if (read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
+        // First signal: pass it on to the program (through the jail's init); a
+        // second one ends the run at once.
+        if (++signals_received_ == 1) {
+          PidfdSignal(pidfd_, static_cast<int>(info.ssi_signo));
+        } else {
+          break;
+        }
+      }
+    }
+    if (fds[pid_index].revents & POLLIN) {
+      // Drain what the jail sent before it died, then stop.
+      while (sync_fd_ >= 0 && !program_exited_) {
+        struct pollfd p = {sync_fd_, POLLIN, 0};
+        if (poll(&p, 1, 0) <= 0) break;
+        HandleSyncMessage();
+      }
+      init_dead_ = true;
+    }
+  }
+  // Answer what is already queued so no caller is left waiting while the jail
+  // is torn down.
+  while (notify_fd_ >= 0) {
+    struct pollfd p = {notify_fd_, POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) break;
+    HandleNotification();
+  }
+}
+
+void Supervisor::Teardown() {
+  if (cgroup_ != nullptr && init_pid_ > 0) {
+    absl::StatusOr<std::vector<pid_t>> killed = cgroup_->KillAll(kKillWaitMs);
+    if (killed.ok()) {
+      for (pid_t pid : *killed) {
+        if (pid != init_pid_ && pid != program_pid_) ++r_.descendants_killed;
+      }
+    } else {
+      r_.warnings.push_back(
+          absl::StrCat("cgroup kill: ", killed.status().message()));
+      PidfdSignal(pidfd_, SIGKILL);
+    }
+  } else if (pidfd_ >= 0) {
+    PidfdSignal(pidfd_, SIGKILL);
+  }
+  if (pidfd_ >= 0) {
+    siginfo_t info = {};
+    waitid(static_cast<idtype_t>(P_PIDFD), pidfd_, &info, WEXITED);
+    if (!program_exited_ && !timed_out_ && init_dead_ && !setup_failed_) {
+      // The init died before reporting the program's exit (e.g. killed from
+      // outside).
+      program_exited_ = true;
+      program_status_ = info.si_code == CLD_EXITED
+                            ? (info.si_status & 0xff) << 8
+                            : info.si_status;
+    }
+  }
+  if (cgroup_ != nullptr) {
+    absl::StatusOr<CgroupStats> stats = cgroup_->Stats();
+    if (stats.ok()) {
+      r_.memory_peak_bytes = stats->memory_peak_bytes;
+      r_.oom_kills = stats->oom_kills;
+      r_.pids_limit_hits = stats->pids_max_events;
+    }
+    if (absl::Status status = cgroup_->Destroy(); !status.ok()) {
+      r_.warnings.push_back(absl::StrCat("cgroup cleanup: ", status.message()));
+    }
+  }
+  for (int* fd : {&sync_fd_, &child_fd_, &pidfd_, &notify_fd_, &signal_fd_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+  if (notif_ != nullptr) seccomp_notify_free(notif_, notif_resp_);
+}
+
+void Supervisor::Run() {
+  const int64_t t0 = NowUs();
+  sigset_t mask, old_mask;
+  sigemptyset(&mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&mask, sig);
+  sigprocmask(SIG_BLOCK, &mask, &old_mask);
+  signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (Prepare() && Clone()) Supervise();
+  Teardown();
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  r_.wall_time_us = NowUs() - (start_us_ ? start_us_ : t0);
+
+  for (const auto& [nr, count] : violations_) {
+    r_.violations.push_back({nr, SeccompPolicy::SyscallName(nr), count});
+  }
+  if (setup_failed_) {
+    r_.status = RunStatus::kSetupError;
+    r_.exit_code = 125;
+    return;
+  }
+  r_.layers["namespaces"] = "user, pid, mount, network, ipc, uts, cgroup";
+  r_.layers["cgroup"] = absl::StrCat(
+      r_.cgroup_backend, ": memory ",
+      spec_.memory_bytes() ? absl::StrCat(spec_.memory_bytes()) : "unlimited",
+      ", pids ", spec_.pids() ? absl::StrCat(spec_.pids()) : "unlimited",
+      spec_.has_cpus() ? absl::StrCat(", cpus ", spec_.cpus()) : "");
+  if (spec_.net() == proto::NET_NONE)
+    r_.layers["network"] = "none (empty namespace)";
+  if (timed_out_) {
+    r_.status = RunStatus::kTimeout;
+    r_.exit_code = 124;
+  } else if (!program_exited_) {
+    // A second termination signal ended the run.
+    r_.status = RunStatus::kSignaled;
+    r_.signal = SIGKILL;
+    r_.exit_code = 128 + SIGKILL;
+  } else if (WIFSIGNALED(program_status_)) {
+    r_.status = RunStatus::kSignaled;
+    r_.signal = WTERMSIG(program_status_);
+    r_.exit_code = 128 + r_.signal;
+  } else {
+    r_.status = RunStatus::kExited;
+    r_.exit_code = WEXITSTATUS(program_status_);
+  }
+  if (r_.status != RunStatus::kTimeout) {
+    if (r_.oom_kills > 0) {
+      r_.status = RunStatus::kOom;
+    } else if (r_.pids_limit_hits > 0) {
+      r_.status = RunStatus::kPidsLimit;
+    } else if (!r_.violations.empty()) {
+      r_.status = RunStatus::kViolation;
+    }
+  }
+}
+
+}  // namespace
+
+const char* RunStatusName(RunStatus status) {
+  switch (status) {
+    case RunStatus::kExited:
+      return "exited";
+    case RunStatus::kSignaled:
+      return "signaled";
+    case RunStatus::kTimeout:
+      return "timeout";
+    case RunStatus::kOom:
+      return "oom";
+    case RunStatus::kPidsLimit:
+      return "pids_limit";
+    case RunStatus::kViolation:
+      return "violation";
+    case RunStatus::kSetupError:
+      return "setup_error";
+  }
+  return "unknown";
+}
+
+RunResult RunJail(const proto::JailSpec& spec,
+                  const std::vector<std::string>& warnings) {
+  RunResult result;
+  result.warnings = warnings;
+  result.uid = spec.uid();
+  result.gid = spec.gid();
+  Supervisor supervisor(spec, &result);
+  supervisor.Run();
+  return result;
+}
+
+}  // namespace jcs::jail

@@ -1,0 +1,63 @@
+// `jcs run` invocation parsing: flags and `--config` files both fill one
+// proto::JailSpec (the schema), flags override the file, then defaults are
+// applied and the whole spec is validated.
+#ifndef JCS_JAIL_SPEC_H_
+#define JCS_JAIL_SPEC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/jail.pb.h"
+
+namespace jcs::jail {
+
+struct RunInvocation {
+  proto::JailSpec spec;
+  std::string config_path;  // --config
+  std::string report_path;  // --report ("-" = stderr)
+  bool print_config = false;
+  bool help = false;
+};
+
+// Parses `jcs run` arguments (without the leading "run"). Loads --config first,
+// then applies the flags on top. Does not apply defaults or validate the result
+// (see Finalize).
+absl::StatusOr<RunInvocation> ParseRunArgs(
+    const std::vector<std::string>& args);
+
+// Parses a JailSpec in protobuf text format; errors carry
+// "<path>:<line>:<column>: <message>".
+absl::StatusOr<proto::JailSpec> ParseSpecText(absl::string_view text,
+                                              absl::string_view path);
+
+// Fills every unset field with its documented default, resolves --root to a
+// canonical absolute path, derives uid/gid, and validates everything. Returns
+// the effective spec plus warnings (for the report) or the first error, which
+// names the field and what was expected.
+struct FinalSpec {
+  proto::JailSpec spec;
+  std::vector<std::string> warnings;
+};
+absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
+                                   const std::string& cwd);
+
+// The effective spec in text format, as --print-config prints it.
+std::string FormatSpec(const proto::JailSpec& spec);
+
+// Help text generated from the flag table.
+std::string RunUsage();
+
+// "512M" -> 536870912. Suffixes K, M, G, T (powers of 1024), case-insensitive;
+// plain digits are bytes. Errors name `what`.
+absl::StatusOr<uint64_t> ParseSize(absl::string_view text,
+                                   absl::string_view what);
+// "1.5" seconds -> 1500 ms (millisecond precision; must be > 0).
+absl::StatusOr<uint64_t> ParseSecondsToMs(absl::string_view text,
+                                          absl::string_view what);
+
+}  // namespace jcs::jail
+
+#endif  // JCS_JAIL_SPEC_H_

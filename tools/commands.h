@@ -1,0 +1,15 @@
+// Entry points of the jcs subcommands; each returns the process exit status.
+#ifndef JCS_TOOLS_COMMANDS_H_
+#define JCS_TOOLS_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace jcs::tools {
+
+int RunCommand(const std::vector<std::string>& args);
+int DoctorCommand(const std::vector<std::string>& args);
+
+}  // namespace jcs::tools
+
+#endif  // JCS_TOOLS_COMMANDS_H_

@@ -1,0 +1,34 @@
+// jcs: the multi-command binary (run, doctor; serve, mcp, bench and the client
+// commands follow).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tools/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: jcs COMMAND [ARGS...]\n\n"
+    "commands:\n"
+    "  run      run one program in a hardened jail (jcs run --help)\n"
+    "  doctor   report which jail layers this host can enforce\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "run") return jcs::tools::RunCommand(args);
+  if (command == "doctor") return jcs::tools::DoctorCommand(args);
+  if (command == "-h" || command == "--help" || command == "help") {
+    fputs(kUsage, stdout);
+    return 0;
+  }
+  fprintf(stderr, "jcs: unknown command '%s'\n%s", command.c_str(), kUsage);
+  return 2;
+}
