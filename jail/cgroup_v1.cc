@@ -131,7 +131,7 @@ class CgroupV1 : public Cgroup {
     absl::StatusOr<std::vector<pid_t>> procs = Processes();
     if (!procs.ok()) return procs.status();
     std::set<pid_t> killed(procs->begin(), procs->end());
-    for (pid_t pid : killed) (void)pid;
+    for (pid_t pid : killed) kill(pid, SIGKILL);
     if (frozen) {
       absl::Status s = fs::WriteFile(state_file, "THAWED", fake_);
       if (!s.ok()) return s;
@@ -146,7 +146,7 @@ class CgroupV1 : public Cgroup {
       // Anything still listed either is dying or escaped an incomplete freeze:
       // kill it too.
       for (pid_t pid : *left) {
-        (void)pid;
+        kill(pid, SIGKILL);
         killed.insert(pid);
       }
       if (fs::NowMs() >= deadline) {

@@ -30,6 +30,7 @@
 #include "jail/env.h"
 #include "jail/landlock.h"
 #include "jail/seccomp_policy.h"
+#include "jail/seccomp_precompiled.h"
 #include "jail/sync_protocol.h"
 
 namespace jcs::jail {
@@ -175,18 +176,6 @@ absl::StatusOr<std::unique_ptr<Cgroup>> MakeCgroup(
   }
 }
 
-const SeccompPolicy* CachedPolicy(std::string* error, bool* compiled_now) {
-  static absl::StatusOr<SeccompPolicy>* policy = nullptr;
-  *compiled_now = policy == nullptr;
-  if (policy == nullptr)
-    policy = new absl::StatusOr<SeccompPolicy>(SeccompPolicy::CompileDefault());
-  if (!policy->ok()) {
-    *error = std::string(policy->status().message());
-    return nullptr;
-  }
-  return &**policy;
-}
-
 // Fills the mount plan: system directories (read-only, or recreated symlinks),
 // the root, extra binds (parents first) and the device nodes.
 absl::Status PlanMounts(const proto::JailSpec& spec, ChildContext* ctx,
@@ -307,15 +296,8 @@ bool Supervisor::Prepare() {
     return false;
   }
   int64_t t = NowUs();
-  std::string error;
-  bool compiled_now = false;
-  policy_ = CachedPolicy(&error, &compiled_now);
-  if (policy_ == nullptr) {
-    SetupError(absl::StrCat("seccomp: cannot compile the policy: ", error,
-                            " (fix: install libseccomp 2.5+; see jcs doctor)"));
-    return false;
-  }
-  AddStep("seccomp_compile", NowUs() - t);
+  policy_ = &PrecompiledDefaultPolicy();
+  AddStep("seccomp_load_policy", NowUs() - t);
 
   t = NowUs();
   std::vector<std::string> read_exec, read_write;

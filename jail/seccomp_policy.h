@@ -27,6 +27,14 @@ class SeccompPolicy {
   // every other syscall -> USER_NOTIF answered with ENOSYS.
   static absl::StatusOr<SeccompPolicy> CompileDefault();
 
+  // A policy from an already compiled program and its EPERM syscall list (the
+  // build-time compiled default, see seccomp_precompiled.h).
+  static SeccompPolicy FromCompiled(std::vector<sock_filter> filter,
+                                    std::vector<int> eperm_syscalls);
+  // C++ source that defines `kFilter` and `kEpermSyscalls` for FromCompiled.
+  std::string ToCppSource() const;
+  const std::vector<int>& eperm_syscalls() const { return eperm_syscalls_; }
+
   // The program for seccomp(SECCOMP_SET_MODE_FILTER,
   // SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog).
   const sock_fprog* program() const { return &fprog_; }
