@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <utility>
 
@@ -461,6 +462,15 @@ std::vector<std::string> SplitTokens(absl::string_view text) {
     tokens.emplace_back(t);
   }
   return tokens;
+}
+
+absl::StatusOr<uint64_t> CpuQuotaUs(double cpus) {
+  if (!(cpus > 0) || cpus > 1e6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CPU limit ", cpus, " is not a positive number of CPUs"));
+  }
+  const double quota = std::round(cpus * static_cast<double>(kCpuPeriodUs));
+  return std::max<uint64_t>(1000, static_cast<uint64_t>(quota));
 }
 
 std::string DefaultLeafName() {

@@ -129,6 +129,11 @@ std::optional<uint64_t> ParseSingleValue(absl::string_view text);
 // Whitespace separated tokens (cgroup.controllers, cgroup.subtree_control).
 std::vector<std::string> SplitTokens(absl::string_view text);
 
+// The CFS quota in microseconds per kCpuPeriodUs for `cpus` CPUs (at least the
+// kernel's 1 ms minimum); InvalidArgument for NaN, negative or absurd values.
+inline constexpr uint64_t kCpuPeriodUs = 100000;
+absl::StatusOr<uint64_t> CpuQuotaUs(double cpus);
+
 // ---- Leaf names and stale leaves. ----
 
 // "run-<pid>-<n>" with a process-wide counter.

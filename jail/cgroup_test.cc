@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -125,6 +126,30 @@ void ReapAndExpectGone(pid_t pid) {
   EXPECT_EQ(errno, ESRCH);
 }
 
+// Waits up to `timeout_ms` for the child `pid` to exit and returns its wait
+// status. On timeout the child is killed and nullopt returned, so a broken kill
+// fails the test instead of hanging it.
+std::optional<int> WaitExit(pid_t pid, int timeout_ms = kWaitMs) {
+  const int64_t deadline = fs::NowMs() + timeout_ms;
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) return std::nullopt;
+    if (fs::NowMs() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return std::nullopt;
+    }
+    fs::SleepMs(2);
+  }
+}
+
+bool KilledBySigkill(std::optional<int> status) {
+  return status.has_value() && WIFSIGNALED(*status) &&
+         WTERMSIG(*status) == SIGKILL;
+}
+
 // Creates a dead pid: fork a child that exits and reap it.
 pid_t DeadPid() {
   pid_t pid = fork();
@@ -197,9 +222,9 @@ void ExpectKillAllKillsEscapees(Cgroup& cgroup, pid_t child, int read_fd) {
   ASSERT_OK_STATUSOR(after);
   EXPECT_THAT(*after, IsEmpty());
 
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  std::optional<int> status = WaitExit(child);
+  ASSERT_TRUE(status.has_value()) << "pid " << child << " did not exit";
+  EXPECT_TRUE(KilledBySigkill(status));
   for (pid_t pid : expected) ReapAndExpectGone(pid);
 }
 
@@ -374,6 +399,23 @@ TEST(CgroupParseTest, NamesAndPaths) {
   EXPECT_FALSE(fs::ValidateRelativeName("p", "a//b", true).ok());
   EXPECT_FALSE(fs::ValidateRelativeName("n", "a/b", false).ok());
   EXPECT_FALSE(fs::ValidateRelativeName("n", "", false).ok());
+}
+
+TEST(CgroupParseTest, CpuQuota) {
+  EXPECT_EQ(fs::CpuQuotaUs(1.0).value_or(0), 100000u);
+  EXPECT_EQ(fs::CpuQuotaUs(0.333).value_or(0), 33300u);
+  EXPECT_EQ(fs::CpuQuotaUs(0.0001).value_or(0), 1000u);  // kernel minimum
+  EXPECT_FALSE(fs::CpuQuotaUs(0).ok());
+  EXPECT_FALSE(fs::CpuQuotaUs(-1).ok());
+  EXPECT_FALSE(fs::CpuQuotaUs(1e30).ok());
+  EXPECT_FALSE(fs::CpuQuotaUs(std::nan("")).ok());
+  CgroupOptions options;
+  options.fake_root = "/nonexistent";
+  options.limits.cpus = -2;
+  absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV2(options);
+  EXPECT_EQ(cgroup.status().code(), absl::StatusCode::kInvalidArgument);
+  cgroup = CreateCgroupV1(options);
+  EXPECT_EQ(cgroup.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(CgroupParseTest, FileErrorsNameTheFile) {
@@ -746,9 +788,9 @@ TEST_F(RealV2Test, AddProcessAndDestroyKillsWhatIsLeft) {
   EXPECT_EQ(*procs, std::vector<pid_t>{child});
   cgroup->reset();  // the destructor kills and removes
   EXPECT_FALSE(IsDir(parent_dir_ + "/" + options.name));
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  std::optional<int> status = WaitExit(child);
+  ASSERT_TRUE(status.has_value()) << "pid " << child << " did not exit";
+  EXPECT_TRUE(KilledBySigkill(status));
 }
 
 TEST_F(RealV2Test, MemoryLimitNeedsTheMemoryController) {
@@ -784,9 +826,9 @@ TEST_F(RealV2Test, StaleSiblingIsKilledAndRemoved) {
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV2(Options());
   ASSERT_OK_STATUSOR(cgroup);
   EXPECT_FALSE(IsDir(stale));
-  int status = 0;
-  ASSERT_EQ(waitpid(sleeper, &status, 0), sleeper);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  std::optional<int> status = WaitExit(sleeper);
+  ASSERT_TRUE(status.has_value()) << "pid " << sleeper << " did not exit";
+  EXPECT_TRUE(KilledBySigkill(status));
   ASSERT_OK((*cgroup)->Destroy());
 }
 
@@ -872,10 +914,9 @@ TEST_F(RealV1Test, MemoryLimitOomKills) {
     _exit(0);
   });
   ASSERT_GT(child, 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << "status " << status;
+  std::optional<int> status = WaitExit(child, 30000);
+  ASSERT_TRUE(status.has_value()) << "pid " << child << " did not exit";
+  EXPECT_TRUE(KilledBySigkill(status)) << "status " << *status;
   absl::StatusOr<CgroupStats> stats = (*cgroup)->Stats();
   ASSERT_OK_STATUSOR(stats);
   EXPECT_GE(stats->oom_kills, 1u);
@@ -905,10 +946,10 @@ TEST_F(RealV1Test, PeakMemoryWithoutLimit) {
     _exit(0);
   });
   ASSERT_GT(child, 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << "status " << status;
+  std::optional<int> status = WaitExit(child, 30000);
+  ASSERT_TRUE(status.has_value()) << "pid " << child << " did not exit";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << "status " << *status;
   absl::StatusOr<CgroupStats> stats = (*cgroup)->Stats();
   ASSERT_OK_STATUSOR(stats);
   EXPECT_GE(stats->memory_peak_bytes, 16ull << 20);
@@ -959,8 +1000,8 @@ TEST_F(RealV1Test, PidsLimitRefusesForks) {
   ASSERT_OK_STATUSOR(killed);
   EXPECT_EQ(killed->size(), static_cast<size_t>(counts[0] + 1));
   EXPECT_THAT(*killed, Contains(child));
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+  std::optional<int> status = WaitExit(child);
+  ASSERT_TRUE(status.has_value()) << "pid " << child << " did not exit";
   for (pid_t pid : *killed) {
     if (pid != child) ReapAndExpectGone(pid);
   }
@@ -1013,9 +1054,9 @@ TEST_F(RealV1Test, StaleSiblingIsKilledAndRemoved) {
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV1(Options());
   ASSERT_OK_STATUSOR(cgroup);
   ExpectLeavesGone(name);
-  int status = 0;
-  ASSERT_EQ(waitpid(sleeper, &status, 0), sleeper);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  std::optional<int> status = WaitExit(sleeper);
+  ASSERT_TRUE(status.has_value()) << "pid " << sleeper << " did not exit";
+  EXPECT_TRUE(KilledBySigkill(status));
   ASSERT_OK((*cgroup)->Destroy());
 }
 

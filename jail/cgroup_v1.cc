@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -32,7 +31,6 @@ namespace fs = cgroup_fs;
 
 constexpr int kDestroyKillWaitMs = 2000;
 constexpr int kRmdirRetryMs = 1000;
-constexpr uint64_t kCpuPeriodUs = 100000;
 constexpr const char* kControllers[] = {"freezer", "memory", "pids", "cpu"};
 
 // A leaf directory in one hierarchy; `controllers` lists the ones this backend
@@ -296,6 +294,10 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV1(
       options.name.empty() ? fs::DefaultLeafName() : options.name;
   s = fs::ValidateRelativeName("cgroup name", name, false);
   if (!s.ok()) return s;
+  if (options.limits.cpus != 0) {
+    absl::StatusOr<uint64_t> quota = fs::CpuQuotaUs(options.limits.cpus);
+    if (!quota.ok()) return quota.status();
+  }
   const bool fake = !options.fake_root.empty();
 
   std::string mountinfo;
@@ -311,8 +313,8 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV1(
 
   // Fail closed before touching anything: every hierarchy this run needs must
   // be there.
-  std::vector<std::pair<std::string, std::string>>
-      own_dirs;  // controller, own dir
+  // (controller, own cgroup directory) for every available hierarchy.
+  std::vector<std::pair<std::string, std::string>> own_dirs;
   for (const char* controller : kControllers) {
     absl::StatusOr<std::string> own =
         OwnDir(options, controller, mountinfo, proc_cgroup);
@@ -340,13 +342,13 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV1(
   }
   RemoveStaleSiblings(parents, fake);
 
-  auto cgroup =
-      std::make_unique<CgroupV1>(fake);  // removes what was created on failure
+  // From here on, a failure removes what was created (the destructor).
+  auto cgroup = std::make_unique<CgroupV1>(fake);
   for (const auto& [controller, parent_dir] : parents) {
     if (!Used(controller, options.limits)) continue;
     const std::string leaf = fs::JoinPath(parent_dir, name);
-    bool shared =
-        false;  // co-mounted with a controller whose leaf already exists
+    // Co-mounted with a controller whose leaf already exists?
+    bool shared = false;
     for (const auto& [other, other_parent] : parents) {
       if (other != controller && other_parent == parent_dir &&
           cgroup->DirFor(other)) {
@@ -384,14 +386,13 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV1(
   }
   if (limits.cpus > 0) {
     const std::string dir = *cgroup->DirFor("cpu");
-    const uint64_t quota = std::max<uint64_t>(
-        1000, static_cast<uint64_t>(std::llround(
-                  limits.cpus * static_cast<double>(kCpuPeriodUs))));
+    absl::StatusOr<uint64_t> quota = fs::CpuQuotaUs(limits.cpus);
+    if (!quota.ok()) return quota.status();
     s = fs::WriteFile(fs::JoinPath(dir, "cpu.cfs_period_us"),
-                      absl::StrCat(kCpuPeriodUs), fake);
+                      absl::StrCat(fs::kCpuPeriodUs), fake);
     if (!s.ok()) return s;
     s = fs::WriteFile(fs::JoinPath(dir, "cpu.cfs_quota_us"),
-                      absl::StrCat(quota), fake);
+                      absl::StrCat(*quota), fake);
     if (!s.ok()) return s;
   }
   return std::unique_ptr<Cgroup>(std::move(cgroup));

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -29,7 +28,6 @@ namespace fs = cgroup_fs;
 
 constexpr int kDestroyKillWaitMs = 2000;
 constexpr int kRmdirRetryMs = 1000;
-constexpr uint64_t kCpuPeriodUs = 100000;
 
 class CgroupV2 : public Cgroup {
  public:
@@ -210,30 +208,36 @@ absl::Status EnableControllers(const std::string& dir,
   } else if (!(fake && absl::IsNotFound(text.status()))) {
     return text.status();
   }
+  // cgroupfs lists "memory"; a fake root's plain file keeps what was written.
+  for (std::string& c : enabled) {
+    if (!c.empty() && c[0] == '+') c.erase(0, 1);
+  }
   std::vector<std::string> missing;
   for (const std::string& c : controllers) {
     if (std::find(enabled.begin(), enabled.end(), c) == enabled.end()) {
-      missing.push_back(absl::StrCat("+", c));
+      missing.push_back(c);
     }
   }
   if (missing.empty()) return absl::OkStatus();
-  std::string value = absl::StrJoin(missing, " ");
-  if (fake) {
-    // A plain file does not accumulate like cgroupfs does: keep what was there.
-    for (const std::string& c : enabled) value = absl::StrCat(c, " ", value);
+  // cgroupfs applies each "+name" on top of what is enabled; a plain file is
+  // overwritten, so it gets the whole list.
+  std::vector<std::string> to_write = missing;
+  if (fake) to_write.insert(to_write.begin(), enabled.begin(), enabled.end());
+  std::string value;
+  for (const std::string& c : to_write) {
+    absl::StrAppend(&value, value.empty() ? "" : " ", "+", c);
   }
   absl::Status s = fs::WriteFile(file, value, fake);
-  if (!s.ok() && absl::IsFailedPrecondition(s) &&
-      s.message().find("busy") != std::string::npos) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(s.message(),
-                     " (EBUSY: cgroup v2's no-internal-processes rule forbids "
-                     "enabling controllers for the "
-                     "children of a cgroup that has processes of its own; run "
-                     "the supervisor in a leaf cgroup "
-                     "of a delegated subtree, e.g. systemd-run --scope -p "
-                     "Delegate=yes, with its own process "
-                     "moved to a sibling, or use --cgroup v1)"));
+  // WriteFile maps EBUSY (the only FailedPrecondition a write gives) to this.
+  if (absl::IsFailedPrecondition(s)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        s.message(),
+        " (EBUSY: cgroup v2's no-internal-processes rule: controllers cannot "
+        "be enabled for the children of a non-root cgroup that has processes "
+        "of its own, here ",
+        dir,
+        "; start the supervisor in a delegated cgroup whose processes live in "
+        "a leaf (e.g. systemd-run -p Delegate=yes) or use --cgroup v1)"));
   }
   return s;
 }
@@ -275,6 +279,10 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV2(
       options.name.empty() ? fs::DefaultLeafName() : options.name;
   s = fs::ValidateRelativeName("cgroup name", name, false);
   if (!s.ok()) return s;
+  if (options.limits.cpus != 0) {
+    absl::StatusOr<uint64_t> quota = fs::CpuQuotaUs(options.limits.cpus);
+    if (!quota.ok()) return quota.status();
+  }
   const bool fake = !options.fake_root.empty();
 
   absl::StatusOr<std::string> own = OwnDir(options);
@@ -333,8 +341,8 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV2(
     if (err == EEXIST) return absl::AlreadyExistsError(message);
     return absl::InternalError(message);
   }
-  auto cgroup = std::make_unique<CgroupV2>(
-      leaf, fake);  // removes the leaf again on failure
+  // From here on, a failure removes the leaf again (the destructor).
+  auto cgroup = std::make_unique<CgroupV2>(leaf, fake);
 
   const CgroupLimits& limits = options.limits;
   if (limits.memory_bytes > 0) {
@@ -354,11 +362,10 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV2(
     if (!s.ok()) return s;
   }
   if (limits.cpus > 0) {
-    const uint64_t quota = std::max<uint64_t>(
-        1000, static_cast<uint64_t>(std::llround(
-                  limits.cpus * static_cast<double>(kCpuPeriodUs))));
+    absl::StatusOr<uint64_t> quota = fs::CpuQuotaUs(limits.cpus);
+    if (!quota.ok()) return quota.status();
     s = fs::WriteFile(fs::JoinPath(leaf, "cpu.max"),
-                      absl::StrCat(quota, " ", kCpuPeriodUs), fake);
+                      absl::StrCat(*quota, " ", fs::kCpuPeriodUs), fake);
     if (!s.ok()) return s;
   }
   s = cgroup->OpenFd();

@@ -1,4 +1,5 @@
-// Probes which jail layers this host can enforce, for `jcs doctor` and fail-closed checks.
+// Probes which jail layers this host can enforce, for `jcs doctor` and
+// fail-closed checks.
 #ifndef JCS_JAIL_DOCTOR_H_
 #define JCS_JAIL_DOCTOR_H_
 
@@ -8,17 +9,21 @@
 namespace jcs::jail {
 
 struct LayerStatus {
-  std::string name;    // "user_namespace", "pid_namespace", ..., "seccomp", "seccomp_user_notification",
-                       // "landlock", "cgroup_v2", "cgroup_v2.memory", "cgroup_v1.memory", "io_uring", ...
+  std::string name;  // "user_namespace", "pid_namespace", ..., "seccomp",
+                     // "seccomp_user_notification", "landlock", "cgroup_v2",
+                     // "cgroup_v2.memory", "cgroup_v1.memory", "io_uring", ...
   bool available = false;
-  std::string detail;  // what was found ("ABI 7", "mounted at /sys/fs/cgroup/unified, controllers: ")
-  std::string fix;     // how to make it available when it is not (empty when available)
+  std::string detail;  // what was found ("ABI 7", "mounted at
+                       // /sys/fs/cgroup/unified, controllers: ")
+  std::string
+      fix;  // how to make it available when it is not (empty when available)
 };
 
 // Runs every probe; each probe that needs a child process forks and reaps it.
 std::vector<LayerStatus> ProbeHostLayers();
 
-// Human-readable table, one layer per line: "ok   user_namespace  ..." / "MISSING ... fix: ...".
+// Human-readable table, one layer per line: "ok   user_namespace  ..." /
+// "MISSING ... fix: ...".
 std::string FormatLayerTable(const std::vector<LayerStatus>& layers);
 // JSON array of {name, available, detail, fix}.
 std::string FormatLayerJson(const std::vector<LayerStatus>& layers);

@@ -14,6 +14,9 @@ std::string FormatReport(const proto::JailSpec& spec, const RunResult& result) {
   nlohmann::ordered_json setup = nlohmann::ordered_json::object();
   for (const auto& [step, us] : result.setup_us) setup[step] = us;
   report["setup_us"] = setup;
+  nlohmann::ordered_json teardown = nlohmann::ordered_json::object();
+  for (const auto& [step, us] : result.teardown_us) teardown[step] = us;
+  report["teardown_us"] = teardown;
   nlohmann::ordered_json violations = nlohmann::ordered_json::array();
   for (const Violation& v : result.violations) {
     violations.push_back(

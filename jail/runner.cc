@@ -612,7 +612,19 @@ void Supervisor::Supervise() {
 }
 
 void Supervisor::Teardown() {
-  if (cgroup_ != nullptr && init_pid_ > 0) {
+  int64_t t = NowUs();
+  // Common case: the program is gone and nothing else runs beside the jail's
+  // init, which never forks again, so killing the init (and with it the pid
+  // namespace) is all that is left to do.
+  absl::StatusOr<std::vector<pid_t>> left =
+      cgroup_ != nullptr ? cgroup_->Processes()
+                         : absl::StatusOr<std::vector<pid_t>>();
+  const bool only_init =
+      left.ok() && std::all_of(left->begin(), left->end(),
+                               [&](pid_t pid) { return pid == init_pid_; });
+  if (only_init && pidfd_ >= 0) {
+    PidfdSignal(pidfd_, SIGKILL);
+  } else if (cgroup_ != nullptr && init_pid_ > 0) {
     absl::StatusOr<std::vector<pid_t>> killed = cgroup_->KillAll(kKillWaitMs);
     if (killed.ok()) {
       for (pid_t pid : *killed) {
@@ -638,6 +650,8 @@ void Supervisor::Teardown() {
                             : info.si_status;
     }
   }
+  r_.teardown_us.emplace_back("kill_and_reap", NowUs() - t);
+  t = NowUs();
   if (cgroup_ != nullptr) {
     absl::StatusOr<CgroupStats> stats = cgroup_->Stats();
     if (stats.ok()) {
@@ -645,9 +659,12 @@ void Supervisor::Teardown() {
       r_.oom_kills = stats->oom_kills;
       r_.pids_limit_hits = stats->pids_max_events;
     }
+    r_.teardown_us.emplace_back("cgroup_stats", NowUs() - t);
+    t = NowUs();
     if (absl::Status status = cgroup_->Destroy(); !status.ok()) {
       r_.warnings.push_back(absl::StrCat("cgroup cleanup: ", status.message()));
     }
+    r_.teardown_us.emplace_back("cgroup_destroy", NowUs() - t);
   }
   for (int* fd : {&sync_fd_, &child_fd_, &pidfd_, &notify_fd_, &signal_fd_}) {
     if (*fd >= 0) close(*fd);

@@ -42,6 +42,9 @@ struct RunResult {
   // Setup breakdown in microseconds, in order ("cgroup", "seccomp_compile",
   // "clone", ...).
   std::vector<std::pair<std::string, int64_t>> setup_us;
+  // Teardown breakdown in microseconds ("kill_and_reap", "cgroup_stats",
+  // "cgroup_destroy").
+  std::vector<std::pair<std::string, int64_t>> teardown_us;
   std::vector<Violation> violations;
   uint64_t descendants_killed =
       0;  // processes other than the program and the jail's init
