@@ -387,11 +387,8 @@ void JailChildMain(const ChildContext& ctx) {
   g_progress.start_ns = NowNs();
 
   if (setsid() < 0) Fail("session", "setsid", errno);
-  BecomeJailUserKeepingCaps(ctx.uid, ctx.gid);
   if (getgroups(0, nullptr) != 0)
     Fail("credentials", "supplementary groups still present", EPERM);
-  if (unshare(CLONE_NEWCGROUP) != 0)
-    Fail("cgroup namespace", "unshare(CLONE_NEWCGROUP)", errno);
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     Fail("mount namespace", "make / private", errno);
   }
@@ -423,6 +420,10 @@ void JailChildMain(const ChildContext& ctx) {
       FailPath("mount_setattr ", bind.source.c_str(), errno);
     }
   }
+  // Sources are opened with the supervisor's host identity (it owns root-owned
+  // parents such as a 0700 /root), the rest is built as the jail user: file
+  // systems created in this user namespace only accept ids mapped into it.
+  BecomeJailUserKeepingCaps(ctx.uid, ctx.gid);
   Stamp(kStepOpenSources);
 
   // The new root: a small tmpfs that only holds mount points, attached at the
@@ -526,6 +527,19 @@ void JailChildMain(const ChildContext& ctx) {
   g_progress.layers |= kLayerPivotRoot;
   Stamp(kStepPivotRoot);
 
+  // The supervisor moves the init into the run's cgroup meanwhile; the program
+  // must start inside it, under a cgroup namespace rooted there.
+  SyncMessage cgroup_ready;
+  do {
+    n = recv(kSyncFd, &cgroup_ready, sizeof(cgroup_ready), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n != sizeof(cgroup_ready) ||
+      cgroup_ready.type != SyncType::kCgroupReady) {
+    _exit(125);
+  }
+  if (unshare(CLONE_NEWCGROUP) != 0) {
+    Fail("cgroup namespace", "unshare(CLONE_NEWCGROUP)", errno);
+  }
   // The program's process shares the init's memory until it execs (CLONE_VM |
   // CLONE_VFORK, as posix_spawn does): no page tables to copy, and the init
   // sleeps until the exec or the failure.

@@ -152,28 +152,13 @@ std::string StagingDir() {
   return "/";
 }
 
-absl::StatusOr<std::unique_ptr<Cgroup>> MakeCgroup(
-    const proto::JailSpec& spec, std::vector<std::string>* warnings) {
+CgroupOptions CgroupOptionsFor(const proto::JailSpec& spec) {
   CgroupOptions options;
   options.parent = spec.cgroup_parent();
   options.limits.memory_bytes = spec.memory_bytes();
   options.limits.pids = spec.pids();
   options.limits.cpus = spec.has_cpus() ? spec.cpus() : 0;
-  switch (spec.cgroup()) {
-    case proto::CGROUP_V2:
-      return CreateCgroupV2(options);
-    case proto::CGROUP_V1:
-      return CreateCgroupV1(options);
-    default: {
-      absl::StatusOr<std::unique_ptr<Cgroup>> v2 = CreateCgroupV2(options);
-      if (v2.ok()) return v2;
-      absl::StatusOr<std::unique_ptr<Cgroup>> v1 = CreateCgroupV1(options);
-      if (v1.ok()) return v1;
-      return absl::FailedPreconditionError(
-          absl::StrCat("cgroup: neither backend can enforce the limits. v2: ",
-                       v2.status().message(), "; v1: ", v1.status().message()));
-    }
-  }
+  return options;
 }
 
 // Fills the mount plan: system directories (read-only, or recreated symlinks),
@@ -248,6 +233,7 @@ class Supervisor {
   }
   bool Prepare();
   bool Clone();
+  bool JoinCgroup();
   void Supervise();
   void HandleSyncMessage();
   void HandleNotification();
@@ -260,6 +246,7 @@ class Supervisor {
   RunResult& r_;
   bool setup_failed_ = false;
   std::unique_ptr<Cgroup> cgroup_;
+  std::string v2_error_;  // why cgroup v2 was not used (auto mode)
   const SeccompPolicy* policy_ = nullptr;
   ChildContext ctx_;
   int sync_fd_ = -1;   // supervisor end
@@ -356,16 +343,55 @@ bool Supervisor::Prepare() {
   }
   AddStep("plan", NowUs() - t);
 
+  // cgroup v2 must exist before clone (CLONE_INTO_CGROUP). The v1 fallback is
+  // created after clone, while the jail builds its filesystem.
   t = NowUs();
-  absl::StatusOr<std::unique_ptr<Cgroup>> cgroup =
-      MakeCgroup(spec_, &r_.warnings);
-  if (!cgroup.ok()) {
-    SetupError(std::string(cgroup.status().message()));
+  if (spec_.cgroup() != proto::CGROUP_V1) {
+    absl::StatusOr<std::unique_ptr<Cgroup>> v2 =
+        CreateCgroupV2(CgroupOptionsFor(spec_));
+    if (v2.ok()) {
+      cgroup_ = *std::move(v2);
+      r_.cgroup_backend = cgroup_->backend();
+    } else if (spec_.cgroup() == proto::CGROUP_V2) {
+      SetupError(std::string(v2.status().message()));
+      return false;
+    } else {
+      v2_error_ = std::string(v2.status().message());
+    }
+  }
+  AddStep("cgroup_v2", NowUs() - t);
+  return true;
+}
+
+// Creates the v1 cgroup (when v2 was not used) and moves the init into it.
+bool Supervisor::JoinCgroup() {
+  const int64_t t = NowUs();
+  if (cgroup_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<Cgroup>> v1 =
+        CreateCgroupV1(CgroupOptionsFor(spec_));
+    if (!v1.ok()) {
+      SetupError(
+          v2_error_.empty()
+              ? std::string(v1.status().message())
+              : absl::StrCat("cgroup: neither backend can enforce the limits. "
+                             "v2: ",
+                             v2_error_, "; v1: ", v1.status().message()));
+      return false;
+    }
+    cgroup_ = *std::move(v1);
+    r_.cgroup_backend = cgroup_->backend();
+    if (absl::Status status = cgroup_->AddProcess(init_pid_); !status.ok()) {
+      SetupError(absl::StrCat("cgroup v1: ", status.message()));
+      return false;
+    }
+  }
+  AddStep("cgroup_v1_create_and_join", NowUs() - t);
+  SyncMessage ready = {};
+  ready.type = SyncType::kCgroupReady;
+  if (send(sync_fd_, &ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready)) {
+    SetupError(absl::StrCat("sync socket: send cgroup ready: ", Errno(errno)));
     return false;
   }
-  cgroup_ = *std::move(cgroup);
-  r_.cgroup_backend = cgroup_->backend();
-  AddStep("cgroup", NowUs() - t);
   return true;
 }
 
@@ -389,7 +415,8 @@ bool Supervisor::Clone() {
                CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd_);
   args.exit_signal = SIGCHLD;
-  if (cgroup_->clone_into_fd() >= 0) {
+  const bool into_cgroup = cgroup_ != nullptr && cgroup_->clone_into_fd() >= 0;
+  if (into_cgroup) {
     args.flags |= kCloneIntoCgroup;
     args.cgroup = static_cast<uint64_t>(cgroup_->clone_into_fd());
   }
@@ -402,8 +429,8 @@ bool Supervisor::Clone() {
   if (pid < 0) {
     SetupError(absl::StrCat(
         "namespaces: clone3(user, pid, mount, net, ipc, uts",
-        cgroup_->clone_into_fd() >= 0 ? ", into cgroup" : "",
-        "): ", Errno(clone_errno), " (", NamespaceFix(clone_errno), ")"));
+        into_cgroup ? ", into cgroup" : "", "): ", Errno(clone_errno), " (",
+        NamespaceFix(clone_errno), ")"));
     return false;
   }
   init_pid_ = static_cast<pid_t>(pid);
@@ -420,14 +447,12 @@ bool Supervisor::Clone() {
     status = WriteProcFile(init_pid_, "gid_map",
                            absl::StrCat(ctx_.gid, " ", ctx_.gid, " 1\n"));
   }
-  if (status.ok() && cgroup_->clone_into_fd() < 0)
-    status = cgroup_->AddProcess(init_pid_);
   if (!status.ok()) {
-    SetupError(absl::StrCat("user namespace id map / cgroup: ",
-                            status.message(), " (fix: see jcs doctor)"));
+    SetupError(absl::StrCat("user namespace id map: ", status.message(),
+                            " (fix: see jcs doctor)"));
     return false;
   }
-  AddStep("id_maps_and_cgroup_join", NowUs() - t);
+  AddStep("id_maps", NowUs() - t);
   SyncMessage go = {};
   go.type = SyncType::kGo;
   if (send(sync_fd_, &go, sizeof(go), MSG_NOSIGNAL) != sizeof(go)) {
@@ -680,7 +705,7 @@ void Supervisor::Run() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&mask, sig);
   sigprocmask(SIG_BLOCK, &mask, &old_mask);
   signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (Prepare() && Clone()) Supervise();
+  if (Prepare() && Clone() && JoinCgroup()) Supervise();
   Teardown();
   sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   r_.wall_time_us = NowUs() - (start_us_ ? start_us_ : t0);

@@ -1,6 +1,9 @@
 #include "jail/spec.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "jail/env.h"
@@ -289,22 +293,59 @@ bool IsSameOrUnder(const std::string& path, const std::string& dir) {
   return path == dir || absl::StartsWith(path, dir + "/");
 }
 
-absl::StatusOr<std::string> CanonicalDir(const std::string& path,
-                                         const std::string& cwd,
-                                         absl::string_view what,
-                                         bool must_be_dir) {
+// Makes `path` absolute (against `cwd`) and removes ".", ".." and repeated
+// slashes lexically; with no symlink allowed in the path (checked next), the
+// lexical result is the physical one.
+std::string LexicallyNormal(const std::string& path, const std::string& cwd) {
   const std::string absolute =
       path[0] == '/' ? path : absl::StrCat(cwd, "/", path);
-  char resolved[PATH_MAX];
-  if (realpath(absolute.c_str(), resolved) == nullptr) {
+  std::vector<std::string> parts;
+  for (absl::string_view part :
+       absl::StrSplit(absolute, '/', absl::SkipEmpty())) {
+    if (part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.emplace_back(part);
+  }
+  return absl::StrCat("/", absl::StrJoin(parts, "/"));
+}
+
+// A bind path: absolute, existing, and free of symlinks in every component.
+// Binds never follow symlinks, so one planted in a directory the program
+// controls (the root) cannot redirect a bind to a host path.
+absl::StatusOr<std::string> CheckedBindPath(const std::string& path,
+                                            const std::string& cwd,
+                                            absl::string_view what,
+                                            bool must_be_dir) {
+  const std::string normal = LexicallyNormal(path, cwd);
+  struct open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const int fd = static_cast<int>(
+      syscall(SYS_openat2, AT_FDCWD, normal.c_str(), &how, sizeof(how)));
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ELOOP) {
+      char resolved[PATH_MAX];
+      const bool known = realpath(normal.c_str(), resolved) != nullptr;
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": ", path,
+          ": the path goes through a symlink and binds never follow symlinks",
+          known ? absl::StrCat(" (the real path is ", resolved, ")") : ""));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": ", path, ": ",
-                     errno == ENOENT ? "does not exist" : strerror(errno)));
+                     err == ENOENT ? "does not exist" : strerror(err)));
   }
   struct stat st;
-  if (stat(resolved, &st) != 0) {
+  const int rc = fstat(fd, &st);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, ": ", path, ": ", strerror(errno)));
+        absl::StrCat(what, ": ", path, ": ", strerror(err)));
   }
   if (must_be_dir && !S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(
@@ -314,7 +355,7 @@ absl::StatusOr<std::string> CanonicalDir(const std::string& path,
     return absl::InvalidArgumentError(absl::StrCat(
         what, ": ", path, ": expected a directory or a regular file"));
   }
-  return std::string(resolved);
+  return normal;
 }
 
 // Paths the jail builds itself: a bind there would replace or shadow jail
@@ -567,8 +608,8 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
   }
 
   absl::StatusOr<std::string> root =
-      CanonicalDir(spec.root().empty() ? cwd : spec.root(), cwd, "--root",
-                   /*must_be_dir=*/true);
+      CheckedBindPath(spec.root().empty() ? cwd : spec.root(), cwd, "--root",
+                      /*must_be_dir=*/true);
   if (!root.ok()) return root.status();
   spec.set_root(*root);
   absl::Status status = CheckBindTarget(*root, "--root", spec);
@@ -578,7 +619,7 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
     const char* what = list == spec.mutable_ro() ? "--ro" : "--rw";
     for (std::string& path : *list) {
       absl::StatusOr<std::string> resolved =
-          CanonicalDir(path, cwd, what, false);
+          CheckedBindPath(path, cwd, what, false);
       if (!resolved.ok()) return resolved.status();
       status = CheckBindTarget(*resolved, what, spec);
       if (!status.ok()) return status;

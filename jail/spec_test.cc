@@ -149,6 +149,25 @@ TEST(ParseRunArgsTest, BadInputGetsSpecificErrors) {
       HasSubstr("--config: cannot read"));
 }
 
+TEST(FinalizeTest, BindPathsThroughSymlinksAreRefused) {
+  const std::string root = TempDir();
+  const std::string outside = TempDir();
+  ASSERT_EQ(symlink(outside.c_str(), (root + "/vendor").c_str()), 0);
+  EXPECT_THAT(ErrorOf({"--root", root, "--rw", root + "/vendor", "--", "true"}),
+              HasSubstr("binds never follow symlinks (the real path is " +
+                        outside + ")"));
+  EXPECT_THAT(ErrorOf({"--root", root + "/vendor", "--", "true"}),
+              HasSubstr("binds never follow symlinks"));
+  // `..` and `.` are resolved lexically; the result must still be real.
+  absl::StatusOr<RunInvocation> inv =
+      ParseRunArgs({"--root", root + "/./x/..", "--", "true"});
+  ASSERT_TRUE(inv.ok());
+  ASSERT_EQ(mkdir((root + "/x").c_str(), 0755), 0);
+  absl::StatusOr<FinalSpec> spec = Finalize(inv->spec, "/");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->spec.root(), root);
+}
+
 TEST(ParseSpecTextTest, SyntaxErrorHasLineAndColumn) {
   absl::StatusOr<proto::JailSpec> spec = ParseSpecText(
       "root: \"/tmp\"\nmemory_bytes: 12\npids: }\n", "jail.txtpb");

@@ -29,8 +29,8 @@ class EscapeFds : public ::testing::Test {
     file_fd_ = open(secret_path_.c_str(), O_RDONLY | O_CLOEXEC);
     dir_fd_ = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ASSERT_EQ(pipe2(pipe_, O_CLOEXEC | O_NONBLOCK), 0);
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                         0, sock_),
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                         sock_),
               0);
     ASSERT_GE(file_fd_, 0);
     ASSERT_GE(dir_fd_, 0);
@@ -56,10 +56,10 @@ class EscapeFds : public ::testing::Test {
 
 // Control: the harness really passes the descriptors to what it starts.
 TEST_F(EscapeFds, HarnessPassesTheFdsWithoutAJail) {
-  const ProcessResult r = RunProcess(
-      {"/bin/sh", "-c",
-       "ls /proc/self/fd | tr '\\n' ' '; echo; head -c 200 <&7"},
-      options_);
+  const ProcessResult r =
+      RunProcess({"/bin/sh", "-c",
+                  "ls /proc/self/fd | tr '\\n' ' '; echo; head -c 200 <&7"},
+                 options_);
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
   for (int fd : {kFileFd, kDirFd, kPipeFd, kSocketFd}) {
     EXPECT_NE(r.out.find(" " + std::to_string(fd) + " "), std::string::npos)
@@ -120,11 +120,11 @@ print(json.dumps(out))
 // The same descriptors must not reach a process the program starts (e.g. if
 // jcs only hid them from the first exec).
 TEST_F(EscapeFds, ChildrenOfTheProgramSeeOnlyStdio) {
-  const JcsResult r = RunJail(
-      project_, {},
-      Bash("sh -c 'ls /proc/self/fd | tr \"\\n\" \" \"'; echo; "
-           "cat <&7 2>/dev/null; echo rc=$?"),
-      options_);
+  const JcsResult r =
+      RunJail(project_, {},
+              Bash("sh -c 'ls /proc/self/fd | tr \"\\n\" \" \"'; echo; "
+                   "cat <&7 2>/dev/null; echo rc=$?"),
+              options_);
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(r.out.find(secret_token_), std::string::npos) << r.out;
   EXPECT_EQ(r.out.rfind("0 1 2 3 \n", 0), 0u) << r.out;

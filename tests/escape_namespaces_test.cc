@@ -32,7 +32,8 @@ print(json.dumps({k: os.stat('/proc/self/ns/' + k).st_ino for k in
   ASSERT_TRUE(inside.is_object()) << r.Describe();
   for (const char* ns : {"user", "pid", "mnt", "net", "ipc", "uts", "cgroup",
                          "pid_for_children"}) {
-    const unsigned long host = NamespaceInode(std::string("/proc/self/ns/") + ns);
+    const unsigned long host =
+        NamespaceInode(std::string("/proc/self/ns/") + ns);
     ASSERT_TRUE(inside.contains(ns)) << ns;
     EXPECT_NE(inside[ns].get<unsigned long>(), host)
         << "the jail shares the host's " << ns << " namespace";
@@ -101,10 +102,10 @@ print(json.dumps({
     const unsigned uid = kJailUid, gid = kJailGid;
     EXPECT_EQ(in["ids"], nlohmann::json({uid, uid, gid, gid}));
     for (const auto& g : in["groups"]) EXPECT_EQ(g, gid) << in.dump();
-    EXPECT_EQ(in["uid_map"], nlohmann::json({std::to_string(uid),
-                                             std::to_string(uid), "1"}));
-    EXPECT_EQ(in["gid_map"], nlohmann::json({std::to_string(gid),
-                                             std::to_string(gid), "1"}));
+    EXPECT_EQ(in["uid_map"],
+              nlohmann::json({std::to_string(uid), std::to_string(uid), "1"}));
+    EXPECT_EQ(in["gid_map"],
+              nlohmann::json({std::to_string(gid), std::to_string(gid), "1"}));
     EXPECT_NE(in["setuid0"], 0);
     EXPECT_NE(in["setgid0"], 0);
     EXPECT_NE(in["setgroups"], 0);
@@ -126,12 +127,12 @@ TEST(EscapeNamespaces, CapabilitiesDroppedAndNoNewPrivs) {
   Project project;
   // Both the program and a process it starts (exec drops nothing further if
   // the sets are already empty; a leftover bounding set would show here).
-  const JcsResult r = RunJail(
-      project, {},
-      Bash("grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):'"
-                    " /proc/self/status; echo ---; "
-                    "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' "
-                    "/proc/$$/status"));
+  const JcsResult r =
+      RunJail(project, {},
+              Bash("grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):'"
+                   " /proc/self/status; echo ---; "
+                   "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' "
+                   "/proc/$$/status"));
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   int caps = 0, nnp = 0;
   std::istringstream in(r.out);
@@ -202,11 +203,10 @@ TEST(EscapeNamespaces, HostEnvironmentDoesNotLeak) {
   const std::string secret = UniqueToken("envsecret");
   ProcessOptions options;
   options.extra_env = {"JCS_ESCAPE_SECRET=" + secret,
-                           "LD_PRELOAD=/nonexistent-" + secret + ".so"};
-  const JcsResult r =
-      RunJail(project, {"--env", "JCS_GIVEN=given-value"},
-              Python("import json, os; print(json.dumps(dict(os.environ)))"),
-              options);
+                       "LD_PRELOAD=/nonexistent-" + secret + ".so"};
+  const JcsResult r = RunJail(
+      project, {"--env", "JCS_GIVEN=given-value"},
+      Python("import json, os; print(json.dumps(dict(os.environ)))"), options);
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(r.out.find(secret), std::string::npos) << r.out;
   const nlohmann::json env = LastJsonLine(r.out);
@@ -220,6 +220,45 @@ TEST(EscapeNamespaces, HostEnvironmentDoesNotLeak) {
   EXPECT_EQ(env["JCS_GIVEN"], "given-value");
   EXPECT_EQ(env["HOME"], "/tmp");
   EXPECT_EQ(env["LANG"], "C.UTF-8");
+}
+
+// The jail's init is a fork of jcs (no exec): its memory still holds jcs's
+// environment and it may hold host descriptors. Nothing of it may be
+// reachable from the program through /proc.
+TEST(EscapeNamespaces, JailInitLeaksNoHostStateThroughProc) {
+  Project project;
+  const std::string secret = UniqueToken("initsecret");
+  ProcessOptions options;
+  options.extra_env = {"JCS_ESCAPE_INIT_SECRET=" + secret};
+  const JcsResult r = RunJail(project, {}, Python(R"PY(
+import json, os
+me = os.getpid()
+out = {}
+for pid in [p for p in os.listdir('/proc') if p.isdigit() and int(p) != me]:
+    for what in ['environ', 'mem', 'maps', 'auxv', 'fd', 'map_files', 'cwd',
+                 'root', 'exe', 'fd/0', 'fd/3', 'fd/4', 'fd/5']:
+        path = '/proc/%s/%s' % (pid, what)
+        try:
+            if os.path.isdir(path):
+                out[path] = 'LISTED ' + ' '.join(os.listdir(path))
+            else:
+                with open(path, 'rb') as f:
+                    out[path] = 'READ ' + f.read(65536).decode('latin-1')
+        except OSError as e:
+            out[path] = e.errno
+print(json.dumps(out))
+)PY"),
+                              options);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.out.find(secret), std::string::npos)
+      << "host environment readable through /proc: " << r.out;
+  const nlohmann::json in = LastJsonLine(r.out);
+  ASSERT_TRUE(in.is_object()) << r.Describe();
+  EXPECT_TRUE(in.contains("/proc/1/environ")) << in.dump();
+  for (const auto& [path, result] : in.items()) {
+    EXPECT_TRUE(result.is_number())
+        << path << " is accessible: " << result.dump().substr(0, 300);
+  }
 }
 
 }  // namespace

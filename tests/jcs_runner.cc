@@ -62,8 +62,8 @@ bool ReadSome(int fd, std::string* into, size_t cap) {
     const ssize_t n = read(fd, buf, sizeof(buf));
     if (n > 0) {
       if (into != nullptr && into->size() < cap) {
-        into->append(buf, std::min<size_t>(static_cast<size_t>(n),
-                                           cap - into->size()));
+        into->append(
+            buf, std::min<size_t>(static_cast<size_t>(n), cap - into->size()));
       }
       continue;
     }
@@ -80,6 +80,21 @@ std::string ReportDir() {
 }
 
 }  // namespace
+
+std::string ReadSmallFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string data;
+  char buf[4096];
+  while (data.size() < 65536) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return data;
+}
 
 double NowSeconds() {
   struct timespec ts;
@@ -349,7 +364,7 @@ std::vector<std::string> JailArgv(const Project& project,
                                   const std::vector<std::string>& flags,
                                   const std::vector<std::string>& program,
                                   const std::string& report_path) {
-  std::vector<std::string> argv = {JcsPath(),     "run",    "--root",
+  std::vector<std::string> argv = {JcsPath(),      "run",      "--root",
                                    project.root(), "--report", report_path};
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.push_back("--");
@@ -377,7 +392,8 @@ void LoadReport(const std::string& path, JcsResult* result) {
 JcsResult RunJail(const Project& project, const std::vector<std::string>& flags,
                   const std::vector<std::string>& argv,
                   const ProcessOptions& options) {
-  const std::string report = ReportDir() + "/" + UniqueToken("report-") + ".json";
+  const std::string report =
+      ReportDir() + "/" + UniqueToken("report-") + ".json";
   JcsResult result;
   static_cast<ProcessResult&>(result) =
       RunProcess(JailArgv(project, flags, argv, report), options);
@@ -411,7 +427,8 @@ std::vector<std::string> Bash(const std::string& script) {
   return {"/bin/bash", "-c", script};
 }
 
-std::vector<pid_t> ProcessesWithMarker(const std::string& marker) {
+std::vector<pid_t> ProcessesWithMarker(const std::string& marker,
+                                       const std::string& comm) {
   std::vector<pid_t> found;
   DIR* dir = opendir("/proc");
   if (dir == nullptr) Die("opendir /proc");
@@ -421,17 +438,20 @@ std::vector<pid_t> ProcessesWithMarker(const std::string& marker) {
     const long pid = strtol(entry->d_name, &end, 10);
     if (end == entry->d_name || *end != '\0' || pid == self) continue;
     const std::string path = std::string("/proc/") + entry->d_name;
-    std::ifstream cmdline(path + "/cmdline", std::ios::binary);
-    std::string args((std::istreambuf_iterator<char>(cmdline)),
-                     std::istreambuf_iterator<char>());
+    // Plain reads: the process may exit at any moment (ESRCH mid-read).
+    const std::string args = ReadSmallFile(path + "/cmdline");
     if (args.find(marker) == std::string::npos) continue;
+    if (!comm.empty()) {
+      std::string name = ReadSmallFile(path + "/comm");
+      if (!name.empty() && name.back() == '\n') name.pop_back();
+      if (name != comm) continue;
+    }
     // Zombies have an empty cmdline already; double-check the state anyway.
-    std::ifstream stat(path + "/stat");
-    std::string line;
-    std::getline(stat, line);
+    const std::string line = ReadSmallFile(path + "/stat");
     const size_t paren = line.rfind(')');
-    if (paren != std::string::npos && paren + 2 < line.size() &&
-        (line[paren + 2] == 'Z' || line[paren + 2] == 'X')) {
+    if (paren == std::string::npos ||
+        (paren + 2 < line.size() &&
+         (line[paren + 2] == 'Z' || line[paren + 2] == 'X'))) {
       continue;
     }
     found.push_back(static_cast<pid_t>(pid));
@@ -441,10 +461,10 @@ std::vector<pid_t> ProcessesWithMarker(const std::string& marker) {
 }
 
 bool WaitForMarkerCount(const std::string& marker, size_t count,
-                        double timeout_s) {
+                        double timeout_s, const std::string& comm) {
   const double deadline = NowSeconds() + timeout_s;
   for (;;) {
-    if (ProcessesWithMarker(marker).size() >= count) return true;
+    if (ProcessesWithMarker(marker, comm).size() >= count) return true;
     if (NowSeconds() >= deadline) return false;
     usleep(10'000);
   }
@@ -484,6 +504,20 @@ std::vector<std::string> RunCgroupDirs(pid_t jcs_pid) {
   FindRunDirs("/sys/fs/cgroup", "run-" + std::to_string(jcs_pid) + "-", 0,
               &out);
   return out;
+}
+
+void RemoveRunCgroups(pid_t jcs_pid) {
+  std::vector<std::string> dirs = RunCgroupDirs(jcs_pid);
+  std::vector<std::string> all;
+  for (const std::string& dir : dirs) {
+    FindRunDirs(dir, "", 0, &all);  // every subdirectory
+    all.push_back(dir);
+  }
+  std::sort(all.begin(), all.end(),
+            [](const std::string& a, const std::string& b) {
+              return a.size() > b.size();
+            });
+  for (const std::string& dir : all) rmdir(dir.c_str());
 }
 
 std::vector<std::string> HostMounts() {
@@ -534,8 +568,8 @@ unsigned long NamespaceInode(const std::string& path) {
 
 void WriteHostFile(const std::string& path, const std::string& content,
                    mode_t mode) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                      mode);
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) Die("open " + path);
   size_t done = 0;
   while (done < content.size()) {

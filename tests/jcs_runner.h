@@ -164,17 +164,20 @@ std::vector<std::string> Python(const std::string& code,
 std::vector<std::string> Bash(const std::string& script);
 
 // Live processes (not zombies; this process excluded) whose argv contains
-// `marker`.
-std::vector<pid_t> ProcessesWithMarker(const std::string& marker);
+// `marker` (and, when `comm` is not empty, whose /proc/PID/comm is `comm`).
+std::vector<pid_t> ProcessesWithMarker(const std::string& marker,
+                                       const std::string& comm = "");
 // Polls until at least `count` such processes exist; false on deadline.
 bool WaitForMarkerCount(const std::string& marker, size_t count,
-                        double timeout_s);
+                        double timeout_s, const std::string& comm = "");
 // Polls until none exists; false on deadline.
 bool WaitForNoMarker(const std::string& marker, double timeout_s);
 
 // Per-run cgroup directories of the jcs process `jcs_pid` (named
 // run-<jcs_pid>-*) anywhere below /sys/fs/cgroup.
 std::vector<std::string> RunCgroupDirs(pid_t jcs_pid);
+// Removes (rmdir, deepest first) the per-run cgroups a killed jcs left.
+void RemoveRunCgroups(pid_t jcs_pid);
 
 // This process's /proc/self/mountinfo, one entry per line, mount ids dropped
 // (so only the mount set is compared).
@@ -194,6 +197,9 @@ unsigned long NamespaceInode(const std::string& path);
 void WriteHostFile(const std::string& path, const std::string& content,
                    mode_t mode = 0644);
 std::string ReadHostFile(const std::string& path);
+// Up to 64 KiB of a file with plain reads; "" on any error (for /proc and
+// cgroup files that may vanish mid-read).
+std::string ReadSmallFile(const std::string& path);
 void RemoveTree(const std::string& path);
 
 // Whether host uid/gid `uid` can open `path` for reading (checked in a forked
