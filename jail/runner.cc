@@ -29,6 +29,7 @@
 #include "jail/child.h"
 #include "jail/env.h"
 #include "jail/landlock.h"
+#include "jail/mount_plan.h"
 #include "jail/seccomp_policy.h"
 #include "jail/seccomp_precompiled.h"
 #include "jail/sync_protocol.h"
@@ -53,8 +54,6 @@ struct CloneArgs {
 };
 constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
 constexpr int kKillWaitMs = 3000;
-constexpr const char* kDevices[] = {"null", "zero", "full", "random",
-                                    "urandom"};
 
 int64_t NowUs() {
   struct timespec ts;
@@ -144,14 +143,6 @@ absl::Status WriteProcFile(pid_t pid, const char* name,
   return absl::OkStatus();
 }
 
-std::string StagingDir() {
-  for (const char* dir : {"/tmp", "/mnt", "/run", "/var/tmp"}) {
-    struct stat st;
-    if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return dir;
-  }
-  return "/";
-}
-
 CgroupOptions CgroupOptionsFor(const proto::JailSpec& spec) {
   CgroupOptions options;
   options.parent = spec.cgroup_parent();
@@ -159,65 +150,6 @@ CgroupOptions CgroupOptionsFor(const proto::JailSpec& spec) {
   options.limits.pids = spec.pids();
   options.limits.cpus = spec.has_cpus() ? spec.cpus() : 0;
   return options;
-}
-
-// Fills the mount plan: system directories (read-only, or recreated symlinks),
-// the root, extra binds (parents first) and the device nodes.
-absl::Status PlanMounts(const proto::JailSpec& spec, ChildContext* ctx,
-                        std::vector<std::string>* read_exec,
-                        std::vector<std::string>* read_write) {
-  for (const std::string& dir : spec.system_ro()) {
-    struct stat st;
-    if (lstat(dir.c_str(), &st) != 0) continue;
-    const std::string rel = dir.substr(1);
-    if (S_ISLNK(st.st_mode)) {
-      char target[PATH_MAX];
-      const ssize_t n = readlink(dir.c_str(), target, sizeof(target) - 1);
-      if (n <= 0)
-        return absl::InternalError(
-            absl::StrCat("readlink ", dir, ": ", Errno(errno)));
-      target[n] = '\0';
-      ctx->symlinks.push_back({target, rel});
-      continue;
-    }
-    if (!S_ISDIR(st.st_mode)) continue;
-    ctx->binds.push_back(
-        {dir, rel, /*read_only=*/true, /*is_dir=*/true, false});
-    read_exec->push_back(dir);
-  }
-  struct Extra {
-    std::string path;
-    bool read_only;
-  };
-  std::vector<Extra> extras = {{spec.root(), false}};
-  for (const std::string& path : spec.ro()) extras.push_back({path, true});
-  for (const std::string& path : spec.rw()) extras.push_back({path, false});
-  std::stable_sort(extras.begin(), extras.end(),
-                   [](const Extra& a, const Extra& b) {
-                     return std::count(a.path.begin(), a.path.end(), '/') <
-                            std::count(b.path.begin(), b.path.end(), '/');
-                   });
-  for (const Extra& extra : extras) {
-    struct stat st;
-    if (stat(extra.path.c_str(), &st) != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(extra.path, ": ", Errno(errno)));
-    }
-    ctx->binds.push_back({extra.path, extra.path.substr(1), extra.read_only,
-                          S_ISDIR(st.st_mode), false});
-    (extra.read_only ? read_exec : read_write)->push_back(extra.path);
-  }
-  for (const char* device : kDevices) {
-    const std::string source = absl::StrCat("/dev/", device);
-    struct stat st;
-    if (stat(source.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("devices: ", source,
-                       " is missing or not a character device on the host"));
-    }
-    ctx->binds.push_back({source, source.substr(1), false, false, true});
-  }
-  return absl::OkStatus();
 }
 
 class Supervisor {
@@ -287,13 +219,16 @@ bool Supervisor::Prepare() {
   AddStep("seccomp_load_policy", NowUs() - t);
 
   t = NowUs();
-  std::vector<std::string> read_exec, read_write;
-  ctx_.staging_dir = StagingDir();
-  if (absl::Status status = PlanMounts(spec_, &ctx_, &read_exec, &read_write);
-      !status.ok()) {
-    SetupError(absl::StrCat("mounts: ", status.message()));
+  absl::StatusOr<MountPlan> plan = PlanMounts(spec_);
+  if (!plan.ok()) {
+    SetupError(absl::StrCat("mounts: ", plan.status().message()));
     return false;
   }
+  ctx_.staging_dir = StagingDir();
+  ctx_.binds = std::move(plan->binds);
+  ctx_.symlinks = std::move(plan->symlinks);
+  std::vector<std::string>& read_exec = plan->read_exec;
+  std::vector<std::string>& read_write = plan->read_write;
   ctx_.tmp_size = absl::StrCat(spec_.tmp_size_bytes());
   ctx_.loopback = spec_.net() == proto::NET_LOOPBACK;
   ctx_.hostname = spec_.hostname();
