@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -470,6 +472,32 @@ TEST_F(EscapeFilesystem, PlantedSymlinkInRootUsedAsBindSourceIsNotFollowed) {
         RunJail(project_, {flag, project_.Path("vendor2")}, argv2);
     ExpectNoSecret(r2);
   }
+}
+
+// The root may sit below a directory only the supervisor can enter (Bazel's
+// $TEST_TMPDIR under a 0700 /root): bind sources are opened with the
+// supervisor's host identity, yet the program sees nothing of the private
+// parent except the path to its root.
+TEST(EscapeFilesystemPrivateParent, RootBelowAPrivateDirectoryWorks) {
+  char tmpl[] = "/tmp/jcs-private-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string parent = tmpl;
+  ASSERT_EQ(chmod(parent.c_str(), 0700), 0);
+  const std::string root = parent + "/project";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(chown(root.c_str(), 1000, 1000), 0);
+  const std::string sibling = parent + "/secret.txt";
+  { std::ofstream(sibling) << "SECRET"; }
+  const JcsResult r =
+      RunJcs({"run", "--root", root, "--", "/bin/sh", "-c",
+              "echo written > out.txt && ls -A .. && cat ../secret.txt"});
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();  // cat fails: not in the jail
+  EXPECT_EQ(r.out, "project\n") << r.Describe();
+  std::ifstream written(root + "/out.txt");
+  std::string line;
+  EXPECT_TRUE(std::getline(written, line));
+  EXPECT_EQ(line, "written");
+  std::filesystem::remove_all(parent);
 }
 
 }  // namespace
