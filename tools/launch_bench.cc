@@ -131,9 +131,11 @@ int main(int argc, char** argv) {
       if (name == "2 jcs run") {
         std::ifstream in(report);
         nlohmann::json parsed = nlohmann::json::parse(in, nullptr, false);
-        if (!parsed.is_discarded() && parsed.contains("setup_us")) {
-          for (const auto& [step, us] : parsed["setup_us"].items()) {
-            steps_us[step].push_back(us.get<double>());
+        for (const char* phase : {"setup_us", "teardown_us"}) {
+          if (parsed.is_discarded() || !parsed.contains(phase)) continue;
+          for (const auto& [step, us] : parsed[phase].items()) {
+            const std::string prefix = phase[0] == 't' ? "teardown." : "";
+            steps_us[prefix + step].push_back(us.get<double>());
           }
         }
       }
@@ -161,7 +163,9 @@ int main(int argc, char** argv) {
   }
   if (!have_bwrap)
     printf("bwrap: not installed (apt-get install bubblewrap to compare)\n");
-  printf("\njcs setup breakdown (median us per step, from --report):\n");
+  printf(
+      "\njcs setup and teardown breakdown (median us per step, from "
+      "--report):\n");
   for (const auto& [step, values] : steps_us) {
     printf("  %-26s %8.0f\n", step.c_str(), Percentile(values, 0.5));
   }
