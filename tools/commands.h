@@ -9,6 +9,8 @@ namespace jcs::tools {
 
 int RunCommand(const std::vector<std::string>& args);
 int DoctorCommand(const std::vector<std::string>& args);
+int ProjectCommand(const std::vector<std::string>& args);
+int DiagnosticsCommand(const std::vector<std::string>& args);
 
 }  // namespace jcs::tools
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "supervisor/serve.h"
 #include "tools/commands.h"
 
 namespace {
@@ -11,8 +12,11 @@ namespace {
 constexpr char kUsage[] =
     "usage: jcs COMMAND [ARGS...]\n\n"
     "commands:\n"
-    "  run      run one program in a hardened jail (jcs run --help)\n"
-    "  doctor   report which jail layers this host can enforce\n";
+    "  run          run one program in a hardened jail (jcs run --help)\n"
+    "  doctor       report which jail layers this host can enforce\n"
+    "  serve        run the supervisor daemon (jcs serve --help)\n"
+    "  project      start|stop|list projects on the daemon\n"
+    "  diagnostics  a project's diagnostics\n";
 
 }  // namespace
 
@@ -25,6 +29,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "run") return jcs::tools::RunCommand(args);
   if (command == "doctor") return jcs::tools::DoctorCommand(args);
+  if (command == "serve") return jcs::supervisor::ServeMain(args);
+  if (command == "project") return jcs::tools::ProjectCommand(args);
+  if (command == "diagnostics") return jcs::tools::DiagnosticsCommand(args);
   if (command == "-h" || command == "--help" || command == "help") {
     fputs(kUsage, stdout);
     return 0;

@@ -1,0 +1,376 @@
+#include "supervisor/control_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "supervisor/framing.h"
+
+namespace jcs::supervisor {
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr int kListenBacklog = 512;
+
+proto::Response ErrorResponse(uint64_t id, const std::string& reason,
+                              const std::string& message) {
+  proto::Response response;
+  response.set_id(id);
+  response.mutable_error()->set_reason(reason);
+  response.mutable_error()->set_message(message);
+  return response;
+}
+
+// Best effort, never blocks: used for peers that are refused at accept time.
+void SendAndForget(int fd, const proto::Response& response) {
+  const std::string frame = EncodeFrame(response.SerializeAsString());
+  (void)send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+absl::StatusOr<int> BindSocket(const ControlServerOptions& options) {
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (options.socket_path.empty() ||
+      options.socket_path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("socket_path: expected 1 to ", sizeof(addr.sun_path) - 1,
+                     " bytes, got '", options.socket_path, "'"));
+  }
+  memcpy(addr.sun_path, options.socket_path.data(), options.socket_path.size());
+  struct stat st;
+  if (lstat(options.socket_path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("socket_path ", options.socket_path,
+                       " exists and is not a socket; refusing to replace it"));
+    }
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool live =
+        probe >= 0 &&
+        connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    if (probe >= 0) close(probe);
+    if (live) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("another daemon is listening on ", options.socket_path));
+    }
+    unlink(options.socket_path.c_str());  // stale socket of a dead daemon
+  }
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      chmod(options.socket_path.c_str(), options.socket_mode) != 0 ||
+      listen(fd, kListenBacklog) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "control socket ", options.socket_path, ": ", strerror(err)));
+  }
+  return fd;
+}
+
+}  // namespace
+
+struct ControlServer::Client {
+  uint64_t id = 0;
+  int fd = -1;
+  PeerCredentials peer;
+  FrameDecoder decoder;
+  std::unique_ptr<char[]> read_buffer = std::make_unique<char[]>(kReadChunk);
+  runtime::OpId read_op = 0;
+  bool reading = false;
+  std::deque<std::string> send_queue;
+  size_t queued_bytes = 0;
+  runtime::OpId write_op = 0;
+  bool writing = false;
+  bool closing = false;
+  bool released = false;
+  std::map<uint64_t, std::string> subscriptions;  // request id -> project
+
+  explicit Client(size_t max_frame) : decoder(max_frame) {}
+};
+
+absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
+    runtime::EventLoop* loop, const ControlServerOptions& options,
+    RequestHandler* handler) {
+  absl::StatusOr<int> fd = BindSocket(options);
+  if (!fd.ok()) return fd.status();
+  std::unique_ptr<ControlServer> server(
+      new ControlServer(loop, options, handler, *fd));
+  server->ArmAccept();
+  if (server->accept_op_ == 0) {
+    return absl::InternalError("control socket: cannot start accepting");
+  }
+  return server;
+}
+
+ControlServer::ControlServer(runtime::EventLoop* loop,
+                             const ControlServerOptions& options,
+                             RequestHandler* handler, int listen_fd)
+    : loop_(loop),
+      options_(options),
+      handler_(handler),
+      listen_fd_(listen_fd) {}
+
+ControlServer::~ControlServer() {
+  *alive_ = false;
+  StopAccepting();
+  for (auto& [id, client] : clients_) {
+    if (client->reading) (void)loop_->Cancel(client->read_op);
+    if (client->writing) (void)loop_->Cancel(client->write_op);
+    close(client->fd);
+    client->released = true;
+  }
+  clients_.clear();
+}
+
+void ControlServer::StopAccepting() {
+  if (!accepting_) return;
+  accepting_ = false;
+  if (accept_op_ != 0) (void)loop_->Cancel(accept_op_);
+  close(listen_fd_);
+  listen_fd_ = -1;
+  unlink(options_.socket_path.c_str());
+}
+
+void ControlServer::ArmAccept() {
+  std::weak_ptr<bool> alive = alive_;
+  absl::StatusOr<runtime::OpId> op =
+      loop_->AcceptMultishot(listen_fd_, [this, alive](int res, bool more) {
+        if (alive.expired()) {
+          if (res >= 0) close(res);
+          return;
+        }
+        if (res >= 0) OnAccept(res);
+        if (!more) {
+          accept_op_ = 0;
+          if (accepting_) ArmAccept();
+        }
+      });
+  accept_op_ = op.ok() ? *op : 0;
+}
+
+bool ControlServer::Authorized(const PeerCredentials& peer) const {
+  return peer.uid == 0 || peer.uid == geteuid() ||
+         options_.allowed_uids.count(peer.uid) > 0 ||
+         options_.allowed_gids.count(peer.gid) > 0;
+}
+
+void ControlServer::OnAccept(int fd) {
+  struct ucred cred = {};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    close(fd);
+    ++clients_rejected_;
+    return;
+  }
+  PeerCredentials peer{cred.pid, cred.uid, cred.gid};
+  if (!Authorized(peer)) {
+    ++clients_rejected_;
+    SendAndForget(
+        fd, ErrorResponse(0, "unauthorized",
+                          absl::StrCat("uid ", peer.uid, " gid ", peer.gid,
+                                       " may not use this daemon")));
+    close(fd);
+    return;
+  }
+  if (clients_.size() >= options_.max_clients) {
+    ++clients_rejected_;
+    SendAndForget(
+        fd, ErrorResponse(0, "too_many_clients",
+                          absl::StrCat("the daemon serves at most ",
+                                       options_.max_clients, " clients")));
+    close(fd);
+    return;
+  }
+  auto client = std::make_shared<Client>(options_.max_frame_bytes);
+  client->id = next_client_id_++;
+  client->fd = fd;
+  client->peer = peer;
+  clients_[client->id] = client;
+  ArmRead(client);
+}
+
+void ControlServer::ArmRead(const std::shared_ptr<Client>& client) {
+  std::weak_ptr<bool> alive = alive_;
+  absl::StatusOr<runtime::OpId> op = loop_->Read(
+      client->fd, absl::MakeSpan(client->read_buffer.get(), kReadChunk),
+      [this, alive, client](int res) {
+        if (alive.expired()) return;
+        OnRead(client, res);
+      });
+  if (!op.ok()) {
+    Close(client, /*now=*/true);
+    return;
+  }
+  client->read_op = *op;
+  client->reading = true;
+}
+
+void ControlServer::OnRead(const std::shared_ptr<Client>& client, int res) {
+  client->reading = false;
+  if (client->closing) {
+    MaybeRelease(client);
+    return;
+  }
+  if (res <= 0) {  // peer closed, error, or cancelled
+    Close(client, /*now=*/res < 0);
+    return;
+  }
+  absl::Status status = client->decoder.Append(
+      absl::string_view(client->read_buffer.get(), static_cast<size_t>(res)));
+  while (true) {
+    std::optional<std::string> frame = client->decoder.Next();
+    if (!frame.has_value()) break;
+    Dispatch(client, *frame);
+    if (client->closing) return;
+  }
+  if (!status.ok()) {
+    Send(client,
+         ErrorResponse(0,
+                       status.code() == absl::StatusCode::kResourceExhausted
+                           ? "frame_too_large"
+                           : "malformed_frame",
+                       std::string(status.message())));
+    Close(client, /*now=*/false);
+    return;
+  }
+  ArmRead(client);
+}
+
+void ControlServer::Dispatch(const std::shared_ptr<Client>& client,
+                             const std::string& frame) {
+  proto::Request request;
+  if (!request.ParseFromString(frame)) {
+    Send(client, ErrorResponse(0, "malformed_request",
+                               "the frame is not a jcs.proto.Request"));
+    Close(client, /*now=*/false);
+    return;
+  }
+  if (request.body_case() == proto::Request::BODY_NOT_SET) {
+    Send(client,
+         ErrorResponse(request.id(), "unknown_request",
+                       "the request carries no known body (an unknown or "
+                       "newer request type?)"));
+    return;
+  }
+  if (request.has_subscribe()) {
+    client->subscriptions[request.id()] = request.subscribe().project_id();
+    proto::Response response;
+    response.set_id(request.id());
+    response.mutable_subscribe();
+    Send(client, response);
+    return;
+  }
+  std::weak_ptr<Client> weak = client;
+  std::weak_ptr<bool> alive = alive_;
+  handler_->Handle(request, client->peer,
+                   [this, weak, alive](proto::Response response) {
+                     if (alive.expired()) return;
+                     std::shared_ptr<Client> c = weak.lock();
+                     if (c == nullptr || c->closing) return;
+                     Send(c, response);
+                   });
+}
+
+void ControlServer::Send(const std::shared_ptr<Client>& client,
+                         const proto::Response& response) {
+  if (client->released) return;
+  std::string frame = EncodeFrame(response.SerializeAsString());
+  if (client->queued_bytes + frame.size() > options_.max_send_queue_bytes) {
+    // The client does not read what it asked for: drop it rather than buffer
+    // without bound or stall everyone else.
+    Close(client, /*now=*/true);
+    return;
+  }
+  client->queued_bytes += frame.size();
+  client->send_queue.push_back(std::move(frame));
+  FlushSend(client);
+}
+
+void ControlServer::FlushSend(const std::shared_ptr<Client>& client) {
+  if (client->writing || client->released || client->send_queue.empty()) {
+    return;
+  }
+  const std::string& front = client->send_queue.front();
+  std::weak_ptr<bool> alive = alive_;
+  absl::StatusOr<runtime::OpId> op = loop_->WriteAll(
+      client->fd, absl::MakeConstSpan(front.data(), front.size()),
+      [this, alive, client](int res) {
+        if (alive.expired()) return;
+        client->writing = false;
+        if (res < 0) {
+          client->send_queue.clear();
+          client->queued_bytes = 0;
+          Close(client, /*now=*/true);
+          return;
+        }
+        client->queued_bytes -= client->send_queue.front().size();
+        client->send_queue.pop_front();
+        if (client->closing && client->send_queue.empty()) {
+          MaybeRelease(client);
+        } else {
+          FlushSend(client);
+        }
+      });
+  if (!op.ok()) {
+    client->send_queue.clear();
+    client->queued_bytes = 0;
+    Close(client, /*now=*/true);
+    return;
+  }
+  client->write_op = *op;
+  client->writing = true;
+}
+
+void ControlServer::Close(const std::shared_ptr<Client>& client, bool now) {
+  if (client->released) return;
+  client->closing = true;
+  client->subscriptions.clear();
+  if (client->reading) (void)loop_->Cancel(client->read_op);
+  if (now) {
+    if (client->writing) (void)loop_->Cancel(client->write_op);
+    // Keep the frame being written alive until its callback has run.
+    while (client->send_queue.size() > (client->writing ? 1 : 0)) {
+      client->queued_bytes -= client->send_queue.back().size();
+      client->send_queue.pop_back();
+    }
+  }
+  MaybeRelease(client);
+}
+
+void ControlServer::MaybeRelease(const std::shared_ptr<Client>& client) {
+  if (client->released || client->reading || client->writing) return;
+  if (!client->send_queue.empty()) {
+    FlushSend(client);
+    return;
+  }
+  client->released = true;
+  close(client->fd);
+  clients_.erase(client->id);
+}
+
+void ControlServer::Publish(const proto::Event& event) {
+  std::vector<std::shared_ptr<Client>> targets;
+  for (auto& [id, client] : clients_) targets.push_back(client);
+  for (const std::shared_ptr<Client>& client : targets) {
+    if (client->closing) continue;
+    for (const auto& [request_id, project] : client->subscriptions) {
+      if (!project.empty() && project != event.project_id()) continue;
+      proto::Response response;
+      response.set_id(request_id);
+      *response.mutable_event() = event;
+      Send(client, response);
+      if (client->closing) break;
+    }
+  }
+}
+
+}  // namespace jcs::supervisor

@@ -1,0 +1,105 @@
+// The control API server: a Unix stream socket served on the event loop.
+// Peers are authorized by SO_PEERCRED; requests arrive as size-capped
+// length-delimited frames (framing.h) and are handed to a RequestHandler;
+// responses and subscription events go back through a bounded per-client send
+// queue, so a slow or stuck client is disconnected instead of stalling the
+// loop or growing memory without bound.
+#ifndef JCS_SUPERVISOR_CONTROL_SERVER_H_
+#define JCS_SUPERVISOR_CONTROL_SERVER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "proto/control.pb.h"
+#include "runtime/event_loop.h"
+
+namespace jcs::supervisor {
+
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// Handles one request; calls `respond` exactly once, now or later, on the loop
+// thread. A handler that accepts a Subscribe calls ControlServer::Publish to
+// stream events; the server delivers them to every matching subscription.
+class RequestHandler {
+ public:
+  using Respond = std::function<void(proto::Response)>;
+  virtual ~RequestHandler() = default;
+  virtual void Handle(const proto::Request& request,
+                      const PeerCredentials& peer, Respond respond) = 0;
+};
+
+struct ControlServerOptions {
+  std::string socket_path;
+  mode_t socket_mode = 0660;
+  // Besides uid 0 and the server's own euid.
+  std::set<uid_t> allowed_uids;
+  std::set<gid_t> allowed_gids;
+  size_t max_frame_bytes = 4 << 20;
+  size_t max_clients = 1024;
+  size_t max_send_queue_bytes = 8 << 20;
+};
+
+class ControlServer {
+ public:
+  // Binds the socket (replacing a stale socket file, never another kind of
+  // file), sets its mode and starts accepting. `loop` and `handler` must
+  // outlive the server.
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Start(
+      runtime::EventLoop* loop, const ControlServerOptions& options,
+      RequestHandler* handler);
+  ~ControlServer();
+
+  // Streams `event` to every subscription whose project filter matches
+  // (empty filter: all projects).
+  void Publish(const proto::Event& event);
+  // Stops accepting new connections and removes the socket file; existing
+  // clients keep being served.
+  void StopAccepting();
+  size_t client_count() const { return clients_.size(); }
+  uint64_t clients_rejected() const { return clients_rejected_; }
+
+ private:
+  struct Client;
+  ControlServer(runtime::EventLoop* loop, const ControlServerOptions& options,
+                RequestHandler* handler, int listen_fd);
+  void ArmAccept();
+  void OnAccept(int fd);
+  void ArmRead(const std::shared_ptr<Client>& client);
+  void OnRead(const std::shared_ptr<Client>& client, int res);
+  void Dispatch(const std::shared_ptr<Client>& client,
+                const std::string& frame);
+  void Send(const std::shared_ptr<Client>& client,
+            const proto::Response& response);
+  void FlushSend(const std::shared_ptr<Client>& client);
+  // Closes after what is queued has been written (or at once if `now`).
+  void Close(const std::shared_ptr<Client>& client, bool now);
+  void MaybeRelease(const std::shared_ptr<Client>& client);
+  bool Authorized(const PeerCredentials& peer) const;
+
+  runtime::EventLoop* const loop_;
+  const ControlServerOptions options_;
+  RequestHandler* const handler_;
+  int listen_fd_;
+  runtime::OpId accept_op_ = 0;
+  bool accepting_ = true;
+  uint64_t next_client_id_ = 1;
+  uint64_t clients_rejected_ = 0;
+  std::map<uint64_t, std::shared_ptr<Client>> clients_;
+  // Liveness token: callbacks that outlive the server see it expired.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace jcs::supervisor
+
+#endif  // JCS_SUPERVISOR_CONTROL_SERVER_H_

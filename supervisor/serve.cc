@@ -1,0 +1,261 @@
+#include "supervisor/serve.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "runtime/event_loop.h"
+#include "runtime/value.h"
+#include "supervisor/control_server.h"
+#include "supervisor/control_service.h"
+#include "supervisor/serve_config.h"
+
+namespace jcs::supervisor {
+namespace {
+
+constexpr int kUsageError = 2;
+constexpr int kStartError = 1;
+
+// mkdir -p with `mode` for the directories it creates.
+absl::Status MakeDirs(const std::string& path, mode_t mode) {
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    const std::string prefix = path.substr(0, pos);
+    if (mkdir(prefix.c_str(), mode) != 0 && errno != EEXIST) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("mkdir ", prefix, ": ", strerror(errno)));
+    }
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+std::string Dirname(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+class Daemon {
+ public:
+  explicit Daemon(proto::SupervisorConfig config)
+      : config_(std::move(config)) {}
+  int Run();
+
+ private:
+  void OnSignal();
+  void BeginDrain();
+  void ReapChildren();
+
+  proto::SupervisorConfig config_;
+  std::unique_ptr<runtime::EventLoop> loop_;
+  std::unique_ptr<ControlService> service_;
+  std::unique_ptr<ControlServer> server_;
+  int signal_fd_ = -1;
+  bool draining_ = false;
+};
+
+void Daemon::ReapChildren() {
+  while (true) {
+    const pid_t pid = waitpid(-1, nullptr, WNOHANG);
+    if (pid <= 0) break;
+  }
+}
+
+void Daemon::BeginDrain() {
+  if (draining_) {
+    loop_->Stop();  // second signal: stop now
+    return;
+  }
+  draining_ = true;
+  fprintf(stderr, "jcs serve: draining (grace %u ms)\n",
+          config_.drain_grace_ms());
+  server_->StopAccepting();
+  // Nothing long-running is owned by the daemon yet beyond client I/O: give
+  // queued responses a moment to flush, bounded by the grace period.
+  const absl::Duration flush = std::min(
+      absl::Milliseconds(config_.drain_grace_ms()), absl::Milliseconds(200));
+  (void)loop_->Timeout(flush, [this](int) { loop_->Stop(); });
+}
+
+void Daemon::OnSignal() {
+  struct signalfd_siginfo info;
+  while (read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
+    switch (info.ssi_signo) {
+      case SIGCHLD:
+        ReapChildren();
+        break;
+      case SIGTERM:
+      case SIGINT:
+        BeginDrain();
+        break;
+      default:
+        break;  // SIGHUP: ignored (no reload yet)
+    }
+  }
+}
+
+int Daemon::Run() {
+  if (absl::Status s = MakeDirs(config_.state_dir(), 0700); !s.ok()) {
+    fprintf(stderr, "jcs serve: state_dir: %s\n",
+            std::string(s.message()).c_str());
+    return kStartError;
+  }
+  if (absl::Status s = MakeDirs(Dirname(config_.socket_path()), 0755);
+      !s.ok()) {
+    fprintf(stderr, "jcs serve: socket_path: %s\n",
+            std::string(s.message()).c_str());
+    return kStartError;
+  }
+  // Orphans of anything this daemon starts are reparented here and reaped.
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int sig : {SIGTERM, SIGINT, SIGCHLD, SIGHUP}) sigaddset(&mask, sig);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (signal_fd_ < 0) {
+    fprintf(stderr, "jcs serve: signalfd: %s\n", strerror(errno));
+    return kStartError;
+  }
+
+  absl::StatusOr<std::unique_ptr<runtime::EventLoop>> loop =
+      runtime::EventLoop::Create();
+  if (!loop.ok()) {
+    fprintf(stderr, "jcs serve: %s\n",
+            std::string(loop.status().message()).c_str());
+    return kStartError;
+  }
+  loop_ = *std::move(loop);
+  service_ = std::make_unique<ControlService>(
+      runtime::OptionsFromProto(config_.default_options()));
+
+  ControlServerOptions options;
+  options.socket_path = config_.socket_path();
+  options.socket_mode = config_.socket_mode();
+  options.allowed_uids.insert(config_.allowed_uids().begin(),
+                              config_.allowed_uids().end());
+  options.allowed_gids.insert(config_.allowed_gids().begin(),
+                              config_.allowed_gids().end());
+  options.max_frame_bytes = config_.max_frame_bytes();
+  options.max_clients = config_.max_clients();
+  options.max_send_queue_bytes = config_.max_send_queue_bytes();
+  absl::StatusOr<std::unique_ptr<ControlServer>> server =
+      ControlServer::Start(loop_.get(), options, service_.get());
+  if (!server.ok()) {
+    fprintf(stderr, "jcs serve: %s\n",
+            std::string(server.status().message()).c_str());
+    return kStartError;
+  }
+  server_ = *std::move(server);
+  service_->set_publisher(
+      [this](const proto::Event& event) { server_->Publish(event); });
+
+  for (int i = 0; i < config_.projects_size(); ++i) {
+    const proto::BootProject& boot = config_.projects(i);
+    runtime::StartProjectParams params;
+    if (boot.has_project_id()) params.project_id = boot.project_id();
+    if (boot.has_data_dir()) params.data_dir = boot.data_dir();
+    absl::StatusOr<std::string> id = service_->StartProject(
+        boot.root(), runtime::OptionsFromProto(boot.options()), params);
+    if (!id.ok()) {
+      fprintf(stderr, "jcs serve: config: projects[%d]: %s\n", i,
+              std::string(id.status().message()).c_str());
+      return kUsageError;
+    }
+  }
+
+  absl::StatusOr<runtime::OpId> signals =
+      loop_->PollMultishot(signal_fd_, POLLIN, [this](int res, bool more) {
+        if (res > 0) OnSignal();
+        if (!more && !draining_) {
+          (void)loop_->PollMultishot(signal_fd_, POLLIN, [this](int r, bool) {
+            if (r > 0) OnSignal();
+          });
+        }
+      });
+  if (!signals.ok()) {
+    fprintf(stderr, "jcs serve: %s\n",
+            std::string(signals.status().message()).c_str());
+    return kStartError;
+  }
+  ReapChildren();  // anything inherited before the signalfd existed
+  fprintf(stderr, "jcs serve: listening on %s (pid %d)\n",
+          config_.socket_path().c_str(), getpid());
+  absl::Status status = loop_->Run();
+  server_.reset();
+  ReapChildren();
+  if (!status.ok()) {
+    fprintf(stderr, "jcs serve: event loop: %s\n",
+            std::string(status.message()).c_str());
+    return kStartError;
+  }
+  fprintf(stderr, "jcs serve: drained, exiting\n");
+  return 0;
+}
+
+}  // namespace
+
+int ServeMain(const std::vector<std::string>& args) {
+  std::string config_path;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "-h" || args[i] == "--help") {
+      puts(
+          "usage: jcs serve [--config FILE]\n\nFILE: a "
+          "jcs.proto.SupervisorConfig "
+          "in protobuf text format (proto/supervisor_config.proto).\nWithout "
+          "--config: socket /run/jcs/jcs.sock, state /var/lib/jcs.");
+      return 0;
+    }
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      config_path = args[++i];
+    } else if (args[i].rfind("--config=", 0) == 0) {
+      config_path = args[i].substr(9);
+    } else {
+      fprintf(stderr,
+              "jcs serve: unknown argument '%s' (usage: jcs serve "
+              "[--config FILE])\n",
+              args[i].c_str());
+      return kUsageError;
+    }
+  }
+  proto::SupervisorConfig config = DefaultServeConfig();
+  if (!config_path.empty()) {
+    std::ifstream in(config_path);
+    if (!in) {
+      fprintf(stderr, "jcs serve: --config: cannot read %s: %s\n",
+              config_path.c_str(), strerror(errno));
+      return kUsageError;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<proto::SupervisorConfig> parsed =
+        ParseServeConfig(text.str(), config_path);
+    if (!parsed.ok()) {
+      fprintf(stderr, "jcs serve: %s\n",
+              std::string(parsed.status().message()).c_str());
+      return kUsageError;
+    }
+    config = *std::move(parsed);
+  }
+  Daemon daemon(std::move(config));
+  return daemon.Run();
+}
+
+}  // namespace jcs::supervisor

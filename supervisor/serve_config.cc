@@ -1,0 +1,141 @@
+#include "supervisor/serve_config.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "runtime/runtime_options.h"
+#include "runtime/runtime_options_error.h"
+#include "runtime/value.h"
+
+namespace jcs::supervisor {
+namespace {
+
+class FirstError : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (error_.empty()) {
+      error_ = absl::StrCat(line + 1, ":", column + 1, ": ", message);
+    }
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string error_;
+};
+
+absl::Status Invalid(absl::string_view field, absl::string_view expected) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("config: ", field, ": expected ", expected));
+}
+
+bool AbsoluteClean(const std::string& path) {
+  return !path.empty() && path[0] == '/' && !absl::StrContains(path, "/../") &&
+         !absl::EndsWith(path, "/..") && path.find('\0') == std::string::npos;
+}
+
+absl::Status CheckOptions(absl::string_view field,
+                          const runtime::OptionList& options) {
+  absl::StatusOr<runtime::ValidatedOptions> validated =
+      runtime::ValidateRuntimeOptions(options);
+  if (validated.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("config: ", field, ": ", validated.status().message()));
+}
+
+}  // namespace
+
+proto::SupervisorConfig DefaultServeConfig() {
+  absl::StatusOr<proto::SupervisorConfig> config =
+      FinalizeServeConfig(proto::SupervisorConfig());
+  return *config;  // the defaults always validate (tested)
+}
+
+absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
+    proto::SupervisorConfig config) {
+  if (!config.has_socket_path()) config.set_socket_path(kDefaultSocketPath);
+  if (!config.has_socket_mode()) config.set_socket_mode(0660);
+  if (!config.has_state_dir()) config.set_state_dir(kDefaultStateDir);
+  if (config.alert_signal_events().empty()) {
+    config.add_alert_signal_events("security.sandbox_violation");
+    config.add_alert_signal_events("security.repeated_timeout_failures");
+  }
+  if (!config.has_drain_grace_ms()) config.set_drain_grace_ms(10000);
+  if (!config.has_max_frame_bytes()) config.set_max_frame_bytes(4 << 20);
+  if (!config.has_max_clients()) config.set_max_clients(1024);
+  if (!config.has_max_send_queue_bytes()) {
+    config.set_max_send_queue_bytes(8 << 20);
+  }
+
+  if (!AbsoluteClean(config.socket_path()) ||
+      config.socket_path().size() > 107) {
+    return Invalid("socket_path",
+                   "an absolute path without '..' of at most 107 bytes");
+  }
+  if (config.socket_mode() > 0777) {
+    return Invalid("socket_mode", "permission bits between 0 and 0777");
+  }
+  if (!AbsoluteClean(config.state_dir())) {
+    return Invalid("state_dir", "an absolute path without '..'");
+  }
+  for (int i = 0; i < config.alert_signal_events_size(); ++i) {
+    if (config.alert_signal_events(i).empty()) {
+      return Invalid(absl::StrCat("alert_signal_events[", i, "]"),
+                     "a non-empty event name");
+    }
+  }
+  if (config.drain_grace_ms() > 3'600'000) {
+    return Invalid("drain_grace_ms", "at most 3600000 (one hour)");
+  }
+  if (config.max_frame_bytes() < 1024 ||
+      config.max_frame_bytes() > (64 << 20)) {
+    return Invalid("max_frame_bytes", "1024 to 67108864");
+  }
+  if (config.max_clients() < 1 || config.max_clients() > 65536) {
+    return Invalid("max_clients", "1 to 65536");
+  }
+  if (config.max_send_queue_bytes() < config.max_frame_bytes()) {
+    return Invalid("max_send_queue_bytes", "at least max_frame_bytes");
+  }
+  const runtime::OptionList defaults =
+      runtime::OptionsFromProto(config.default_options());
+  absl::Status status = CheckOptions("default_options", defaults);
+  if (!status.ok()) return status;
+  for (int i = 0; i < config.projects_size(); ++i) {
+    const proto::BootProject& project = config.projects(i);
+    if (!AbsoluteClean(project.root())) {
+      return Invalid(absl::StrCat("projects[", i, "].root"),
+                     "an absolute path without '..'");
+    }
+    runtime::OptionList merged = defaults;
+    const runtime::OptionList own =
+        runtime::OptionsFromProto(project.options());
+    merged.insert(merged.end(), own.begin(), own.end());
+    status = CheckOptions(absl::StrCat("projects[", i, "].options"), merged);
+    if (!status.ok()) return status;
+  }
+  return config;
+}
+
+absl::StatusOr<proto::SupervisorConfig> ParseServeConfig(
+    absl::string_view text, absl::string_view path) {
+  google::protobuf::TextFormat::Parser parser;
+  FirstError errors;
+  parser.RecordErrorsTo(&errors);
+  proto::SupervisorConfig config;
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ":",
+        errors.error().empty() ? "1:1: could not parse" : errors.error()));
+  }
+  absl::StatusOr<proto::SupervisorConfig> final_config =
+      FinalizeServeConfig(std::move(config));
+  if (!final_config.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", final_config.status().message()));
+  }
+  return final_config;
+}
+
+}  // namespace jcs::supervisor

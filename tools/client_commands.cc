@@ -1,0 +1,226 @@
+// The jcs CLI as a control API client: `jcs project start|stop|list` and
+// `jcs diagnostics`. Common flags: --socket PATH (default $JCS_SOCKET, else
+// /run/jcs/jcs.sock) and --json. Errors print the daemon's reason on stderr
+// and exit 1; bad command lines exit 2.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "runtime/value.h"
+#include "tools/commands.h"
+#include "tools/control_client.h"
+
+namespace jcs::tools {
+namespace {
+
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
+
+struct CommonFlags {
+  std::string socket;
+  bool json = false;
+  std::vector<std::string> positional;
+  std::vector<std::string> opts;  // --opt KEY=VALUE
+  std::string options_file;
+  std::optional<std::string> project_id;
+  std::optional<std::string> data_dir;
+};
+
+// Parses the flags every client command shares plus the start-only ones;
+// `error` names the offending flag.
+bool ParseFlags(const std::vector<std::string>& args, bool allow_start_flags,
+                CommonFlags* flags, std::string* error) {
+  const char* env_socket = getenv("JCS_SOCKET");
+  flags->socket = env_socket != nullptr && env_socket[0] != '\0'
+                      ? env_socket
+                      : "/run/jcs/jcs.sock";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= args.size()) {
+        *error = arg + ": missing value";
+        return false;
+      }
+      *out = args[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "--json") {
+      flags->json = true;
+    } else if (arg == "--socket") {
+      if (!value(&flags->socket)) return false;
+    } else if (allow_start_flags && arg == "--opt") {
+      if (!value(&v)) return false;
+      flags->opts.push_back(v);
+    } else if (allow_start_flags && arg == "--options") {
+      if (!value(&flags->options_file)) return false;
+    } else if (allow_start_flags && arg == "--project-id") {
+      if (!value(&v)) return false;
+      flags->project_id = v;
+    } else if (allow_start_flags && arg == "--data-dir") {
+      if (!value(&v)) return false;
+      flags->data_dir = v;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      *error = "unknown flag '" + arg + "'";
+      return false;
+    } else {
+      flags->positional.push_back(arg);
+    }
+  }
+  return true;
+}
+
+int Fail(const std::string& command, const absl::Status& status) {
+  fprintf(stderr, "jcs %s: %s\n", command.c_str(),
+          std::string(status.message()).c_str());
+  return kFailed;
+}
+
+int Usage(const std::string& command, const std::string& error,
+          const char* usage) {
+  fprintf(stderr, "jcs %s: %s\nusage: %s\n", command.c_str(), error.c_str(),
+          usage);
+  return kUsage;
+}
+
+absl::StatusOr<runtime::OptionList> GatherOptions(const CommonFlags& flags) {
+  runtime::OptionList options;
+  if (!flags.options_file.empty()) {
+    std::ifstream in(flags.options_file);
+    if (!in) {
+      return absl::InvalidArgumentError("--options: cannot read " +
+                                        flags.options_file);
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<runtime::OptionList> file =
+        runtime::ParseOptionsJson(text.str());
+    if (!file.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--options ", flags.options_file, ": ", file.status().message()));
+    }
+    options = *std::move(file);
+  }
+  absl::StatusOr<runtime::OptionList> cli = runtime::ParseKeyValues(flags.opts);
+  if (!cli.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--opt: ", cli.status().message()));
+  }
+  options.insert(options.end(), cli->begin(), cli->end());
+  return options;
+}
+
+constexpr char kProjectUsage[] =
+    "jcs project start ROOT [--opt KEY=VALUE]... [--options FILE] "
+    "[--project-id ID] [--data-dir DIR] | jcs project stop ID | jcs project "
+    "list   (all: [--socket PATH] [--json])";
+
+}  // namespace
+
+int ProjectCommand(const std::vector<std::string>& args) {
+  if (args.empty())
+    return Usage("project", "missing subcommand", kProjectUsage);
+  const std::string sub = args[0];
+  const std::string command = "project " + sub;
+  CommonFlags flags;
+  std::string error;
+  if (!ParseFlags({args.begin() + 1, args.end()}, sub == "start", &flags,
+                  &error)) {
+    return Usage(command, error, kProjectUsage);
+  }
+  if (sub == "start") {
+    if (flags.positional.size() != 1) {
+      return Usage(command, "expected exactly one ROOT", kProjectUsage);
+    }
+    absl::StatusOr<runtime::OptionList> options = GatherOptions(flags);
+    if (!options.ok())
+      return Usage(command, std::string(options.status().message()),
+                   kProjectUsage);
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(flags.socket);
+    if (!client.ok()) return Fail(command, client.status());
+    absl::StatusOr<std::string> id = (*client)->StartProject(
+        flags.positional[0], *options, flags.project_id, flags.data_dir);
+    if (!id.ok()) return Fail(command, id.status());
+    if (flags.json) {
+      printf("%s\n", nlohmann::json({{"project_id", *id}}).dump().c_str());
+    } else {
+      printf("%s\n", id->c_str());
+    }
+    return 0;
+  }
+  if (sub == "stop") {
+    if (flags.positional.size() != 1) {
+      return Usage(command, "expected exactly one project ID", kProjectUsage);
+    }
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(flags.socket);
+    if (!client.ok()) return Fail(command, client.status());
+    absl::Status status = (*client)->StopProject(flags.positional[0]);
+    if (!status.ok()) return Fail(command, status);
+    if (flags.json)
+      printf("{\"stopped\":\"%s\"}\n", flags.positional[0].c_str());
+    return 0;
+  }
+  if (sub == "list") {
+    if (!flags.positional.empty()) {
+      return Usage(command, "takes no arguments", kProjectUsage);
+    }
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(flags.socket);
+    if (!client.ok()) return Fail(command, client.status());
+    absl::StatusOr<std::vector<proto::ProjectSummary>> projects =
+        (*client)->ListProjects();
+    if (!projects.ok()) return Fail(command, projects.status());
+    if (flags.json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const proto::ProjectSummary& p : *projects) {
+        out.push_back({{"project_id", p.project_id()},
+                       {"root_path", p.root_path()},
+                       {"data_dir", p.data_dir()},
+                       {"conversation_count", p.conversation_count()},
+                       {"started_at", p.started_at()}});
+      }
+      printf("%s\n", out.dump().c_str());
+    } else {
+      printf("%-24s %-13s %-24s %s\n", "PROJECT", "CONVERSATIONS", "STARTED",
+             "ROOT (DATA DIR)");
+      for (const proto::ProjectSummary& p : *projects) {
+        printf("%-24s %-13u %-24s %s (%s)\n", p.project_id().c_str(),
+               p.conversation_count(), p.started_at().c_str(),
+               p.root_path().c_str(), p.data_dir().c_str());
+      }
+    }
+    return 0;
+  }
+  return Usage("project", "unknown subcommand '" + sub + "'", kProjectUsage);
+}
+
+int DiagnosticsCommand(const std::vector<std::string>& args) {
+  constexpr char kUsageText[] =
+      "jcs diagnostics PROJECT [--socket PATH] [--json]";
+  CommonFlags flags;
+  std::string error;
+  if (!ParseFlags(args, false, &flags, &error)) {
+    return Usage("diagnostics", error, kUsageText);
+  }
+  if (flags.positional.size() != 1) {
+    return Usage("diagnostics", "expected exactly one PROJECT", kUsageText);
+  }
+  absl::StatusOr<std::unique_ptr<ControlClient>> client =
+      ControlClient::Connect(flags.socket);
+  if (!client.ok()) return Fail("diagnostics", client.status());
+  absl::StatusOr<std::string> doc = (*client)->Diagnostics(flags.positional[0]);
+  if (!doc.ok()) return Fail("diagnostics", doc.status());
+  const nlohmann::json parsed = nlohmann::json::parse(*doc, nullptr, false);
+  printf("%s\n", flags.json || parsed.is_discarded() ? doc->c_str()
+                                                     : parsed.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace jcs::tools

@@ -1,0 +1,207 @@
+#include "tools/control_client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace jcs::tools {
+namespace {
+
+constexpr char kErrorPayloadUrl[] = "type.googleapis.com/jcs.proto.Error";
+
+}  // namespace
+
+absl::Status StatusFromError(const proto::Error& error) {
+  std::string message =
+      error.detail().empty()
+          ? (error.message().empty() ? error.reason() : error.message())
+          : (error.reason() == "invalid_runtime_opt"
+                 ? absl::StrCat("invalid_runtime_opt{key: \"", error.key(),
+                                "\", reason: \"", error.detail(), "\"}")
+                 : absl::StrCat(error.reason(), ": ", error.detail()));
+  absl::Status status(absl::StatusCode::kFailedPrecondition, message);
+  status.SetPayload(kErrorPayloadUrl, absl::Cord(error.SerializeAsString()));
+  return status;
+}
+
+std::optional<proto::Error> ErrorOf(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kErrorPayloadUrl);
+  if (!payload.has_value()) return std::nullopt;
+  proto::Error error;
+  if (!error.ParseFromString(std::string(*payload))) return std::nullopt;
+  return error;
+}
+
+absl::StatusOr<std::unique_ptr<ControlClient>> ControlClient::Connect(
+    const std::string& socket_path, absl::Duration timeout) {
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.empty() || socket_path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--socket: invalid socket path '", socket_path, "'"));
+  }
+  memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::UnavailableError(absl::StrCat(
+        "cannot connect to the jcs daemon at ", socket_path, ": ",
+        strerror(err),
+        err == ENOENT || err == ECONNREFUSED ? " (is `jcs serve` running?)"
+                                             : ""));
+  }
+  return std::unique_ptr<ControlClient>(new ControlClient(fd, timeout));
+}
+
+ControlClient::~ControlClient() { close(fd_); }
+
+absl::Status ControlClient::SendFrame(const std::string& payload) {
+  const std::string frame = supervisor::EncodeFrame(payload);
+  size_t sent = 0;
+  while (sent < frame.size()) {
+    const ssize_t n =
+        send(fd_, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::UnavailableError(
+          absl::StrCat("send to the daemon: ", strerror(errno)));
+    }
+    sent += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::Response> ControlClient::ReadResponse(
+    absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (std::optional<std::string> frame = decoder_.Next()) {
+      proto::Response response;
+      if (!response.ParseFromString(*frame)) {
+        return absl::DataLossError("the daemon sent a malformed response");
+      }
+      return response;
+    }
+    if (!decoder_.status().ok()) return decoder_.status();
+    const int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (wait_ms <= 0) {
+      return absl::DeadlineExceededError("no response from the daemon in time");
+    }
+    struct pollfd p = {fd_, POLLIN, 0};
+    const int ready =
+        poll(&p, 1, static_cast<int>(std::min<int64_t>(wait_ms, 1 << 30)));
+    if (ready < 0 && errno != EINTR) {
+      return absl::UnavailableError(absl::StrCat("poll: ", strerror(errno)));
+    }
+    if (ready <= 0) continue;
+    char buffer[65536];
+    const ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
+    if (n == 0) {
+      return absl::UnavailableError("the daemon closed the connection");
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::UnavailableError(absl::StrCat("recv: ", strerror(errno)));
+    }
+    absl::Status status =
+        decoder_.Append(absl::string_view(buffer, static_cast<size_t>(n)));
+    if (!status.ok() && !decoder_.Next().has_value()) return status;
+  }
+}
+
+absl::StatusOr<proto::Response> ControlClient::Call(proto::Request request) {
+  const uint64_t id = next_id_++;
+  request.set_id(id);
+  absl::Status status = SendFrame(request.SerializeAsString());
+  if (!status.ok()) return status;
+  while (true) {
+    absl::StatusOr<proto::Response> response = ReadResponse(timeout_);
+    if (!response.ok()) return response.status();
+    if (response->id() == id) return response;
+    if (response->has_event()) {
+      events_.push_back(response->event());
+    } else if (response->id() == 0 && response->has_error()) {
+      return StatusFromError(response->error());  // connection-level error
+    }
+  }
+}
+
+absl::StatusOr<std::string> ControlClient::StartProject(
+    const std::string& root, const runtime::OptionList& options,
+    std::optional<std::string> project_id,
+    std::optional<std::string> data_dir) {
+  proto::Request request;
+  proto::StartProjectRequest* start = request.mutable_start_project();
+  start->set_root(root);
+  *start->mutable_options() = runtime::OptionsToProto(options);
+  if (project_id.has_value()) start->set_project_id(*project_id);
+  if (data_dir.has_value()) start->set_data_dir(*data_dir);
+  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (response->has_error()) return StatusFromError(response->error());
+  return response->start_project().project_id();
+}
+
+absl::Status ControlClient::StopProject(const std::string& project_id) {
+  proto::Request request;
+  request.mutable_stop_project()->set_project_id(project_id);
+  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (response->has_error()) return StatusFromError(response->error());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<proto::ProjectSummary>>
+ControlClient::ListProjects() {
+  proto::Request request;
+  request.mutable_list_projects();
+  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (response->has_error()) return StatusFromError(response->error());
+  return std::vector<proto::ProjectSummary>(
+      response->list_projects().projects().begin(),
+      response->list_projects().projects().end());
+}
+
+absl::StatusOr<std::string> ControlClient::Diagnostics(
+    const std::string& project_id) {
+  proto::Request request;
+  request.mutable_diagnostics()->set_project_id(project_id);
+  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (response->has_error()) return StatusFromError(response->error());
+  return response->diagnostics().json();
+}
+
+absl::Status ControlClient::Subscribe(const std::string& project_id) {
+  proto::Request request;
+  request.mutable_subscribe()->set_project_id(project_id);
+  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (response->has_error()) return StatusFromError(response->error());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::Event> ControlClient::NextEvent(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (events_.empty()) {
+    absl::StatusOr<proto::Response> response =
+        ReadResponse(deadline - absl::Now());
+    if (!response.ok()) return response.status();
+    if (response->has_event()) events_.push_back(response->event());
+  }
+  proto::Event event = std::move(events_.front());
+  events_.pop_front();
+  return event;
+}
+
+}  // namespace jcs::tools

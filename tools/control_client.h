@@ -1,0 +1,65 @@
+// C++ client of the jcs control API (proto/control.proto) over the daemon's
+// Unix socket: blocking calls with request ids, and subscription streams.
+#ifndef JCS_TOOLS_CONTROL_CLIENT_H_
+#define JCS_TOOLS_CONTROL_CLIENT_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/control.pb.h"
+#include "runtime/value.h"
+#include "supervisor/framing.h"
+
+namespace jcs::tools {
+
+// An error Response as a status: the message is "<reason>: <detail>" or the
+// daemon's message; the Error proto is attached as a payload (ErrorOf).
+absl::Status StatusFromError(const proto::Error& error);
+std::optional<proto::Error> ErrorOf(const absl::Status& status);
+
+class ControlClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<ControlClient>> Connect(
+      const std::string& socket_path,
+      absl::Duration timeout = absl::Seconds(30));
+  ~ControlClient();
+
+  // Sends `request` with a fresh id and waits for its response (events for
+  // other ids that arrive meanwhile are queued for NextEvent). An error
+  // Response comes back as a Response with `error` set; transport failures
+  // as a status.
+  absl::StatusOr<proto::Response> Call(proto::Request request);
+
+  // Typed helpers: errors (transport or daemon) as statuses.
+  absl::StatusOr<std::string> StartProject(
+      const std::string& root, const runtime::OptionList& options,
+      std::optional<std::string> project_id = std::nullopt,
+      std::optional<std::string> data_dir = std::nullopt);
+  absl::Status StopProject(const std::string& project_id);
+  absl::StatusOr<std::vector<proto::ProjectSummary>> ListProjects();
+  absl::StatusOr<std::string> Diagnostics(const std::string& project_id);
+  // Subscribes (empty project: all); events then come from NextEvent.
+  absl::Status Subscribe(const std::string& project_id);
+  absl::StatusOr<proto::Event> NextEvent(absl::Duration timeout);
+
+ private:
+  explicit ControlClient(int fd, absl::Duration timeout)
+      : fd_(fd), timeout_(timeout) {}
+  absl::Status SendFrame(const std::string& payload);
+  absl::StatusOr<proto::Response> ReadResponse(absl::Duration timeout);
+
+  int fd_;
+  absl::Duration timeout_;
+  uint64_t next_id_ = 1;
+  supervisor::FrameDecoder decoder_;
+  std::deque<proto::Event> events_;
+};
+
+}  // namespace jcs::tools
+
+#endif  // JCS_TOOLS_CONTROL_CLIENT_H_
