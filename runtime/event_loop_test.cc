@@ -1,10 +1,10 @@
 #include "runtime/event_loop.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -100,8 +100,7 @@ class Listener {
     Fd client(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     socklen_t len;
     sockaddr_un addr = Address(&len);
-    EXPECT_EQ(connect(client.get(), reinterpret_cast<sockaddr*>(&addr), len),
-              0)
+    EXPECT_EQ(connect(client.get(), reinterpret_cast<sockaddr*>(&addr), len), 0)
         << strerror(errno);
     return client;
   }
@@ -128,9 +127,8 @@ struct RingVariant {
 };
 constexpr RingVariant kVariants[] = {
     {"best", ~0u},
-    {"coop_taskrun",
-     ~(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-       IORING_SETUP_R_DISABLED)},
+    {"coop_taskrun", ~(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                       IORING_SETUP_R_DISABLED)},
     // No optional flag at all, and the default (small) completion queue, so
     // the many-operations test overflows it.
     {"plain", 0},
@@ -236,13 +234,13 @@ TEST_P(EventLoopTest, ReadReportsEndOfFileAndErrors) {
   p.b.reset();
   std::array<char, 8> buffer{};
   int eof_res = 1, bad_res = 1;
+  ASSERT_TRUE(loop_
+                  ->Read(p.a.get(), absl::MakeSpan(buffer),
+                         [&](int res) { eof_res = res; })
+                  .ok());
   ASSERT_TRUE(
-      loop_->Read(p.a.get(), absl::MakeSpan(buffer), [&](int res) {
-             eof_res = res;
-           }).ok());
-  ASSERT_TRUE(loop_->Read(-1, absl::MakeSpan(buffer), [&](int res) {
-                     bad_res = res;
-                   }).ok());
+      loop_->Read(-1, absl::MakeSpan(buffer), [&](int res) { bad_res = res; })
+          .ok());
   ASSERT_TRUE(RunUntil([&] { return eof_res != 1 && bad_res != 1; }));
   EXPECT_EQ(eof_res, 0);
   EXPECT_EQ(bad_res, -EBADF);
@@ -336,8 +334,8 @@ TEST_P(EventLoopTest, AcceptMultishotAcceptsUntilCancelled) {
   Listener listener;
   std::vector<Fd> accepted;
   int final_res = 1, finals = 0;
-  absl::StatusOr<OpId> id = loop_->AcceptMultishot(
-      listener.fd(), [&](int res, bool more) {
+  absl::StatusOr<OpId> id =
+      loop_->AcceptMultishot(listener.fd(), [&](int res, bool more) {
         if (more) {
           ASSERT_GE(res, 0) << strerror(-res);
           accepted.emplace_back(res);
@@ -380,10 +378,8 @@ TEST_P(EventLoopTest, PollReportsReadiness) {
   EXPECT_TRUE(revents & POLLIN) << revents;
   // A writable pipe is ready at once.
   int out_events = -1;
-  ASSERT_TRUE(loop_
-                  ->Poll(p.b.get(), POLLOUT,
-                         [&](int res) { out_events = res; })
-                  .ok());
+  ASSERT_TRUE(
+      loop_->Poll(p.b.get(), POLLOUT, [&](int res) { out_events = res; }).ok());
   ASSERT_TRUE(RunUntil([&] { return out_events != -1; }));
   EXPECT_TRUE(out_events & POLLOUT);
 }
@@ -429,8 +425,8 @@ TEST_P(EventLoopTest, TimeoutFiresAfterItsDeadline) {
                   ->Timeout(absl::Milliseconds(20),
                             [&](int res) {
                               res_seen = res;
-                              elapsed = std::chrono::steady_clock::now() -
-                                        start;
+                              elapsed =
+                                  std::chrono::steady_clock::now() - start;
                             })
                   .ok());
   ASSERT_TRUE(RunUntil([&] { return res_seen != 1; }));
@@ -452,8 +448,9 @@ TEST_P(EventLoopTest, TimeoutsFireInDeadlineOrder) {
           .ok());
   ASSERT_TRUE(RunUntil([&] { return order.size() == 3; }));
   EXPECT_EQ(order, (std::vector<int>{0, 10, 60}));
-  EXPECT_EQ(loop_->Timeout(absl::InfiniteDuration(), [](int) {}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      loop_->Timeout(absl::InfiniteDuration(), [](int) {}).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(EventLoopTest, TimeoutDeadlineIsTakenWhenRequested) {
@@ -461,10 +458,9 @@ TEST_P(EventLoopTest, TimeoutDeadlineIsTakenWhenRequested) {
   // submission when the loop next runs.
   int res_seen = 1;
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(loop_
-                  ->Timeout(absl::Milliseconds(30),
-                            [&](int res) { res_seen = res; })
-                  .ok());
+  ASSERT_TRUE(
+      loop_->Timeout(absl::Milliseconds(30), [&](int res) { res_seen = res; })
+          .ok());
   absl::SleepFor(absl::Milliseconds(40));
   ASSERT_TRUE(RunUntil([&] { return res_seen != 1; }));
   EXPECT_EQ(res_seen, 0);
@@ -520,11 +516,10 @@ TEST_P(EventLoopTest, CancelBeforeSubmission) {
 
 TEST_P(EventLoopTest, CancelTimeoutAndUnknownIds) {
   int res_seen = 1, calls = 0;
-  absl::StatusOr<OpId> id =
-      loop_->Timeout(absl::Seconds(30), [&](int res) {
-        res_seen = res;
-        ++calls;
-      });
+  absl::StatusOr<OpId> id = loop_->Timeout(absl::Seconds(30), [&](int res) {
+    res_seen = res;
+    ++calls;
+  });
   ASSERT_TRUE(id.ok());
   ASSERT_TRUE(loop_->Cancel(*id).ok());
   ASSERT_TRUE(RunUntil([&] { return calls > 0; }, absl::Seconds(5)));
@@ -548,8 +543,8 @@ TEST_P(EventLoopTest, CancelledWriteAllStopsBetweenWrites) {
   ASSERT_GT(fcntl(p.b.get(), F_SETPIPE_SZ, 4096), 0);
   const std::string payload(64 * 1024, 'z');
   int res_seen = 1, calls = 0;
-  absl::StatusOr<OpId> id = loop_->WriteAll(
-      p.b.get(), absl::MakeConstSpan(payload), [&](int res) {
+  absl::StatusOr<OpId> id =
+      loop_->WriteAll(p.b.get(), absl::MakeConstSpan(payload), [&](int res) {
         res_seen = res;
         ++calls;
       });
@@ -779,10 +774,10 @@ TEST_P(EventLoopTest, InFlightCapIsEnforced) {
   FdPair p = MakePipe();
   std::array<char, 4> b1, b2;
   int done = 0;
-  ASSERT_TRUE(loop->Read(p.a.get(), absl::MakeSpan(b1), [&](int) { ++done; })
-                  .ok());
-  ASSERT_TRUE(loop->Read(p.a.get(), absl::MakeSpan(b2), [&](int) { ++done; })
-                  .ok());
+  ASSERT_TRUE(
+      loop->Read(p.a.get(), absl::MakeSpan(b1), [&](int) { ++done; }).ok());
+  ASSERT_TRUE(
+      loop->Read(p.a.get(), absl::MakeSpan(b2), [&](int) { ++done; }).ok());
   absl::StatusOr<OpId> timer =
       loop->Timeout(absl::Seconds(30), [&](int) { ++done; });
   ASSERT_TRUE(timer.ok());
@@ -846,16 +841,15 @@ TEST_P(EventLoopTest, ManyConcurrentEchoesAllComplete) {
                                absl::MakeConstSpan(pair.request),
                                [&](int res) { failures += res < 0; })
                     .ok());
-    ASSERT_TRUE(
-        loop_
-            ->Read(pair.fds.a.get(), absl::MakeSpan(pair.client_buffer),
-                   [&, i](int res) {
-                     Pair& p = pairs[i];
-                     p.echoed = res;
-                     ++p.replies;
-                     ++completed;
-                   })
-            .ok());
+    ASSERT_TRUE(loop_
+                    ->Read(pair.fds.a.get(), absl::MakeSpan(pair.client_buffer),
+                           [&, i](int res) {
+                             Pair& p = pairs[i];
+                             p.echoed = res;
+                             ++p.replies;
+                             ++completed;
+                           })
+                    .ok());
   }
   EXPECT_EQ(loop_->in_flight(), 3u * kPairs);
   ASSERT_TRUE(RunUntil([&] { return completed == kPairs; }, absl::Seconds(30)))
@@ -876,16 +870,12 @@ TEST_P(EventLoopTest, DestroyingTheLoopCancelsWithoutCallbacks) {
   auto buffer = std::make_unique<std::array<char, 16>>();
   buffer->fill('x');
   int calls = 0;
-  ASSERT_TRUE(loop_
-                  ->Read(p.a.get(), absl::MakeSpan(*buffer),
-                         [&](int) { ++calls; })
-                  .ok());
   ASSERT_TRUE(
-      loop_->Timeout(absl::Seconds(30), [&](int) { ++calls; }).ok());
-  ASSERT_TRUE(loop_
-                  ->AcceptMultishot(listener.fd(),
-                                    [&](int, bool) { ++calls; })
-                  .ok());
+      loop_->Read(p.a.get(), absl::MakeSpan(*buffer), [&](int) { ++calls; })
+          .ok());
+  ASSERT_TRUE(loop_->Timeout(absl::Seconds(30), [&](int) { ++calls; }).ok());
+  ASSERT_TRUE(
+      loop_->AcceptMultishot(listener.fd(), [&](int, bool) { ++calls; }).ok());
   ASSERT_TRUE(loop_->RunOnce(absl::ZeroDuration()).ok());
   ASSERT_TRUE(loop_->Post([&] { ++calls; }).ok());  // never runs
   loop_.reset();
@@ -901,20 +891,18 @@ TEST_P(EventLoopTest, DestroyingTheLoopCancelsWithoutCallbacks) {
 TEST_P(EventLoopTest, EmptyCallbacksAreRejected) {
   FdPair p = MakePipe();
   std::array<char, 4> buffer;
-  EXPECT_EQ(loop_->Read(p.a.get(), absl::MakeSpan(buffer), nullptr)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      loop_->Read(p.a.get(), absl::MakeSpan(buffer), nullptr).status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(loop_->PollMultishot(p.a.get(), POLLIN, nullptr).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(loop_->in_flight(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Rings, EventLoopTest, ::testing::ValuesIn(kVariants),
-    [](const ::testing::TestParamInfo<RingVariant>& info) {
-      return std::string(info.param.name);
-    });
+INSTANTIATE_TEST_SUITE_P(Rings, EventLoopTest, ::testing::ValuesIn(kVariants),
+                         [](const ::testing::TestParamInfo<RingVariant>& info) {
+                           return std::string(info.param.name);
+                         });
 
 }  // namespace
 }  // namespace jcs::runtime

@@ -224,6 +224,7 @@ absl::StatusOr<std::string> ProjectRegistry::StartProject(
   if (!root_path.ok()) return root_path.status();
 
   absl::StatusOr<std::string> data_dir = CheckDataDir(options, params);
+  if (!data_dir.ok()) return data_dir.status();
 
   std::optional<Value> supplied_id;
   if (params.project_id.has_value()) {

@@ -73,9 +73,9 @@ absl::StatusOr<unsigned> SetupRing(const RingConfig& config, io_uring* ring) {
 absl::Status EnableRing(io_uring* ring) {
   if (syscall(__NR_io_uring_register, ring->ring_fd,
               IORING_REGISTER_ENABLE_RINGS, nullptr, 0) != 0) {
-    return absl::InternalError(absl::StrCat(
-        "io_uring_register(IORING_REGISTER_ENABLE_RINGS) failed: ",
-        strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("io_uring_register(IORING_REGISTER_ENABLE_RINGS) failed: ",
+                     strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -147,7 +147,8 @@ std::string RingFlagsToString(unsigned flags) {
     known |= n.flag;
     if (flags & n.flag) names.push_back(n.name);
   }
-  if (flags & ~known) names.push_back(absl::StrCat("0x", absl::Hex(flags & ~known)));
+  if (flags & ~known)
+    names.push_back(absl::StrCat("0x", absl::Hex(flags & ~known)));
   if (names.empty()) return "none";
   return absl::StrJoin(names, "|");
 }

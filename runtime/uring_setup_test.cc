@@ -129,8 +129,8 @@ int SetupUnderSeccompErrno(int err, const char* expected_text) {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
         BPF_STMT(BPF_RET | BPF_K,
-                 SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) &
-                                      SECCOMP_RET_DATA)),
+                 SECCOMP_RET_ERRNO |
+                     (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog prog = {
