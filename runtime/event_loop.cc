@@ -402,7 +402,7 @@ absl::Status EventLoop::Post(Task task) {
   }
   // One wake-up per batch: the loop resets the eventfd before it takes the
   // queue, so a task queued after that finds the queue empty and wakes again.
-  (void)was_empty;
+  if (was_empty) Wake();
   return absl::OkStatus();
 }
 
