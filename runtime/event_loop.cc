@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -391,7 +392,7 @@ absl::Status EventLoop::Post(Task task) {
   if (!task) return absl::InvalidArgumentError("EventLoop::Post: empty task");
   bool was_empty;
   {
-    absl::MutexLock lock(&post_mu_);
+    std::lock_guard<std::mutex> lock(post_mu_);
     if (posted_.size() >= max_posted_) {
       return absl::ResourceExhaustedError(
           absl::StrCat("EventLoop::Post: ", posted_.size(),
@@ -549,7 +550,7 @@ int EventLoop::RunPosted() {
     ABSL_RAW_LOG(ERROR, "EventLoop: eventfd read: %s", strerror(errno));
   }
   {
-    absl::MutexLock lock(&post_mu_);
+    std::lock_guard<std::mutex> lock(post_mu_);
     running_tasks_.swap(posted_);
   }
   int ran = 0;

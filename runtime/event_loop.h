@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -52,7 +53,6 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 
@@ -237,7 +237,9 @@ class EventLoop {
 
   std::atomic<bool> stop_{false};
 
-  absl::Mutex post_mu_;
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
+  // ThreadSanitizer annotations, so TSAN could not see an absl::Mutex.
+  std::mutex post_mu_;
   std::vector<Task> posted_ ABSL_GUARDED_BY(post_mu_);
 };
 

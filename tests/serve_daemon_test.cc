@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -198,12 +199,11 @@ TEST(ServeDaemonTest, BootProjectsAppearInProjectList) {
   const RunResult list =
       RunJcs({"project", "list", "--json", "--socket", daemon.socket_path()});
   ASSERT_TRUE(list.exited && list.exit_code == 0) << list.Describe();
-  const nlohmann::json projects =
-      nlohmann::json::parse(list.out, nullptr, false);
+  nlohmann::json projects = nlohmann::json::parse(list.out, nullptr, false);
   ASSERT_TRUE(projects.is_array()) << list.out;
   ASSERT_EQ(projects.size(), 3u) << list.out;
   std::map<std::string, nlohmann::json> by_id;
-  for (const nlohmann::json& p : projects) {
+  for (nlohmann::json& p : projects) {
     by_id[p.value("project_id", "")] = p;
   }
   ASSERT_EQ(by_id.count("boot-a"), 1u) << list.out;
@@ -230,7 +230,7 @@ TEST(ServeDaemonTest, BootProjectsAppearInProjectList) {
     const RunResult diag =
         RunJcs({"diagnostics", id, "--json", "--socket", daemon.socket_path()});
     ASSERT_TRUE(diag.exited && diag.exit_code == 0) << diag.Describe();
-    const nlohmann::json doc = nlohmann::json::parse(diag.out, nullptr, false);
+    nlohmann::json doc = nlohmann::json::parse(diag.out, nullptr, false);
     ASSERT_TRUE(doc.is_object()) << diag.out;
     EXPECT_EQ(doc["runtime_opts"], opts) << id << ": " << diag.out;
   }
@@ -298,6 +298,20 @@ TEST(ServeDaemonTest, StaleSocketOfAKilledDaemonIsReplaced) {
   ASSERT_EQ(exit.term_signal, SIGKILL) << exit.Describe();
   ASSERT_TRUE(S_ISSOCK(ModeOf(killed.socket_path())))
       << "expected a stale socket file after SIGKILL";
+  // The daemon's multishot accept on io_uring holds the listening socket; the
+  // kernel cancels a dead process's io_uring requests in deferred work after
+  // the process has been reaped, so for a moment (milliseconds, longer under
+  // load) connect() still succeeds and the socket looks live. Wait for that
+  // to pass: replacing a socket that is still accepting is refused on purpose.
+  const double deadline = NowSeconds() + 10;
+  while (true) {
+    const int fd = ConnectUnix(killed.socket_path());
+    if (fd < 0) break;
+    close(fd);
+    ASSERT_LT(NowSeconds(), deadline)
+        << "the killed daemon's socket still accepts connections";
+    usleep(2000);
+  }
 
   DaemonOptions options;
   options.set_paths = false;

@@ -417,7 +417,9 @@ bool Daemon::Start() {
   if (!options_.wait_ready) return true;
   const double deadline = NowSeconds() + options_.ready_timeout_s;
   while (NowSeconds() < deadline) {
-    if (Log().find("listening on") != std::string::npos) return true;
+    if (Log().find("jcs serve: listening on ") != std::string::npos) {
+      return true;
+    }
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       reaped_ = true;
