@@ -232,6 +232,7 @@ void ControlServer::OnRead(const std::shared_ptr<Client>& client, int res) {
     Dispatch(client, *frame);
     if (client->closing) return;
   }
+  if (status.ok()) status = client->decoder.status();
   if (!status.ok()) {
     Send(client,
          ErrorResponse(0,

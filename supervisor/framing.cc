@@ -57,13 +57,6 @@ absl::Status FrameDecoder::Append(absl::string_view bytes) {
   }
   buffer_.append(bytes.data(), bytes.size());
   if (!pending_length_.has_value()) status_ = ParseHeader();
-  if (status_.ok() && pending_length_.has_value() &&
-      buffered() > *pending_length_ + max_frame_bytes_ + kMaxVarintBytes) {
-    // More than a whole further frame queued behind this one: the reader is
-    // not draining; refuse to buffer without bound.
-    status_ = absl::ResourceExhaustedError(
-        "peer sent more than one frame ahead of the reader");
-  }
   return status_;
 }
 

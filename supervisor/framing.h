@@ -24,14 +24,17 @@ std::string EncodeFrame(absl::string_view payload);
 
 // Incremental decoder: feed it whatever the socket returned, take whole frames
 // out. After an error the stream is unusable (the connection must be closed):
-// the error says what was wrong (oversized, malformed length).
+// the error says what was wrong (oversized, malformed length). A reader that
+// appends one bounded chunk at a time and drains every complete frame after
+// each Append holds at most one partial frame (<= the cap) plus one chunk.
 class FrameDecoder {
  public:
   explicit FrameDecoder(size_t max_frame_bytes = kDefaultMaxFrameBytes)
       : max_frame_bytes_(max_frame_bytes) {}
 
   // Appends bytes; fails (and latches the failure) when the frame being read
-  // declares a length above the cap or a length varint is malformed.
+  // declares a length above the cap or a length varint is malformed. Frames
+  // after the first are checked as Next() reaches them.
   absl::Status Append(absl::string_view bytes);
 
   // The next complete frame's payload, or nullopt when more bytes are needed.

@@ -57,11 +57,25 @@ TEST(FramingTest, MalformedVarintIsRefused) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(FramingTest, PeerRunningFarAheadIsRefused) {
+TEST(FramingTest, PipelinedFramesBelowTheCapAllDecode) {
   FrameDecoder decoder(/*max_frame_bytes=*/100);
-  std::string flood;
-  for (int i = 0; i < 10; ++i) flood += EncodeFrame(std::string(100, 'z'));
-  EXPECT_EQ(decoder.Append(flood).code(), absl::StatusCode::kResourceExhausted);
+  std::string burst;
+  for (int i = 0; i < 1000; ++i) burst += EncodeFrame(std::string(100, 'z'));
+  ASSERT_TRUE(decoder.Append(burst).ok());
+  int frames = 0;
+  while (decoder.Next().has_value()) ++frames;
+  EXPECT_EQ(frames, 1000);
+  EXPECT_TRUE(decoder.status().ok());
+}
+
+TEST(FramingTest, OversizedFrameBehindGoodOnesIsRefusedWhenReached) {
+  FrameDecoder decoder(/*max_frame_bytes=*/100);
+  ASSERT_TRUE(
+      decoder.Append(EncodeFrame("ok") + EncodeFrame(std::string(101, 'x')))
+          .ok());
+  EXPECT_EQ(decoder.Next(), "ok");
+  EXPECT_FALSE(decoder.Next().has_value());
+  EXPECT_EQ(decoder.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST(FramingTest, TruncatedFrameWaitsForMore) {

@@ -293,8 +293,8 @@ RunOptions TimeoutAfter(double seconds) {
   return options;
 }
 
-RunResult Run(const std::vector<std::string>& argv_in,
-              const RunOptions& options) {
+RunResult RunProgram(const std::vector<std::string>& argv_in,
+                     const RunOptions& options) {
   RunResult result;
   std::vector<std::string> argv_strings = argv_in;
   std::vector<std::string> env_strings = BuildEnv(options);
@@ -360,7 +360,7 @@ RunResult RunJcs(const std::vector<std::string>& args,
                  const RunOptions& options) {
   std::vector<std::string> argv = {JcsBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  return Run(argv, options);
+  return RunProgram(argv, options);
 }
 
 // ---- daemon ----

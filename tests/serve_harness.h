@@ -73,8 +73,8 @@ struct RunOptions {
 RunOptions TimeoutAfter(double seconds);
 
 // Runs argv[0] (a path) to completion with captured stdout/stderr.
-RunResult Run(const std::vector<std::string>& argv,
-              const RunOptions& options = {});
+RunResult RunProgram(const std::vector<std::string>& argv,
+                     const RunOptions& options = {});
 // Runs `jcs ARGS...`.
 RunResult RunJcs(const std::vector<std::string>& args,
                  const RunOptions& options = {});

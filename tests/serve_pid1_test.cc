@@ -53,20 +53,14 @@ std::vector<pid_t> AllPids() {
   return pids;
 }
 
-// Children of `pid` (of every thread), zombies included.
-std::set<pid_t> ChildrenOf(pid_t pid) {
+// Children of `pid`, zombies included (by /proc/PID/stat's ppid: this
+// kernel has no /proc/PID/task/TID/children).
+std::set<pid_t> ChildrenOf(pid_t parent) {
   std::set<pid_t> children;
-  const std::string task_dir = absl::StrCat("/proc/", pid, "/task");
-  DIR* dir = opendir(task_dir.c_str());
-  if (dir == nullptr) return children;
-  while (struct dirent* e = readdir(dir)) {
-    if (e->d_name[0] == '.') continue;
-    std::istringstream in(
-        ReadFileOrEmpty(task_dir + "/" + e->d_name + "/children"));
-    pid_t child;
-    while (in >> child) children.insert(child);
+  for (pid_t pid : AllPids()) {
+    ProcStat stat;
+    if (ReadStat(pid, &stat) && stat.ppid == parent) children.insert(pid);
   }
-  closedir(dir);
   return children;
 }
 
@@ -136,6 +130,8 @@ TEST(ServePid1Test, ReapsEveryOrphanAndDrainsOnSigterm) {
   // `sleep 1.<unique>` marks the long-lived orphans.
   const std::string marker = absl::StrCat("1.", getpid(), time(nullptr) % 1000);
   const std::string script = absl::StrCat(
+      // (The orphans must not hold nsenter's output pipes open.)
+      "exec >/dev/null 2>&1; ",
       // Orphans that outlive their parent for a while ...
       "for i in 1 2 3; do (sleep ", marker, " &); done; ",
       // ... an orphan that leaves orphans of its own ...
@@ -143,9 +139,9 @@ TEST(ServePid1Test, ReapsEveryOrphanAndDrainsOnSigterm) {
       // ... and a burst of orphans that exit at once (instant zombies).
       "i=0; while [ $i -lt 50 ]; do (true &); i=$((i+1)); done");
   const RunResult entered =
-      Run({"/usr/bin/nsenter", "--target", absl::StrCat(pid), "--pid",
-           "--mount", "--", "/bin/sh", "-c", script},
-          TimeoutAfter(30));
+      RunProgram({"/usr/bin/nsenter", "--target", absl::StrCat(pid), "--pid",
+                  "--mount", "--", "/bin/sh", "-c", script},
+                 TimeoutAfter(30));
   ASSERT_TRUE(entered.exited && entered.exit_code == 0) << entered.Describe();
 
   // The long-lived orphans are now the daemon's children.
@@ -188,11 +184,11 @@ TEST(ServePid1Test, SigtermWithRunningOrphansExitsZero) {
   }
   Daemon daemon(Pid1Options());
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
-  const RunResult entered =
-      Run({"/usr/bin/nsenter", "--target", absl::StrCat(daemon.pid()), "--pid",
-           "--mount", "--", "/bin/sh", "-c",
-           "for i in 1 2 3; do (sleep 30 &); done"},
-          TimeoutAfter(30));
+  const RunResult entered = RunProgram(
+      {"/usr/bin/nsenter", "--target", absl::StrCat(daemon.pid()), "--pid",
+       "--mount", "--", "/bin/sh", "-c",
+       "exec >/dev/null 2>&1; for i in 1 2 3; do (sleep 30 &); done"},
+      TimeoutAfter(30));
   ASSERT_TRUE(entered.exited && entered.exit_code == 0) << entered.Describe();
   const double deadline = NowSeconds() + 5;
   while (ChildrenOf(daemon.pid()).size() < 3 && NowSeconds() < deadline) {

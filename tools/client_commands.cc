@@ -2,6 +2,9 @@
 // `jcs diagnostics`. Common flags: --socket PATH (default $JCS_SOCKET, else
 // /run/jcs/jcs.sock) and --json. Errors print the daemon's reason on stderr
 // and exit 1; bad command lines exit 2.
+#include <unistd.h>
+
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -137,6 +140,21 @@ int ProjectCommand(const std::vector<std::string>& args) {
     if (flags.positional.size() != 1) {
       return Usage(command, "expected exactly one ROOT", kProjectUsage);
     }
+    // The daemon resolves paths against its own directory: send an absolute
+    // root, resolved against the caller's (or `bazel run`'s) directory.
+    std::string root = flags.positional[0];
+    if (!root.empty() && root[0] != '/') {
+      const char* base = getenv("BUILD_WORKING_DIRECTORY");
+      char cwd[PATH_MAX];
+      if (base == nullptr || base[0] != '/') {
+        base = getcwd(cwd, sizeof(cwd));
+      }
+      if (base == nullptr) {
+        return Fail(command, absl::FailedPreconditionError(
+                                 "cannot read the current directory"));
+      }
+      root = absl::StrCat(base, "/", root);
+    }
     absl::StatusOr<runtime::OptionList> options = GatherOptions(flags);
     if (!options.ok())
       return Usage(command, std::string(options.status().message()),
@@ -145,7 +163,7 @@ int ProjectCommand(const std::vector<std::string>& args) {
         ControlClient::Connect(flags.socket);
     if (!client.ok()) return Fail(command, client.status());
     absl::StatusOr<std::string> id = (*client)->StartProject(
-        flags.positional[0], *options, flags.project_id, flags.data_dir);
+        root, *options, flags.project_id, flags.data_dir);
     if (!id.ok()) return Fail(command, id.status());
     if (flags.json) {
       printf("%s\n", nlohmann::json({{"project_id", *id}}).dump().c_str());
