@@ -1,5 +1,7 @@
 #include "supervisor/control_server.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,6 +20,7 @@ namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kListenBacklog = 512;
+constexpr absl::Duration kAcceptRetryDelay = absl::Milliseconds(100);
 
 proto::Response ErrorResponse(uint64_t id, const std::string& reason,
                               const std::string& message) {
@@ -34,7 +37,8 @@ void SendAndForget(int fd, const proto::Response& response) {
   (void)send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-absl::StatusOr<int> BindSocket(const ControlServerOptions& options) {
+absl::StatusOr<int> BindSocket(const ControlServerOptions& options,
+                               int* lock_fd_out) {
   sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   if (options.socket_path.empty() ||
@@ -44,21 +48,29 @@ absl::StatusOr<int> BindSocket(const ControlServerOptions& options) {
                      " bytes, got '", options.socket_path, "'"));
   }
   memcpy(addr.sun_path, options.socket_path.data(), options.socket_path.size());
+  // One daemon per socket: the lock next to it is held for the daemon's life
+  // and released by the kernel the moment it dies, so a socket file without a
+  // lock holder is stale and may be replaced.
+  const std::string lock_path = options.socket_path + ".lock";
+  const int lock_fd =
+      open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (lock_fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("control socket lock ", lock_path, ": ", strerror(errno)));
+  }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    close(lock_fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("another daemon is listening on ", options.socket_path,
+                     " (it holds ", lock_path, ")"));
+  }
+  *lock_fd_out = lock_fd;
   struct stat st;
   if (lstat(options.socket_path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
       return absl::FailedPreconditionError(
           absl::StrCat("socket_path ", options.socket_path,
                        " exists and is not a socket; refusing to replace it"));
-    }
-    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const bool live =
-        probe >= 0 &&
-        connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    if (probe >= 0) close(probe);
-    if (live) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("another daemon is listening on ", options.socket_path));
     }
     unlink(options.socket_path.c_str());  // stale socket of a dead daemon
   }
@@ -100,10 +112,15 @@ struct ControlServer::Client {
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
     runtime::EventLoop* loop, const ControlServerOptions& options,
     RequestHandler* handler) {
-  absl::StatusOr<int> fd = BindSocket(options);
-  if (!fd.ok()) return fd.status();
+  int lock_fd = -1;
+  absl::StatusOr<int> fd = BindSocket(options, &lock_fd);
+  if (!fd.ok()) {
+    if (lock_fd >= 0) close(lock_fd);
+    return fd.status();
+  }
   std::unique_ptr<ControlServer> server(
       new ControlServer(loop, options, handler, *fd));
+  server->lock_fd_ = lock_fd;
   server->ArmAccept();
   if (server->accept_op_ == 0) {
     return absl::InternalError("control socket: cannot start accepting");
@@ -138,6 +155,9 @@ void ControlServer::StopAccepting() {
   close(listen_fd_);
   listen_fd_ = -1;
   unlink(options_.socket_path.c_str());
+  // The lock goes last, after the socket file is gone.
+  if (lock_fd_ >= 0) close(lock_fd_);
+  lock_fd_ = -1;
 }
 
 void ControlServer::ArmAccept() {
@@ -151,7 +171,19 @@ void ControlServer::ArmAccept() {
         if (res >= 0) OnAccept(res);
         if (!more) {
           accept_op_ = 0;
-          if (accepting_) ArmAccept();
+          if (!accepting_) return;
+          if (res == -EMFILE || res == -ENFILE || res == -ENOMEM ||
+              res == -ENOBUFS) {
+            // Out of descriptors or memory: pending connections wait in the
+            // backlog; retry later instead of spinning on the error.
+            (void)loop_->Timeout(kAcceptRetryDelay, [this, alive](int) {
+              if (!alive.expired() && accepting_ && accept_op_ == 0) {
+                ArmAccept();
+              }
+            });
+            return;
+          }
+          ArmAccept();
         }
       });
   accept_op_ = op.ok() ? *op : 0;

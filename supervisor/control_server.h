@@ -91,6 +91,7 @@ class ControlServer {
   const ControlServerOptions options_;
   RequestHandler* const handler_;
   int listen_fd_;
+  int lock_fd_ = -1;  // flock'ed "<socket_path>.lock", held while serving
   runtime::OpId accept_op_ = 0;
   bool accepting_ = true;
   uint64_t next_client_id_ = 1;

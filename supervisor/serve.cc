@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -121,6 +122,13 @@ int Daemon::Run() {
     fprintf(stderr, "jcs serve: socket_path: %s\n",
             std::string(s.message()).c_str());
     return kStartError;
+  }
+  // A daemon serves many clients: use the whole descriptor allowance.
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+      nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
   }
   // Orphans of anything this daemon starts are reparented here and reaped.
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);

@@ -362,6 +362,7 @@ TEST_F(ServeCliTest, RelativeRootIsResolvedAgainstTheCallersDirectory) {
   const std::string sub = roots_.MakeDir("project/sub");
   RunOptions in_root;
   in_root.cwd = root_;
+  in_root.unset_env = {"BUILD_WORKING_DIRECTORY"};  // only `bazel run` sets it
   RunResult r = Cli({"project", "start", ".", "--project-id", "dot"}, in_root);
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
   r = Cli({"project", "start", "sub", "--project-id", "sub"}, in_root);

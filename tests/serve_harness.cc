@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -109,6 +110,8 @@ struct SpawnArgs {
 
 int ChildMain(void* raw) {
   const SpawnArgs* args = static_cast<const SpawnArgs*>(raw);
+  // A test that crashes takes its daemons and commands with it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
