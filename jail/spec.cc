@@ -22,9 +22,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "jail/env.h"
+#include "proto/text_format.h"
 
 namespace jcs::jail {
 namespace {
@@ -275,19 +275,6 @@ absl::Status ApplyFlag(const Flag& flag, absl::string_view value,
   return absl::InternalError("unhandled flag kind");
 }
 
-class CollectFirstError : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (error_.empty())
-      error_ = absl::StrCat(line + 1, ":", column + 1, ": ", message);
-  }
-  const std::string& error() const { return error_; }
-
- private:
-  std::string error_;
-};
-
 bool IsSameOrUnder(const std::string& path, const std::string& dir) {
   if (dir == "/") return true;
   return path == dir || absl::StartsWith(path, dir + "/");
@@ -470,14 +457,10 @@ absl::StatusOr<uint64_t> ParseSecondsToMs(absl::string_view text,
 
 absl::StatusOr<proto::JailSpec> ParseSpecText(absl::string_view text,
                                               absl::string_view path) {
-  google::protobuf::TextFormat::Parser parser;
-  CollectFirstError errors;
-  parser.RecordErrorsTo(&errors);
   JailSpec spec;
-  if (!parser.ParseFromString(std::string(text), &spec)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ":",
-        errors.error().empty() ? "1:1: could not parse" : errors.error()));
+  if (absl::Status status = proto::ParseTextProto(text, path, &spec);
+      !status.ok()) {
+    return status;
   }
   for (const proto::EnvVar& var : spec.env()) {
     absl::Status status = ValidateEnvVar(var.key(), var.value());

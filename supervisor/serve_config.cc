@@ -2,28 +2,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/text_format.h"
+#include "proto/text_format.h"
 #include "runtime/runtime_options.h"
 #include "runtime/runtime_options_error.h"
 #include "runtime/value.h"
 
 namespace jcs::supervisor {
 namespace {
-
-class FirstError : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (error_.empty()) {
-      error_ = absl::StrCat(line + 1, ":", column + 1, ": ", message);
-    }
-  }
-  const std::string& error() const { return error_; }
-
- private:
-  std::string error_;
-};
 
 absl::Status Invalid(absl::string_view field, absl::string_view expected) {
   return absl::InvalidArgumentError(
@@ -120,14 +105,10 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
 
 absl::StatusOr<proto::SupervisorConfig> ParseServeConfig(
     absl::string_view text, absl::string_view path) {
-  google::protobuf::TextFormat::Parser parser;
-  FirstError errors;
-  parser.RecordErrorsTo(&errors);
   proto::SupervisorConfig config;
-  if (!parser.ParseFromString(std::string(text), &config)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ":",
-        errors.error().empty() ? "1:1: could not parse" : errors.error()));
+  if (absl::Status status = proto::ParseTextProto(text, path, &config);
+      !status.ok()) {
+    return status;
   }
   absl::StatusOr<proto::SupervisorConfig> final_config =
       FinalizeServeConfig(std::move(config));
