@@ -63,6 +63,26 @@ class CgroupV2 : public Cgroup {
   absl::StatusOr<std::vector<pid_t>> KillAll(int wait_ms) override {
     if (destroyed_) return std::vector<pid_t>();
     const int64_t deadline = fs::NowMs() + std::max(wait_ms, 0);
+    // Freeze first so the list of processes cannot change between reading it
+    // and the kill (the count of killed descendants is then exact). Bounded:
+    // a task stuck in the kernel may delay freezing; after half the budget the
+    // snapshot is taken anyway and cgroup.kill still gets everything.
+    const std::string freeze_file = File("cgroup.freeze");
+    if (!fake_ && fs::PathExists(freeze_file) &&
+        fs::WriteFile(freeze_file, "1", fake_).ok()) {
+      const int64_t freeze_deadline = fs::NowMs() + std::max(wait_ms, 0) / 2;
+      int sleep_ms = 1;
+      while (fs::NowMs() < freeze_deadline) {
+        absl::StatusOr<std::string> events =
+            fs::ReadFile(File("cgroup.events"));
+        if (!events.ok() ||
+            fs::FindKeyedValue(*events, "frozen").value_or(0) == 1) {
+          break;
+        }
+        fs::SleepMs(sleep_ms);
+        sleep_ms = std::min(sleep_ms * 2, 10);
+      }
+    }
     absl::StatusOr<std::vector<pid_t>> procs = Processes();
     if (!procs.ok()) return procs.status();
     std::vector<pid_t> killed = *procs;
