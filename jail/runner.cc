@@ -33,6 +33,7 @@
 #include "jail/seccomp_policy.h"
 #include "jail/seccomp_precompiled.h"
 #include "jail/sync_protocol.h"
+#include "runtime/event_loop.h"
 
 namespace jcs::jail {
 namespace {
@@ -167,7 +168,12 @@ class Supervisor {
   bool Clone();
   bool JoinCgroup();
   void Supervise();
-  void HandleSyncMessage();
+  // Reads one message; false when nothing was waiting (or the socket is gone).
+  bool HandleSyncMessage();
+  void DrainSyncMessages();
+  void DrainNotifications();
+  void ArmNotify();
+  void StopIfDone();
   void HandleNotification();
   void Teardown();
   void AddStep(const char* name, int64_t us) {
@@ -196,6 +202,7 @@ class Supervisor {
   int64_t start_us_ = 0;
   int64_t clone_us_ = 0;
   std::map<int, uint64_t> violations_;
+  runtime::EventLoop* loop_ = nullptr;  // while Supervise() runs
   struct seccomp_notif* notif_ = nullptr;
   struct seccomp_notif_resp* notif_resp_ = nullptr;
 };
@@ -397,7 +404,8 @@ bool Supervisor::Clone() {
   return true;
 }
 
-void Supervisor::HandleSyncMessage() {
+bool Supervisor::HandleSyncMessage() {
+  if (sync_fd_ < 0) return false;
   SyncMessage msg;
   struct iovec iov = {&msg, sizeof(msg)};
   alignas(struct cmsghdr) char
@@ -408,12 +416,12 @@ void Supervisor::HandleSyncMessage() {
   hdr.msg_control = control;
   hdr.msg_controllen = sizeof(control);
   const ssize_t n = recvmsg(sync_fd_, &hdr, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  if (n < 0) return;
+  if (n < 0) return false;
   if (n == 0) {
     // Every jail-side end is closed: the init is gone; the pidfd says how.
     close(sync_fd_);
     sync_fd_ = -1;
-    return;
+    return false;
   }
   int passed_fd = -1;
   pid_t sender = -1;
@@ -430,7 +438,7 @@ void Supervisor::HandleSyncMessage() {
   if (n != sizeof(msg)) {
     if (passed_fd >= 0) close(passed_fd);
     SetupError("sync socket: truncated message from the jail");
-    return;
+    return true;
   }
   msg.where[sizeof(msg.where) - 1] = '\0';
   msg.detail[sizeof(msg.detail) - 1] = '\0';
@@ -446,6 +454,7 @@ void Supervisor::HandleSyncMessage() {
       }
       notify_fd_ = passed_fd;
       passed_fd = -1;
+      ArmNotify();
       program_pid_ = sender;
       int64_t previous = msg.start_ns;
       for (int step = 0; step < kStepCount; ++step) {
@@ -484,6 +493,7 @@ void Supervisor::HandleSyncMessage() {
       SetupError("sync socket: unknown message from the jail");
   }
   if (passed_fd >= 0) close(passed_fd);
+  return true;
 }
 
 void Supervisor::HandleNotification() {
@@ -500,75 +510,121 @@ void Supervisor::HandleNotification() {
   seccomp_notify_respond(notify_fd_, notif_resp_);
 }
 
+void Supervisor::DrainSyncMessages() {
+  while (HandleSyncMessage()) {
+  }
+}
+
+void Supervisor::DrainNotifications() {
+  while (notify_fd_ >= 0) {
+    struct pollfd p = {notify_fd_, POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0) break;
+    if (!(p.revents & POLLIN)) {
+      // Every filtered process is gone: nothing more can be denied.
+      close(notify_fd_);
+      notify_fd_ = -1;
+      break;
+    }
+    HandleNotification();
+  }
+}
+
+void Supervisor::StopIfDone() {
+  if (setup_failed_ || program_exited_ || init_dead_ || timed_out_ ||
+      signals_received_ > 1) {
+    loop_->Stop();
+  }
+}
+
+void Supervisor::ArmNotify() {
+  if (loop_ == nullptr || notify_fd_ < 0) return;
+  (void)loop_->PollMultishot(notify_fd_, POLLIN, [this](int res, bool more) {
+    if (res > 0) DrainNotifications();
+    if (!more && notify_fd_ >= 0 && res >= 0) ArmNotify();
+  });
+}
+
+// Every fd of the run is driven by one io_uring loop: the sync socket, the
+// init's pidfd, the seccomp listener, termination signals and the deadline.
 void Supervisor::Supervise() {
   if (seccomp_notify_alloc(&notif_, &notif_resp_) != 0) {
     SetupError("seccomp: cannot allocate notification buffers");
     return;
   }
+  runtime::EventLoop::Options options;
+  options.sq_entries = 16;
+  options.max_in_flight = 16;
+  absl::StatusOr<std::unique_ptr<runtime::EventLoop>> loop =
+      runtime::EventLoop::Create(options);
+  if (!loop.ok()) {
+    SetupError(absl::StrCat("supervisor: ", loop.status().message()));
+    return;
+  }
+  loop_ = loop->get();
   const int64_t deadline =
       start_us_ + static_cast<int64_t>(spec_.timeout_ms()) * 1000;
-  while (!setup_failed_ && !program_exited_ && !init_dead_) {
-    const int64_t now = NowUs();
-    if (now >= deadline) {
-      timed_out_ = true;
-      break;
-    }
-    struct pollfd fds[4];
-    int n = 0;
-    const int sync_index = sync_fd_ >= 0 ? n : -1;
-    if (sync_fd_ >= 0) fds[n++] = {sync_fd_, POLLIN, 0};
-    const int pid_index = n;
-    fds[n++] = {pidfd_, POLLIN, 0};
-    const int signal_index = n;
-    fds[n++] = {signal_fd_, POLLIN, 0};
-    const int notify_index = notify_fd_ >= 0 ? n : -1;
-    if (notify_fd_ >= 0) fds[n++] = {notify_fd_, POLLIN, 0};
-    const int wait_ms = static_cast<int>(
-        std::min<int64_t>((deadline - now + 999) / 1000, INT_MAX));
-    const int ready = poll(fds, n, wait_ms);
-    if (ready < 0 && errno != EINTR) {
-      SetupError(absl::StrCat("supervisor: poll: ", Errno(errno)));
-      break;
-    }
-    if (ready <= 0) continue;
-    if (notify_index >= 0 && fds[notify_index].revents) {
-      if (fds[notify_index].revents & POLLIN) {
-        HandleNotification();
-      } else {
-        close(notify_fd_);
-        notify_fd_ = -1;
-      }
-    }
-    if (sync_index >= 0 && fds[sync_index].revents) HandleSyncMessage();
-    if (fds[signal_index].revents & POLLIN) {
-      struct signalfd_siginfo info;
-      if (read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
-        // First signal: pass it on to the program (through the jail's init); a
-        // second one ends the run at once.
-        if (++signals_received_ == 1) {
-          PidfdSignal(pidfd_, static_cast<int>(info.ssi_signo));
-        } else {
-          break;
-        }
-      }
-    }
-    if (fds[pid_index].revents & POLLIN) {
-      // Drain what the jail sent before it died, then stop.
-      while (sync_fd_ >= 0 && !program_exited_) {
-        struct pollfd p = {sync_fd_, POLLIN, 0};
-        if (poll(&p, 1, 0) <= 0) break;
-        HandleSyncMessage();
-      }
-      init_dead_ = true;
+  absl::Status armed = loop_
+                           ->Timeout(absl::Microseconds(deadline - NowUs()),
+                                     [this](int res) {
+                                       if (res == 0) {
+                                         timed_out_ = true;
+                                         StopIfDone();
+                                       }
+                                     })
+                           .status();
+  if (armed.ok()) {
+    armed = loop_
+                ->PollMultishot(sync_fd_, POLLIN,
+                                [this](int res, bool more) {
+                                  if (res > 0) DrainSyncMessages();
+                                  StopIfDone();
+                                })
+                .status();
+  }
+  if (armed.ok()) {
+    armed = loop_
+                ->WaitPid(pidfd_,
+                          [this](int res) {
+                            // Take what the jail sent before it died, then
+                            // stop.
+                            DrainSyncMessages();
+                            init_dead_ = true;
+                            StopIfDone();
+                          })
+                .status();
+  }
+  if (armed.ok()) {
+    armed = loop_
+                ->PollMultishot(
+                    signal_fd_, POLLIN,
+                    [this](int res, bool more) {
+                      struct signalfd_siginfo info;
+                      while (read(signal_fd_, &info, sizeof(info)) ==
+                             sizeof(info)) {
+                        // First signal: pass it on to the program (through the
+                        // jail's init); a second one ends the run at once.
+                        if (++signals_received_ == 1) {
+                          PidfdSignal(pidfd_, static_cast<int>(info.ssi_signo));
+                        }
+                      }
+                      StopIfDone();
+                    })
+                .status();
+  }
+  if (armed.ok()) ArmNotify();
+  // Messages that arrived before the polls were armed.
+  DrainSyncMessages();
+  if (!armed.ok()) {
+    SetupError(absl::StrCat("supervisor: event loop: ", armed.message()));
+  } else if (!(setup_failed_ || program_exited_ || init_dead_)) {
+    if (absl::Status run = loop_->Run(); !run.ok()) {
+      SetupError(absl::StrCat("supervisor: event loop: ", run.message()));
     }
   }
   // Answer what is already queued so no caller is left waiting while the jail
   // is torn down.
-  while (notify_fd_ >= 0) {
-    struct pollfd p = {notify_fd_, POLLIN, 0};
-    if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) break;
-    HandleNotification();
-  }
+  DrainNotifications();
+  loop_ = nullptr;
 }
 
 void Supervisor::Teardown() {
