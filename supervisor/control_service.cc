@@ -138,7 +138,9 @@ void ControlService::Handle(const proto::Request& request,
         out->set_data_dir(s.data_dir);
         out->set_conversation_count(
             static_cast<uint32_t>(s.conversation_count));
-        out->set_started_at(Rfc3339(s.started_at));
+        // The same rendering as diagnostics (runtime::SummaryToJson).
+        out->set_started_at(
+            runtime::SummaryToJson(s)["started_at"].get<std::string>());
       }
       break;
     }
