@@ -135,6 +135,14 @@ absl::StatusOr<proto::Response> ControlClient::Call(proto::Request request) {
   }
 }
 
+absl::StatusOr<proto::Response> ControlClient::CallOk(proto::Request request) {
+  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  if (response.ok() && response->has_error()) {
+    return StatusFromError(response->error());
+  }
+  return response;
+}
+
 absl::StatusOr<std::string> ControlClient::StartProject(
     const std::string& root, const runtime::OptionList& options,
     std::optional<std::string> project_id,
@@ -145,18 +153,16 @@ absl::StatusOr<std::string> ControlClient::StartProject(
   *start->mutable_options() = runtime::OptionsToProto(options);
   if (project_id.has_value()) start->set_project_id(*project_id);
   if (data_dir.has_value()) start->set_data_dir(*data_dir);
-  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  if (response->has_error()) return StatusFromError(response->error());
   return response->start_project().project_id();
 }
 
 absl::Status ControlClient::StopProject(const std::string& project_id) {
   proto::Request request;
   request.mutable_stop_project()->set_project_id(project_id);
-  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  if (response->has_error()) return StatusFromError(response->error());
   return absl::OkStatus();
 }
 
@@ -164,9 +170,8 @@ absl::StatusOr<std::vector<proto::ProjectSummary>>
 ControlClient::ListProjects() {
   proto::Request request;
   request.mutable_list_projects();
-  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  if (response->has_error()) return StatusFromError(response->error());
   return std::vector<proto::ProjectSummary>(
       response->list_projects().projects().begin(),
       response->list_projects().projects().end());
@@ -176,18 +181,16 @@ absl::StatusOr<std::string> ControlClient::Diagnostics(
     const std::string& project_id) {
   proto::Request request;
   request.mutable_diagnostics()->set_project_id(project_id);
-  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  if (response->has_error()) return StatusFromError(response->error());
   return response->diagnostics().json();
 }
 
 absl::Status ControlClient::Subscribe(const std::string& project_id) {
   proto::Request request;
   request.mutable_subscribe()->set_project_id(project_id);
-  absl::StatusOr<proto::Response> response = Call(std::move(request));
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  if (response->has_error()) return StatusFromError(response->error());
   return absl::OkStatus();
 }
 

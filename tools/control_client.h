@@ -50,6 +50,8 @@ class ControlClient {
  private:
   explicit ControlClient(int fd, absl::Duration timeout)
       : fd_(fd), timeout_(timeout) {}
+  // Call, with an error Response turned into a status.
+  absl::StatusOr<proto::Response> CallOk(proto::Request request);
   absl::Status SendFrame(const std::string& payload);
   absl::StatusOr<proto::Response> ReadResponse(absl::Duration timeout);
 
