@@ -29,7 +29,7 @@ namespace jcs::jail {
 namespace {
 
 constexpr int kSyncFd = 3;
-constexpr int kMaxBinds = 128;
+constexpr int kMaxBinds = 1024;
 
 // Shared by the init and (after fork) the program's process: the step stamps
 // travel with kReady.
@@ -373,9 +373,23 @@ void JailChildMain(const ChildContext& ctx) {
   // The supervisor's death kills the jail's init, and with it the whole pid
   // namespace.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (ctx.sync_fd != kSyncFd) {
-    if (dup3(ctx.sync_fd, kSyncFd, O_CLOEXEC) < 0) _exit(125);
+  // The program's stdio and the sync socket go to fds 0-2 and kSyncFd. Each
+  // is first copied above every target so that no dup2 clobbers a source
+  // (a daemon started with fds 0-2 closed hands out low numbers).
+  int moved[4];
+  const int sources[4] = {ctx.stdio[0], ctx.stdio[1], ctx.stdio[2],
+                          ctx.sync_fd};
+  for (int i = 0; i < 4; ++i) {
+    moved[i] = -1;
+    if (sources[i] >= 0) {
+      moved[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, kSyncFd + 1);
+      if (moved[i] < 0) _exit(125);
+    }
   }
+  for (int i = 0; i < 3; ++i) {
+    if (moved[i] >= 0 && dup2(moved[i], i) < 0) _exit(125);
+  }
+  if (dup3(moved[3], kSyncFd, O_CLOEXEC) < 0) _exit(125);
   // Nothing inherited reaches the jail except stdio and the sync socket.
   syscall(SYS_close_range, kSyncFd + 1, ~0U, 0);
   SyncMessage go;
@@ -401,6 +415,8 @@ void JailChildMain(const ChildContext& ctx) {
   int trees[kMaxBinds];
   for (int i = 0; i < bind_count; ++i) {
     const ChildBind& bind = ctx.binds[i];
+    trees[i] = -1;
+    if (bind.mask_dir) continue;  // a fresh tmpfs, made below
     const int src = OpenAt2(
         AT_FDCWD, bind.source.c_str(),
         O_PATH | O_CLOEXEC | O_NOFOLLOW | (bind.is_dir ? O_DIRECTORY : 0),
@@ -477,6 +493,16 @@ void JailChildMain(const ChildContext& ctx) {
 
   for (int i = 0; i < bind_count; ++i) {
     const ChildBind& bind = ctx.binds[i];
+    if (bind.mask_dir) {
+      // Empty, read-only, mode 0000: the jail user cannot list or enter it.
+      const int mask = NewTmpfs("4096", "0000",
+                                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                    MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                                "mask tmpfs");
+      AttachAt(mask, root, bind.target.c_str(), true);
+      close(mask);
+      continue;
+    }
     if (bind.is_dir) {
       MakeDirs(root, bind.target.c_str());
     } else {

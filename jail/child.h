@@ -23,6 +23,9 @@ struct ChildBind {
   bool read_only = true;
   bool is_dir = true;
   bool device = false;  // a host device node (/dev/null): no nodev on the bind
+  // A masked directory: an empty, read-only, mode-0000 tmpfs is mounted at
+  // `target` instead of a bind (`source` unused).
+  bool mask_dir = false;
 };
 
 struct ChildSymlink {
@@ -46,6 +49,9 @@ struct ChildContext {
   uid_t uid = 65534;
   gid_t gid = 65534;
   std::string cwd;  // absolute, inside the jail
+  // The program's stdin, stdout and stderr in the supervisor (-1: keep the
+  // supervisor's own fd 0, 1 or 2).
+  int stdio[3] = {-1, -1, -1};
   std::vector<std::string> argv_storage;
   std::vector<std::string> env_storage;
   std::vector<char*> argv;  // null-terminated, points into argv_storage

@@ -59,6 +59,25 @@ absl::StatusOr<MountPlan> PlanMounts(const proto::JailSpec& spec) {
     (extra.read_only ? plan.read_exec : plan.read_write).push_back(extra.path);
   }
 
+  // Masks last: they cover paths inside the binds above. A file is covered by
+  // a nodev bind of /dev/null (open fails with EACCES), a directory by an
+  // empty mode-0000 tmpfs.
+  for (const std::string& path : spec.mask()) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) continue;  // vanished since Finalize
+    if (S_ISLNK(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--mask: ", path, " became a symlink"));
+    }
+    ChildBind mask;
+    mask.source = "/dev/null";
+    mask.target = path.substr(1);
+    mask.read_only = true;
+    mask.is_dir = S_ISDIR(st.st_mode);
+    mask.mask_dir = mask.is_dir;
+    plan.binds.push_back(std::move(mask));
+  }
+
   for (const char* device : kJailDevices) {
     const std::string source = absl::StrCat("/dev/", device);
     struct stat st;

@@ -150,11 +150,34 @@ CgroupOptions CgroupOptionsFor(const proto::JailSpec& spec) {
   return options;
 }
 
-class Supervisor {
+}  // namespace
+
+class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
  public:
-  Supervisor(const proto::JailSpec& spec, RunResult* result)
-      : spec_(spec), r_(*result) {}
-  void Run();
+  Impl(runtime::EventLoop* loop, const proto::JailSpec& spec,
+       std::vector<std::string> warnings, JailStdio stdio, JailRun::Done done)
+      : loop_(loop), spec_(spec), done_(std::move(done)) {
+    r_.warnings = std::move(warnings);
+    r_.uid = spec_.uid();
+    r_.gid = spec_.gid();
+    ctx_.stdio[0] = stdio.in;
+    ctx_.stdio[1] = stdio.out;
+    ctx_.stdio[2] = stdio.err;
+  }
+  ~Impl() { CloseFds(); }
+
+  void Start();
+  void Signal(int sig) {
+    if (!finished_ && pidfd_ >= 0) PidfdSignal(pidfd_, sig);
+  }
+  void Kill() {
+    if (finished_) return;
+    killed_ = true;
+    Finish();
+  }
+  void DropDone() { done_ = nullptr; }
+  bool finished() const { return finished_; }
+  pid_t init_pid() const { return init_pid_; }
 
  private:
   void SetupError(std::string message) {
@@ -164,22 +187,30 @@ class Supervisor {
   bool Prepare();
   bool Clone();
   bool JoinCgroup();
-  void Supervise();
+  bool Arm();
   // Reads one message; false when nothing was waiting (or the socket is gone).
   bool HandleSyncMessage();
   void DrainSyncMessages();
   void DrainNotifications();
   void ArmNotify();
-  void StopIfDone();
+  void FinishIfDone();
   void HandleNotification();
+  // Tears the jail down, computes the result and calls done_ (once).
+  void Finish();
   void Teardown();
+  void ComputeResult();
+  void CloseFds();
   void AddStep(const char* name, int64_t us) {
     r_.setup_us.emplace_back(name, us);
   }
 
-  const proto::JailSpec& spec_;
-  RunResult& r_;
+  runtime::EventLoop* const loop_;
+  const proto::JailSpec spec_;
+  JailRun::Done done_;
+  RunResult r_;
   bool setup_failed_ = false;
+  bool finished_ = false;
+  bool killed_ = false;
   std::unique_ptr<Cgroup> cgroup_;
   std::string v2_error_;  // why cgroup v2 was not used (auto mode)
   const SeccompPolicy* policy_ = nullptr;
@@ -188,23 +219,22 @@ class Supervisor {
   int child_fd_ = -1;  // jail end (closed after clone)
   int pidfd_ = -1;
   int notify_fd_ = -1;
-  int signal_fd_ = -1;
   pid_t init_pid_ = -1;
   pid_t program_pid_ = -1;
   bool program_exited_ = false;
   int program_status_ = 0;
   bool init_dead_ = false;
   bool timed_out_ = false;
-  int signals_received_ = 0;
+  int64_t t0_us_ = 0;
   int64_t start_us_ = 0;
   int64_t clone_us_ = 0;
   std::map<int, uint64_t> violations_;
-  runtime::EventLoop* loop_ = nullptr;  // while Supervise() runs
+  std::vector<runtime::OpId> ops_;  // armed on loop_, cancelled by Finish()
   struct seccomp_notif* notif_ = nullptr;
   struct seccomp_notif_resp* notif_resp_ = nullptr;
 };
 
-bool Supervisor::Prepare() {
+bool JailRun::Impl::Prepare() {
   if (geteuid() != 0) {
     SetupError(
         "user namespace: jcs run must run as root: it maps the jail user to "
@@ -238,7 +268,7 @@ bool Supervisor::Prepare() {
   ctx_.hostname = spec_.hostname();
   ctx_.uid = spec_.uid();
   ctx_.gid = spec_.gid();
-  ctx_.cwd = spec_.root();
+  ctx_.cwd = spec_.cwd().empty() ? spec_.root() : spec_.cwd();
   ctx_.argv_storage.assign(spec_.argv().begin(), spec_.argv().end());
   ctx_.env_storage = BuildJailEnv(spec_);
   for (std::string& arg : ctx_.argv_storage) ctx_.argv.push_back(arg.data());
@@ -302,8 +332,7 @@ bool Supervisor::Prepare() {
   return true;
 }
 
-// Creates the v1 cgroup (when v2 was not used) and moves the init into it.
-bool Supervisor::JoinCgroup() {
+bool JailRun::Impl::JoinCgroup() {
   const int64_t t = NowUs();
   if (cgroup_ == nullptr) {
     absl::StatusOr<std::unique_ptr<Cgroup>> v1 =
@@ -334,7 +363,7 @@ bool Supervisor::JoinCgroup() {
   return true;
 }
 
-bool Supervisor::Clone() {
+bool JailRun::Impl::Clone() {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
     SetupError(absl::StrCat("sync socket: socketpair: ", Errno(errno)));
@@ -353,7 +382,9 @@ bool Supervisor::Clone() {
   args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
                CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd_);
-  args.exit_signal = SIGCHLD;
+  // No exit signal: only this run (through its pidfd) collects the init, not
+  // a daemon's waitpid(-1) orphan reaper.
+  args.exit_signal = 0;
   const bool into_cgroup = cgroup_ != nullptr && cgroup_->clone_into_fd() >= 0;
   if (into_cgroup) {
     args.flags |= kCloneIntoCgroup;
@@ -401,7 +432,7 @@ bool Supervisor::Clone() {
   return true;
 }
 
-bool Supervisor::HandleSyncMessage() {
+bool JailRun::Impl::HandleSyncMessage() {
   if (sync_fd_ < 0) return false;
   SyncMessage msg;
   struct iovec iov = {&msg, sizeof(msg)};
@@ -493,7 +524,7 @@ bool Supervisor::HandleSyncMessage() {
   return true;
 }
 
-void Supervisor::HandleNotification() {
+void JailRun::Impl::HandleNotification() {
   memset(notif_, 0, sizeof(*notif_));
   if (seccomp_notify_receive(notify_fd_, notif_) != 0)
     return;  // the caller died meanwhile
@@ -507,12 +538,12 @@ void Supervisor::HandleNotification() {
   seccomp_notify_respond(notify_fd_, notif_resp_);
 }
 
-void Supervisor::DrainSyncMessages() {
+void JailRun::Impl::DrainSyncMessages() {
   while (HandleSyncMessage()) {
   }
 }
 
-void Supervisor::DrainNotifications() {
+void JailRun::Impl::DrainNotifications() {
   while (notify_fd_ >= 0) {
     struct pollfd p = {notify_fd_, POLLIN, 0};
     if (poll(&p, 1, 0) <= 0) break;
@@ -526,105 +557,7 @@ void Supervisor::DrainNotifications() {
   }
 }
 
-void Supervisor::StopIfDone() {
-  if (setup_failed_ || program_exited_ || init_dead_ || timed_out_ ||
-      signals_received_ > 1) {
-    loop_->Stop();
-  }
-}
-
-void Supervisor::ArmNotify() {
-  if (loop_ == nullptr || notify_fd_ < 0) return;
-  (void)loop_->PollMultishot(notify_fd_, POLLIN, [this](int res, bool more) {
-    if (res > 0) DrainNotifications();
-    if (!more && notify_fd_ >= 0 && res >= 0) ArmNotify();
-  });
-}
-
-// Every fd of the run is driven by one io_uring loop: the sync socket, the
-// init's pidfd, the seccomp listener, termination signals and the deadline.
-void Supervisor::Supervise() {
-  if (seccomp_notify_alloc(&notif_, &notif_resp_) != 0) {
-    SetupError("seccomp: cannot allocate notification buffers");
-    return;
-  }
-  runtime::EventLoop::Options options;
-  options.sq_entries = 16;
-  options.max_in_flight = 16;
-  absl::StatusOr<std::unique_ptr<runtime::EventLoop>> loop =
-      runtime::EventLoop::Create(options);
-  if (!loop.ok()) {
-    SetupError(absl::StrCat("supervisor: ", loop.status().message()));
-    return;
-  }
-  loop_ = loop->get();
-  const int64_t deadline =
-      start_us_ + static_cast<int64_t>(spec_.timeout_ms()) * 1000;
-  absl::Status armed = loop_
-                           ->Timeout(absl::Microseconds(deadline - NowUs()),
-                                     [this](int res) {
-                                       if (res == 0) {
-                                         timed_out_ = true;
-                                         StopIfDone();
-                                       }
-                                     })
-                           .status();
-  if (armed.ok()) {
-    armed = loop_
-                ->PollMultishot(sync_fd_, POLLIN,
-                                [this](int res, bool more) {
-                                  if (res > 0) DrainSyncMessages();
-                                  StopIfDone();
-                                })
-                .status();
-  }
-  if (armed.ok()) {
-    armed = loop_
-                ->WaitPid(pidfd_,
-                          [this](int res) {
-                            // Take what the jail sent before it died, then
-                            // stop.
-                            DrainSyncMessages();
-                            init_dead_ = true;
-                            StopIfDone();
-                          })
-                .status();
-  }
-  if (armed.ok()) {
-    armed = loop_
-                ->PollMultishot(
-                    signal_fd_, POLLIN,
-                    [this](int res, bool more) {
-                      struct signalfd_siginfo info;
-                      while (read(signal_fd_, &info, sizeof(info)) ==
-                             sizeof(info)) {
-                        // First signal: pass it on to the program (through the
-                        // jail's init); a second one ends the run at once.
-                        if (++signals_received_ == 1) {
-                          PidfdSignal(pidfd_, static_cast<int>(info.ssi_signo));
-                        }
-                      }
-                      StopIfDone();
-                    })
-                .status();
-  }
-  if (armed.ok()) ArmNotify();
-  // Messages that arrived before the polls were armed.
-  DrainSyncMessages();
-  if (!armed.ok()) {
-    SetupError(absl::StrCat("supervisor: event loop: ", armed.message()));
-  } else if (!(setup_failed_ || program_exited_ || init_dead_)) {
-    if (absl::Status run = loop_->Run(); !run.ok()) {
-      SetupError(absl::StrCat("supervisor: event loop: ", run.message()));
-    }
-  }
-  // Answer what is already queued so no caller is left waiting while the jail
-  // is torn down.
-  DrainNotifications();
-  loop_ = nullptr;
-}
-
-void Supervisor::Teardown() {
+void JailRun::Impl::Teardown() {
   int64_t t = NowUs();
   // Common case: the program is gone and nothing else runs beside the jail's
   // init, which never forks again, so killing the init (and with it the pid
@@ -653,7 +586,9 @@ void Supervisor::Teardown() {
   }
   if (pidfd_ >= 0) {
     siginfo_t info = {};
-    waitid(static_cast<idtype_t>(P_PIDFD), pidfd_, &info, WEXITED);
+    // __WALL: the init is cloned with no exit signal (a daemon's orphan
+    // reaper, waitpid(-1), must not collect it).
+    waitid(static_cast<idtype_t>(P_PIDFD), pidfd_, &info, WEXITED | __WALL);
     if (!program_exited_ && !timed_out_ && init_dead_ && !setup_failed_) {
       // The init died before reporting the program's exit (e.g. killed from
       // outside).
@@ -679,25 +614,130 @@ void Supervisor::Teardown() {
     }
     r_.teardown_us.emplace_back("cgroup_destroy", NowUs() - t);
   }
-  for (int* fd : {&sync_fd_, &child_fd_, &pidfd_, &notify_fd_, &signal_fd_}) {
+  CloseFds();
+}
+
+void JailRun::Impl::FinishIfDone() {
+  if (setup_failed_ || program_exited_ || init_dead_ || timed_out_) Finish();
+}
+
+void JailRun::Impl::ArmNotify() {
+  if (finished_ || notify_fd_ < 0) return;
+  std::weak_ptr<Impl> weak = weak_from_this();
+  absl::StatusOr<runtime::OpId> op =
+      loop_->PollMultishot(notify_fd_, POLLIN, [weak](int res, bool more) {
+        std::shared_ptr<Impl> self = weak.lock();
+        if (self == nullptr || self->finished_) return;
+        if (res > 0) self->DrainNotifications();
+        if (!more && self->notify_fd_ >= 0 && res >= 0) self->ArmNotify();
+      });
+  if (op.ok()) ops_.push_back(*op);
+}
+
+// Every fd of the run is driven by the caller's io_uring loop: the sync
+// socket, the init's pidfd, the seccomp listener and the deadline. Callbacks
+// hold a weak reference: a run that is gone ignores late completions.
+bool JailRun::Impl::Arm() {
+  if (seccomp_notify_alloc(&notif_, &notif_resp_) != 0) {
+    SetupError("seccomp: cannot allocate notification buffers");
+    return false;
+  }
+  std::weak_ptr<Impl> weak = weak_from_this();
+  auto with_self = [weak](auto fn) {
+    return [weak, fn](auto... args) {
+      std::shared_ptr<Impl> self = weak.lock();
+      if (self != nullptr && !self->finished_) fn(self.get(), args...);
+    };
+  };
+  const int64_t deadline =
+      start_us_ + static_cast<int64_t>(spec_.timeout_ms()) * 1000;
+  absl::StatusOr<runtime::OpId> op =
+      loop_->Timeout(absl::Microseconds(deadline - NowUs()),
+                     with_self([](Impl* self, int res) {
+                       if (res == 0) {
+                         self->timed_out_ = true;
+                         self->FinishIfDone();
+                       }
+                     }));
+  if (op.ok()) {
+    ops_.push_back(*op);
+    op = loop_->PollMultishot(sync_fd_, POLLIN,
+                              with_self([](Impl* self, int res, bool more) {
+                                if (res > 0) self->DrainSyncMessages();
+                                self->FinishIfDone();
+                              }));
+  }
+  if (op.ok()) {
+    ops_.push_back(*op);
+    op = loop_->WaitPid(pidfd_, with_self([](Impl* self, int res) {
+                          // Take what the jail sent before it died, then stop.
+                          self->DrainSyncMessages();
+                          self->init_dead_ = true;
+                          self->FinishIfDone();
+                        }));
+  }
+  if (!op.ok()) {
+    SetupError(absl::StrCat("supervisor: event loop: ", op.status().message()));
+    return false;
+  }
+  ops_.push_back(*op);
+  ArmNotify();
+  // Messages that arrived before the polls were armed.
+  DrainSyncMessages();
+  return true;
+}
+
+void JailRun::Impl::Start() {
+  t0_us_ = NowUs();
+  if (Prepare() && Clone() && JoinCgroup() && Arm() && !setup_failed_) return;
+  // Setup failed: finish on the loop (never call done_ inline).
+  std::weak_ptr<Impl> weak = weak_from_this();
+  absl::Status posted = loop_->Post([weak] {
+    if (std::shared_ptr<Impl> self = weak.lock()) self->Finish();
+  });
+  if (!posted.ok()) {
+    // The loop cannot take the task: tear down now and report through done_
+    // on the next Signal/Kill; never leave the jail running.
+    SetupError(absl::StrCat("supervisor: event loop: ", posted.message()));
+    Finish();
+  }
+}
+
+void JailRun::Impl::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  for (runtime::OpId op : ops_) (void)loop_->Cancel(op);
+  ops_.clear();
+  if (!setup_failed_) {
+    // Answer what is already queued so no caller is left waiting while the
+    // jail is torn down, and take the jail's last messages.
+    DrainNotifications();
+    DrainSyncMessages();
+  }
+  if (killed_ && !program_exited_) r_.program_killed = true;
+  if (timed_out_ && !program_exited_) r_.program_killed = true;
+  Teardown();
+  ComputeResult();
+  if (done_) {
+    JailRun::Done done = std::move(done_);
+    done_ = nullptr;
+    done(std::move(r_));
+  }
+}
+
+void JailRun::Impl::CloseFds() {
+  for (int* fd : {&sync_fd_, &child_fd_, &pidfd_, &notify_fd_}) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
   }
   if (notif_ != nullptr) seccomp_notify_free(notif_, notif_resp_);
+  notif_ = nullptr;
+  notif_resp_ = nullptr;
 }
 
-void Supervisor::Run() {
-  const int64_t t0 = NowUs();
-  sigset_t mask, old_mask;
-  sigemptyset(&mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&mask, sig);
-  sigprocmask(SIG_BLOCK, &mask, &old_mask);
-  signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (Prepare() && Clone() && JoinCgroup()) Supervise();
-  Teardown();
-  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-  r_.wall_time_us = NowUs() - (start_us_ ? start_us_ : t0);
-
+void JailRun::Impl::ComputeResult() {
+  r_.wall_time_us = NowUs() - (start_us_ ? start_us_ : t0_us_);
+  r_.killed = killed_;
   for (const auto& [nr, count] : violations_) {
     r_.violations.push_back({nr, SeccompPolicy::SyscallName(nr), count});
   }
@@ -718,7 +758,7 @@ void Supervisor::Run() {
     r_.status = RunStatus::kTimeout;
     r_.exit_code = 124;
   } else if (!program_exited_) {
-    // A second termination signal ended the run.
+    // Kill() (a second termination signal for `jcs run`) ended the run.
     r_.status = RunStatus::kSignaled;
     r_.signal = SIGKILL;
     r_.exit_code = 128 + SIGKILL;
@@ -741,7 +781,7 @@ void Supervisor::Run() {
   }
 }
 
-}  // namespace
+namespace {}  // namespace
 
 const char* RunStatusName(RunStatus status) {
   switch (status) {
@@ -763,14 +803,85 @@ const char* RunStatusName(RunStatus status) {
   return "unknown";
 }
 
+std::unique_ptr<JailRun> JailRun::Start(runtime::EventLoop* loop,
+                                        const proto::JailSpec& spec,
+                                        std::vector<std::string> warnings,
+                                        JailStdio stdio, Done done) {
+  auto impl = std::make_shared<Impl>(loop, spec, std::move(warnings), stdio,
+                                     std::move(done));
+  impl->Start();
+  return std::unique_ptr<JailRun>(new JailRun(std::move(impl)));
+}
+
+JailRun::~JailRun() {
+  impl_->DropDone();
+  impl_->Kill();
+}
+
+void JailRun::Signal(int sig) { impl_->Signal(sig); }
+void JailRun::Kill() { impl_->Kill(); }
+bool JailRun::finished() const { return impl_->finished(); }
+pid_t JailRun::init_pid() const { return impl_->init_pid(); }
+
 RunResult RunJail(const proto::JailSpec& spec,
                   const std::vector<std::string>& warnings) {
   RunResult result;
-  result.warnings = warnings;
-  result.uid = spec.uid();
-  result.gid = spec.gid();
-  Supervisor supervisor(spec, &result);
-  supervisor.Run();
+  sigset_t mask, old_mask;
+  sigemptyset(&mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&mask, sig);
+  sigprocmask(SIG_BLOCK, &mask, &old_mask);
+  const int signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  runtime::EventLoop::Options options;
+  options.sq_entries = 16;
+  options.max_in_flight = 16;
+  absl::StatusOr<std::unique_ptr<runtime::EventLoop>> loop =
+      runtime::EventLoop::Create(options);
+  if (!loop.ok() || signal_fd < 0) {
+    result.warnings = warnings;
+    result.error = !loop.ok()
+                       ? absl::StrCat("supervisor: ", loop.status().message())
+                       : absl::StrCat("supervisor: signalfd: ", Errno(errno));
+    if (signal_fd >= 0) close(signal_fd);
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    return result;
+  }
+  bool finished = false;
+  std::unique_ptr<JailRun> run = JailRun::Start(loop->get(), spec, warnings,
+                                                JailStdio{}, [&](RunResult r) {
+                                                  result = std::move(r);
+                                                  finished = true;
+                                                  (*loop)->Stop();
+                                                });
+  int signals_received = 0;
+  std::function<void()> arm_signals = [&] {
+    (void)(*loop)->PollMultishot(signal_fd, POLLIN, [&](int res, bool more) {
+      struct signalfd_siginfo info;
+      while (read(signal_fd, &info, sizeof(info)) == sizeof(info)) {
+        // First signal: pass it on to the program (through the jail's
+        // init); a second one ends the run at once.
+        if (++signals_received == 1) {
+          run->Signal(static_cast<int>(info.ssi_signo));
+        } else {
+          run->Kill();
+        }
+      }
+      if (!more && !finished && res >= 0) arm_signals();
+    });
+  };
+  arm_signals();
+  while (!finished) {
+    if (absl::Status status = (*loop)->Run(); !status.ok()) {
+      run.reset();  // kills and tears down without a result
+      result.status = RunStatus::kSetupError;
+      result.exit_code = 125;
+      result.error = absl::StrCat("supervisor: event loop: ", status.message());
+      break;
+    }
+  }
+  run.reset();
+  loop->reset();
+  close(signal_fd);
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   return result;
 }
 

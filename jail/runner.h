@@ -8,12 +8,15 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "proto/jail.pb.h"
+#include "runtime/event_loop.h"
 
 namespace jcs::jail {
 
@@ -59,11 +62,67 @@ struct RunResult {
   int exec_errno = 0;  // the program could not be executed
   uid_t uid = 0;
   gid_t gid = 0;
+  // Kill() ended the run; `program_killed`: the program was still running
+  // then (or at the deadline).
+  bool killed = false;
+  bool program_killed = false;
 };
 
-// `spec` must come from Finalize(). Never throws; every failure is a
-// kSetupError result with `error` set. `warnings` from Finalize are carried
-// into the result.
+// The program's stdin, stdout and stderr: fds of the caller (-1: the caller's
+// own 0, 1 or 2). They are inherited by the jail at Start(); the caller closes
+// its copies of the jail-side ends right after Start() returns, so its reads
+// see EOF when the last jailed process is gone.
+struct JailStdio {
+  int in = -1;
+  int out = -1;
+  int err = -1;
+};
+
+// One jailed program supervised on a caller's event loop (a daemon runs many
+// at once on its loop). Start() blocks the calling thread for the launch only
+// (cgroup, clone, id maps: a few ms); the run itself is driven by the loop's
+// completions: the sync socket, the init's pidfd, the seccomp listener and the
+// deadline. `done` runs exactly once, on the loop thread, never inline from
+// Start(), after every process of the jail is gone and its cgroup removed.
+//
+// The init is cloned by the calling thread, and its PDEATHSIG fires when that
+// thread exits: call Start() on a thread that lives as long as the process
+// (the loop's).
+class JailRun {
+ public:
+  using Done = std::function<void(RunResult)>;
+
+  // `spec` must come from Finalize().
+  static std::unique_ptr<JailRun> Start(runtime::EventLoop* loop,
+                                        const proto::JailSpec& spec,
+                                        std::vector<std::string> warnings,
+                                        JailStdio stdio, Done done);
+  // Kills the run if it is still going, without calling `done`.
+  ~JailRun();
+  JailRun(const JailRun&) = delete;
+  JailRun& operator=(const JailRun&) = delete;
+
+  // Passes `sig` to the program (through the jail's init).
+  void Signal(int sig);
+  // Ends the run now: every process of the jail is killed, the cgroup
+  // removed, and `done` gets the result (killed = true).
+  void Kill();
+  bool finished() const;
+  // The jail's init as the caller sees it (-1 before clone).
+  pid_t init_pid() const;
+
+  class Impl;
+
+ private:
+  explicit JailRun(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<Impl> impl_;
+};
+
+// The one-shot form (`jcs run`): its own loop, the caller's stdio, and
+// SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded to the program (a second one ends
+// the run at once). `spec` must come from Finalize(). Never throws; every
+// failure is a kSetupError result with `error` set. `warnings` from Finalize
+// are carried into the result.
 RunResult RunJail(const proto::JailSpec& spec,
                   const std::vector<std::string>& warnings);
 

@@ -41,6 +41,8 @@ constexpr uint64_t kDefaultNofile = 1024;
 constexpr uint64_t kMaxNofile = 1 << 20;
 constexpr uint64_t kDefaultFsize = 1ull << 30;
 constexpr uint32_t kNobody = 65534;
+// Each mask is one mount in the jail (the child handles 1024 binds in all).
+constexpr int kMaxMasks = 768;
 constexpr const char* kDefaultSystemRo[] = {
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"};
 
@@ -77,6 +79,12 @@ constexpr Flag kFlags[] = {
      "extra read-only bind at the same path (repeatable)"},
     {"rw", FlagKind::kPathList, false, "PATH",
      "extra read-write bind at the same path (repeatable)"},
+    {"cwd", FlagKind::kPath, false, "DIR",
+     "working directory: the root or a directory below it, relative paths "
+     "against the root (default: the root)"},
+    {"mask", FlagKind::kPathList, false, "PATH",
+     "file or directory below the root (relative: against the root) that the "
+     "program cannot open (repeatable)"},
     {"net", FlagKind::kNet, false, "none|loopback",
      "network: none (default: empty namespace) or loopback (lo up)"},
     {"env", FlagKind::kEnv, false, "KEY=VALUE",
@@ -137,13 +145,19 @@ absl::Status ApplyFlag(const Flag& flag, absl::string_view value,
     case FlagKind::kPath:
       if (value.empty())
         return absl::InvalidArgumentError(what + ": empty path");
-      spec->set_root(std::string(value));
+      if (flag.name == absl::string_view("cwd")) {
+        spec->set_cwd(std::string(value));
+      } else {
+        spec->set_root(std::string(value));
+      }
       return absl::OkStatus();
     case FlagKind::kPathList:
       if (value.empty())
         return absl::InvalidArgumentError(what + ": empty path");
       if (flag.name == absl::string_view("ro")) {
         spec->add_ro(std::string(value));
+      } else if (flag.name == absl::string_view("mask")) {
+        spec->add_mask(std::string(value));
       } else {
         spec->add_rw(std::string(value));
       }
@@ -561,6 +575,57 @@ absl::StatusOr<RunInvocation> ParseRunArgs(
   return inv;
 }
 
+namespace {
+
+bool IsSameOrBelow(const std::string& path, const std::string& dir) {
+  return path == dir || (absl::StartsWith(path, dir) &&
+                         (dir == "/" || path[dir.size()] == '/'));
+}
+
+// Masks must lie strictly below the root; the type on the host decides how
+// the jail covers them. Vanished paths are skipped (the tree may change
+// between a scan and the launch); symlinks are refused.
+absl::Status FinalizeMasks(const std::string& root, JailSpec& spec,
+                           std::vector<std::string>* warnings) {
+  if (spec.mask_size() > kMaxMasks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--mask: ", spec.mask_size(), " paths, at most ", kMaxMasks,
+        " (mask a parent directory instead, or narrow the root)"));
+  }
+  google::protobuf::RepeatedPtrField<std::string> kept;
+  std::set<std::string> seen;
+  for (const std::string& given : spec.mask()) {
+    if (given.empty() || given.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          "--mask: expected a path without NUL bytes");
+    }
+    const std::string path = LexicallyNormal(given, root);
+    if (path == root || !IsSameOrBelow(path, root)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--mask: ", path, " is not below the root ", root));
+    }
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) {
+        warnings->push_back(
+            absl::StrCat("--mask: ", path, " does not exist; skipped"));
+        continue;
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat("--mask: ", path, ": ", strerror(errno)));
+    }
+    if (S_ISLNK(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--mask: ", path, " is a symlink; give the path it points to"));
+    }
+    if (seen.insert(path).second) *kept.Add() = path;
+  }
+  spec.mutable_mask()->Swap(&kept);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
                                    const std::string& cwd) {
   FinalSpec out;
@@ -613,6 +678,15 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
       path = *resolved;
     }
   }
+
+  if (spec.cwd().empty()) spec.set_cwd(*root);
+  spec.set_cwd(LexicallyNormal(spec.cwd(), *root));
+  if (!IsSameOrBelow(spec.cwd(), *root)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cwd: ", spec.cwd(), " is not the root ", *root, " or below it"));
+  }
+  status = FinalizeMasks(*root, spec, &out.warnings);
+  if (!status.ok()) return status;
 
   std::set<std::string> keys;
   for (const proto::EnvVar& var : spec.env()) {

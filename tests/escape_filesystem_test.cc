@@ -500,5 +500,88 @@ TEST(EscapeFilesystemPrivateParent, RootBelowAPrivateDirectoryWorks) {
   std::filesystem::remove_all(parent);
 }
 
+// Masked paths (the daemon masks every sensitive file of a project this way):
+// the program cannot read, list, write, rename, link or replace them, by any
+// route, while the rest of the root stays usable.
+TEST_F(EscapeFilesystem, MaskedFilesAndDirectoriesCannotBeReached) {
+  const std::string token = UniqueToken("MASKEDSECRET");
+  project_.WriteFile(".env", token + "\n", 0644);
+  ASSERT_EQ(mkdir(project_.Path("keys").c_str(), 0755), 0);
+  ASSERT_EQ(chown(project_.Path("keys").c_str(), kJailUid, kJailGid), 0);
+  project_.WriteFile("keys/id_rsa", token + "\n", 0644);
+  project_.WriteFile("keys/server.pem", token + "\n", 0644);
+  project_.WriteFile("visible.txt", "visible\n", 0644);
+  ASSERT_EQ(symlink(".env", project_.Path("link_to_env").c_str()), 0);
+  const JcsResult r =
+      RunJail(project_, {"--mask", ".env", "--mask", project_.Path("keys")},
+              Python(R"PY(
+import json, os
+out = {}
+def attempt(name, fn):
+    try:
+        out[name] = 'OK ' + str(fn())
+    except OSError as e:
+        out[name] = 'ERR %d' % e.errno
+attempt('read', lambda: open('.env').read())
+attempt('read_abs', lambda: open(os.getcwd() + '/.env').read())
+attempt('read_link', lambda: open('link_to_env').read())
+attempt('read_proc', lambda: open('/proc/self/cwd/.env').read())
+attempt('write', lambda: open('.env', 'w').write('x'))
+attempt('list_dir', lambda: os.listdir('keys'))
+attempt('read_in_dir', lambda: open('keys/id_rsa').read())
+attempt('create_in_dir', lambda: open('keys/new', 'w').write('x'))
+attempt('rename_away', lambda: os.rename('.env', 'stolen'))
+attempt('hardlink', lambda: os.link('.env', 'hl'))
+attempt('unmount', lambda: os.system('umount .env 2>/dev/null') or 'rc0')
+attempt('visible', lambda: open('visible.txt').read().strip())
+print(json.dumps(out))
+)PY"));
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.out.find(token), std::string::npos) << r.Describe();
+  const nlohmann::json out = nlohmann::json::parse(r.out);
+  for (const char* name :
+       {"read", "read_abs", "read_link", "read_proc", "write", "list_dir",
+        "read_in_dir", "create_in_dir"}) {
+    EXPECT_TRUE(out[name].get<std::string>().rfind("ERR ", 0) == 0)
+        << name << ": " << out[name];
+  }
+  // rename/link of a mount point fail with EBUSY/EXDEV/EPERM: the mask stays.
+  EXPECT_TRUE(out["rename_away"].get<std::string>().rfind("ERR ", 0) == 0)
+      << out["rename_away"];
+  EXPECT_TRUE(out["hardlink"].get<std::string>().rfind("ERR ", 0) == 0)
+      << out["hardlink"];
+  EXPECT_EQ(out["visible"], "OK visible");
+  // The host files are untouched.
+  EXPECT_EQ(project_.ReadFile(".env"), token + "\n");
+  EXPECT_EQ(project_.ReadFile("keys/id_rsa"), token + "\n");
+  EXPECT_FALSE(project_.Exists("keys/new"));
+}
+
+TEST_F(EscapeFilesystem, MaskOutsideTheRootOrThroughASymlinkIsRefused) {
+  ASSERT_EQ(symlink(".env", project_.Path("link").c_str()), 0);
+  for (const std::vector<std::string>& flags :
+       std::vector<std::vector<std::string>>{{"--mask", "../outside"},
+                                             {"--mask", project_.root()},
+                                             {"--mask", sibling_secret_},
+                                             {"--mask", "link"}}) {
+    const JcsResult r = RunJail(project_, flags, {"/bin/true"});
+    EXPECT_EQ(r.exit_code, 125) << flags[1] << r.Describe();
+    EXPECT_NE(r.err.find("--mask"), std::string::npos) << r.Describe();
+  }
+}
+
+TEST_F(EscapeFilesystem, CwdIsInsideTheRootOnly) {
+  ASSERT_EQ(mkdir(project_.Path("src").c_str(), 0755), 0);
+  JcsResult r = RunJail(project_, {"--cwd", "src"}, {"/bin/pwd"});
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.out, project_.root() + "/src\n");
+  for (const std::string& cwd :
+       {std::string("../outside"), std::string("/tmp"), outside_dir_}) {
+    r = RunJail(project_, {"--cwd", cwd}, {"/bin/pwd"});
+    EXPECT_EQ(r.exit_code, 125) << cwd << r.Describe();
+    EXPECT_NE(r.err.find("--cwd"), std::string::npos) << r.Describe();
+  }
+}
+
 }  // namespace
 }  // namespace jcs::testing

@@ -1,0 +1,106 @@
+#include "telemetry/bus.h"
+
+#include <utility>
+
+namespace jcs::telemetry {
+namespace {
+
+nlohmann::json Field(const nlohmann::json& payload, const char* key) {
+  auto it = payload.find(key);
+  return it == payload.end() ? nlohmann::json() : *it;
+}
+
+template <typename T>
+void PushBounded(std::deque<T>& ring, T entry, size_t cap) {
+  ring.push_front(std::move(entry));
+  while (ring.size() > cap) ring.pop_back();
+}
+
+bool EndsWith(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() &&
+         text.substr(text.size() - suffix.size()) == suffix;
+}
+
+}  // namespace
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
+void Bus::Emit(std::string_view name, nlohmann::json payload) {
+  if (!payload.is_object()) {
+    payload = nlohmann::json{{"value", std::move(payload)}};
+  }
+  Event event;
+  event.name = std::string(name);
+  const nlohmann::json project = Field(payload, "project_id");
+  if (project.is_string()) event.project_id = project.get<std::string>();
+  event.at = options_.clock();
+  const std::string at = Rfc3339(event.at);
+
+  ProjectState& state = projects_[event.project_id];
+  ++state.total;
+  ++state.counts[event.name];
+  PushBounded(
+      state.recent_events,
+      nlohmann::json{{"event", event.name},
+                     {"project_id", project},
+                     {"conversation_id", Field(payload, "conversation_id")},
+                     {"correlation_id", Field(payload, "correlation_id")},
+                     {"tool", Field(payload, "tool")},
+                     {"reason", Field(payload, "reason")},
+                     {"error", Field(payload, "error")},
+                     {"at", at}},
+      options_.recent_events_cap);
+  if (EndsWith(event.name, ".failed") || payload.contains("error")) {
+    PushBounded(
+        state.recent_errors,
+        nlohmann::json{{"event", event.name},
+                       {"conversation_id", Field(payload, "conversation_id")},
+                       {"correlation_id", Field(payload, "correlation_id")},
+                       {"reason", Field(payload, "reason")},
+                       {"error", Field(payload, "error")},
+                       {"at", at}},
+        options_.recent_errors_cap);
+  }
+  event.payload = std::move(payload);
+  for (const Sink& sink : sinks_) sink(event);
+}
+
+uint64_t Bus::Count(std::string_view project_id, std::string_view name) const {
+  auto project = projects_.find(project_id);
+  if (project == projects_.end()) return 0;
+  auto it = project->second.counts.find(name);
+  return it == project->second.counts.end() ? 0 : it->second;
+}
+
+nlohmann::json Bus::Snapshot(std::string_view project_id) const {
+  nlohmann::json snapshot = {
+      {"project_id",
+       project_id.empty() ? nlohmann::json() : nlohmann::json(project_id)},
+      {"total_events", 0},
+      {"event_counts", nlohmann::json::object()},
+      {"recent_errors", nlohmann::json::array()},
+      {"recent_events", nlohmann::json::array()}};
+  auto it = projects_.find(project_id);
+  if (it == projects_.end()) return snapshot;
+  const ProjectState& state = it->second;
+  snapshot["total_events"] = state.total;
+  for (const auto& [name, count] : state.counts) {
+    snapshot["event_counts"][name] = count;
+  }
+  for (const nlohmann::json& e : state.recent_errors) {
+    snapshot["recent_errors"].push_back(e);
+  }
+  for (const nlohmann::json& e : state.recent_events) {
+    snapshot["recent_events"].push_back(e);
+  }
+  return snapshot;
+}
+
+void Bus::Forget(std::string_view project_id) {
+  auto it = projects_.find(project_id);
+  if (it != projects_.end()) projects_.erase(it);
+}
+
+}  // namespace jcs::telemetry

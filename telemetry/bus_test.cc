@@ -1,0 +1,97 @@
+#include "telemetry/bus.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace jcs::telemetry {
+namespace {
+
+TEST(BusTest, CountsPerProjectAndName) {
+  Bus bus;
+  bus.Emit("tool.started", {{"project_id", "p1"}, {"tool", "exec"}});
+  bus.Emit("tool.started", {{"project_id", "p1"}});
+  bus.Emit("tool.started", {{"project_id", "p2"}});
+  bus.Emit("supervisor.started", nlohmann::json::object());
+  EXPECT_EQ(bus.Count("p1", "tool.started"), 2u);
+  EXPECT_EQ(bus.Count("p2", "tool.started"), 1u);
+  EXPECT_EQ(bus.Count("p1", "tool.completed"), 0u);
+  EXPECT_EQ(bus.Count("nope", "tool.started"), 0u);
+  EXPECT_EQ(bus.Count("", "supervisor.started"), 1u);
+  const nlohmann::json snap = bus.Snapshot("p1");
+  EXPECT_EQ(snap["project_id"], "p1");
+  EXPECT_EQ(snap["total_events"], 2);
+  EXPECT_EQ(snap["event_counts"]["tool.started"], 2);
+  EXPECT_TRUE(bus.Snapshot("")["project_id"].is_null());
+}
+
+TEST(BusTest, RecentEventsAreNewestFirstAndBounded) {
+  Bus::Options options;
+  options.recent_events_cap = 3;
+  Bus bus(options);
+  for (int i = 0; i < 5; ++i) {
+    bus.Emit("tool.completed", {{"project_id", "p"},
+                                {"correlation_id", "c" + std::to_string(i)},
+                                {"tool", "exec"}});
+  }
+  const nlohmann::json recent = bus.Snapshot("p")["recent_events"];
+  ASSERT_EQ(recent.size(), 3u);
+  EXPECT_EQ(recent[0]["correlation_id"], "c4");
+  EXPECT_EQ(recent[2]["correlation_id"], "c2");
+  EXPECT_EQ(recent[0]["event"], "tool.completed");
+  EXPECT_EQ(recent[0]["tool"], "exec");
+  EXPECT_TRUE(recent[0]["conversation_id"].is_null());
+  EXPECT_EQ(bus.Snapshot("p")["total_events"], 5);
+}
+
+TEST(BusTest, FailedEventsAndErrorPayloadsAreRecentErrors) {
+  Bus::Options options;
+  options.recent_errors_cap = 2;
+  Bus bus(options);
+  bus.Emit("tool.completed", {{"project_id", "p"}});
+  bus.Emit("tool.failed", {{"project_id", "p"}, {"reason", "timeout"}});
+  bus.Emit("policy.denied", {{"project_id", "p"}, {"error", "x"}});
+  nlohmann::json errors = bus.Snapshot("p")["recent_errors"];
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0]["event"], "policy.denied");
+  EXPECT_EQ(errors[0]["error"], "x");
+  EXPECT_EQ(errors[1]["reason"], "timeout");
+  bus.Emit("x.failed", {{"project_id", "p"}});
+  errors = bus.Snapshot("p")["recent_errors"];
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0]["event"], "x.failed");
+  EXPECT_EQ(errors[1]["event"], "policy.denied");
+}
+
+TEST(BusTest, SinksSeeEveryEventInOrderWithProjectAndTime) {
+  Bus::Options options;
+  options.clock = [] { return absl::FromUnixSeconds(1795000000); };
+  Bus bus(options);
+  std::vector<std::string> seen;
+  bus.AddSink([&](const Event& e) {
+    seen.push_back(e.name + "@" + e.project_id + "@" + Rfc3339(e.at));
+  });
+  bus.Emit("a", {{"project_id", "p"}});
+  bus.Emit("b", nlohmann::json("not an object"));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], "a@p@2026-11-18T11:06:40.000Z");
+  EXPECT_EQ(seen[1], "b@@2026-11-18T11:06:40.000Z");
+}
+
+TEST(BusTest, NonStringProjectIdCountsAsGlobal) {
+  Bus bus;
+  bus.Emit("a", {{"project_id", 42}});
+  EXPECT_EQ(bus.Count("", "a"), 1u);
+}
+
+TEST(BusTest, ForgetDropsAProjectsState) {
+  Bus bus;
+  bus.Emit("a", {{"project_id", "p"}});
+  bus.Forget("p");
+  EXPECT_EQ(bus.Count("p", "a"), 0u);
+  EXPECT_EQ(bus.Snapshot("p")["total_events"], 0);
+}
+
+}  // namespace
+}  // namespace jcs::telemetry
