@@ -689,8 +689,13 @@ bool JailRun::Impl::Arm() {
 
 void JailRun::Impl::Start() {
   t0_us_ = NowUs();
-  if (Prepare() && Clone() && JoinCgroup() && Arm() && !setup_failed_) return;
-  // Setup failed: finish on the loop (never call done_ inline).
+  if (Prepare() && Clone() && JoinCgroup() && Arm() && !setup_failed_ &&
+      !program_exited_ && !init_dead_) {
+    return;
+  }
+  // Setup failed, or the program already ended while the polls were being
+  // armed (its messages were drained then): finish on the loop (never call
+  // done_ inline).
   std::weak_ptr<Impl> weak = weak_from_this();
   absl::Status posted = loop_->Post([weak] {
     if (std::shared_ptr<Impl> self = weak.lock()) self->Finish();

@@ -4,14 +4,47 @@
 #include "absl/time/time.h"
 #include "runtime/runtime_options.h"
 #include "runtime/runtime_options_error.h"
+#include "runtime/tool_catalog.h"
 
 namespace jcs::supervisor {
 namespace {
 
 constexpr char kVersion[] = "jcs 0.1";
 
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+
+std::string Dump(const nlohmann::json& doc) {
+  return doc.dump(-1, ' ', false, kReplace);
+}
+
+void SetError(proto::Response& response, const std::string& reason,
+              const std::string& key, const std::string& detail,
+              const std::string& message) {
+  proto::Error* error = response.mutable_error();
+  error->set_reason(reason);
+  error->set_key(key);
+  error->set_detail(detail);
+  error->set_message(message);
+}
+
+// Parses an optional JSON object field of a request ("" means {}).
+bool ParseObjectField(const std::string& text, const char* field,
+                      nlohmann::json* out, proto::Response& response) {
+  if (text.empty()) {
+    *out = nlohmann::json::object();
+    return true;
+  }
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    SetError(response, "invalid_tool_call", field,
+             parsed.is_discarded() ? "malformed_json" : "expected_object",
+             absl::StrCat("invalid_tool_call: ", field,
+                          parsed.is_discarded() ? " is not valid JSON"
+                                                : " must be a JSON object"));
+    return false;
+  }
+  *out = std::move(parsed);
+  return true;
 }
 
 }  // namespace
@@ -39,12 +72,29 @@ proto::Error ErrorFromStatus(const absl::Status& status) {
   return error;
 }
 
-ControlService::ControlService(runtime::OptionList default_options)
-    : default_options_(std::move(default_options)),
+ControlService::ControlService(runtime::EventLoop* loop,
+                               runtime::OptionList default_options)
+    : loop_(loop),
+      default_options_(std::move(default_options)),
       registry_(runtime::ProjectRegistry::Config{
           [this](absl::string_view name, const nlohmann::json& payload) {
             OnEvent(name, payload);
-          }}) {}
+          }}) {
+  bus_.AddSink([this](const telemetry::Event& e) {
+    if (!publish_) return;
+    proto::Event event;
+    event.set_name(e.name);
+    event.set_project_id(e.project_id);
+    event.set_payload_json(Dump(e.payload));
+    event.set_at(telemetry::Rfc3339(e.at));
+    publish_(event);
+  });
+}
+
+ControlService::~ControlService() {
+  drained_ = nullptr;
+  tools_.clear();  // kills every running tool call
+}
 
 void ControlService::OnEvent(absl::string_view name,
                              const nlohmann::json& payload) {
@@ -52,23 +102,10 @@ void ControlService::OnEvent(absl::string_view name,
       payload.contains("project_id") && payload["project_id"].is_string()
           ? payload["project_id"].get<std::string>()
           : std::string();
-  if (name == "project.started") {
-    event_counts_[project].clear();
-    recent_errors_[project].clear();
-  }
-  ++event_counts_[project][std::string(name)];
-  if (name == "project.stopped") {
-    event_counts_.erase(project);
-    recent_errors_.erase(project);
-  }
-  if (!publish_) return;
-  proto::Event event;
-  event.set_name(std::string(name));
-  event.set_project_id(project);
-  event.set_payload_json(
-      payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  event.set_at(Rfc3339(absl::Now()));
-  publish_(event);
+  // A project id that is reused starts with fresh counters.
+  if (name == "project.started") bus_.Forget(project);
+  bus_.Emit(std::string_view(name.data(), name.size()), payload);
+  if (name == "project.stopped") bus_.Forget(project);
 }
 
 absl::StatusOr<std::string> ControlService::StartProject(
@@ -76,7 +113,50 @@ absl::StatusOr<std::string> ControlService::StartProject(
     const runtime::StartProjectParams& params) {
   runtime::OptionList merged = default_options_;
   merged.insert(merged.end(), options.begin(), options.end());
-  return registry_.StartProject(root, merged, params);
+  absl::StatusOr<std::string> id = registry_.StartProject(root, merged, params);
+  if (!id.ok()) return id;
+  std::optional<runtime::ProjectSummary> summary = registry_.GetProject(*id);
+  if (summary.has_value()) {
+    runtime::ToolRuntimeConfig config;
+    config.project_id = *id;
+    config.root = summary->root_path;
+    config.data_dir = summary->data_dir;
+    config.options = summary->options;
+    auto tools =
+        std::make_unique<runtime::ToolRuntime>(loop_, &bus_, std::move(config));
+    tools->set_on_idle([this] { CheckDrained(); });
+    tools_[*id] = std::move(tools);
+  }
+  return id;
+}
+
+size_t ControlService::running_tool_calls() const {
+  size_t running = 0;
+  for (const auto& [id, tools] : tools_) running += tools->running();
+  return running;
+}
+
+void ControlService::CheckDrained() {
+  if (!draining_ || !drained_ || running_tool_calls() > 0) return;
+  std::function<void()> drained = std::move(drained_);
+  drained_ = nullptr;
+  // Not inline: this may run inside a tool runtime's bookkeeping.
+  (void)loop_->Post([drained] { drained(); });
+}
+
+void ControlService::Drain(absl::Duration grace,
+                           std::function<void()> drained) {
+  draining_ = true;
+  drained_ = std::move(drained);
+  if (running_tool_calls() == 0) {
+    CheckDrained();
+    return;
+  }
+  (void)loop_->Timeout(grace, [this](int res) {
+    if (res < 0) return;
+    for (auto& [id, tools] : tools_) tools->KillAll("drain_timeout");
+    CheckDrained();
+  });
 }
 
 std::optional<nlohmann::json> ControlService::Diagnostics(
@@ -85,15 +165,37 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
       registry_.GetProject(project_id);
   if (!summary.has_value()) return std::nullopt;
   nlohmann::json doc = runtime::SummaryToJson(*summary);
-  nlohmann::json counts = nlohmann::json::object();
-  if (auto it = event_counts_.find(project_id); it != event_counts_.end()) {
-    for (const auto& [name, count] : it->second) counts[name] = count;
+  doc["telemetry"] = bus_.Snapshot(project_id);
+  const runtime::ValidatedOptions& o = summary->options;
+  nlohmann::json outside = nlohmann::json::array();
+  for (const runtime::OutsideRootEntry& e : o.outside_root_allowlist) {
+    outside.push_back({{"pattern", e.pattern}, {"reason_code", e.reason_code}});
   }
-  nlohmann::json errors = nlohmann::json::array();
-  if (auto it = recent_errors_.find(project_id); it != recent_errors_.end()) {
-    for (const nlohmann::json& e : it->second) errors.push_back(e);
+  nlohmann::json policy = {
+      {"project_id", project_id},
+      {"root_path", summary->root_path},
+      {"allow_tools", o.allow_tools.has_value() ? nlohmann::json(*o.allow_tools)
+                                                : nlohmann::json::array()},
+      {"deny_tools", o.deny_tools},
+      {"network_egress_policy",
+       std::string(runtime::EgressPolicyName(o.network_egress_policy))},
+      {"network_allowlist", o.network_allowlist},
+      {"network_allowed_schemes", o.network_allowed_schemes},
+      {"sensitive_path_denylist", o.sensitive_path_denylist},
+      {"sensitive_path_allowlist", o.sensitive_path_allowlist},
+      {"outside_root_allowlist", outside},
+      {"tool_env_allowlist", o.tool_env_allowlist}};
+  if (auto it = tools_.find(project_id); it != tools_.end()) {
+    nlohmann::json tools = it->second->Diagnostics();
+    policy["recent_decisions"] = tools["recent_decisions"];
+    doc["tools"] = {{"running_calls", tools["running_calls"]},
+                    {"timeout_counts", tools["timeout_counts"]}};
   }
-  doc["telemetry"] = {{"event_counts", counts}, {"recent_errors", errors}};
+  doc["policy"] = policy;
+  const nlohmann::json& errors = doc["telemetry"]["recent_errors"];
+  doc["health"] = {{"status", errors.empty() ? "ok" : "degraded"},
+                   {"error_count", errors.size()},
+                   {"conversation_count", summary->conversation_count}};
   return doc;
 }
 
@@ -120,8 +222,11 @@ void ControlService::Handle(const proto::Request& request,
       break;
     }
     case proto::Request::kStopProject: {
-      absl::Status status =
-          registry_.StopProject(request.stop_project().project_id());
+      const std::string& id = request.stop_project().project_id();
+      // Running tool calls are killed first (their callers get
+      // project_stopped), then the project goes.
+      if (registry_.GetProject(id).has_value()) tools_.erase(id);
+      absl::Status status = registry_.StopProject(id);
       if (status.ok()) {
         response.mutable_stop_project();
       } else {
@@ -158,6 +263,12 @@ void ControlService::Handle(const proto::Request& request,
       }
       break;
     }
+    case proto::Request::kListTools:
+    case proto::Request::kRunTool:
+    case proto::Request::kCancelTool:
+      HandleToolRequest(request, response, respond);
+      if (!respond) return;  // answered later (a running tool call)
+      break;
     case proto::Request::kPing:
       response.mutable_ping()->set_version(kVersion);
       break;
@@ -168,6 +279,71 @@ void ControlService::Handle(const proto::Request& request,
     }
   }
   respond(std::move(response));
+}
+
+void ControlService::HandleToolRequest(const proto::Request& request,
+                                       proto::Response& response,
+                                       Respond& respond) {
+  const std::string& project_id =
+      request.has_list_tools() ? request.list_tools().project_id()
+      : request.has_run_tool() ? request.run_tool().project_id()
+                               : request.cancel_tool().project_id();
+  auto it = tools_.find(project_id);
+  if (it == tools_.end()) {
+    SetError(response, "project_not_found", "project_id", project_id,
+             absl::StrCat("project_not_found: ", project_id));
+    return;
+  }
+  runtime::ToolRuntime& tools = *it->second;
+  if (request.has_list_tools()) {
+    response.mutable_list_tools()->set_tools_json(Dump(tools.ListTools()));
+    return;
+  }
+  if (request.has_cancel_tool()) {
+    const proto::CancelToolRequest& cancel = request.cancel_tool();
+    nlohmann::json meta;
+    if (!ParseObjectField(cancel.meta_json(), "meta_json", &meta, response)) {
+      return;
+    }
+    if (!cancel.call_id().empty()) {
+      absl::Status status = tools.Cancel(cancel.call_id(), meta);
+      if (!status.ok()) {
+        SetError(response, "call_not_found", "call_id", cancel.call_id(),
+                 std::string(status.message()));
+        return;
+      }
+      response.mutable_cancel_tool()->set_cancelled(1);
+    } else if (!cancel.conversation_id().empty()) {
+      response.mutable_cancel_tool()->set_cancelled(static_cast<uint32_t>(
+          tools.CancelConversation(cancel.conversation_id(), meta)));
+    } else {
+      SetError(response, "invalid_request", "call_id", "missing",
+               "cancel_tool: give call_id or conversation_id");
+    }
+    return;
+  }
+  const proto::RunToolRequest& run = request.run_tool();
+  runtime::ToolCallRequest call;
+  call.name = run.name();
+  if (!ParseObjectField(run.args_json(), "args_json", &call.args, response) ||
+      !ParseObjectField(run.meta_json(), "meta_json", &call.meta, response)) {
+    return;
+  }
+  if (draining_) {
+    SetError(response, "draining", "", "",
+             "draining: the supervisor is shutting down and takes no new "
+             "tool calls");
+    return;
+  }
+  const uint64_t id = request.id();
+  Respond reply = std::move(respond);
+  respond = nullptr;
+  tools.Run(std::move(call), [id, reply](nlohmann::json doc) {
+    proto::Response out;
+    out.set_id(id);
+    out.mutable_run_tool()->set_json(Dump(doc));
+    reply(std::move(out));
+  });
 }
 
 }  // namespace jcs::supervisor

@@ -1,19 +1,23 @@
 // The control API's request handler: project lifecycle and diagnostics over
-// the project registry, errors mapped to stable machine reasons, and every
-// registry event published to subscribers with per-project counters for
-// diagnostics (`telemetry.event_counts`, bounded `telemetry.recent_errors`).
+// the project registry, each project's tool runtime (list/run/cancel tools),
+// errors mapped to stable machine reasons, and every event through the
+// telemetry bus (per-project counters and bounded rings for diagnostics,
+// streamed to subscribers).
 #ifndef JCS_SUPERVISOR_CONTROL_SERVICE_H_
 #define JCS_SUPERVISOR_CONTROL_SERVICE_H_
 
-#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "proto/control.pb.h"
+#include "runtime/event_loop.h"
 #include "runtime/project_registry.h"
+#include "runtime/tool_runtime.h"
 #include "runtime/value.h"
 #include "supervisor/control_server.h"
+#include "telemetry/bus.h"
 
 namespace jcs::supervisor {
 
@@ -22,17 +26,24 @@ proto::Error ErrorFromStatus(const absl::Status& status);
 
 class ControlService : public RequestHandler {
  public:
-  static constexpr size_t kRecentErrorsCap = 50;
-
   // `default_options` come first; a request's own options override them by
-  // key (validation sees both, in that order).
-  explicit ControlService(runtime::OptionList default_options = {});
+  // key (validation sees both, in that order). Tool calls run on `loop`.
+  ControlService(runtime::EventLoop* loop,
+                 runtime::OptionList default_options = {});
+  ~ControlService();
 
   // Where events go (ControlServer::Publish). Set before serving.
   void set_publisher(std::function<void(const proto::Event&)> publish) {
     publish_ = std::move(publish);
   }
   runtime::ProjectRegistry& registry() { return registry_; }
+  telemetry::Bus& bus() { return bus_; }
+
+  // Graceful drain: running tool calls get `grace` to finish, then are
+  // killed; `drained` runs once no call is left. New tool calls are refused
+  // (reason "draining") from now on.
+  void Drain(absl::Duration grace, std::function<void()> drained);
+  size_t running_tool_calls() const;
 
   // Starts a project with the default options merged in (boot projects, and
   // the StartProject request).
@@ -49,12 +60,18 @@ class ControlService : public RequestHandler {
 
  private:
   void OnEvent(absl::string_view name, const nlohmann::json& payload);
+  void HandleToolRequest(const proto::Request& request,
+                         proto::Response& response, Respond& respond);
+  void CheckDrained();
 
+  runtime::EventLoop* const loop_;
   runtime::OptionList default_options_;
   std::function<void(const proto::Event&)> publish_;
-  std::map<std::string, std::map<std::string, uint64_t>> event_counts_;
-  std::map<std::string, std::deque<nlohmann::json>> recent_errors_;
+  telemetry::Bus bus_;
   runtime::ProjectRegistry registry_;
+  std::map<std::string, std::unique_ptr<runtime::ToolRuntime>> tools_;
+  bool draining_ = false;
+  std::function<void()> drained_;
 };
 
 }  // namespace jcs::supervisor

@@ -1,5 +1,6 @@
 #include "supervisor/serve.h"
 
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -87,11 +88,14 @@ void Daemon::BeginDrain() {
   fprintf(stderr, "jcs serve: draining (grace %u ms)\n",
           config_.drain_grace_ms());
   server_->StopAccepting();
-  // Nothing long-running is owned by the daemon yet beyond client I/O: give
-  // queued responses a moment to flush, bounded by the grace period.
-  const absl::Duration flush = std::min(
-      absl::Milliseconds(config_.drain_grace_ms()), absl::Milliseconds(200));
-  (void)loop_->Timeout(flush, [this](int) { loop_->Stop(); });
+  // Running tool calls get the grace period to finish, then are killed; then
+  // queued responses get a moment to flush.
+  service_->Drain(absl::Milliseconds(config_.drain_grace_ms()), [this] {
+    fprintf(stderr, "jcs serve: tool calls drained\n");
+    const absl::Duration flush = std::min(
+        absl::Milliseconds(config_.drain_grace_ms()), absl::Milliseconds(200));
+    (void)loop_->Timeout(flush, [this](int) { loop_->Stop(); });
+  });
 }
 
 void Daemon::OnSignal() {
@@ -151,8 +155,14 @@ int Daemon::Run() {
     return kStartError;
   }
   loop_ = *std::move(loop);
+  // Root's supplementary groups must not reach jails or the in-process file
+  // tools (which run under the project's fsuid/fsgid).
+  if (setgroups(0, nullptr) != 0) {
+    fprintf(stderr, "jcs serve: setgroups(0): %s\n", strerror(errno));
+    return kStartError;
+  }
   service_ = std::make_unique<ControlService>(
-      runtime::OptionsFromProto(config_.default_options()));
+      loop_.get(), runtime::OptionsFromProto(config_.default_options()));
 
   ControlServerOptions options;
   options.socket_path = config_.socket_path();
@@ -207,6 +217,7 @@ int Daemon::Run() {
   fprintf(stderr, "jcs serve: listening on %s (pid %d)\n",
           config_.socket_path().c_str(), getpid());
   absl::Status status = loop_->Run();
+  service_.reset();  // kills any tool call still running
   server_.reset();
   ReapChildren();
   if (!status.ok()) {

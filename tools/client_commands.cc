@@ -1,7 +1,7 @@
-// The jcs CLI as a control API client: `jcs project start|stop|list` and
-// `jcs diagnostics`. Common flags: --socket PATH (default $JCS_SOCKET, else
-// /run/jcs/jcs.sock) and --json. Errors print the daemon's reason on stderr
-// and exit 1; bad command lines exit 2.
+// The jcs CLI as a control API client: `jcs project start|stop|list`,
+// `jcs tool list|run|cancel` and `jcs diagnostics`. Common flags: --socket PATH
+// (default $JCS_SOCKET, else /run/jcs/jcs.sock) and --json. Errors print the
+// daemon's reason on stderr and exit 1; bad command lines exit 2.
 #include <unistd.h>
 
 #include <climits>
@@ -32,12 +32,19 @@ struct CommonFlags {
   std::string options_file;
   std::optional<std::string> project_id;
   std::optional<std::string> data_dir;
+  // jcs tool run / cancel.
+  std::string args_json;
+  std::string meta_json;
+  std::string conversation;
+  std::string correlation;
+  bool async = false;
 };
 
 // Parses the flags every client command shares plus the start-only ones;
 // `error` names the offending flag.
 bool ParseFlags(const std::vector<std::string>& args, bool allow_start_flags,
-                CommonFlags* flags, std::string* error) {
+                CommonFlags* flags, std::string* error,
+                bool allow_tool_flags = false) {
   const char* env_socket = getenv("JCS_SOCKET");
   flags->socket = env_socket != nullptr && env_socket[0] != '\0'
                       ? env_socket
@@ -68,6 +75,16 @@ bool ParseFlags(const std::vector<std::string>& args, bool allow_start_flags,
     } else if (allow_start_flags && arg == "--data-dir") {
       if (!value(&v)) return false;
       flags->data_dir = v;
+    } else if (allow_tool_flags && arg == "--args") {
+      if (!value(&flags->args_json)) return false;
+    } else if (allow_tool_flags && arg == "--meta") {
+      if (!value(&flags->meta_json)) return false;
+    } else if (allow_tool_flags && arg == "--conversation") {
+      if (!value(&flags->conversation)) return false;
+    } else if (allow_tool_flags && arg == "--correlation-id") {
+      if (!value(&flags->correlation)) return false;
+    } else if (allow_tool_flags && arg == "--async") {
+      flags->async = true;
     } else if (arg.size() > 1 && arg[0] == '-') {
       *error = "unknown flag '" + arg + "'";
       return false;
@@ -239,6 +256,118 @@ int DiagnosticsCommand(const std::vector<std::string>& args) {
   printf("%s\n", flags.json || parsed.is_discarded() ? doc->c_str()
                                                      : parsed.dump(2).c_str());
   return 0;
+}
+
+int ToolCommand(const std::vector<std::string>& args) {
+  constexpr char kToolUsage[] =
+      "jcs tool list PROJECT | jcs tool run PROJECT NAME [--args JSON] "
+      "[--meta JSON] [--conversation ID] [--correlation-id ID] [--async] | "
+      "jcs tool cancel PROJECT (CALL_ID | --conversation ID)   (all: "
+      "[--socket PATH] [--json])";
+  if (args.empty()) return Usage("tool", "missing subcommand", kToolUsage);
+  const std::string sub = args[0];
+  CommonFlags flags;
+  std::string error;
+  if (!ParseFlags(std::vector<std::string>(args.begin() + 1, args.end()), false,
+                  &flags, &error, /*allow_tool_flags=*/true)) {
+    return Usage("tool", error, kToolUsage);
+  }
+  const std::vector<std::string>& pos = flags.positional;
+  if (sub == "list") {
+    if (pos.size() != 1) {
+      return Usage("tool", "list: expected exactly one PROJECT", kToolUsage);
+    }
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(flags.socket);
+    if (!client.ok()) return Fail("tool", client.status());
+    absl::StatusOr<std::string> tools = (*client)->ListTools(pos[0]);
+    if (!tools.ok()) return Fail("tool", tools.status());
+    if (flags.json) {
+      printf("%s\n", tools->c_str());
+      return 0;
+    }
+    for (const nlohmann::json& tool :
+         nlohmann::json::parse(*tools, nullptr, false)) {
+      printf("%-14s %-13s %s%s\n", tool.value("name", "").c_str(),
+             tool.value("kind", "").c_str(),
+             tool["safety"].value("sandboxed", false) ? "jailed" : "in-process",
+             tool["safety"].value("network_capable", false) ? ", network" : "");
+    }
+    return 0;
+  }
+  if (sub == "run") {
+    if (pos.size() != 2) {
+      return Usage("tool", "run: expected PROJECT and NAME", kToolUsage);
+    }
+    nlohmann::json meta = nlohmann::json::object();
+    if (!flags.meta_json.empty()) {
+      meta = nlohmann::json::parse(flags.meta_json, nullptr, false);
+      if (meta.is_discarded() || !meta.is_object()) {
+        return Usage("tool", "--meta: expected a JSON object", kToolUsage);
+      }
+    }
+    if (!flags.args_json.empty()) {
+      const nlohmann::json parsed =
+          nlohmann::json::parse(flags.args_json, nullptr, false);
+      if (parsed.is_discarded() || !parsed.is_object()) {
+        return Usage("tool", "--args: expected a JSON object", kToolUsage);
+      }
+    }
+    if (!flags.conversation.empty())
+      meta["conversation_id"] = flags.conversation;
+    if (!flags.correlation.empty()) meta["correlation_id"] = flags.correlation;
+    if (flags.async) meta["run_mode"] = "async";
+    // A synchronous call waits as long as the tool runs (bounded by the
+    // project's tool_timeout_ms on the daemon's side).
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(flags.socket, absl::Hours(24 * 8));
+    if (!client.ok()) return Fail("tool", client.status());
+    absl::StatusOr<std::string> doc =
+        (*client)->RunTool(pos[0], pos[1], flags.args_json, meta.dump());
+    if (!doc.ok()) return Fail("tool", doc.status());
+    const nlohmann::json parsed = nlohmann::json::parse(*doc, nullptr, false);
+    printf("%s\n", flags.json || parsed.is_discarded()
+                       ? doc->c_str()
+                       : parsed
+                             .dump(2, ' ', false,
+                                   nlohmann::json::error_handler_t::replace)
+                             .c_str());
+    if (parsed.is_object() && parsed.value("status", "") == "error") {
+      const std::string detail =
+          parsed.contains("detail") && !parsed["detail"].empty()
+              ? parsed["detail"].dump()
+              : "";
+      fprintf(stderr, "jcs tool: %s%s%s\n",
+              parsed.value("reason", "error").c_str(),
+              detail.empty() ? "" : ": ", detail.c_str());
+      return kFailed;
+    }
+    return 0;
+  }
+  if (sub == "cancel") {
+    if (!(pos.size() == 2 ||
+          (pos.size() == 1 && !flags.conversation.empty()))) {
+      return Usage("tool",
+                   "cancel: expected PROJECT and CALL_ID (or "
+                   "--conversation ID)",
+                   kToolUsage);
+    }
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(flags.socket);
+    if (!client.ok()) return Fail("tool", client.status());
+    nlohmann::json meta = nlohmann::json::object();
+    if (!flags.correlation.empty()) meta["correlation_id"] = flags.correlation;
+    absl::StatusOr<uint32_t> cancelled = (*client)->CancelTool(
+        pos[0], pos.size() == 2 ? pos[1] : "", flags.conversation, meta.dump());
+    if (!cancelled.ok()) return Fail("tool", cancelled.status());
+    if (flags.json) {
+      printf("{\"cancelled\":%u}\n", *cancelled);
+    } else {
+      printf("%u\n", *cancelled);
+    }
+    return 0;
+  }
+  return Usage("tool", "unknown subcommand '" + sub + "'", kToolUsage);
 }
 
 }  // namespace jcs::tools

@@ -11,6 +11,7 @@ int RunCommand(const std::vector<std::string>& args);
 int DoctorCommand(const std::vector<std::string>& args);
 int ProjectCommand(const std::vector<std::string>& args);
 int DiagnosticsCommand(const std::vector<std::string>& args);
+int ToolCommand(const std::vector<std::string>& args);
 
 }  // namespace jcs::tools
 

@@ -186,6 +186,43 @@ absl::StatusOr<std::string> ControlClient::Diagnostics(
   return response->diagnostics().json();
 }
 
+absl::StatusOr<std::string> ControlClient::ListTools(
+    const std::string& project_id) {
+  proto::Request request;
+  request.mutable_list_tools()->set_project_id(project_id);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->list_tools().tools_json();
+}
+
+absl::StatusOr<std::string> ControlClient::RunTool(
+    const std::string& project_id, const std::string& name,
+    const std::string& args_json, const std::string& meta_json) {
+  proto::Request request;
+  proto::RunToolRequest* run = request.mutable_run_tool();
+  run->set_project_id(project_id);
+  run->set_name(name);
+  run->set_args_json(args_json);
+  run->set_meta_json(meta_json);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->run_tool().json();
+}
+
+absl::StatusOr<uint32_t> ControlClient::CancelTool(
+    const std::string& project_id, const std::string& call_id,
+    const std::string& conversation_id, const std::string& meta_json) {
+  proto::Request request;
+  proto::CancelToolRequest* cancel = request.mutable_cancel_tool();
+  cancel->set_project_id(project_id);
+  cancel->set_call_id(call_id);
+  cancel->set_conversation_id(conversation_id);
+  cancel->set_meta_json(meta_json);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->cancel_tool().cancelled();
+}
+
 absl::Status ControlClient::Subscribe(const std::string& project_id) {
   proto::Request request;
   request.mutable_subscribe()->set_project_id(project_id);

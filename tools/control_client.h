@@ -43,6 +43,19 @@ class ControlClient {
   absl::Status StopProject(const std::string& project_id);
   absl::StatusOr<std::vector<proto::ProjectSummary>> ListProjects();
   absl::StatusOr<std::string> Diagnostics(const std::string& project_id);
+  // The project's visible tools as a JSON array.
+  absl::StatusOr<std::string> ListTools(const std::string& project_id);
+  // One tool call; the response document as JSON (status ok, error or
+  // accepted). Waits as long as the call runs.
+  absl::StatusOr<std::string> RunTool(const std::string& project_id,
+                                      const std::string& name,
+                                      const std::string& args_json,
+                                      const std::string& meta_json);
+  // Cancels a call (call_id) or a conversation's calls; how many.
+  absl::StatusOr<uint32_t> CancelTool(const std::string& project_id,
+                                      const std::string& call_id,
+                                      const std::string& conversation_id,
+                                      const std::string& meta_json = "");
   // Subscribes (empty project: all); events then come from NextEvent.
   absl::Status Subscribe(const std::string& project_id);
   absl::StatusOr<proto::Event> NextEvent(absl::Duration timeout);

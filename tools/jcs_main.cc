@@ -16,6 +16,7 @@ constexpr char kUsage[] =
     "  doctor       report which jail layers this host can enforce\n"
     "  serve        run the supervisor daemon (jcs serve --help)\n"
     "  project      start|stop|list projects on the daemon\n"
+    "  tool         list|run|cancel a project's tools\n"
     "  diagnostics  a project's diagnostics\n";
 
 }  // namespace
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   if (command == "serve") return jcs::supervisor::ServeMain(args);
   if (command == "project") return jcs::tools::ProjectCommand(args);
   if (command == "diagnostics") return jcs::tools::DiagnosticsCommand(args);
+  if (command == "tool") return jcs::tools::ToolCommand(args);
   if (command == "-h" || command == "--help" || command == "help") {
     fputs(kUsage, stdout);
     return 0;

@@ -1,0 +1,926 @@
+#include "runtime/tool_runtime.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "jail/runner.h"
+#include "jail/spec.h"
+#include "runtime/asset_tools.h"
+#include "runtime/env_policy.h"
+#include "runtime/fs_tools.h"
+#include "runtime/network_policy.h"
+#include "runtime/path_policy.h"
+#include "runtime/sensitive_mask.h"
+#include "runtime/sensitive_scan.h"
+#include "runtime/tool_catalog.h"
+#include "runtime/tool_outcome.h"
+#include "runtime/tool_schema.h"
+
+namespace jcs::runtime {
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr nlohmann::json::error_handler_t kReplace =
+    nlohmann::json::error_handler_t::replace;
+
+int64_t NowUs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+std::string Trimmed(const nlohmann::json& value) {
+  if (!value.is_string()) return "";
+  std::string s = value.get<std::string>();
+  const size_t first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return "";
+  const size_t last = s.find_last_not_of(" \t\r\n");
+  return s.substr(first, last - first + 1);
+}
+
+// The size of a result as jcs measures it: its canonical (compact) JSON.
+size_t CanonicalSize(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, kReplace).size();
+}
+
+// Depth-first over every "artifacts" list (§4.5): the index is the position
+// in the flattened list, the size an artifact's canonical JSON (a string
+// artifact: its bytes).
+void CollectArtifacts(const nlohmann::json& value,
+                      std::vector<const nlohmann::json*>* out, int depth) {
+  if (depth > 64) return;
+  if (value.is_object()) {
+    for (const auto& [key, child] : value.items()) {
+      if (key == "artifacts" && child.is_array()) {
+        for (const nlohmann::json& artifact : child) {
+          out->push_back(&artifact);
+          CollectArtifacts(artifact, out, depth + 1);
+        }
+      } else {
+        CollectArtifacts(child, out, depth + 1);
+      }
+    }
+  } else if (value.is_array()) {
+    for (const nlohmann::json& child : value) {
+      CollectArtifacts(child, out, depth + 1);
+    }
+  }
+}
+
+size_t ArtifactSize(const nlohmann::json& artifact) {
+  return artifact.is_string() ? artifact.get_ref<const std::string&>().size()
+                              : CanonicalSize(artifact);
+}
+
+bool IsValidUtf8Text(const std::string& bytes) { return IsValidUtf8(bytes); }
+
+void PutText(nlohmann::json& result, const char* key, const std::string& text) {
+  if (IsValidUtf8Text(text)) {
+    result[key] = text;
+  } else {
+    result[key] = absl::Base64Escape(text);
+    result[absl::StrCat(key, "_encoding")] = "base64";
+  }
+}
+
+}  // namespace
+
+std::string NewCorrelationId() {
+  unsigned char bytes[10];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    const ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "corr-";
+  for (unsigned char b : bytes) {
+    id.push_back(kHex[b >> 4]);
+    id.push_back(kHex[b & 15]);
+  }
+  return id;
+}
+
+struct ToolRuntime::Call {
+  std::string call_id;
+  const ToolSpec* tool = nullptr;
+  std::string tool_name;
+  nlohmann::json args;
+  nlohmann::json meta;
+  std::string conversation_id;  // "" when none
+  std::string correlation_id;
+  bool async = false;
+  int64_t start_us = 0;
+  Respond respond;
+  bool holds_capacity = false;
+  bool done = false;        // responded (or dropped)
+  bool cancelled = false;   // result dropped
+  std::string kill_reason;  // why the runtime killed the jail
+  nlohmann::json kill_detail;
+  std::vector<std::pair<std::string, std::string>> env;
+
+  // Jailed calls.
+  std::unique_ptr<jail::JailRun> run;
+  std::optional<jail::RunResult> jail_result;
+  int out_fd[2] = {-1, -1};  // stdout, stderr (the runtime's read ends)
+  bool eof[2] = {false, false};
+  std::array<std::array<char, kReadChunk>, 2> chunk;
+  std::string text[2];
+  uint64_t output_bytes = 0;
+  int stdin_fd = -1;
+  std::string stdin_data;
+  bool stdin_pending = false;
+
+  ~Call() {
+    for (int& fd : out_fd) {
+      if (fd >= 0) close(fd);
+    }
+    if (stdin_fd >= 0) close(stdin_fd);
+  }
+};
+
+ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
+                         ToolRuntimeConfig config)
+    : loop_(loop), bus_(bus), config_(std::move(config)) {
+  // The identity the in-process file tools use: the root's owner, never host
+  // root (like the jail user).
+  struct stat st;
+  if (stat(config_.root.c_str(), &st) == 0) {
+    fs_uid_ = st.st_uid == 0 ? 65534 : st.st_uid;
+    fs_gid_ = st.st_uid == 0 || st.st_gid == 0 ? 65534 : st.st_gid;
+  }
+}
+
+ToolRuntime::~ToolRuntime() {
+  *alive_ = false;
+  on_idle_ = nullptr;
+  KillAll("project_stopped");
+}
+
+nlohmann::json ToolRuntime::ListTools() const {
+  nlohmann::json tools = nlohmann::json::array();
+  for (const ToolSpec& tool : BuiltinTools()) {
+    if (ToolVisible(tool, config_.options)) tools.push_back(ToolToJson(tool));
+  }
+  return tools;
+}
+
+void ToolRuntime::Emit(std::string_view name, const Call& call,
+                       nlohmann::json extra) {
+  nlohmann::json payload = {
+      {"project_id", config_.project_id},
+      {"conversation_id", call.conversation_id.empty()
+                              ? nlohmann::json()
+                              : nlohmann::json(call.conversation_id)},
+      {"correlation_id", call.correlation_id},
+      {"tool", call.tool_name},
+      {"call_id", call.call_id}};
+  if (extra.is_object()) {
+    for (auto& [key, value] : extra.items()) payload[key] = std::move(value);
+  }
+  bus_->Emit(name, std::move(payload));
+}
+
+void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
+  auto call = std::make_shared<Call>();
+  call->start_us = NowUs();
+  call->respond = std::move(respond);
+  call->call_id = absl::StrCat("call-", next_call_++);
+  const bool meta_ok = request.meta.is_null() || request.meta.is_object();
+  call->meta = request.meta.is_object() ? std::move(request.meta)
+                                        : nlohmann::json::object();
+  std::string correlation = Trimmed(call->meta.value("correlation_id", ""));
+  call->correlation_id =
+      correlation.empty() ? NewCorrelationId() : std::move(correlation);
+  call->meta["correlation_id"] = call->correlation_id;
+  call->conversation_id = Trimmed(call->meta.value("conversation_id", ""));
+  call->async = call->meta.value("run_mode", nlohmann::json()) == "async" ||
+                call->meta.value("async", nlohmann::json()) == true;
+  if (request.name.is_string()) call->tool_name = request.name;
+
+  // 0. The call's shape, and the tool.
+  if (!request.name.is_string() || !meta_ok ||
+      !(request.args.is_null() || request.args.is_object())) {
+    call->tool_name = call->tool_name.empty() ? "unknown" : call->tool_name;
+    Fail(call, "invalid_tool_call",
+         {{"message", "expected {name: string, args: object, meta: object}"}});
+    return;
+  }
+  call->args = request.args.is_object() ? std::move(request.args)
+                                        : nlohmann::json::object();
+  call->tool = FindTool(call->tool_name);
+  if (call->tool == nullptr) {
+    Fail(call, "unknown_tool", {{"tool", call->tool_name}});
+    return;
+  }
+
+  // 1. input_schema.
+  if (std::optional<ToolArgsError> error =
+          ValidateToolArgsDetailed(call->tool->input_schema, call->args)) {
+    Fail(call, "invalid_tool_args",
+         {{"message", error->Reason()},
+          {"kind", std::string(ToolArgsErrorKindName(error->kind))},
+          {"path", FormatToolArgsPath(error->path)},
+          {"keys", error->keys}});
+    return;
+  }
+
+  // 2. env.
+  if (call->tool->takes_env) {
+    EnvDecision env = CheckEnvPayload(call->args, config_.options);
+    if (!env.ok) {
+      nlohmann::json extra = {{"reason", env.reason}};
+      if (!env.denied_keys.empty()) extra["denied_env_keys"] = env.denied_keys;
+      Emit("security.env_denied", *call, extra);
+      Fail(call, env.reason,
+           env.denied_keys.empty()
+               ? nlohmann::json::object()
+               : nlohmann::json{{"denied_env_keys", env.denied_keys}});
+      return;
+    }
+    call->env = std::move(env.env);
+  }
+
+  // 3. policy, 4. capacity.
+  if (!Authorize(call) || !AcquireCapacity(call)) return;
+
+  calls_[call->call_id] = call;
+  Emit("tool.started", *call,
+       {{"kind", ToolKindName(call->tool->kind)},
+        {"async", call->async},
+        {"arg_keys", [&] {
+           nlohmann::json keys = nlohmann::json::array();
+           for (const auto& [key, value] : call->args.items()) {
+             keys.push_back(key);
+           }
+           return keys;
+         }()}});
+  if (call->async) {
+    Respond respond_now = std::move(call->respond);
+    call->respond = nullptr;
+    respond_now(
+        {{"status", "accepted"},
+         {"project_id", config_.project_id},
+         {"tool", call->tool_name},
+         {"call_id", call->call_id},
+         {"conversation_id", call->conversation_id.empty()
+                                 ? nlohmann::json()
+                                 : nlohmann::json(call->conversation_id)},
+         {"correlation_id", call->correlation_id}});
+  }
+  Execute(call);
+}
+
+void ToolRuntime::RecordDecision(const Call& call, bool allowed,
+                                 const std::string& reason,
+                                 const std::vector<std::string>& codes,
+                                 nlohmann::json extra) {
+  nlohmann::json decision = {
+      {"project_id", config_.project_id},
+      {"conversation_id", call.conversation_id.empty()
+                              ? nlohmann::json()
+                              : nlohmann::json(call.conversation_id)},
+      {"correlation_id", call.correlation_id},
+      {"tool_name", call.tool_name},
+      {"call_id", call.call_id},
+      {"decision", allowed ? "allow" : "deny"},
+      {"reason", allowed ? "allowed" : reason},
+      {"outside_root_exception_reason_codes", codes},
+      {"at", telemetry::Rfc3339(absl::Now())}};
+  if (extra.is_object()) {
+    for (auto& [key, value] : extra.items()) decision[key] = std::move(value);
+  }
+  decisions_.push_front(decision);
+  while (decisions_.size() > kMaxRecentDecisions) decisions_.pop_back();
+  bus_->Emit(allowed ? "policy.allowed" : "policy.denied", decision);
+  if (allowed) {
+    for (const std::string& code : codes) {
+      nlohmann::json payload = decision;
+      payload["reason_code"] = code;
+      bus_->Emit("security.sandbox_exception_used", payload);
+    }
+    return;
+  }
+  if (reason == "outside_root") {
+    bus_->Emit("security.sandbox_violation", decision);
+  } else if (reason == kNetworkDenied || reason == kNetworkEndpointDenied ||
+             reason == kNetworkProtocolDenied) {
+    bus_->Emit("security.network_denied", decision);
+  } else if (reason == "sensitive_path_denied") {
+    bus_->Emit("security.sensitive_path_denied", decision);
+  }
+}
+
+bool ToolRuntime::Authorize(const std::shared_ptr<Call>& call) {
+  const ValidatedOptions& options = config_.options;
+  // 1. allow/deny by name.
+  if (!ToolAllowedByName(call->tool_name, options)) {
+    RecordDecision(*call, false, "denied", {}, {});
+    Fail(call, "denied", {});
+    return false;
+  }
+  // 2. network.
+  if (call->tool->network_capable) {
+    NetworkDecision network;
+    if (options.network_egress_policy != EgressPolicy::kAllow) {
+      network.allowed = false;
+      network.reason = kNetworkDenied;
+    } else {
+      network = CheckNetwork(call->args, options);
+    }
+    if (!network.allowed) {
+      nlohmann::json detail = {{"target", network.target},
+                               {"host", network.host},
+                               {"scheme", network.scheme}};
+      RecordDecision(*call, false, network.reason, {}, detail);
+      Fail(call, network.reason, detail);
+      return false;
+    }
+  }
+  // 3. paths: every path-like argument, and exec's working directory.
+  PathDecision paths = CheckToolPaths(config_.root, call->args, options);
+  if (paths.allowed && call->tool->kind == ToolKind::kExec &&
+      call->args.contains("cwd")) {
+    PathDecision cwd = CheckToolPaths(
+        config_.root, nlohmann::json{{"path", call->args["cwd"]}}, options);
+    cwd.exception_reason_codes.insert(cwd.exception_reason_codes.begin(),
+                                      paths.exception_reason_codes.begin(),
+                                      paths.exception_reason_codes.end());
+    paths = std::move(cwd);
+  }
+  if (!paths.allowed) {
+    nlohmann::json detail = {{"path", paths.candidate}};
+    if (!paths.resolved_path.empty()) {
+      detail["resolved_path"] = paths.resolved_path;
+    }
+    RecordDecision(*call, false, paths.reason, {}, detail);
+    Fail(call, paths.reason, detail);
+    return false;
+  }
+  RecordDecision(*call, true, "allowed", paths.exception_reason_codes, {});
+  return true;
+}
+
+bool ToolRuntime::AcquireCapacity(const std::shared_ptr<Call>& call) {
+  const ValidatedOptions& options = config_.options;
+  if (static_cast<int64_t>(calls_.size()) >= options.tool_max_concurrency) {
+    Fail(call, "max_concurrency_reached",
+         {{"limit", options.tool_max_concurrency}});
+    return false;
+  }
+  if (!call->conversation_id.empty()) {
+    int64_t& running = conversation_running_[call->conversation_id];
+    if (running >= options.tool_max_concurrency_per_conversation) {
+      if (running == 0) conversation_running_.erase(call->conversation_id);
+      Fail(call, "conversation_max_concurrency_reached",
+           {{"limit", options.tool_max_concurrency_per_conversation}});
+      return false;
+    }
+    ++running;
+  }
+  call->holds_capacity = true;
+  return true;
+}
+
+void ToolRuntime::ReleaseCapacity(Call& call) {
+  if (!call.holds_capacity) return;
+  call.holds_capacity = false;
+  if (!call.conversation_id.empty()) {
+    auto it = conversation_running_.find(call.conversation_id);
+    if (it != conversation_running_.end() && --it->second <= 0) {
+      conversation_running_.erase(it);
+    }
+  }
+}
+
+void ToolRuntime::Execute(const std::shared_ptr<Call>& call) {
+  if (call->tool->sandboxed) {
+    StartJail(call);
+  } else {
+    ExecuteInProcess(call);
+  }
+}
+
+void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
+  const ValidatedOptions& options = config_.options;
+  ToolOutcome outcome;
+  switch (call->tool->kind) {
+    case ToolKind::kAssetList:
+    case ToolKind::kAssetSearch:
+    case ToolKind::kAssetGet: {
+      AssetToolContext ctx;
+      ctx.root = config_.root;
+      ctx.data_dir = config_.data_dir;
+      ctx.use_identity = true;
+      ctx.uid = fs_uid_;
+      ctx.gid = fs_gid_;
+      outcome = RunAssetTool(ctx, call->tool_name, call->args);
+      break;
+    }
+    default: {
+      FsToolContext ctx;
+      ctx.root = config_.root;
+      ctx.uid = fs_uid_;
+      ctx.gid = fs_gid_;
+      ctx.max_read_bytes = static_cast<uint64_t>(options.tool_max_output_bytes);
+      ctx.max_write_bytes =
+          static_cast<uint64_t>(options.tool_max_artifact_bytes);
+      ctx.sensitive_denylist = options.sensitive_path_denylist;
+      ctx.sensitive_allowlist = options.sensitive_path_allowlist;
+      outcome = call->tool->kind == ToolKind::kFsRead ? FsRead(ctx, call->args)
+                : call->tool->kind == ToolKind::kFsWrite
+                    ? FsWrite(ctx, call->args)
+                    : FsList(ctx, call->args);
+    }
+  }
+  if (!outcome.ok) {
+    // The runtime's own limits keep their names; everything else is the
+    // tool's failure.
+    if (outcome.reason == "output_too_large" ||
+        outcome.reason == "artifact_too_large" ||
+        outcome.reason == "outside_root" ||
+        outcome.reason == "sensitive_path_denied") {
+      Fail(call, outcome.reason, outcome.detail);
+    } else {
+      nlohmann::json detail = outcome.detail;
+      detail["reason"] = outcome.reason;
+      Fail(call, "tool_failed", detail);
+    }
+    return;
+  }
+  FinishResult(call, std::move(outcome.result));
+}
+
+void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
+  const ValidatedOptions& options = config_.options;
+  proto::JailSpec spec;
+  spec.set_root(config_.root);
+  if (call->args.contains("cwd")) spec.set_cwd(call->args["cwd"]);
+  for (const nlohmann::json& arg : call->args["argv"]) spec.add_argv(arg);
+  if (spec.argv().empty()) {
+    Fail(
+        call, "invalid_tool_args",
+        {{"message", "argv: expected at least the program"}, {"path", "argv"}});
+    return;
+  }
+  for (const auto& [key, value] : call->env) {
+    proto::EnvVar* var = spec.add_env();
+    var->set_key(key);
+    var->set_value(value);
+  }
+  // The data dir is read-only for the program and its state/ hidden.
+  const std::string data_dir =
+      absl::StrCat(config_.root, "/", config_.data_dir);
+  struct stat st;
+  if (lstat(data_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    spec.add_ro(data_dir);
+    const std::string state = data_dir + "/state";
+    if (lstat(state.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      spec.add_mask(state);
+    }
+  }
+  // The OS-level twin of the sensitive-path policy: every matching path in
+  // the root is masked, so a path the argument scan could not see (built by
+  // the program itself) is still unreadable.
+  absl::StatusOr<std::vector<std::string>> sensitive =
+      FindSensitivePaths(config_.root, options.sensitive_path_denylist,
+                         options.sensitive_path_allowlist);
+  if (!sensitive.ok()) {
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", "sensitive_mask"},
+          {"message", std::string(sensitive.status().message())}});
+    return;
+  }
+  for (const std::string& rel : *sensitive) {
+    spec.add_mask(absl::StrCat(config_.root, "/", rel));
+  }
+  spec.set_net(proto::NET_NONE);
+  spec.set_timeout_ms(static_cast<uint64_t>(options.tool_timeout_ms));
+  if (options.jail_memory_bytes) {
+    spec.set_memory_bytes(*options.jail_memory_bytes);
+  }
+  if (options.jail_pids)
+    spec.set_pids(static_cast<uint64_t>(*options.jail_pids));
+  if (options.jail_cpus) spec.set_cpus(*options.jail_cpus);
+  spec.set_fsize_bytes(static_cast<uint64_t>(options.tool_max_artifact_bytes));
+  absl::StatusOr<jail::FinalSpec> final_spec =
+      jail::Finalize(spec, config_.root);
+  if (!final_spec.ok()) {
+    const std::string message(final_spec.status().message());
+    if (message.rfind("--cwd", 0) == 0) {
+      Fail(call, "outside_root",
+           {{"path", call->args.value("cwd", "")}, {"message", message}});
+    } else {
+      Fail(call, "sandbox_setup_failed",
+           {{"layer", "spec"}, {"message", message}});
+    }
+    return;
+  }
+
+  // stdio: pipes for stdout/stderr (read here, capped), stdin from the
+  // argument or /dev/null.
+  int out_pipe[2], err_pipe[2], in_pipe[2] = {-1, -1};
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", "stdio"}, {"message", strerror(errno)}});
+    return;
+  }
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", "stdio"}, {"message", strerror(errno)}});
+    return;
+  }
+  const bool has_stdin = call->args.contains("stdin");
+  if (has_stdin) {
+    if (pipe2(in_pipe, O_CLOEXEC) != 0) in_pipe[0] = in_pipe[1] = -1;
+  } else {
+    in_pipe[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  call->out_fd[0] = out_pipe[0];
+  call->out_fd[1] = err_pipe[0];
+  jail::JailStdio stdio{in_pipe[0], out_pipe[1], err_pipe[1]};
+  std::weak_ptr<bool> alive = alive_;
+  std::weak_ptr<Call> weak_call = call;
+  call->run =
+      jail::JailRun::Start(loop_, final_spec->spec, final_spec->warnings, stdio,
+                           [this, alive, weak_call](jail::RunResult result) {
+                             if (alive.expired()) return;
+                             std::shared_ptr<Call> call = weak_call.lock();
+                             if (call == nullptr) return;
+                             call->jail_result = std::move(result);
+                             MaybeFinishJail(call);
+                           });
+  for (int fd : {in_pipe[0], out_pipe[1], err_pipe[1]}) {
+    if (fd >= 0) close(fd);
+  }
+  ArmOutputRead(call, 0);
+  ArmOutputRead(call, 1);
+  if (has_stdin && in_pipe[1] >= 0) {
+    call->stdin_fd = in_pipe[1];
+    call->stdin_data = call->args["stdin"].get<std::string>();
+    call->stdin_pending = true;
+    absl::StatusOr<OpId> op =
+        loop_->WriteAll(call->stdin_fd, call->stdin_data, [call](int res) {
+          // EPIPE: the program did not read it all; that is its business.
+          close(call->stdin_fd);
+          call->stdin_fd = -1;
+          call->stdin_pending = false;
+        });
+    if (!op.ok()) {
+      close(call->stdin_fd);
+      call->stdin_fd = -1;
+      call->stdin_pending = false;
+    }
+  }
+}
+
+void ToolRuntime::ArmOutputRead(const std::shared_ptr<Call>& call, int stream) {
+  std::weak_ptr<bool> alive = alive_;
+  absl::StatusOr<OpId> op = loop_->Read(
+      call->out_fd[stream],
+      absl::Span<char>(call->chunk[stream].data(), kReadChunk),
+      [this, alive, call, stream](int res) {
+        if (alive.expired()) return;
+        if (res <= 0) {
+          call->eof[stream] = true;
+          close(call->out_fd[stream]);
+          call->out_fd[stream] = -1;
+          MaybeFinishJail(call);
+          return;
+        }
+        const uint64_t max =
+            static_cast<uint64_t>(config_.options.tool_max_output_bytes);
+        call->output_bytes += static_cast<uint64_t>(res);
+        if (call->output_bytes > max) {
+          // Capped while running: keep nothing past the cap and stop the
+          // jail now.
+          if (call->kill_reason.empty()) {
+            call->kill_reason = "output_too_large";
+            call->kill_detail = {{"size", call->output_bytes}, {"max", max}};
+            if (call->run != nullptr) call->run->Kill();
+          }
+        } else {
+          call->text[stream].append(call->chunk[stream].data(),
+                                    static_cast<size_t>(res));
+        }
+        ArmOutputRead(call, stream);
+      });
+  if (!op.ok()) {
+    call->eof[stream] = true;
+    close(call->out_fd[stream]);
+    call->out_fd[stream] = -1;
+  }
+}
+
+void ToolRuntime::MaybeFinishJail(const std::shared_ptr<Call>& call) {
+  if (call->done || !call->jail_result.has_value() || !call->eof[0] ||
+      !call->eof[1]) {
+    return;
+  }
+  const jail::RunResult& r = *call->jail_result;
+  // Seccomp denials name the syscall.
+  for (const jail::Violation& v : r.violations) {
+    Emit("security.sandbox_violation", *call,
+         {{"reason", "seccomp_denied"},
+          {"syscall", v.name},
+          {"nr", v.nr},
+          {"count", v.count}});
+  }
+  const uint64_t terminated = r.descendants_killed + (r.program_killed ? 1 : 0);
+  if (call->cancelled) {
+    Finish(call);  // tool.cancelled was emitted by Terminate()
+    return;
+  }
+  if (r.status == jail::RunStatus::kSetupError) {
+    Fail(call, "sandbox_setup_failed", {{"message", r.error}});
+    return;
+  }
+  if (!call->kill_reason.empty()) {
+    if (terminated > 0) {
+      Emit("tool.child_processes_terminated", *call,
+           {{"reason", call->kill_reason},
+            {"terminated_child_process_count", terminated}});
+    }
+    Fail(call, call->kill_reason, call->kill_detail);
+    return;
+  }
+  if (r.status == jail::RunStatus::kTimeout) {
+    CountTimeout(*call);
+    if (terminated > 0) {
+      Emit("tool.child_processes_terminated", *call,
+           {{"reason", "timeout"},
+            {"terminated_child_process_count", terminated}});
+    }
+    Fail(call, "timeout",
+         {{"timeout_ms", config_.options.tool_timeout_ms},
+          {"stdout_bytes", call->text[0].size()},
+          {"stderr_bytes", call->text[1].size()}});
+    return;
+  }
+  if (r.status == jail::RunStatus::kSignaled && r.signal == SIGXFSZ) {
+    Fail(
+        call, "artifact_too_large",
+        {{"index", 0},
+         {"max", config_.options.tool_max_artifact_bytes},
+         {"message", "the program wrote a file past tool_max_artifact_bytes"}});
+    return;
+  }
+  nlohmann::json result = {{"exit_code", r.exit_code},
+                           {"status", jail::RunStatusName(r.status)}};
+  if (r.signal != 0) result["signal"] = r.signal;
+  PutText(result, "stdout", call->text[0]);
+  PutText(result, "stderr", call->text[1]);
+  if (r.exec_errno != 0) result["exec_error"] = strerror(r.exec_errno);
+  nlohmann::json violations = nlohmann::json::array();
+  for (const jail::Violation& v : r.violations) {
+    violations.push_back(
+        {{"syscall", v.name}, {"nr", v.nr}, {"count", v.count}});
+  }
+  result["violations"] = violations;
+  result["descendants_killed"] = r.descendants_killed;
+  result["memory_peak_bytes"] = r.memory_peak_bytes;
+  result["wall_time_ms"] = r.wall_time_us / 1000;
+  FinishResult(call, std::move(result));
+}
+
+void ToolRuntime::FinishResult(const std::shared_ptr<Call>& call,
+                               nlohmann::json result) {
+  const ValidatedOptions& options = config_.options;
+  // 6. result limits: output first, then each artifact.
+  const size_t size = CanonicalSize(result);
+  if (static_cast<int64_t>(size) > options.tool_max_output_bytes) {
+    Fail(call, "output_too_large",
+         {{"size", size}, {"max", options.tool_max_output_bytes}});
+    return;
+  }
+  std::vector<const nlohmann::json*> artifacts;
+  CollectArtifacts(result, &artifacts, 0);
+  for (size_t i = 0; i < artifacts.size(); ++i) {
+    const size_t artifact_size = ArtifactSize(*artifacts[i]);
+    if (static_cast<int64_t>(artifact_size) > options.tool_max_artifact_bytes) {
+      Fail(call, "artifact_too_large",
+           {{"index", i},
+            {"size", artifact_size},
+            {"max", options.tool_max_artifact_bytes}});
+      return;
+    }
+  }
+  Succeed(call, std::move(result));
+}
+
+void ToolRuntime::Succeed(const std::shared_ptr<Call>& call,
+                          nlohmann::json result) {
+  if (call->done) return;
+  SensitiveScanResult scan = ScanForSensitiveArtifacts(result);
+  nlohmann::json response = {
+      {"status", "ok"},
+      {"project_id", config_.project_id},
+      {"tool", call->tool_name},
+      {"kind", ToolKindName(call->tool->kind)},
+      {"call_id", call->call_id},
+      {"conversation_id", call->conversation_id.empty()
+                              ? nlohmann::json()
+                              : nlohmann::json(call->conversation_id)},
+      {"correlation_id", call->correlation_id},
+      {"duration_ms", (NowUs() - call->start_us) / 1000},
+      {"result", std::move(result)}};
+  if (scan.finding_count > 0) {
+    response["risk_flags"] = RiskFlags(scan);
+    response["sensitivity_findings_count"] = scan.finding_count;
+    response["sensitivity_finding_kinds"] = scan.finding_kinds;
+    Emit("security.sensitive_artifact_detected", *call,
+         SensitiveScanEventFields(scan));
+  }
+  // A success re-arms the repeated-timeout alert of this tool.
+  if (auto it = timeouts_.find(call->tool_name); it != timeouts_.end()) {
+    it->second.alerted = false;
+  }
+  nlohmann::json event = {{"duration_ms", response["duration_ms"]},
+                          {"status", "ok"}};
+  if (response.contains("risk_flags")) {
+    event["risk_flags"] = response["risk_flags"];
+  }
+  Emit("tool.completed", *call, event);
+  Respond respond = std::move(call->respond);
+  Finish(call);
+  if (respond) respond(std::move(response));
+}
+
+void ToolRuntime::Fail(const std::shared_ptr<Call>& call, std::string reason,
+                       nlohmann::json detail) {
+  if (call->done) return;
+  const int64_t duration_ms = (NowUs() - call->start_us) / 1000;
+  nlohmann::json response = {
+      {"status", "error"},
+      {"project_id", config_.project_id},
+      {"tool", call->tool_name.empty() ? "unknown" : call->tool_name},
+      {"call_id", call->call_id},
+      {"conversation_id", call->conversation_id.empty()
+                              ? nlohmann::json()
+                              : nlohmann::json(call->conversation_id)},
+      {"correlation_id", call->correlation_id},
+      {"duration_ms", duration_ms},
+      {"reason", reason},
+      {"detail", detail}};
+  Emit("tool.failed", *call,
+       {{"duration_ms", duration_ms}, {"reason", reason}, {"detail", detail}});
+  Respond respond = std::move(call->respond);
+  Finish(call);
+  if (respond) respond(std::move(response));
+}
+
+void ToolRuntime::Finish(const std::shared_ptr<Call>& call) {
+  if (call->done) return;
+  call->done = true;
+  call->respond = nullptr;
+  ReleaseCapacity(*call);
+  auto it = calls_.find(call->call_id);
+  if (it != calls_.end() && it->second == call) calls_.erase(it);
+  if (call->run != nullptr && !call->run->finished()) call->run->Kill();
+  // Destroying the JailRun from inside its own done callback is not
+  // allowed; release it on a later loop iteration.
+  if (call->run != nullptr) {
+    std::shared_ptr<jail::JailRun> run(call->run.release());
+    (void)loop_->Post([run] {});
+  }
+  if (calls_.empty() && on_idle_) on_idle_();
+}
+
+void ToolRuntime::CountTimeout(const Call& call) {
+  TimeoutState& state = timeouts_[call.tool_name];
+  const absl::Time now = absl::Now();
+  while (!state.recent.empty() && now - state.recent.front() > kTimeoutWindow) {
+    state.recent.pop_front();
+  }
+  state.recent.push_back(now);
+  ++state.total;
+  const int64_t threshold = config_.options.tool_timeout_alert_threshold;
+  const int64_t in_window = static_cast<int64_t>(state.recent.size());
+  Emit("tool.timeout", call,
+       {{"timeout_count", in_window},
+        {"timeout_total", state.total},
+        {"timeout_ms", config_.options.tool_timeout_ms}});
+  if (in_window < threshold) {
+    state.alerted = false;
+  } else if (!state.alerted) {
+    state.alerted = true;
+    Emit("security.repeated_timeout_failures", call,
+         {{"timeout_count", in_window},
+          {"threshold", threshold},
+          {"window_ms", absl::ToInt64Milliseconds(kTimeoutWindow)}});
+  }
+}
+
+void ToolRuntime::Terminate(const std::shared_ptr<Call>& call,
+                            std::string reason,
+                            const nlohmann::json& cancel_meta) {
+  if (call->done || call->cancelled) return;
+  call->cancelled = true;
+  uint64_t terminated = 0;
+  if (call->run != nullptr && !call->run->finished()) {
+    // Kill() tears the jail down now and reports through the done callback,
+    // which sees `cancelled` and only finishes the call.
+    std::optional<jail::RunResult> before = call->jail_result;
+    call->run->Kill();
+    if (call->jail_result.has_value() && !before.has_value()) {
+      terminated = call->jail_result->descendants_killed +
+                   (call->jail_result->program_killed ? 1 : 0);
+    }
+  }
+  const std::string cancel_correlation = Trimmed(
+      cancel_meta.is_object() ? cancel_meta.value("correlation_id", "") : "");
+  nlohmann::json extra = {{"reason", reason}};
+  if (!cancel_correlation.empty()) {
+    extra["cancel_correlation_id"] = cancel_correlation;
+  }
+  if (terminated > 0) {
+    Emit("tool.child_processes_terminated", *call,
+         {{"reason", reason}, {"terminated_child_process_count", terminated}});
+  }
+  Emit("tool.cancelled", *call, extra);
+  Respond respond = std::move(call->respond);
+  nlohmann::json response = {
+      {"status", "error"},
+      {"project_id", config_.project_id},
+      {"tool", call->tool_name},
+      {"call_id", call->call_id},
+      {"conversation_id", call->conversation_id.empty()
+                              ? nlohmann::json()
+                              : nlohmann::json(call->conversation_id)},
+      {"correlation_id", call->correlation_id},
+      {"duration_ms", (NowUs() - call->start_us) / 1000},
+      {"reason", reason},
+      {"detail", nlohmann::json::object()}};
+  Finish(call);
+  if (respond) respond(std::move(response));
+}
+
+absl::Status ToolRuntime::Cancel(std::string_view call_id,
+                                 const nlohmann::json& cancel_meta) {
+  auto it = calls_.find(std::string(call_id));
+  if (it == calls_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("call_not_found: ", std::string(call_id)));
+  }
+  std::shared_ptr<Call> call = it->second;
+  Terminate(call, "cancelled", cancel_meta);
+  return absl::OkStatus();
+}
+
+int ToolRuntime::CancelConversation(std::string_view conversation_id,
+                                    const nlohmann::json& cancel_meta) {
+  std::vector<std::shared_ptr<Call>> matching;
+  for (const auto& [id, call] : calls_) {
+    if (call->conversation_id == conversation_id) matching.push_back(call);
+  }
+  for (const std::shared_ptr<Call>& call : matching) {
+    Terminate(call, "conversation_cancelled", cancel_meta);
+  }
+  return static_cast<int>(matching.size());
+}
+
+void ToolRuntime::KillAll(std::string_view reason) {
+  std::vector<std::shared_ptr<Call>> all;
+  for (const auto& [id, call] : calls_) all.push_back(call);
+  for (const std::shared_ptr<Call>& call : all) {
+    Terminate(call, std::string(reason), nlohmann::json::object());
+  }
+}
+
+nlohmann::json ToolRuntime::Diagnostics() const {
+  nlohmann::json decisions = nlohmann::json::array();
+  for (const nlohmann::json& d : decisions_) decisions.push_back(d);
+  nlohmann::json running = nlohmann::json::array();
+  for (const auto& [id, call] : calls_) {
+    running.push_back({{"call_id", id},
+                       {"tool", call->tool_name},
+                       {"correlation_id", call->correlation_id},
+                       {"async", call->async}});
+  }
+  nlohmann::json timeouts = nlohmann::json::object();
+  for (const auto& [tool, state] : timeouts_) {
+    timeouts[tool] = {{"in_window", state.recent.size()},
+                      {"total", state.total},
+                      {"alerted", state.alerted}};
+  }
+  return {{"recent_decisions", decisions},
+          {"running_calls", running},
+          {"timeout_counts", timeouts}};
+}
+
+}  // namespace jcs::runtime
