@@ -1,0 +1,150 @@
+// `jcs serve` and the jails it starts: kill -9 of the daemon takes every
+// jail down with it (the jails' inits die with their parent, and with them
+// their whole pid namespaces), and a SIGTERM drain lets running tool calls
+// finish within drain_grace_ms, then kills them and exits 0.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/jcs_runner.h"
+#include "tests/serve_harness.h"
+
+namespace jcs::serve_test {
+namespace {
+
+using ::jcs::testing::ProcessesWithMarker;
+using ::jcs::testing::SleepMarker;
+using ::jcs::testing::WaitForMarkerCount;
+
+// A project root the jail user (uid 1000) owns.
+std::string MakeProject(const Daemon& daemon) {
+  const std::string root = daemon.dir().MakeDir("project");
+  EXPECT_EQ(chown(root.c_str(), 1000, 1000), 0);
+  return root;
+}
+
+std::string StartProject(const Daemon& daemon, const std::string& root,
+                         const std::vector<std::string>& opts = {}) {
+  std::vector<std::string> args = {"project", "start", root, "--socket",
+                                   daemon.socket_path()};
+  for (const std::string& opt : opts) {
+    args.push_back("--opt");
+    args.push_back(opt);
+  }
+  const RunResult r = RunJcs(args);
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  std::string id = r.out;
+  while (!id.empty() && id.back() == '\n') id.pop_back();
+  return id;
+}
+
+RunResult RunTool(const Daemon& daemon, const std::string& project,
+                  const nlohmann::json& args, bool async,
+                  double timeout_s = 30) {
+  std::vector<std::string> argv = {
+      "tool",   "run",       project,    "exec",
+      "--args", args.dump(), "--socket", daemon.socket_path(),
+      "--json"};
+  if (async) argv.push_back("--async");
+  return RunJcs(argv, TimeoutAfter(timeout_s));
+}
+
+TEST(ServeLifetimeTest, KillMinus9OfTheDaemonKillsEveryJailItStarted) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  const std::string project = StartProject(daemon, MakeProject(daemon));
+  const std::string marker = SleepMarker();
+  // Three jails, each with the program, a background child and a setsid
+  // escapee.
+  for (int i = 0; i < 3; ++i) {
+    const RunResult r = RunTool(daemon, project,
+                                {{"argv",
+                                  {"/bin/sh", "-c",
+                                   "sleep " + marker + " & setsid sleep " +
+                                       marker + " & sleep " + marker}}},
+                                /*async=*/true);
+    ASSERT_EQ(r.exit_code, 0) << r.Describe();
+    EXPECT_EQ(nlohmann::json::parse(r.out)["status"], "accepted") << r.out;
+  }
+  ASSERT_TRUE(WaitForMarkerCount(marker, 9, 10.0))
+      << ProcessesWithMarker(marker).size() << " processes";
+  daemon.Signal(SIGKILL);
+  daemon.Wait();
+  // Every process of every jail is gone within two seconds.
+  const double deadline = NowSeconds() + 2.0;
+  while (!ProcessesWithMarker(marker).empty() && NowSeconds() < deadline) {
+    usleep(20'000);
+  }
+  EXPECT_TRUE(ProcessesWithMarker(marker).empty())
+      << ProcessesWithMarker(marker).size() << " jailed processes survived";
+}
+
+TEST(ServeLifetimeTest, DrainLetsRunningToolCallsFinishWithinTheGrace) {
+  Daemon daemon("drain_grace_ms: 5000\n");
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  const std::string project = StartProject(daemon, MakeProject(daemon));
+  const std::string marker = SleepMarker();
+  RunResult call;
+  std::thread client([&] {
+    call = RunTool(daemon, project,
+                   {{"argv",
+                     {"/bin/sh", "-c",
+                      "sleep 0.8 & sleep 0.8." + marker.substr(5) +
+                          "; wait; echo finished"}}},
+                   /*async=*/false);
+  });
+  ASSERT_TRUE(WaitForMarkerCount(marker.substr(5), 1, 10.0));
+  const double signalled = NowSeconds();
+  daemon.Signal(SIGTERM);
+  client.join();
+  const ExitInfo exit = daemon.Wait(10);
+  EXPECT_TRUE(exit.exited && exit.exit_code == 0) << exit.Describe();
+  ASSERT_EQ(call.exit_code, 0) << call.Describe();
+  const nlohmann::json response = nlohmann::json::parse(call.out);
+  EXPECT_EQ(response["status"], "ok") << response;
+  EXPECT_EQ(response["result"]["stdout"], "finished\n") << response;
+  EXPECT_LT(NowSeconds() - signalled, 4.0);
+}
+
+TEST(ServeLifetimeTest, DrainKillsToolCallsStillRunningAfterTheGrace) {
+  Daemon daemon("drain_grace_ms: 500\n");
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  const std::string project = StartProject(daemon, MakeProject(daemon));
+  const std::string marker = SleepMarker();
+  RunResult sync_call;
+  std::thread client([&] {
+    sync_call = RunTool(
+        daemon, project,
+        {{"argv",
+          {"/bin/sh", "-c",
+           "setsid sleep " + marker + " & sleep " + marker + "; echo late"}}},
+        /*async=*/false);
+  });
+  const RunResult async_call = RunTool(
+      daemon, project, {{"argv", {"/bin/sleep", marker}}}, /*async=*/true);
+  ASSERT_EQ(async_call.exit_code, 0) << async_call.Describe();
+  ASSERT_TRUE(WaitForMarkerCount(marker, 3, 10.0));
+  const double signalled = NowSeconds();
+  daemon.Signal(SIGTERM);
+  client.join();
+  const ExitInfo exit = daemon.Wait(10);
+  const double took = NowSeconds() - signalled;
+  EXPECT_TRUE(exit.exited && exit.exit_code == 0) << exit.Describe();
+  EXPECT_GE(took, 0.45);
+  EXPECT_LT(took, 3.0);
+  EXPECT_EQ(sync_call.exit_code, 1) << sync_call.Describe();
+  const nlohmann::json response = nlohmann::json::parse(sync_call.out);
+  EXPECT_EQ(response["status"], "error");
+  EXPECT_EQ(response["reason"], "drain_timeout") << response;
+  EXPECT_TRUE(ProcessesWithMarker(marker).empty())
+      << ProcessesWithMarker(marker).size() << " processes left";
+}
+
+}  // namespace
+}  // namespace jcs::serve_test
