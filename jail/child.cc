@@ -6,6 +6,7 @@
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -170,6 +171,39 @@ void BringLoopbackUp() {
 // Drops every capability (bounding, ambient, inheritable, permitted,
 // effective), locks the securebits so nothing can regain them, and switches to
 // the jail user. No new privileges after.
+// The proxy's listening socket lives in the jail's network namespace (the
+// only address the program can reach); the supervisor accepts on it.
+void SendEgressListener(int port) {
+  const int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) Fail("net egress", "socket(AF_INET)", errno);
+  const int on = 1;
+  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(sock, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) !=
+      0) {
+    Fail("net egress", "bind 127.0.0.1 proxy port", errno);
+  }
+  if (listen(sock, 128) != 0) Fail("net egress", "listen", errno);
+  SyncMessage msg = {};
+  msg.type = SyncType::kEgressListener;
+  Send(msg, sock);
+  close(sock);
+}
+
+// Raw syscalls, not glibc's wrappers: clone3 bypasses glibc's fork handling,
+// so in a child of a multi-threaded supervisor (resolver threads, a daemon)
+// glibc would still believe the parent's other threads exist and wait forever
+// for them in its set*id broadcast.
+int SetResUid(uid_t uid) {
+  return static_cast<int>(syscall(SYS_setresuid, uid, uid, uid));
+}
+int SetResGid(gid_t gid) {
+  return static_cast<int>(syscall(SYS_setresgid, gid, gid, gid));
+}
+
 void DropPrivileges(uid_t uid, gid_t gid) {
   for (int cap = 0; cap <= 63; ++cap) {
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
@@ -186,8 +220,8 @@ void DropPrivileges(uid_t uid, gid_t gid) {
   if (prctl(PR_SET_SECUREBITS, securebits, 0, 0, 0) != 0) {
     Fail("capabilities", "PR_SET_SECUREBITS", errno);
   }
-  if (setresgid(gid, gid, gid) != 0) Fail("credentials", "setresgid", errno);
-  if (setresuid(uid, uid, uid) != 0) Fail("credentials", "setresuid", errno);
+  if (SetResGid(gid) != 0) Fail("credentials", "setresgid", errno);
+  if (SetResUid(uid) != 0) Fail("credentials", "setresuid", errno);
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {};
   if (syscall(SYS_capset, &header, data) != 0)
@@ -215,10 +249,8 @@ void DropPrivileges(uid_t uid, gid_t gid) {
 void BecomeJailUserKeepingCaps(uid_t uid, gid_t gid) {
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
     Fail("credentials", "PR_SET_KEEPCAPS", errno);
-  if (setresgid(gid, gid, gid) != 0)
-    Fail("credentials", "setresgid(jail gid)", errno);
-  if (setresuid(uid, uid, uid) != 0)
-    Fail("credentials", "setresuid(jail uid)", errno);
+  if (SetResGid(gid) != 0) Fail("credentials", "setresgid(jail gid)", errno);
+  if (SetResUid(uid) != 0) Fail("credentials", "setresuid(jail uid)", errno);
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {};
   if (syscall(SYS_capget, &header, data) != 0)
@@ -532,10 +564,11 @@ void JailChildMain(const ChildContext& ctx) {
   if (sethostname(ctx.hostname.c_str(), ctx.hostname.size()) != 0) {
     Fail("uts namespace", "sethostname", errno);
   }
-  if (ctx.loopback) {
+  if (ctx.loopback || ctx.egress) {
     BringLoopbackUp();
     g_progress.layers |= kLayerLoopbackUp;
   }
+  if (ctx.egress) SendEgressListener(ctx.egress_port);
   Stamp(kStepUtsNet);
 
   if (fchdir(root) != 0) Fail("pivot_root", "fchdir(new root)", errno);

@@ -45,6 +45,10 @@ struct ChildContext {
       directories;       // extra empty directories to create (relative)
   std::string tmp_size;  // tmpfs size option for /tmp and /dev/shm ("67108864")
   bool loopback = false;
+  // Egress mode: after lo is up, listen on 127.0.0.1:<egress_port> and hand
+  // the socket to the supervisor (kEgressListener), which serves the proxy.
+  bool egress = false;
+  int egress_port = 3128;
   std::string hostname;
   uid_t uid = 65534;
   gid_t gid = 65534;

@@ -28,6 +28,21 @@ std::string FormatReport(const proto::JailSpec& spec, const RunResult& result) {
   report["oom_kills"] = result.oom_kills;
   report["pids_limit_hits"] = result.pids_limit_hits;
   report["cgroup_backend"] = result.cgroup_backend;
+  if (result.egress.enabled) {
+    nlohmann::ordered_json denials = nlohmann::ordered_json::array();
+    for (const EgressDenialRecord& d : result.egress.denials) {
+      denials.push_back({{"host", d.host},
+                         {"port", d.port},
+                         {"reason", d.reason},
+                         {"detail", d.detail}});
+    }
+    report["egress"] = {{"connections", result.egress.connections},
+                        {"allowed", result.egress.allowed},
+                        {"denied", result.egress.denied},
+                        {"bytes_in", result.egress.bytes_in},
+                        {"bytes_out", result.egress.bytes_out},
+                        {"denials", denials}};
+  }
   nlohmann::ordered_json layers = nlohmann::ordered_json::object();
   for (const auto& [layer, state] : result.layers) layers[layer] = state;
   report["layers"] = layers;

@@ -22,6 +22,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "egress/egress_policy.h"
+#include "egress/egress_proxy.h"
 #include "jail/cgroup.h"
 #include "jail/child.h"
 #include "jail/env.h"
@@ -155,8 +157,12 @@ CgroupOptions CgroupOptionsFor(const proto::JailSpec& spec) {
 class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
  public:
   Impl(runtime::EventLoop* loop, const proto::JailSpec& spec,
-       std::vector<std::string> warnings, JailStdio stdio, JailRun::Done done)
-      : loop_(loop), spec_(spec), done_(std::move(done)) {
+       std::vector<std::string> warnings, JailStdio stdio, JailRun::Done done,
+       JailRun::OnEgressDenied on_denied)
+      : loop_(loop),
+        spec_(spec),
+        done_(std::move(done)),
+        on_egress_denied_(std::move(on_denied)) {
     r_.warnings = std::move(warnings);
     r_.uid = spec_.uid();
     r_.gid = spec_.gid();
@@ -185,6 +191,8 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
     setup_failed_ = true;
   }
   bool Prepare();
+  bool PrepareEgress();
+  void StopEgress();
   bool Clone();
   bool JoinCgroup();
   bool Arm();
@@ -207,6 +215,8 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   runtime::EventLoop* const loop_;
   const proto::JailSpec spec_;
   JailRun::Done done_;
+  JailRun::OnEgressDenied on_egress_denied_;
+  std::unique_ptr<egress::EgressProxy> proxy_;
   RunResult r_;
   bool setup_failed_ = false;
   bool finished_ = false;
@@ -265,12 +275,39 @@ bool JailRun::Impl::Prepare() {
   std::vector<std::string>& read_write = plan->read_write;
   ctx_.tmp_size = absl::StrCat(spec_.tmp_size_bytes());
   ctx_.loopback = spec_.net() == proto::NET_LOOPBACK;
+  ctx_.egress = spec_.net() == proto::NET_EGRESS;
   ctx_.hostname = spec_.hostname();
   ctx_.uid = spec_.uid();
   ctx_.gid = spec_.gid();
   ctx_.cwd = spec_.cwd().empty() ? spec_.root() : spec_.cwd();
   ctx_.argv_storage.assign(spec_.argv().begin(), spec_.argv().end());
   ctx_.env_storage = BuildJailEnv(spec_);
+  if (ctx_.egress) {
+    // Every common client honours one of these; a program that ignores them
+    // has no route anyway.
+    const std::string proxy =
+        absl::StrCat("http://127.0.0.1:", ctx_.egress_port);
+    static constexpr const char* kProxyVars[] = {"HTTP_PROXY",  "HTTPS_PROXY",
+                                                 "ALL_PROXY",   "http_proxy",
+                                                 "https_proxy", "all_proxy"};
+    std::vector<std::string>& env = ctx_.env_storage;
+    env.erase(
+        std::remove_if(env.begin(), env.end(),
+                       [](const std::string& var) {
+                         for (const char* key : kProxyVars) {
+                           if (absl::StartsWith(var, absl::StrCat(key, "=")))
+                             return true;
+                         }
+                         return absl::StartsWith(var, "NO_PROXY=") ||
+                                absl::StartsWith(var, "no_proxy=");
+                       }),
+        env.end());
+    for (const char* key : kProxyVars)
+      env.push_back(absl::StrCat(key, "=", proxy));
+    env.push_back("NO_PROXY=");
+    env.push_back("no_proxy=");
+    if (!PrepareEgress()) return false;
+  }
   for (std::string& arg : ctx_.argv_storage) ctx_.argv.push_back(arg.data());
   ctx_.argv.push_back(nullptr);
   for (std::string& var : ctx_.env_storage) {
@@ -513,6 +550,16 @@ bool JailRun::Impl::HandleSyncMessage() {
     case SyncType::kExecFailed:
       r_.exec_errno = msg.err;
       break;
+    case SyncType::kEgressListener:
+      if (passed_fd < 0 || proxy_ == nullptr) {
+        SetupError("net egress: the jail did not pass the proxy's socket");
+        break;
+      }
+      if (absl::Status served = proxy_->Serve(passed_fd); !served.ok()) {
+        SetupError(absl::StrCat("net egress: proxy: ", served.message()));
+      }
+      passed_fd = -1;  // the proxy owns it now
+      break;
     case SyncType::kMainExited:
       program_exited_ = true;
       program_status_ = msg.wait_status;
@@ -615,6 +662,65 @@ void JailRun::Impl::Teardown() {
     r_.teardown_us.emplace_back("cgroup_destroy", NowUs() - t);
   }
   CloseFds();
+}
+
+bool JailRun::Impl::PrepareEgress() {
+  egress::EgressPolicy policy;
+  for (const std::string& text : spec_.allow_host()) {
+    absl::StatusOr<egress::AllowEntry> entry = egress::ParseAllowEntry(text);
+    if (!entry.ok()) {
+      SetupError(absl::StrCat("net egress: --allow-host ", text, ": ",
+                              entry.status().message()));
+      return false;
+    }
+    policy.allow.push_back(*std::move(entry));
+  }
+  for (const std::string& text : spec_.allow_private_host()) {
+    absl::StatusOr<egress::AllowEntry> entry = egress::ParseAllowEntry(text);
+    if (!entry.ok()) {
+      SetupError(absl::StrCat("net egress: --allow-private-host ", text, ": ",
+                              entry.status().message()));
+      return false;
+    }
+    policy.allow_private.push_back(*std::move(entry));
+  }
+  if (spec_.allow_scheme_size() > 0) {
+    policy.allowed_schemes.assign(spec_.allow_scheme().begin(),
+                                  spec_.allow_scheme().end());
+  }
+  r_.egress.enabled = true;
+  std::weak_ptr<Impl> weak = weak_from_this();
+  absl::StatusOr<std::unique_ptr<egress::EgressProxy>> proxy =
+      egress::EgressProxy::Create(
+          loop_, std::move(policy), egress::EgressLimits(),
+          [weak](const egress::EgressDenial& denial) {
+            std::shared_ptr<Impl> self = weak.lock();
+            if (self == nullptr) return;
+            EgressDenialRecord record{denial.host, denial.port, denial.reason,
+                                      denial.detail};
+            if (self->r_.egress.denials.size() < kMaxEgressDenials) {
+              self->r_.egress.denials.push_back(record);
+            }
+            if (self->on_egress_denied_) self->on_egress_denied_(record);
+          });
+  if (!proxy.ok()) {
+    SetupError(absl::StrCat("net egress: proxy: ", proxy.status().message()));
+    return false;
+  }
+  proxy_ = *std::move(proxy);
+  return true;
+}
+
+void JailRun::Impl::StopEgress() {
+  if (proxy_ == nullptr) return;
+  const egress::EgressStats stats = proxy_->stats();
+  r_.egress.connections = stats.connections;
+  r_.egress.allowed = stats.allowed;
+  r_.egress.denied = stats.denied;
+  r_.egress.bytes_in = stats.bytes_in;
+  r_.egress.bytes_out = stats.bytes_out;
+  proxy_->Shutdown();
+  proxy_.reset();
 }
 
 void JailRun::Impl::FinishIfDone() {
@@ -720,6 +826,7 @@ void JailRun::Impl::Finish() {
     DrainSyncMessages();
   }
   if (killed_ && !program_exited_) r_.program_killed = true;
+  StopEgress();
   if (timed_out_ && !program_exited_) r_.program_killed = true;
   Teardown();
   ComputeResult();
@@ -759,6 +866,11 @@ void JailRun::Impl::ComputeResult() {
       spec_.has_cpus() ? absl::StrCat(", cpus ", spec_.cpus()) : "");
   if (spec_.net() == proto::NET_NONE)
     r_.layers["network"] = "none (empty namespace)";
+  if (spec_.net() == proto::NET_EGRESS) {
+    r_.layers["network"] =
+        absl::StrCat("egress proxy only (127.0.0.1:", ctx_.egress_port, ", ",
+                     spec_.allow_host_size(), " allowed hosts)");
+  }
   if (timed_out_) {
     r_.status = RunStatus::kTimeout;
     r_.exit_code = 124;
@@ -811,9 +923,10 @@ const char* RunStatusName(RunStatus status) {
 std::unique_ptr<JailRun> JailRun::Start(runtime::EventLoop* loop,
                                         const proto::JailSpec& spec,
                                         std::vector<std::string> warnings,
-                                        JailStdio stdio, Done done) {
+                                        JailStdio stdio, Done done,
+                                        OnEgressDenied on_denied) {
   auto impl = std::make_shared<Impl>(loop, spec, std::move(warnings), stdio,
-                                     std::move(done));
+                                     std::move(done), std::move(on_denied));
   impl->Start();
   return std::unique_ptr<JailRun>(new JailRun(std::move(impl)));
 }
@@ -837,8 +950,9 @@ RunResult RunJail(const proto::JailSpec& spec,
   sigprocmask(SIG_BLOCK, &mask, &old_mask);
   const int signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   runtime::EventLoop::Options options;
-  options.sq_entries = 16;
-  options.max_in_flight = 16;
+  // The egress proxy (--net egress) drives its connections on this loop too.
+  options.sq_entries = 64;
+  options.max_in_flight = 1024;
   absl::StatusOr<std::unique_ptr<runtime::EventLoop>> loop =
       runtime::EventLoop::Create(options);
   if (!loop.ok() || signal_fd < 0) {

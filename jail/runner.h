@@ -37,6 +37,25 @@ struct Violation {
   uint64_t count = 0;
 };
 
+struct EgressDenialRecord {
+  std::string host;
+  uint16_t port = 0;
+  std::string reason;  // network_endpoint_denied / network_protocol_denied
+  std::string detail;
+};
+
+// The egress proxy's account of one run (--net egress).
+struct EgressReport {
+  bool enabled = false;
+  uint64_t connections = 0;
+  uint64_t allowed = 0;
+  uint64_t denied = 0;
+  uint64_t bytes_in = 0;                    // to the program
+  uint64_t bytes_out = 0;                   // from the program
+  std::vector<EgressDenialRecord> denials;  // the first kMaxEgressDenials
+};
+inline constexpr size_t kMaxEgressDenials = 100;
+
 struct RunResult {
   RunStatus status = RunStatus::kSetupError;
   int exit_code = 125;  // what `jcs run` exits with
@@ -66,6 +85,7 @@ struct RunResult {
   // then (or at the deadline).
   bool killed = false;
   bool program_killed = false;
+  EgressReport egress;
 };
 
 // The program's stdin, stdout and stderr: fds of the caller (-1: the caller's
@@ -91,12 +111,15 @@ struct JailStdio {
 class JailRun {
  public:
   using Done = std::function<void(RunResult)>;
+  // Each refusal of the egress proxy, as it happens (on the loop thread).
+  using OnEgressDenied = std::function<void(const EgressDenialRecord&)>;
 
   // `spec` must come from Finalize().
   static std::unique_ptr<JailRun> Start(runtime::EventLoop* loop,
                                         const proto::JailSpec& spec,
                                         std::vector<std::string> warnings,
-                                        JailStdio stdio, Done done);
+                                        JailStdio stdio, Done done,
+                                        OnEgressDenied on_denied = nullptr);
   // Kills the run if it is still going, without calling `done`.
   ~JailRun();
   JailRun(const JailRun&) = delete;

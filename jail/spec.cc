@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "egress/egress_policy.h"
 #include "google/protobuf/text_format.h"
 #include "jail/env.h"
 #include "proto/text_format.h"
@@ -85,8 +86,18 @@ constexpr Flag kFlags[] = {
     {"mask", FlagKind::kPathList, false, "PATH",
      "file or directory below the root (relative: against the root) that the "
      "program cannot open (repeatable)"},
-    {"net", FlagKind::kNet, false, "none|loopback",
-     "network: none (default: empty namespace) or loopback (lo up)"},
+    {"net", FlagKind::kNet, false, "none|loopback|egress",
+     "network: none (default: empty namespace), loopback (lo up), or egress "
+     "(only through the supervisor's proxy to --allow-host destinations)"},
+    {"allow-host", FlagKind::kPathList, false, "HOST[:PORT]",
+     "--net egress: a destination the proxy may reach, with its subdomains "
+     "(repeatable)"},
+    {"allow-private-host", FlagKind::kPathList, false, "HOST[:PORT]",
+     "--net egress: an allowed host that may be or resolve to a loopback, "
+     "private, link-local or metadata address (repeatable)"},
+    {"allow-scheme", FlagKind::kPathList, false, "SCHEME",
+     "--net egress: a scheme the proxy lets through (default http and "
+     "https; repeatable)"},
     {"env", FlagKind::kEnv, false, "KEY=VALUE",
      "variable for the program, on top of PATH, HOME=/tmp, LANG=C.UTF-8 "
      "(repeatable)"},
@@ -158,6 +169,12 @@ absl::Status ApplyFlag(const Flag& flag, absl::string_view value,
         spec->add_ro(std::string(value));
       } else if (flag.name == absl::string_view("mask")) {
         spec->add_mask(std::string(value));
+      } else if (flag.name == absl::string_view("allow-host")) {
+        spec->add_allow_host(std::string(value));
+      } else if (flag.name == absl::string_view("allow-private-host")) {
+        spec->add_allow_private_host(std::string(value));
+      } else if (flag.name == absl::string_view("allow-scheme")) {
+        spec->add_allow_scheme(std::string(value));
       } else {
         spec->add_rw(std::string(value));
       }
@@ -253,9 +270,11 @@ absl::Status ApplyFlag(const Flag& flag, absl::string_view value,
         spec->set_net(proto::NET_NONE);
       } else if (value == "loopback") {
         spec->set_net(proto::NET_LOOPBACK);
+      } else if (value == "egress") {
+        spec->set_net(proto::NET_EGRESS);
       } else {
         return absl::InvalidArgumentError(
-            absl::StrCat(what, ": expected none or loopback, got '",
+            absl::StrCat(what, ": expected none, loopback or egress, got '",
                          absl::CHexEscape(value), "'"));
       }
       return absl::OkStatus();
@@ -624,6 +643,50 @@ absl::Status FinalizeMasks(const std::string& root, JailSpec& spec,
   return absl::OkStatus();
 }
 
+absl::Status FinalizeEgress(JailSpec& spec,
+                            std::vector<std::string>* warnings) {
+  const bool egress = spec.net() == proto::NET_EGRESS;
+  if (!egress &&
+      (spec.allow_host_size() > 0 || spec.allow_private_host_size() > 0 ||
+       spec.allow_scheme_size() > 0)) {
+    return absl::InvalidArgumentError(
+        "--allow-host/--allow-private-host/--allow-scheme: only with --net "
+        "egress");
+  }
+  if (!egress) return absl::OkStatus();
+  for (const auto& [what, list] :
+       {std::pair<const char*,
+                  const google::protobuf::RepeatedPtrField<std::string>*>{
+            "--allow-host", &spec.allow_host()},
+        {"--allow-private-host", &spec.allow_private_host()}}) {
+    for (const std::string& entry : *list) {
+      absl::StatusOr<egress::AllowEntry> parsed =
+          egress::ParseAllowEntry(entry);
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": '", absl::CHexEscape(entry),
+                         "': ", parsed.status().message()));
+      }
+    }
+  }
+  for (std::string& scheme : *spec.mutable_allow_scheme()) {
+    scheme = absl::AsciiStrToLower(scheme);
+    if (scheme.empty() || scheme.size() > 20 ||
+        !std::all_of(scheme.begin(), scheme.end(), [](char c) {
+          return absl::ascii_isalnum(c) || c == '+' || c == '-' || c == '.';
+        })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--allow-scheme: expected a URI scheme, got '",
+                       absl::CHexEscape(scheme), "'"));
+    }
+  }
+  if (spec.allow_host_size() == 0) {
+    warnings->push_back(
+        "--net egress without --allow-host: every destination is refused");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
@@ -699,6 +762,8 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
   }
 
   if (spec.net() == proto::NET_MODE_UNSPECIFIED) spec.set_net(proto::NET_NONE);
+  status = FinalizeEgress(spec, &out.warnings);
+  if (!status.ok()) return status;
   if (spec.cgroup() == proto::CGROUP_BACKEND_UNSPECIFIED)
     spec.set_cgroup(proto::CGROUP_AUTO);
   if (spec.landlock() == proto::LANDLOCK_MODE_UNSPECIFIED) {

@@ -119,7 +119,7 @@ TEST(ParseRunArgsTest, BadInputGetsSpecificErrors) {
   EXPECT_THAT(ErrorOf({"--root", root, "--pids", "0", "--", "true"}),
               HasSubstr("greater than 0"));
   EXPECT_THAT(ErrorOf({"--root", root, "--net", "host", "--", "true"}),
-              HasSubstr("expected none or loopback"));
+              HasSubstr("expected none, loopback or egress"));
   EXPECT_THAT(ErrorOf({"--root", root, "--env", "1A=x", "--", "true"}),
               HasSubstr("invalid variable name"));
   EXPECT_THAT(ErrorOf({"--root", root, "--env", "=x", "--", "true"}),

@@ -17,8 +17,10 @@ enum class SyncType : uint32_t {
                     // (SCM_RIGHTS); exec next
   kExecFailed = 4,  // program -> supervisor: execve failed with `err`
   kMainExited = 5,  // init -> supervisor: the program exited with `wait_status`
-  kCgroupReady = 6,  // supervisor -> init: the init is in the run's cgroup;
-                     // fork the program
+  kCgroupReady = 6,     // supervisor -> init: the init is in the run's cgroup;
+                        // fork the program
+  kEgressListener = 7,  // init -> supervisor: the egress proxy's listening
+                        // socket inside the jail's netns (SCM_RIGHTS)
 };
 
 // Setup steps timed inside the jail; the supervisor turns the stamps into a

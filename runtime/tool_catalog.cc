@@ -23,10 +23,12 @@ nlohmann::json ExecSchema() {
           "up in the jail's PATH"}}},
        {"stdin",
         {{"type", "string"}, {"description", "bytes for the program's stdin"}}},
+       // No "type": the env check (invalid_env_payload, security.env_denied)
+       // owns this argument's shape, as in the original (§3.6).
        {"env",
-        {{"type", "object"},
-         {"description",
-          "extra environment; every key must be in tool_env_allowlist"}}},
+        {{"description",
+          "extra environment: an object of string values; every key must be "
+          "in tool_env_allowlist"}}},
        {"cwd",
         {{"type", "string"},
          {"description",

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "jail/runner.h"
 #include "jail/spec.h"
@@ -131,6 +132,8 @@ struct ToolRuntime::Call {
   std::string kill_reason;  // why the runtime killed the jail
   nlohmann::json kill_detail;
   std::vector<std::pair<std::string, std::string>> env;
+  int64_t prepare_us = 0;    // spec, sensitive-path scan, Finalize
+  nlohmann::json timing_us;  // the jail's setup/teardown breakdown
 
   // Jailed calls.
   std::unique_ptr<jail::JailRun> run;
@@ -431,6 +434,35 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
       break;
     }
     default: {
+      // The jail's rules for the data dir hold for the file tools too: it is
+      // read-only for tools and its state/ is private to the supervisor.
+      // (Checked on the resolved path; fs tools then open beneath the root
+      // without following symlinks out of it.)
+      const std::string path = call->args.value("path", ".");
+      absl::StatusOr<std::string> resolved =
+          ResolveInRoot(config_.root, path.empty() ? std::string(".") : path);
+      if (resolved.ok()) {
+        const std::string data_dir =
+            absl::StrCat(config_.root, "/", config_.data_dir);
+        const std::string state = data_dir + "/state";
+        const auto within = [&](const std::string& dir) {
+          return *resolved == dir || absl::StartsWith(*resolved, dir + "/");
+        };
+        if (within(state)) {
+          Fail(call, "tool_failed",
+               {{"reason", "permission_denied"},
+                {"path", path},
+                {"message", "the data dir's state/ is private"}});
+          return;
+        }
+        if (call->tool->kind == ToolKind::kFsWrite && within(data_dir)) {
+          Fail(call, "tool_failed",
+               {{"reason", "read_only"},
+                {"path", path},
+                {"message", "the data dir is read-only for tools"}});
+          return;
+        }
+      }
       FsToolContext ctx;
       ctx.root = config_.root;
       ctx.uid = fs_uid_;
@@ -507,7 +539,21 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
   for (const std::string& rel : *sensitive) {
     spec.add_mask(absl::StrCat(config_.root, "/", rel));
   }
-  spec.set_net(proto::NET_NONE);
+  if (call->tool->network_capable) {
+    // The OS-level twin of the network policy: the jail's only way out is
+    // the supervisor's proxy, limited to the same allowlist and schemes. An
+    // empty network_allowlist lets the argument check pass any host, but the
+    // proxy reaches only hosts named explicitly.
+    spec.set_net(proto::NET_EGRESS);
+    for (const std::string& host : options.network_allowlist) {
+      spec.add_allow_host(host);
+    }
+    for (const std::string& scheme : options.network_allowed_schemes) {
+      spec.add_allow_scheme(scheme);
+    }
+  } else {
+    spec.set_net(proto::NET_NONE);
+  }
   spec.set_timeout_ms(static_cast<uint64_t>(options.tool_timeout_ms));
   if (options.jail_memory_bytes) {
     spec.set_memory_bytes(*options.jail_memory_bytes);
@@ -530,6 +576,7 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
     return;
   }
 
+  call->prepare_us = NowUs() - call->start_us;
   // stdio: pipes for stdout/stderr (read here, capped), stdin from the
   // argument or /dev/null.
   int out_pipe[2], err_pipe[2], in_pipe[2] = {-1, -1};
@@ -556,15 +603,26 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
   jail::JailStdio stdio{in_pipe[0], out_pipe[1], err_pipe[1]};
   std::weak_ptr<bool> alive = alive_;
   std::weak_ptr<Call> weak_call = call;
-  call->run =
-      jail::JailRun::Start(loop_, final_spec->spec, final_spec->warnings, stdio,
-                           [this, alive, weak_call](jail::RunResult result) {
-                             if (alive.expired()) return;
-                             std::shared_ptr<Call> call = weak_call.lock();
-                             if (call == nullptr) return;
-                             call->jail_result = std::move(result);
-                             MaybeFinishJail(call);
-                           });
+  call->run = jail::JailRun::Start(
+      loop_, final_spec->spec, final_spec->warnings, stdio,
+      [this, alive, weak_call](jail::RunResult result) {
+        if (alive.expired()) return;
+        std::shared_ptr<Call> call = weak_call.lock();
+        if (call == nullptr) return;
+        call->jail_result = std::move(result);
+        MaybeFinishJail(call);
+      },
+      [this, alive, weak_call](const jail::EgressDenialRecord& denial) {
+        if (alive.expired()) return;
+        std::shared_ptr<Call> call = weak_call.lock();
+        if (call == nullptr) return;
+        Emit("security.network_denied", *call,
+             {{"reason", denial.reason},
+              {"host", denial.host},
+              {"port", denial.port},
+              {"detail", denial.detail},
+              {"source", "egress_proxy"}});
+      });
   for (int fd : {in_pipe[0], out_pipe[1], err_pipe[1]}) {
     if (fd >= 0) close(fd);
   }
@@ -693,8 +751,23 @@ void ToolRuntime::MaybeFinishJail(const std::shared_ptr<Call>& call) {
   }
   result["violations"] = violations;
   result["descendants_killed"] = r.descendants_killed;
+  if (r.egress.enabled) {
+    result["egress"] = {{"connections", r.egress.connections},
+                        {"allowed", r.egress.allowed},
+                        {"denied", r.egress.denied},
+                        {"bytes_in", r.egress.bytes_in},
+                        {"bytes_out", r.egress.bytes_out}};
+  }
   result["memory_peak_bytes"] = r.memory_peak_bytes;
   result["wall_time_ms"] = r.wall_time_us / 1000;
+  // Where the launch and the teardown spent their time (microseconds).
+  nlohmann::json timing = nlohmann::json::object();
+  for (const auto& [step, us] : r.setup_us) timing["setup_" + step] = us;
+  for (const auto& [step, us] : r.teardown_us) timing["teardown_" + step] = us;
+  timing["prepare_us"] = call->prepare_us;
+  // jcs's own measurements go beside the result, not in it: the result is
+  // what the tool produced (and what the sensitive scan looks at).
+  call->timing_us = std::move(timing);
   FinishResult(call, std::move(result));
 }
 
@@ -739,6 +812,7 @@ void ToolRuntime::Succeed(const std::shared_ptr<Call>& call,
       {"correlation_id", call->correlation_id},
       {"duration_ms", (NowUs() - call->start_us) / 1000},
       {"result", std::move(result)}};
+  if (!call->timing_us.is_null()) response["timing_us"] = call->timing_us;
   if (scan.finding_count > 0) {
     response["risk_flags"] = RiskFlags(scan);
     response["sensitivity_findings_count"] = scan.finding_count;

@@ -1,5 +1,7 @@
 #include "supervisor/control_service.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "runtime/runtime_options.h"
@@ -171,18 +173,26 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
   for (const runtime::OutsideRootEntry& e : o.outside_root_allowlist) {
     outside.push_back({{"pattern", e.pattern}, {"reason_code", e.reason_code}});
   }
+  const auto sorted = [](std::vector<std::string> list) {
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+    return list;
+  };
   nlohmann::json policy = {
       {"project_id", project_id},
       {"root_path", summary->root_path},
-      {"allow_tools", o.allow_tools.has_value() ? nlohmann::json(*o.allow_tools)
-                                                : nlohmann::json::array()},
-      {"deny_tools", o.deny_tools},
+      // §3.7: sorted, [] when allow_tools is not set (every tool allowed by
+      // name); allow_tools_set tells the two apart.
+      {"allow_tools", o.allow_tools.has_value() ? sorted(*o.allow_tools)
+                                                : std::vector<std::string>()},
+      {"allow_tools_set", o.allow_tools.has_value()},
+      {"deny_tools", sorted(o.deny_tools)},
       {"network_egress_policy",
        std::string(runtime::EgressPolicyName(o.network_egress_policy))},
-      {"network_allowlist", o.network_allowlist},
-      {"network_allowed_schemes", o.network_allowed_schemes},
-      {"sensitive_path_denylist", o.sensitive_path_denylist},
-      {"sensitive_path_allowlist", o.sensitive_path_allowlist},
+      {"network_allowlist", sorted(o.network_allowlist)},
+      {"network_allowed_schemes", sorted(o.network_allowed_schemes)},
+      {"sensitive_path_denylist", sorted(o.sensitive_path_denylist)},
+      {"sensitive_path_allowlist", sorted(o.sensitive_path_allowlist)},
       {"outside_root_allowlist", outside},
       {"tool_env_allowlist", o.tool_env_allowlist}};
   if (auto it = tools_.find(project_id); it != tools_.end()) {

@@ -1,0 +1,355 @@
+// Tool-call benchmark: end-to-end latency of a synchronous `exec` tool call
+// through a running `jcs serve` (one persistent control connection, request to
+// response) versus a plain posix_spawn of the same argv with stdout/stderr on
+// pipes read to EOF and a waitpid -- the work a caller does without jcs. Both
+// run in the same process, interleaved (alternating which goes first), so
+// machine noise hits them alike. Every response is checked (status ok,
+// exit_code 0); every plain run must exit 0. Nothing is cached.
+//
+//   ./bazelw build -c opt //tools:jcs //tools:tool_bench
+//   d=$(mktemp -d)
+//   printf 'socket_path: "%s/jcs.sock"\nstate_dir: "%s/state"\n' $d $d >$d/cfg
+//   mkdir $d/root && sudo chown 1000:1000 $d/root
+//   ./bazel-bin/tools/jcs serve --config $d/cfg & serve=$!
+//   ./bazel-bin/tools/tool_bench --socket $d/jcs.sock --root $d/root
+//   kill -TERM $serve; wait $serve; rm -rf $d
+//
+// Flags: --socket PATH (required), --root DIR (project root; default: a
+// temporary directory chowned to uid 1000 and removed afterwards),
+// --iterations N (default 200), --warmup N (default 10), --argv ARG
+// (repeatable, one argv element each; default /bin/true).
+//
+// Prints median/p90/p99/min (ms) of both, the ratio of the medians against
+// the target "p50 <= 1.5x plain", and the median of every field of the
+// response's timing_us (the jail's setup/teardown steps, µs).
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/time/time.h"
+#include "tools/control_client.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kUsage[] =
+    "usage: tool_bench --socket PATH [--root DIR] [--iterations N=200]\n"
+    "                  [--warmup N=10] [--argv ARG]...\n"
+    "\n"
+    "Compares a synchronous `exec` tool call through `jcs serve` with a plain\n"
+    "posix_spawn of the same argv (default: /bin/true). The daemon must\n"
+    "already be running on PATH, e.g.:\n"
+    "  printf 'socket_path: \"/tmp/tb/jcs.sock\"\\nstate_dir: "
+    "\"/tmp/tb/state\"\\n' >/tmp/tb/cfg\n"
+    "  jcs serve --config /tmp/tb/cfg &\n"
+    "--root is the project root (owned by uid 1000); without it a temporary\n"
+    "directory is created, chowned to 1000:1000 and removed afterwards.\n"
+    "--argv is repeatable: --argv /bin/echo --argv hi runs `/bin/echo hi`.\n";
+
+int Usage(const std::string& error) {
+  fprintf(stderr, "tool_bench: %s\n%s", error.c_str(), kUsage);
+  return 2;
+}
+
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start)
+      .count();
+}
+
+// posix_spawnp of argv with stdin on /dev/null and stdout/stderr on pipes that
+// are read to EOF, then waitpid. Returns the wall time in ms, or -1 with
+// `error` set when the spawn failed or the program did not exit 0.
+double TimePlain(const std::vector<std::string>& argv, std::string* error) {
+  std::vector<char*> args;
+  for (const std::string& arg : argv)
+    args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  const Clock::time_point start = Clock::now();
+  int out[2];
+  int err[2];
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    *error = std::string("pipe2: ") + strerror(errno);
+    return -1;
+  }
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    *error = std::string("pipe2: ") + strerror(errno);
+    close(out[0]);
+    close(out[1]);
+    return -1;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  pid_t pid = -1;
+  const int rc =
+      posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  close(err[1]);
+  std::string text[2];
+  if (rc == 0) {
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    int open_fds = 2;
+    char buffer[65536];
+    while (open_fds > 0) {
+      if (poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      for (int i = 0; i < 2; ++i) {
+        if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+        const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+        if (n > 0) {
+          text[i].append(buffer, static_cast<size_t>(n));
+        } else if (n == 0 || errno != EINTR) {
+          fds[i].fd = -1;
+          --open_fds;
+        }
+      }
+    }
+  }
+  close(out[0]);
+  close(err[0]);
+  if (rc != 0) {
+    *error = std::string("posix_spawnp: ") + strerror(rc);
+    return -1;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const double ms = MsSince(start);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    *error = "plain run did not exit 0 (wait status " + std::to_string(status) +
+             "), stderr: " + text[1];
+    return -1;
+  }
+  return ms;
+}
+
+// One synchronous exec call; the wall time in ms, or -1 with `error` set.
+// `timing` gets the numeric fields of the response's timing_us.
+double TimeJcs(jcs::tools::ControlClient& client, const std::string& project,
+               const std::string& args_json,
+               std::map<std::string, double>* timing, std::string* error) {
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<std::string> doc =
+      client.RunTool(project, "exec", args_json, "{}");
+  const double ms = MsSince(start);
+  if (!doc.ok()) {
+    *error = doc.status().ToString();
+    return -1;
+  }
+  const nlohmann::json parsed = nlohmann::json::parse(*doc, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object() ||
+      parsed.value("status", "") != "ok" || !parsed.contains("result") ||
+      !parsed["result"].is_object()) {
+    *error = "unexpected response: " + *doc;
+    return -1;
+  }
+  const nlohmann::json& result = parsed["result"];
+  if (!result.contains("exit_code") || !result["exit_code"].is_number() ||
+      result["exit_code"].get<int64_t>() != 0 ||
+      result.value("status", "") != "exited") {
+    *error = "the program did not exit 0: " + *doc;
+    return -1;
+  }
+  timing->clear();
+  if (parsed.contains("timing_us") && parsed["timing_us"].is_object()) {
+    for (const auto& [step, us] : parsed["timing_us"].items()) {
+      if (us.is_number()) (*timing)[step] = us.get<double>();
+    }
+  }
+  return ms;
+}
+
+// Nearest-rank percentile of sorted values.
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t rank = static_cast<size_t>(
+      std::max(1.0, std::ceil(p * static_cast<double>(sorted.size()))));
+  return sorted[std::min(sorted.size(), rank) - 1];
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return Percentile(values, 0.5);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket;
+  std::string root;
+  int iterations = 200;
+  int warmup = 10;
+  std::vector<std::string> command;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      fputs(kUsage, stdout);
+      return 0;
+    }
+    if (i + 1 >= argc) return Usage("missing value for " + flag);
+    const std::string value = argv[++i];
+    if (flag == "--socket") {
+      socket = value;
+    } else if (flag == "--root") {
+      root = value;
+    } else if (flag == "--iterations") {
+      if (!absl::SimpleAtoi(value, &iterations) || iterations < 1) {
+        return Usage("--iterations: expected a positive integer");
+      }
+    } else if (flag == "--warmup") {
+      if (!absl::SimpleAtoi(value, &warmup) || warmup < 0) {
+        return Usage("--warmup: expected a non-negative integer");
+      }
+    } else if (flag == "--argv") {
+      command.push_back(value);
+    } else {
+      return Usage("unknown flag " + flag);
+    }
+  }
+  if (socket.empty()) return Usage("--socket is required");
+  if (command.empty()) command = {"/bin/true"};
+
+  std::string created_root;
+  if (root.empty()) {
+    char tmpl[] = "/tmp/tool_bench_root.XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) {
+      fprintf(stderr, "tool_bench: mkdtemp: %s\n", strerror(errno));
+      return 1;
+    }
+    created_root = root = tmpl;
+    chmod(root.c_str(), 0755);
+    if (chown(root.c_str(), 1000, 1000) != 0) {
+      fprintf(stderr,
+              "tool_bench: warning: chown 1000:1000 %s: %s (pass --root)\n",
+              root.c_str(), strerror(errno));
+    }
+  }
+  auto cleanup = [&created_root] {
+    if (created_root.empty()) return;
+    std::error_code ignored;
+    std::filesystem::remove_all(created_root, ignored);
+  };
+
+  // A synchronous call waits as long as the tool runs.
+  absl::StatusOr<std::unique_ptr<jcs::tools::ControlClient>> client =
+      jcs::tools::ControlClient::Connect(socket, absl::Minutes(10));
+  if (!client.ok()) {
+    fprintf(stderr, "tool_bench: connect %s: %s\n", socket.c_str(),
+            client.status().ToString().c_str());
+    cleanup();
+    return 1;
+  }
+  absl::StatusOr<std::string> project = (*client)->StartProject(root, {});
+  if (!project.ok()) {
+    fprintf(stderr, "tool_bench: start_project %s: %s\n", root.c_str(),
+            project.status().ToString().c_str());
+    cleanup();
+    return 1;
+  }
+  const std::string args_json = nlohmann::json{{"argv", command}}.dump();
+
+  std::vector<double> plain_ms;
+  std::vector<double> jcs_ms;
+  std::map<std::string, std::vector<double>> timing_us;
+  std::map<std::string, double> timing;
+  int exit_code = 0;
+  for (int i = 0; i < warmup + iterations; ++i) {
+    const bool measured = i >= warmup;
+    // Alternate which variant goes first so neither always runs on a cache
+    // the other just warmed.
+    for (int turn = 0; turn < 2; ++turn) {
+      const bool plain_turn = (turn == 0) == (i % 2 == 0);
+      std::string error;
+      if (plain_turn) {
+        const double ms = TimePlain(command, &error);
+        if (ms < 0) {
+          fprintf(stderr, "tool_bench: iteration %d plain: %s\n", i,
+                  error.c_str());
+          exit_code = 1;
+          break;
+        }
+        if (measured) plain_ms.push_back(ms);
+      } else {
+        const double ms =
+            TimeJcs(**client, *project, args_json, &timing, &error);
+        if (ms < 0) {
+          fprintf(stderr, "tool_bench: iteration %d jcs: %s\n", i,
+                  error.c_str());
+          exit_code = 1;
+          break;
+        }
+        if (measured) {
+          jcs_ms.push_back(ms);
+          for (const auto& [step, us] : timing) timing_us[step].push_back(us);
+        }
+      }
+    }
+    if (exit_code != 0) break;
+  }
+  absl::Status stopped = (*client)->StopProject(*project);
+  if (!stopped.ok()) {
+    fprintf(stderr, "tool_bench: stop_project %s: %s\n", project->c_str(),
+            stopped.ToString().c_str());
+  }
+  cleanup();
+  if (exit_code != 0) return exit_code;
+
+  std::string shown;
+  for (const std::string& arg : command) {
+    if (!shown.empty()) shown += ' ';
+    shown += arg;
+  }
+  printf(
+      "tool benchmark: exec [%s], %d iterations (+%d warm-up), interleaved, "
+      "project %s\n",
+      shown.c_str(), iterations, warmup, project->c_str());
+  printf("%-8s %10s %10s %10s %10s\n", "variant", "median_ms", "p90_ms",
+         "p99_ms", "min_ms");
+  for (auto* row : {&plain_ms, &jcs_ms}) {
+    std::sort(row->begin(), row->end());
+    printf("%-8s %10.3f %10.3f %10.3f %10.3f\n",
+           row == &plain_ms ? "plain" : "jcs", Percentile(*row, 0.5),
+           Percentile(*row, 0.9), Percentile(*row, 0.99), row->front());
+  }
+  const double plain_median = Percentile(plain_ms, 0.5);
+  const double jcs_median = Percentile(jcs_ms, 0.5);
+  const double ratio = plain_median > 0 ? jcs_median / plain_median : 0;
+  printf("ratio of medians (jcs/plain): %.2fx\n", ratio);
+  printf("target: p50 <= 1.5x plain -> %s\n", ratio <= 1.5 ? "met" : "missed");
+  if (timing_us.empty()) {
+    printf("timing_us: absent from the responses\n");
+  } else {
+    printf("timing_us medians (µs, over %zu calls):\n", jcs_ms.size());
+    for (const auto& [step, values] : timing_us) {
+      printf("  %-32s %10.0f  (%zu samples)\n", step.c_str(), Median(values),
+             values.size());
+    }
+  }
+  return 0;
+}
