@@ -30,6 +30,9 @@ namespace jcs::jail {
 namespace {
 
 constexpr int kSyncFd = 3;
+// The program's stdio while the jail is built (fds 4, 5, 6; -1: inherited).
+constexpr int kProgramStdioFd = 4;
+int g_program_stdio[3] = {-1, -1, -1};
 constexpr int kMaxBinds = 1024;
 
 // Shared by the init and (after fork) the program's process: the step stamps
@@ -272,17 +275,28 @@ void ResetSignals() {
   }
 }
 
+// What the program's process runs: from the ChildContext (a cold jail) or
+// from the kRun message (a warm one).
+struct ProgramSpec {
+  const ChildContext* ctx = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* cwd = nullptr;
+  const char* path_env = "";
+  int stdio[3] = {-1, -1, -1};  // received fds for 0, 1, 2 (warm jails)
+};
+
 // execve with a PATH search done by hand (execvpe is not guaranteed
 // async-signal-safe). Returns the most telling errno: EACCES-class beats
 // ENOENT.
-int ExecProgram(const ChildContext& ctx) {
-  const char* program = ctx.argv[0];
+int ExecProgram(const ProgramSpec& spec) {
+  const char* program = spec.argv[0];
   if (strchr(program, '/') != nullptr) {
-    execve(program, ctx.argv.data(), ctx.envp.data());
+    execve(program, spec.argv, spec.envp);
     return errno;
   }
   int best = ENOENT;
-  const char* dirs = ctx.path_env.c_str();
+  const char* dirs = spec.path_env;
   char candidate[PATH_MAX];
   while (true) {
     const char* end = strchr(dirs, ':');
@@ -291,7 +305,7 @@ int ExecProgram(const ChildContext& ctx) {
       memcpy(candidate, dirs, len);
       candidate[len] = '/';
       CopyString(candidate + len + 1, sizeof(candidate) - len - 1, program);
-      execve(candidate, ctx.argv.data(), ctx.envp.data());
+      execve(candidate, spec.argv, spec.envp);
       if (errno != ENOENT && errno != ENOTDIR) best = errno;
     }
     if (end == nullptr) break;
@@ -300,7 +314,13 @@ int ExecProgram(const ChildContext& ctx) {
   return best;
 }
 
-[[noreturn]] void ProgramMain(const ChildContext& ctx) {
+[[noreturn]] void ProgramMain(const ProgramSpec& spec) {
+  const ChildContext& ctx = *spec.ctx;
+  for (int i = 0; i < 3; ++i) {
+    if (spec.stdio[i] >= 0 && dup2(spec.stdio[i], i) < 0) {
+      Fail("stdio", "dup2 of the command's stdio", errno);
+    }
+  }
   ResetSignals();
   struct rlimit core = {0, 0};
   struct rlimit nofile = {ctx.nofile, ctx.nofile};
@@ -311,7 +331,7 @@ int ExecProgram(const ChildContext& ctx) {
       setrlimit(RLIMIT_FSIZE, &fsize) != 0) {
     Fail("rlimits", "setrlimit", errno);
   }
-  if (chdir(ctx.cwd.c_str()) != 0) FailPath("chdir ", ctx.cwd.c_str(), errno);
+  if (chdir(spec.cwd) != 0) FailPath("chdir ", spec.cwd, errno);
   DropPrivileges(ctx.uid, ctx.gid);
   g_progress.layers |= kLayerNoNewPrivs | kLayerCapsDropped;
   Stamp(kStepCredentials);
@@ -340,7 +360,7 @@ int ExecProgram(const ChildContext& ctx) {
   Send(ready, listener);
   close(listener);
 
-  const int err = ExecProgram(ctx);
+  const int err = ExecProgram(spec);
   SyncMessage failed = {};
   failed.type = SyncType::kExecFailed;
   failed.err = err;
@@ -354,7 +374,75 @@ alignas(64) char g_program_stack[256 * 1024];
 
 int ProgramEntry(void* arg) {
   Stamp(kStepForkProgram);
-  ProgramMain(*static_cast<const ChildContext*>(arg));
+  ProgramMain(*static_cast<const ProgramSpec*>(arg));
+}
+
+// A warm jail's command, received into static storage (the init never
+// allocates).
+alignas(8) char g_run_message[kMaxRunMessage];
+char* g_run_argv[kMaxRunStrings + 1];
+char* g_run_envp[kMaxRunStrings + 1];
+
+// Waits for kRun and fills `spec` from it; exits quietly when the supervisor
+// closed the socket instead (a warm jail that was never used).
+void ReceiveRun(ProgramSpec* spec) {
+  struct iovec iov = {g_run_message, sizeof(g_run_message)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
+  struct msghdr hdr = {};
+  hdr.msg_iov = &iov;
+  hdr.msg_iovlen = 1;
+  hdr.msg_control = control;
+  hdr.msg_controllen = sizeof(control);
+  ssize_t n;
+  do {
+    n = recvmsg(kSyncFd, &hdr, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) _exit(0);
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&hdr); c != nullptr;
+       c = CMSG_NXTHDR(&hdr, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count && i < 3; ++i) {
+        memcpy(&spec->stdio[i], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      }
+    }
+  }
+  RunHeader header;
+  if ((hdr.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
+      static_cast<size_t>(n) < sizeof(header)) {
+    Fail("run", "truncated command message", EMSGSIZE);
+  }
+  memcpy(&header, g_run_message, sizeof(header));
+  if (header.type != SyncType::kRun || header.argc == 0 ||
+      header.argc > kMaxRunStrings || header.envc > kMaxRunStrings ||
+      sizeof(header) + header.strings_bytes != static_cast<size_t>(n) ||
+      header.strings_bytes == 0 || g_run_message[n - 1] != '\0') {
+    Fail("run", "malformed command message", EINVAL);
+  }
+  char* cursor = g_run_message + sizeof(header);
+  char* const end = g_run_message + n;
+  const auto next = [&]() -> char* {
+    if (cursor >= end) Fail("run", "malformed command message", EINVAL);
+    char* s = cursor;
+    cursor += strlen(s) + 1;
+    return s;
+  };
+  spec->cwd = next();
+  for (uint32_t i = 0; i < header.argc; ++i) g_run_argv[i] = next();
+  g_run_argv[header.argc] = nullptr;
+  for (uint32_t i = 0; i < header.envc; ++i) {
+    g_run_envp[i] = next();
+    if (strncmp(g_run_envp[i], "PATH=", 5) == 0) {
+      spec->path_env = g_run_envp[i] + 5;
+    }
+  }
+  g_run_envp[header.envc] = nullptr;
+  if (cursor != end) Fail("run", "malformed command message", EINVAL);
+  spec->argv = g_run_argv;
+  spec->envp = g_run_envp;
+  // The timing restarts here: the steps before were the warm-up.
+  for (int64_t& stamp : g_progress.step_end_ns) stamp = 0;
+  g_progress.start_ns = NowNs();
 }
 
 void ForwardSignal(int sig) {
@@ -405,25 +493,33 @@ void JailChildMain(const ChildContext& ctx) {
   // The supervisor's death kills the jail's init, and with it the whole pid
   // namespace.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  // The program's stdio and the sync socket go to fds 0-2 and kSyncFd. Each
-  // is first copied above every target so that no dup2 clobbers a source
-  // (a daemon started with fds 0-2 closed hands out low numbers).
+  // The sync socket goes to kSyncFd and the program's own stdio (when the
+  // supervisor passed it) to kProgramStdioFd..+2, where only the program's
+  // process dups them onto 0-2: the init never holds them, so the
+  // supervisor's reads end when the program's processes are gone, without
+  // waiting for the pid namespace to be torn down. Each source is first
+  // copied above every target so that no dup clobbers another source (a
+  // daemon started with fds 0-2 closed hands out low numbers).
   int moved[4];
   const int sources[4] = {ctx.stdio[0], ctx.stdio[1], ctx.stdio[2],
                           ctx.sync_fd};
   for (int i = 0; i < 4; ++i) {
     moved[i] = -1;
     if (sources[i] >= 0) {
-      moved[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, kSyncFd + 1);
+      moved[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, kProgramStdioFd + 3);
       if (moved[i] < 0) _exit(125);
     }
   }
-  for (int i = 0; i < 3; ++i) {
-    if (moved[i] >= 0 && dup2(moved[i], i) < 0) _exit(125);
-  }
   if (dup3(moved[3], kSyncFd, O_CLOEXEC) < 0) _exit(125);
+  for (int i = 0; i < 3; ++i) {
+    g_program_stdio[i] = -1;
+    if (moved[i] >= 0) {
+      if (dup3(moved[i], kProgramStdioFd + i, O_CLOEXEC) < 0) _exit(125);
+      g_program_stdio[i] = kProgramStdioFd + i;
+    }
+  }
   // Nothing inherited reaches the jail except stdio and the sync socket.
-  syscall(SYS_close_range, kSyncFd + 1, ~0U, 0);
+  syscall(SYS_close_range, kProgramStdioFd + 3, ~0U, 0);
   SyncMessage go;
   ssize_t n;
   do {
@@ -602,10 +698,24 @@ void JailChildMain(const ChildContext& ctx) {
   // The program's process shares the init's memory until it execs (CLONE_VM |
   // CLONE_VFORK, as posix_spawn does): no page tables to copy, and the init
   // sleeps until the exec or the failure.
+  static ProgramSpec spec;
+  spec.ctx = &ctx;
+  if (ctx.warm) {
+    ReceiveRun(&spec);
+  } else {
+    spec.argv = ctx.argv.data();
+    spec.envp = ctx.envp.data();
+    spec.cwd = ctx.cwd.c_str();
+    spec.path_env = ctx.path_env.c_str();
+    for (int i = 0; i < 3; ++i) spec.stdio[i] = g_program_stdio[i];
+  }
   const pid_t program =
       clone(ProgramEntry, g_program_stack + sizeof(g_program_stack),
-            CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildContext*>(&ctx));
+            CLONE_VM | CLONE_VFORK | SIGCHLD, &spec);
   if (program < 0) Fail("fork program", "clone", errno);
+  for (int fd : spec.stdio) {
+    if (fd >= 0) close(fd);
+  }
 
   // The init keeps no privilege either; its parent-death signal is set again
   // because a credential change clears it, and the parent is checked to still

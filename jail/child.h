@@ -48,6 +48,9 @@ struct ChildContext {
   // Egress mode: after lo is up, listen on 127.0.0.1:<egress_port> and hand
   // the socket to the supervisor (kEgressListener), which serves the proxy.
   bool egress = false;
+  // A warm jail: once built, the init waits for a kRun message with the
+  // command (argv, env, cwd, stdio) instead of starting argv/envp/cwd above.
+  bool warm = false;
   int egress_port = 3128;
   std::string hostname;
   uid_t uid = 65534;

@@ -16,8 +16,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -152,6 +156,74 @@ CgroupOptions CgroupOptionsFor(const proto::JailSpec& spec) {
   return options;
 }
 
+// The program's environment: the baseline, the spec's variables and, in
+// egress mode, the proxy variables every common client honours (a program
+// that ignores them has no route anyway).
+std::vector<std::string> ProgramEnv(const proto::JailSpec& spec,
+                                    int egress_port) {
+  std::vector<std::string> env = BuildJailEnv(spec);
+  if (spec.net() != proto::NET_EGRESS) return env;
+  const std::string proxy = absl::StrCat("http://127.0.0.1:", egress_port);
+  static constexpr const char* kProxyVars[] = {"HTTP_PROXY",  "HTTPS_PROXY",
+                                               "ALL_PROXY",   "http_proxy",
+                                               "https_proxy", "all_proxy"};
+  env.erase(
+      std::remove_if(env.begin(), env.end(),
+                     [](const std::string& var) {
+                       for (const char* key : kProxyVars) {
+                         if (absl::StartsWith(var, absl::StrCat(key, "="))) {
+                           return true;
+                         }
+                       }
+                       return absl::StartsWith(var, "NO_PROXY=") ||
+                              absl::StartsWith(var, "no_proxy=");
+                     }),
+      env.end());
+  for (const char* key : kProxyVars) {
+    env.push_back(absl::StrCat(key, "=", proxy));
+  }
+  env.push_back("NO_PROXY=");
+  env.push_back("no_proxy=");
+  return env;
+}
+
+// Warm jails are built off the event loop, on one thread that lives as long
+// as the process: a jail's init has PR_SET_PDEATHSIG, which fires when the
+// thread that cloned it exits.
+class LauncherThread {
+ public:
+  static LauncherThread& Get() {
+    static LauncherThread* const thread = new LauncherThread();
+    return *thread;
+  }
+  void Submit(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  LauncherThread() {
+    std::thread([this] {
+      while (true) {
+        std::function<void()> task;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [this] { return !tasks_.empty(); });
+          task = std::move(tasks_.front());
+          tasks_.pop_front();
+        }
+        task();
+      }
+    }).detach();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+};
+
 }  // namespace
 
 class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
@@ -173,15 +245,25 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   ~Impl() { CloseFds(); }
 
   void Start();
+  // Builds the jail on the launcher thread; the program starts at Launch().
+  void StartWarm(std::function<void()> on_ready);
+  absl::Status Launch(const proto::JailSpec& call, JailStdio stdio,
+                      JailRun::Done done, JailRun::OnEgressDenied on_denied);
+  bool idle() const { return ready_ && !launched_ && !finished_; }
+  void set_async_teardown(bool on) { async_teardown_ = on; }
   void Signal(int sig) {
     if (!finished_ && pidfd_ >= 0) PidfdSignal(pidfd_, sig);
   }
   void Kill() {
     if (finished_) return;
     killed_ = true;
-    Finish();
+    // While the launcher thread builds a warm jail, OnWarmedUp tears it down.
+    if (!warming_) Finish();
   }
-  void DropDone() { done_ = nullptr; }
+  void DropDone() {
+    done_ = nullptr;
+    on_ready_ = nullptr;
+  }
   bool finished() const { return finished_; }
   pid_t init_pid() const { return init_pid_; }
 
@@ -196,6 +278,7 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   bool Clone();
   bool JoinCgroup();
   bool Arm();
+  void OnWarmedUp(bool built);
   // Reads one message; false when nothing was waiting (or the socket is gone).
   bool HandleSyncMessage();
   void DrainSyncMessages();
@@ -206,6 +289,8 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   // Tears the jail down, computes the result and calls done_ (once).
   void Finish();
   void Teardown();
+  void ReadCgroupStats();
+  void FinishTeardown();
   void ComputeResult();
   void CloseFds();
   void AddStep(const char* name, int64_t us) {
@@ -220,6 +305,13 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   RunResult r_;
   bool setup_failed_ = false;
   bool finished_ = false;
+  bool warm_ = false;     // built ahead; the command comes with Launch()
+  bool warming_ = false;  // the launcher thread is building it
+  bool ready_ = false;    // warm and armed, waiting for Launch()
+  bool launched_ = false;
+  bool async_teardown_ = false;  // see JailRun::set_async_teardown
+  bool deferred_reap_ = false;
+  std::function<void()> on_ready_;
   bool killed_ = false;
   std::unique_ptr<Cgroup> cgroup_;
   std::string v2_error_;  // why cgroup v2 was not used (auto mode)
@@ -254,7 +346,7 @@ bool JailRun::Impl::Prepare() {
   }
   // Root's supplementary groups would otherwise follow the program into the
   // jail, and the jail's user namespace (setgroups deny) could not drop them.
-  if (setgroups(0, nullptr) != 0) {
+  if (getgroups(0, nullptr) != 0 && setgroups(0, nullptr) != 0) {
     SetupError(absl::StrCat("credentials: setgroups(0): ", Errno(errno)));
     return false;
   }
@@ -281,31 +373,9 @@ bool JailRun::Impl::Prepare() {
   ctx_.gid = spec_.gid();
   ctx_.cwd = spec_.cwd().empty() ? spec_.root() : spec_.cwd();
   ctx_.argv_storage.assign(spec_.argv().begin(), spec_.argv().end());
-  ctx_.env_storage = BuildJailEnv(spec_);
+  ctx_.env_storage = ProgramEnv(spec_, ctx_.egress_port);
+  ctx_.warm = warm_;
   if (ctx_.egress) {
-    // Every common client honours one of these; a program that ignores them
-    // has no route anyway.
-    const std::string proxy =
-        absl::StrCat("http://127.0.0.1:", ctx_.egress_port);
-    static constexpr const char* kProxyVars[] = {"HTTP_PROXY",  "HTTPS_PROXY",
-                                                 "ALL_PROXY",   "http_proxy",
-                                                 "https_proxy", "all_proxy"};
-    std::vector<std::string>& env = ctx_.env_storage;
-    env.erase(
-        std::remove_if(env.begin(), env.end(),
-                       [](const std::string& var) {
-                         for (const char* key : kProxyVars) {
-                           if (absl::StartsWith(var, absl::StrCat(key, "=")))
-                             return true;
-                         }
-                         return absl::StartsWith(var, "NO_PROXY=") ||
-                                absl::StartsWith(var, "no_proxy=");
-                       }),
-        env.end());
-    for (const char* key : kProxyVars)
-      env.push_back(absl::StrCat(key, "=", proxy));
-    env.push_back("NO_PROXY=");
-    env.push_back("no_proxy=");
     if (!PrepareEgress()) return false;
   }
   for (std::string& arg : ctx_.argv_storage) ctx_.argv.push_back(arg.data());
@@ -604,6 +674,32 @@ void JailRun::Impl::DrainNotifications() {
   }
 }
 
+void JailRun::Impl::ReadCgroupStats() {
+  if (cgroup_ == nullptr) return;
+  absl::StatusOr<CgroupStats> stats = cgroup_->Stats();
+  if (stats.ok()) {
+    r_.memory_peak_bytes = stats->memory_peak_bytes;
+    r_.oom_kills = stats->oom_kills;
+    r_.pids_limit_hits = stats->pids_max_events;
+  }
+}
+
+// The second half of a deferred teardown: reap the (killed) init, remove the
+// cgroup, close the fds. Holds the run alive until done.
+void JailRun::Impl::FinishTeardown() {
+  std::shared_ptr<Impl> self = shared_from_this();
+  auto reap = [self](bool wait) {
+    siginfo_t info = {};
+    waitid(static_cast<idtype_t>(P_PIDFD), self->pidfd_, &info,
+           WEXITED | __WALL | (wait ? 0 : WNOHANG));
+    if (self->cgroup_ != nullptr) (void)self->cgroup_->Destroy();
+    self->CloseFds();
+  };
+  absl::StatusOr<runtime::OpId> op =
+      loop_->WaitPid(pidfd_, [reap](int res) { reap(true); });
+  if (!op.ok()) reap(true);
+}
+
 void JailRun::Impl::Teardown() {
   int64_t t = NowUs();
   // Common case: the program is gone and nothing else runs beside the jail's
@@ -615,6 +711,17 @@ void JailRun::Impl::Teardown() {
   const bool only_init =
       left.ok() && std::all_of(left->begin(), left->end(),
                                [&](pid_t pid) { return pid == init_pid_; });
+  if (only_init && pidfd_ >= 0 && async_teardown_ && !init_dead_) {
+    // Nothing of the program is left: the result is complete once the
+    // cgroup's counters are read. The init's death (the pid namespace's
+    // teardown takes milliseconds) and the cgroup's removal finish on the
+    // loop after `done` (FinishTeardown).
+    ReadCgroupStats();
+    PidfdSignal(pidfd_, SIGKILL);
+    r_.teardown_us.emplace_back("kill", NowUs() - t);
+    deferred_reap_ = true;
+    return;
+  }
   if (only_init && pidfd_ >= 0) {
     PidfdSignal(pidfd_, SIGKILL);
   } else if (cgroup_ != nullptr && init_pid_ > 0) {
@@ -648,12 +755,7 @@ void JailRun::Impl::Teardown() {
   r_.teardown_us.emplace_back("kill_and_reap", NowUs() - t);
   t = NowUs();
   if (cgroup_ != nullptr) {
-    absl::StatusOr<CgroupStats> stats = cgroup_->Stats();
-    if (stats.ok()) {
-      r_.memory_peak_bytes = stats->memory_peak_bytes;
-      r_.oom_kills = stats->oom_kills;
-      r_.pids_limit_hits = stats->pids_max_events;
-    }
+    ReadCgroupStats();
     r_.teardown_us.emplace_back("cgroup_stats", NowUs() - t);
     t = NowUs();
     if (absl::Status status = cgroup_->Destroy(); !status.ok()) {
@@ -755,18 +857,20 @@ bool JailRun::Impl::Arm() {
       if (self != nullptr && !self->finished_) fn(self.get(), args...);
     };
   };
-  const int64_t deadline =
-      start_us_ + static_cast<int64_t>(spec_.timeout_ms()) * 1000;
-  absl::StatusOr<runtime::OpId> op =
-      loop_->Timeout(absl::Microseconds(deadline - NowUs()),
-                     with_self([](Impl* self, int res) {
-                       if (res == 0) {
-                         self->timed_out_ = true;
-                         self->FinishIfDone();
-                       }
-                     }));
+  absl::StatusOr<runtime::OpId> op = runtime::OpId{0};
+  if (!warm_) {
+    const int64_t deadline =
+        start_us_ + static_cast<int64_t>(spec_.timeout_ms()) * 1000;
+    op = loop_->Timeout(absl::Microseconds(deadline - NowUs()),
+                        with_self([](Impl* self, int res) {
+                          if (res == 0) {
+                            self->timed_out_ = true;
+                            self->FinishIfDone();
+                          }
+                        }));
+  }
   if (op.ok()) {
-    ops_.push_back(*op);
+    if (*op != 0) ops_.push_back(*op);
     op = loop_->PollMultishot(sync_fd_, POLLIN,
                               with_self([](Impl* self, int res, bool more) {
                                 if (res > 0) self->DrainSyncMessages();
@@ -814,6 +918,121 @@ void JailRun::Impl::Start() {
   }
 }
 
+void JailRun::Impl::StartWarm(std::function<void()> on_ready) {
+  on_ready_ = std::move(on_ready);
+  async_teardown_ = true;
+  t0_us_ = NowUs();
+  warm_ = true;
+  warming_ = true;
+  std::shared_ptr<Impl> self = shared_from_this();
+  LauncherThread::Get().Submit([self] {
+    const bool built = self->Prepare() && self->Clone() && self->JoinCgroup();
+    // Back to the loop; retried while its task queue is full.
+    for (int attempt = 0;; ++attempt) {
+      absl::Status posted =
+          self->loop_->Post([self, built] { self->OnWarmedUp(built); });
+      if (posted.ok()) break;
+      if (attempt == 1000) {
+        // The loop is gone or wedged: this jail can never be used. Its init
+        // dies with this thread's process; nothing more can be done here.
+        return;
+      }
+      usleep(1000);
+    }
+  });
+}
+
+void JailRun::Impl::OnWarmedUp(bool built) {
+  warming_ = false;
+  if (built && !killed_ && Arm() && !setup_failed_ && !init_dead_ &&
+      !program_exited_) {
+    ready_ = true;
+    if (on_ready_) {
+      std::function<void()> on_ready = std::move(on_ready_);
+      on_ready_ = nullptr;
+      on_ready();
+    }
+    return;
+  }
+  Finish();
+}
+
+absl::Status JailRun::Impl::Launch(const proto::JailSpec& call, JailStdio stdio,
+                                   JailRun::Done done,
+                                   JailRun::OnEgressDenied on_denied) {
+  if (!idle()) {
+    return absl::FailedPreconditionError("the warm jail is not ready");
+  }
+  if (stdio.in < 0 || stdio.out < 0 || stdio.err < 0) {
+    return absl::InvalidArgumentError("a warm jail needs all three stdio fds");
+  }
+  const std::vector<std::string> env = ProgramEnv(call, ctx_.egress_port);
+  const std::string cwd = call.cwd().empty() ? call.root() : call.cwd();
+  std::string message(sizeof(RunHeader), '\0');
+  RunHeader header = {};
+  header.type = SyncType::kRun;
+  header.argc = static_cast<uint32_t>(call.argv_size());
+  header.envc = static_cast<uint32_t>(env.size());
+  const auto append = [&](const std::string& text) {
+    message.append(text);
+    message.push_back('\0');
+  };
+  append(cwd);
+  for (const std::string& arg : call.argv()) append(arg);
+  for (const std::string& var : env) append(var);
+  if (message.size() > kMaxRunMessage || header.argc == 0 ||
+      header.argc > kMaxRunStrings || header.envc > kMaxRunStrings) {
+    return absl::ResourceExhaustedError(
+        "the command does not fit a warm jail's message");
+  }
+  header.strings_bytes =
+      static_cast<uint32_t>(message.size() - sizeof(RunHeader));
+  memcpy(message.data(), &header, sizeof(header));
+  struct iovec iov = {message.data(), message.size()};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
+  struct msghdr hdr = {};
+  hdr.msg_iov = &iov;
+  hdr.msg_iovlen = 1;
+  hdr.msg_control = control;
+  hdr.msg_controllen = sizeof(control);
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(3 * sizeof(int));
+  const int fds[3] = {stdio.in, stdio.out, stdio.err};
+  memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
+  ssize_t sent;
+  do {
+    sent = sendmsg(sync_fd_, &hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  if (sent != static_cast<ssize_t>(message.size())) {
+    return absl::UnavailableError(
+        absl::StrCat("warm jail: send the command: ", Errno(errno)));
+  }
+  launched_ = true;
+  done_ = std::move(done);
+  on_egress_denied_ = std::move(on_denied);
+  // The warm-up is off the call's path: its steps keep a "warm_" prefix.
+  for (auto& [name, us] : r_.setup_us) name = "warm_" + name;
+  start_us_ = NowUs();
+  clone_us_ = 0;
+  std::weak_ptr<Impl> weak = weak_from_this();
+  absl::StatusOr<runtime::OpId> op = loop_->Timeout(
+      absl::Milliseconds(static_cast<int64_t>(call.timeout_ms())),
+      [weak](int res) {
+        std::shared_ptr<Impl> self = weak.lock();
+        if (self == nullptr || self->finished_ || res != 0) return;
+        self->timed_out_ = true;
+        self->FinishIfDone();
+      });
+  if (!op.ok()) {
+    Kill();
+    return absl::OkStatus();  // done_ reports the failure
+  }
+  ops_.push_back(*op);
+  return absl::OkStatus();
+}
+
 void JailRun::Impl::Finish() {
   if (finished_) return;
   finished_ = true;
@@ -830,11 +1049,14 @@ void JailRun::Impl::Finish() {
   if (timed_out_ && !program_exited_) r_.program_killed = true;
   Teardown();
   ComputeResult();
+  // Keeps this run alive through `done` (which may drop the last handle).
+  std::shared_ptr<Impl> self = shared_from_this();
   if (done_) {
     JailRun::Done done = std::move(done_);
     done_ = nullptr;
     done(std::move(r_));
   }
+  if (deferred_reap_) FinishTeardown();
 }
 
 void JailRun::Impl::CloseFds() {
@@ -933,11 +1155,36 @@ std::unique_ptr<JailRun> JailRun::Start(runtime::EventLoop* loop,
 
 JailRun::~JailRun() {
   impl_->DropDone();
+  // Nobody may be running the loop any more: tear down synchronously.
+  impl_->set_async_teardown(false);
   impl_->Kill();
 }
 
+std::unique_ptr<JailRun> JailRun::StartWarm(runtime::EventLoop* loop,
+                                            const proto::JailSpec& spec,
+                                            std::vector<std::string> warnings,
+                                            std::function<void()> on_ready,
+                                            Done on_end) {
+  auto impl = std::make_shared<Impl>(loop, spec, std::move(warnings),
+                                     JailStdio{}, std::move(on_end), nullptr);
+  impl->StartWarm(std::move(on_ready));
+  return std::unique_ptr<JailRun>(new JailRun(std::move(impl)));
+}
+
+absl::Status JailRun::Launch(const proto::JailSpec& spec, JailStdio stdio,
+                             Done done, OnEgressDenied on_denied) {
+  return impl_->Launch(spec, stdio, std::move(done), std::move(on_denied));
+}
+
+bool JailRun::idle() const { return impl_->idle(); }
+
+void JailRun::set_async_teardown(bool on) { impl_->set_async_teardown(on); }
+
 void JailRun::Signal(int sig) { impl_->Signal(sig); }
-void JailRun::Kill() { impl_->Kill(); }
+void JailRun::Kill() {
+  std::shared_ptr<Impl> impl = impl_;  // done_ may destroy this handle
+  impl->Kill();
+}
 bool JailRun::finished() const { return impl_->finished(); }
 pid_t JailRun::init_pid() const { return impl_->init_pid(); }
 

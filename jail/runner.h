@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "proto/jail.pb.h"
 #include "runtime/event_loop.h"
 
@@ -120,6 +121,32 @@ class JailRun {
                                         std::vector<std::string> warnings,
                                         JailStdio stdio, Done done,
                                         OnEgressDenied on_denied = nullptr);
+  // A warm jail: built now (off the loop, on a launcher thread that lives as
+  // long as the process), its init waiting for Launch() with the command.
+  // `spec` (from Finalize) fixes everything but argv, env, cwd and the
+  // timeout, which come with Launch(). `on_ready` runs (on the loop, never
+  // inline) once it is idle; `on_end` if it dies or fails before it is
+  // launched; after Launch() the launch's `done` runs instead.
+  static std::unique_ptr<JailRun> StartWarm(runtime::EventLoop* loop,
+                                            const proto::JailSpec& spec,
+                                            std::vector<std::string> warnings,
+                                            std::function<void()> on_ready,
+                                            Done on_end);
+  // Runs a command in a warm jail: argv, env, cwd and timeout_ms from
+  // `spec` (which must equal the warm spec in everything else: the caller
+  // checks), stdio from `stdio` (all three required). FailedPrecondition when
+  // the jail is not idle, ResourceExhausted when the command is too large
+  // for one message (launch a cold jail instead).
+  absl::Status Launch(const proto::JailSpec& spec, JailStdio stdio, Done done,
+                      OnEgressDenied on_denied = nullptr);
+  // Warm, built and waiting for Launch().
+  bool idle() const;
+  // When the program's processes are all gone and only the jail's init is
+  // left, `done` runs as soon as the init is killed; reaping it and removing
+  // the cgroup then finish on the loop (the loop must keep running). Off by
+  // default (`jcs run` exits right after `done`).
+  void set_async_teardown(bool on);
+
   // Kills the run if it is still going, without calling `done`.
   ~JailRun();
   JailRun(const JailRun&) = delete;

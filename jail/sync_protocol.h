@@ -21,6 +21,8 @@ enum class SyncType : uint32_t {
                         // fork the program
   kEgressListener = 7,  // init -> supervisor: the egress proxy's listening
                         // socket inside the jail's netns (SCM_RIGHTS)
+  kRun = 8,  // supervisor -> init of a warm jail: run this command (a
+             // RunHeader and its strings; stdin/stdout/stderr as SCM_RIGHTS)
 };
 
 // Setup steps timed inside the jail; the supervisor turns the stamps into a
@@ -54,6 +56,18 @@ enum LayerBit : uint32_t {
   kLayerPivotRoot = 1u << 4,
   kLayerLoopbackUp = 1u << 5,
 };
+
+// A warm jail's command: the header, then `strings_bytes` bytes of
+// NUL-terminated strings: the working directory, argc arguments, envc
+// "KEY=VALUE" entries. At most kMaxRunMessage bytes in all.
+struct RunHeader {
+  SyncType type;  // kRun
+  uint32_t argc;
+  uint32_t envc;
+  uint32_t strings_bytes;
+};
+inline constexpr size_t kMaxRunMessage = 128 * 1024;
+inline constexpr uint32_t kMaxRunStrings = 4096;
 
 struct SyncMessage {
   SyncType type;

@@ -144,6 +144,10 @@ struct ToolRuntime::Call {
   std::string text[2];
   uint64_t output_bytes = 0;
   int stdin_fd = -1;
+  int child_fds[3] = {-1, -1, -1};  // the jail's ends until it is launched
+  proto::JailSpec jail_spec;
+  std::vector<std::string> jail_warnings;
+  bool warm = false;  // launched in a warm jail
   std::string stdin_data;
   bool stdin_pending = false;
 
@@ -152,6 +156,9 @@ struct ToolRuntime::Call {
       if (fd >= 0) close(fd);
     }
     if (stdin_fd >= 0) close(stdin_fd);
+    for (int fd : child_fds) {
+      if (fd >= 0) close(fd);
+    }
   }
 };
 
@@ -168,9 +175,11 @@ ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
 }
 
 ToolRuntime::~ToolRuntime() {
-  *alive_ = false;
+  stopping_ = true;
   on_idle_ = nullptr;
   KillAll("project_stopped");
+  *alive_ = false;
+  for (WarmPool& pool : pools_) pool.jails.clear();  // kills the warm jails
 }
 
 nlohmann::json ToolRuntime::ListTools() const {
@@ -600,32 +609,11 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
   }
   call->out_fd[0] = out_pipe[0];
   call->out_fd[1] = err_pipe[0];
-  jail::JailStdio stdio{in_pipe[0], out_pipe[1], err_pipe[1]};
-  std::weak_ptr<bool> alive = alive_;
-  std::weak_ptr<Call> weak_call = call;
-  call->run = jail::JailRun::Start(
-      loop_, final_spec->spec, final_spec->warnings, stdio,
-      [this, alive, weak_call](jail::RunResult result) {
-        if (alive.expired()) return;
-        std::shared_ptr<Call> call = weak_call.lock();
-        if (call == nullptr) return;
-        call->jail_result = std::move(result);
-        MaybeFinishJail(call);
-      },
-      [this, alive, weak_call](const jail::EgressDenialRecord& denial) {
-        if (alive.expired()) return;
-        std::shared_ptr<Call> call = weak_call.lock();
-        if (call == nullptr) return;
-        Emit("security.network_denied", *call,
-             {{"reason", denial.reason},
-              {"host", denial.host},
-              {"port", denial.port},
-              {"detail", denial.detail},
-              {"source", "egress_proxy"}});
-      });
-  for (int fd : {in_pipe[0], out_pipe[1], err_pipe[1]}) {
-    if (fd >= 0) close(fd);
-  }
+  call->child_fds[0] = in_pipe[0];
+  call->child_fds[1] = out_pipe[1];
+  call->child_fds[2] = err_pipe[1];
+  call->jail_spec = std::move(final_spec->spec);
+  call->jail_warnings = std::move(final_spec->warnings);
   ArmOutputRead(call, 0);
   ArmOutputRead(call, 1);
   if (has_stdin && in_pipe[1] >= 0) {
@@ -644,6 +632,160 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
       call->stdin_fd = -1;
       call->stdin_pending = false;
     }
+  }
+  Dispatch(call);
+}
+
+std::string ToolRuntime::WarmFingerprint(const proto::JailSpec& spec) {
+  proto::JailSpec shape = spec;
+  shape.clear_argv();
+  shape.clear_env();
+  shape.clear_cwd();
+  shape.clear_timeout_ms();
+  return shape.SerializeAsString();
+}
+
+// A warm jail of the same shape when one is idle; else wait for one being
+// built; else a cold start. Either way the pool is topped up for the next
+// call (on the launcher thread: the loop is not blocked).
+void ToolRuntime::Dispatch(const std::shared_ptr<Call>& call) {
+  const int kind = call->tool->network_capable ? 1 : 0;
+  WarmPool& pool = pools_[kind];
+  const std::string fingerprint = WarmFingerprint(call->jail_spec);
+  if (pool.fingerprint != fingerprint) {
+    // The project's tree changed shape (a sensitive file appeared, ...):
+    // jails built for the old shape are discarded.
+    pool.jails.clear();
+    std::deque<std::weak_ptr<Call>> waiting = std::move(pool.waiting);
+    pool.waiting.clear();
+    pool.fingerprint = fingerprint;
+    pool.spec = call->jail_spec;
+    pool.warnings = call->jail_warnings;
+    for (const std::weak_ptr<Call>& weak : waiting) {
+      if (std::shared_ptr<Call> other = weak.lock()) LaunchJail(other, nullptr);
+    }
+  }
+  std::unique_ptr<jail::JailRun> warm = TakeIdle(pool);
+  if (warm != nullptr) {
+    LaunchJail(call, std::move(warm));
+  } else if (!pool.jails.empty()) {
+    pool.waiting.push_back(call);
+  } else {
+    LaunchJail(call, nullptr);
+  }
+  RefillPool(kind);
+}
+
+std::unique_ptr<jail::JailRun> ToolRuntime::TakeIdle(WarmPool& pool) {
+  for (auto it = pool.jails.begin(); it != pool.jails.end(); ++it) {
+    if (it->run != nullptr && it->run->idle()) {
+      std::unique_ptr<jail::JailRun> run = std::move(it->run);
+      pool.jails.erase(it);
+      return run;
+    }
+  }
+  return nullptr;
+}
+
+void ToolRuntime::RefillPool(int kind) {
+  WarmPool& pool = pools_[kind];
+  if (stopping_ || pool.fingerprint.empty()) return;
+  while (pool.jails.size() < kWarmJailsPerKind) {
+    const uint64_t id = next_warm_id_++;
+    std::weak_ptr<bool> alive = alive_;
+    std::unique_ptr<jail::JailRun> run = jail::JailRun::StartWarm(
+        loop_, pool.spec, pool.warnings,
+        [this, alive, kind] {
+          if (!alive.expired()) OnWarmReady(kind);
+        },
+        [this, alive, kind, id](jail::RunResult) {
+          if (!alive.expired()) OnWarmEnded(kind, id);
+        });
+    pool.jails.push_back({std::move(run), id});
+  }
+}
+
+void ToolRuntime::OnWarmReady(int kind) {
+  WarmPool& pool = pools_[kind];
+  while (!pool.waiting.empty()) {
+    std::shared_ptr<Call> call = pool.waiting.front().lock();
+    if (call == nullptr || call->done) {
+      pool.waiting.pop_front();
+      continue;
+    }
+    std::unique_ptr<jail::JailRun> warm = TakeIdle(pool);
+    if (warm == nullptr) break;
+    pool.waiting.pop_front();
+    LaunchJail(call, std::move(warm));
+  }
+  RefillPool(kind);
+}
+
+void ToolRuntime::OnWarmEnded(int kind, uint64_t id) {
+  WarmPool& pool = pools_[kind];
+  for (auto it = pool.jails.begin(); it != pool.jails.end(); ++it) {
+    if (it->id != id) continue;
+    // Destroyed later: this runs inside the jail's own callback.
+    std::shared_ptr<jail::JailRun> dead(it->run.release());
+    (void)loop_->Post([dead] {});
+    pool.jails.erase(it);
+    break;
+  }
+  // Nothing left to wait for: the waiting calls start cold (no refill here,
+  // so a host that cannot build jails does not spin).
+  if (pool.jails.empty()) {
+    std::deque<std::weak_ptr<Call>> waiting = std::move(pool.waiting);
+    pool.waiting.clear();
+    for (const std::weak_ptr<Call>& weak : waiting) {
+      std::shared_ptr<Call> call = weak.lock();
+      if (call != nullptr && !call->done) LaunchJail(call, nullptr);
+    }
+  }
+}
+
+void ToolRuntime::LaunchJail(const std::shared_ptr<Call>& call,
+                             std::unique_ptr<jail::JailRun> warm) {
+  if (call->done) return;
+  const jail::JailStdio stdio{call->child_fds[0], call->child_fds[1],
+                              call->child_fds[2]};
+  std::weak_ptr<bool> alive = alive_;
+  std::weak_ptr<Call> weak_call = call;
+  auto on_done = [this, alive, weak_call](jail::RunResult result) {
+    if (alive.expired()) return;
+    std::shared_ptr<Call> call = weak_call.lock();
+    if (call == nullptr) return;
+    call->jail_result = std::move(result);
+    MaybeFinishJail(call);
+  };
+  auto on_denied = [this, alive,
+                    weak_call](const jail::EgressDenialRecord& denial) {
+    if (alive.expired()) return;
+    std::shared_ptr<Call> call = weak_call.lock();
+    if (call == nullptr) return;
+    Emit("security.network_denied", *call,
+         {{"reason", denial.reason},
+          {"host", denial.host},
+          {"port", denial.port},
+          {"detail", denial.detail},
+          {"source", "egress_proxy"}});
+  };
+  if (warm != nullptr &&
+      warm->Launch(call->jail_spec, stdio, on_done, on_denied).ok()) {
+    call->run = std::move(warm);
+    call->warm = true;
+  } else {
+    warm.reset();  // unusable: torn down now
+    call->run = jail::JailRun::Start(
+        loop_, call->jail_spec, call->jail_warnings, stdio, on_done, on_denied);
+    call->run->set_async_teardown(true);
+  }
+  CloseChildFds(*call);
+}
+
+void ToolRuntime::CloseChildFds(Call& call) {
+  for (int& fd : call.child_fds) {
+    if (fd >= 0) close(fd);
+    fd = -1;
   }
 }
 
@@ -765,6 +907,7 @@ void ToolRuntime::MaybeFinishJail(const std::shared_ptr<Call>& call) {
   for (const auto& [step, us] : r.setup_us) timing["setup_" + step] = us;
   for (const auto& [step, us] : r.teardown_us) timing["teardown_" + step] = us;
   timing["prepare_us"] = call->prepare_us;
+  timing["warm_jail"] = call->warm;
   // jcs's own measurements go beside the result, not in it: the result is
   // what the tool produced (and what the sensitive scan looks at).
   call->timing_us = std::move(timing);
@@ -861,6 +1004,9 @@ void ToolRuntime::Fail(const std::shared_ptr<Call>& call, std::string reason,
 void ToolRuntime::Finish(const std::shared_ptr<Call>& call) {
   if (call->done) return;
   call->done = true;
+  // A call still waiting for a warm jail holds the jail ends of its pipes:
+  // closing them ends its output reads.
+  CloseChildFds(*call);
   call->respond = nullptr;
   ReleaseCapacity(*call);
   auto it = calls_.find(call->call_id);

@@ -67,7 +67,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "jail/runner.h"
 #include "nlohmann/json.hpp"
+#include "proto/jail.pb.h"
 #include "runtime/event_loop.h"
 #include "runtime/runtime_options.h"
 #include "telemetry/bus.h"
@@ -75,6 +77,8 @@
 namespace jcs::runtime {
 
 inline constexpr size_t kMaxRecentDecisions = 200;
+// Warm jails kept per kind (exec, exec.network) once a project has run one.
+inline constexpr size_t kWarmJailsPerKind = 2;
 inline constexpr absl::Duration kTimeoutWindow = absl::Minutes(5);
 
 struct ToolRuntimeConfig {
@@ -144,6 +148,28 @@ class ToolRuntime {
   void Execute(const std::shared_ptr<Call>& call);
   void ExecuteInProcess(const std::shared_ptr<Call>& call);
   void StartJail(const std::shared_ptr<Call>& call);
+  // Warm jails (a per-kind pool of kWarmJailsPerKind jails built ahead on the
+  // launcher thread, each used for one call): see Dispatch().
+  struct WarmJail {
+    std::unique_ptr<jail::JailRun> run;
+    uint64_t id = 0;
+  };
+  struct WarmPool {
+    std::string fingerprint;  // the jail shape the pool is built for
+    proto::JailSpec spec;
+    std::vector<std::string> warnings;
+    std::deque<WarmJail> jails;               // being built or idle
+    std::deque<std::weak_ptr<Call>> waiting;  // calls waiting for one
+  };
+  static std::string WarmFingerprint(const proto::JailSpec& spec);
+  void Dispatch(const std::shared_ptr<Call>& call);
+  static std::unique_ptr<jail::JailRun> TakeIdle(WarmPool& pool);
+  void RefillPool(int kind);
+  void OnWarmReady(int kind);
+  void OnWarmEnded(int kind, uint64_t id);
+  void LaunchJail(const std::shared_ptr<Call>& call,
+                  std::unique_ptr<jail::JailRun> warm);
+  static void CloseChildFds(Call& call);
   void ArmOutputRead(const std::shared_ptr<Call>& call, int stream);
   void MaybeFinishJail(const std::shared_ptr<Call>& call);
   void FinishResult(const std::shared_ptr<Call>& call, nlohmann::json result);
@@ -168,6 +194,10 @@ class ToolRuntime {
   };
   std::map<std::string, TimeoutState> timeouts_;  // by tool
   std::function<void()> on_idle_;
+  // [0]: exec (no network), [1]: exec.network (egress).
+  WarmPool pools_[2];
+  uint64_t next_warm_id_ = 1;
+  bool stopping_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

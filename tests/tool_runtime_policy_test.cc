@@ -518,5 +518,91 @@ TEST_F(ToolRuntimePolicyTest, EgressProxyRefusesWhatTheArgumentScanMissed) {
   EXPECT_EQ(plain.result()["stdout"], "[]\n0\n") << plain.Describe();
 }
 
+// Cancelling a call kills its whole process tree (setsid escapees
+// included), emits tool.cancelled and tool.child_processes_terminated, and
+// its late result never arrives. Cancelling a conversation does the same for
+// each of its calls.
+TEST_F(ToolRuntimePolicyTest, CancelKillsTheCallsProcessTreeAndDropsItsResult) {
+  const std::string p = StartProject();
+  const std::string marker = UniqueSleepMarker();
+  const std::string tree = "sleep " + marker + " & setsid sleep " + marker +
+                           " & sleep " + marker + "; echo late";
+  const ToolResponse call =
+      Tool(p, "exec", ExecArgs({"sh", "-c", tree}), {"--async"});
+  ASSERT_EQ(call.status(), "accepted") << call.Describe();
+  const std::string call_id = call.doc["call_id"];
+  ASSERT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker) == 3; }, 10))
+      << CountProcessesWithArg(marker);
+  RunResult cancel =
+      Cli({"tool", "cancel", p, call_id, "--correlation-id", "corr-cancel-1"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.Describe();
+  EXPECT_EQ(cancel.out, "1\n");
+  EXPECT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker) == 0; }, 5))
+      << CountProcessesWithArg(marker) << " processes survived the cancel";
+  // Cancelling it again: it is gone.
+  cancel = Cli({"tool", "cancel", p, call_id});
+  EXPECT_EQ(cancel.exit_code, 1) << cancel.Describe();
+  EXPECT_NE(cancel.err.find("call_not_found"), std::string::npos);
+
+  // A conversation's calls.
+  const std::string marker2 = UniqueSleepMarker();
+  for (int i = 0; i < 2; ++i) {
+    const ToolResponse r = Tool(p, "exec", ExecArgs({"sleep", marker2}),
+                                {"--async", "--conversation", "conv-9"});
+    ASSERT_EQ(r.status(), "accepted") << r.Describe();
+  }
+  ASSERT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker2) == 2; }, 10));
+  cancel = Cli({"tool", "cancel", p, "--conversation", "conv-9"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.Describe();
+  EXPECT_EQ(cancel.out, "2\n");
+  EXPECT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker2) == 0; }, 5));
+
+  usleep(300'000);  // a late result would have arrived by now
+  const nlohmann::json diag = Diagnostics(p);
+  EXPECT_EQ(Count(diag, "tool.cancelled"), 3) << diag;
+  EXPECT_EQ(Count(diag, "tool.child_processes_terminated"), 3) << diag;
+  EXPECT_EQ(Count(diag, "tool.completed"), 0) << diag;
+  EXPECT_EQ(Count(diag, "tool.failed"), 0) << diag;
+  EXPECT_EQ(diag["tools"]["running_calls"], nlohmann::json::array()) << diag;
+  for (const nlohmann::json& e : diag["telemetry"]["recent_events"]) {
+    if (e["event"] == "tool.cancelled" && e["conversation_id"] == "conv-9") {
+      EXPECT_EQ(e["reason"], "conversation_cancelled") << e;
+    } else if (e["event"] == "tool.cancelled") {
+      EXPECT_EQ(e["reason"], "cancelled") << e;
+      EXPECT_EQ(e["correlation_id"], call.doc["correlation_id"]) << e;
+    }
+  }
+}
+
+// Seccomp denials inside the jail become security.sandbox_violation events
+// naming the syscall; the program keeps running and sees EPERM.
+TEST_F(ToolRuntimePolicyTest, SeccompDenialsAreReportedAsSandboxViolations) {
+  const std::string p = StartProject();
+  const ToolResponse r = Tool(
+      p, "exec",
+      ExecArgs({"python3", "-c",
+                "import ctypes, os\n"
+                "libc = ctypes.CDLL(None, use_errno=True)\n"
+                "rc = libc.syscall(101, 16, 1, 0, 0)\n"  // ptrace(ATTACH, 1)
+                "print(rc, os.strerror(ctypes.get_errno()))\n"}));
+  ASSERT_TRUE(ExpectOk(r));
+  EXPECT_EQ(r.result()["stdout"], "-1 Operation not permitted\n")
+      << r.Describe();
+  EXPECT_EQ(r.result()["status"], "violation") << r.Describe();
+  ASSERT_EQ(r.result()["violations"].size(), 1u) << r.Describe();
+  EXPECT_EQ(r.result()["violations"][0]["syscall"], "ptrace");
+  const nlohmann::json diag = Diagnostics(p);
+  EXPECT_EQ(Count(diag, "security.sandbox_violation"), 1) << diag;
+  bool found = false;
+  for (const nlohmann::json& e : diag["telemetry"]["recent_events"]) {
+    if (e["event"] == "security.sandbox_violation") {
+      found = true;
+      EXPECT_EQ(e["reason"], "seccomp_denied") << e;
+      EXPECT_EQ(e["tool"], "exec") << e;
+    }
+  }
+  EXPECT_TRUE(found) << diag;
+}
+
 }  // namespace
 }  // namespace jcs::serve_test
