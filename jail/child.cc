@@ -386,6 +386,9 @@ char* g_run_envp[kMaxRunStrings + 1];
 // Waits for kRun and fills `spec` from it; exits quietly when the supervisor
 // closed the socket instead (a warm jail that was never used).
 void ReceiveRun(ProgramSpec* spec) {
+  SyncMessage ready = g_progress;
+  ready.type = SyncType::kWarmReady;
+  Send(ready);
   struct iovec iov = {g_run_message, sizeof(g_run_message)};
   alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
   struct msghdr hdr = {};

@@ -279,6 +279,7 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   bool JoinCgroup();
   bool Arm();
   void OnWarmedUp(bool built);
+  void MaybeReady();
   // Reads one message; false when nothing was waiting (or the socket is gone).
   bool HandleSyncMessage();
   void DrainSyncMessages();
@@ -310,6 +311,8 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   bool ready_ = false;    // warm and armed, waiting for Launch()
   bool launched_ = false;
   bool async_teardown_ = false;  // see JailRun::set_async_teardown
+  bool armed_ = false;           // warm: polls armed on the loop
+  bool built_ = false;           // warm: the init reported kWarmReady
   bool deferred_reap_ = false;
   std::function<void()> on_ready_;
   bool killed_ = false;
@@ -598,6 +601,12 @@ bool JailRun::Impl::HandleSyncMessage() {
                 (msg.step_end_ns[step] - previous) / 1000);
         previous = msg.step_end_ns[step];
       }
+      if (warm_) {
+        // From sending the command to the init having read it, and from the
+        // seccomp step to this supervisor handling kReady.
+        AddStep("run_delivery", msg.start_ns / 1000 - start_us_);
+        AddStep("ready_delivery", NowUs() - previous / 1000);
+      }
       AddStep("total_to_exec", NowUs() - start_us_ + clone_us_);
       r_.layers["seccomp"] =
           (msg.layers & kLayerSeccomp) ? "enforced" : "not enforced";
@@ -619,6 +628,10 @@ bool JailRun::Impl::HandleSyncMessage() {
     }
     case SyncType::kExecFailed:
       r_.exec_errno = msg.err;
+      break;
+    case SyncType::kWarmReady:
+      built_ = true;
+      MaybeReady();
       break;
     case SyncType::kEgressListener:
       if (passed_fd < 0 || proxy_ == nullptr) {
@@ -946,15 +959,23 @@ void JailRun::Impl::OnWarmedUp(bool built) {
   warming_ = false;
   if (built && !killed_ && Arm() && !setup_failed_ && !init_dead_ &&
       !program_exited_) {
-    ready_ = true;
-    if (on_ready_) {
-      std::function<void()> on_ready = std::move(on_ready_);
-      on_ready_ = nullptr;
-      on_ready();
-    }
+    armed_ = true;
+    MaybeReady();
     return;
   }
   Finish();
+}
+
+// Idle once armed on the loop and the init reported that the jail is built
+// (its filesystem is finished after the cgroup step, in parallel).
+void JailRun::Impl::MaybeReady() {
+  if (!armed_ || !built_ || ready_ || finished_) return;
+  ready_ = true;
+  if (on_ready_) {
+    std::function<void()> on_ready = std::move(on_ready_);
+    on_ready_ = nullptr;
+    on_ready();
+  }
 }
 
 absl::Status JailRun::Impl::Launch(const proto::JailSpec& call, JailStdio stdio,

@@ -23,6 +23,8 @@ enum class SyncType : uint32_t {
                         // socket inside the jail's netns (SCM_RIGHTS)
   kRun = 8,  // supervisor -> init of a warm jail: run this command (a
              // RunHeader and its strings; stdin/stdout/stderr as SCM_RIGHTS)
+  kWarmReady = 9,  // init of a warm jail -> supervisor: built, waiting for
+                   // kRun
 };
 
 // Setup steps timed inside the jail; the supervisor turns the stamps into a

@@ -16,7 +16,9 @@
 //
 // Flags: --socket PATH (required), --root DIR (project root; default: a
 // temporary directory chowned to uid 1000 and removed afterwards),
-// --iterations N (default 200), --warmup N (default 10), --argv ARG
+// --iterations N (default 200), --warmup N (default 10), --pause-ms N
+// (default 0: back to back; an agent's think time between calls lets the
+// daemon rebuild its warm jails off the call's path), --argv ARG
 // (repeatable, one argv element each; default /bin/true).
 //
 // Prints median/p90/p99/min (ms) of both, the ratio of the medians against
@@ -55,7 +57,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kUsage[] =
     "usage: tool_bench --socket PATH [--root DIR] [--iterations N=200]\n"
-    "                  [--warmup N=10] [--argv ARG]...\n"
+    "                  [--warmup N=10] [--pause-ms N=0] [--argv ARG]...\n"
     "\n"
     "Compares a synchronous `exec` tool call through `jcs serve` with a plain\n"
     "posix_spawn of the same argv (default: /bin/true). The daemon must\n"
@@ -205,6 +207,7 @@ int main(int argc, char** argv) {
   std::string root;
   int iterations = 200;
   int warmup = 10;
+  int pause_ms = 0;
   std::vector<std::string> command;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -221,6 +224,10 @@ int main(int argc, char** argv) {
     } else if (flag == "--iterations") {
       if (!absl::SimpleAtoi(value, &iterations) || iterations < 1) {
         return Usage("--iterations: expected a positive integer");
+      }
+    } else if (flag == "--pause-ms") {
+      if (!absl::SimpleAtoi(value, &pause_ms) || pause_ms < 0) {
+        return Usage("--pause-ms: expected a non-negative integer");
       }
     } else if (flag == "--warmup") {
       if (!absl::SimpleAtoi(value, &warmup) || warmup < 0) {
@@ -281,6 +288,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   for (int i = 0; i < warmup + iterations; ++i) {
     const bool measured = i >= warmup;
+    if (pause_ms > 0) usleep(static_cast<useconds_t>(pause_ms) * 1000);
     // Alternate which variant goes first so neither always runs on a cache
     // the other just warmed.
     for (int turn = 0; turn < 2; ++turn) {
@@ -327,8 +335,8 @@ int main(int argc, char** argv) {
   }
   printf(
       "tool benchmark: exec [%s], %d iterations (+%d warm-up), interleaved, "
-      "project %s\n",
-      shown.c_str(), iterations, warmup, project->c_str());
+      "%d ms pause between iterations, project %s\n",
+      shown.c_str(), iterations, warmup, pause_ms, project->c_str());
   printf("%-8s %10s %10s %10s %10s\n", "variant", "median_ms", "p90_ms",
          "p99_ms", "min_ms");
   for (auto* row : {&plain_ms, &jcs_ms}) {
