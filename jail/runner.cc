@@ -30,33 +30,19 @@
 #include "egress/egress_proxy.h"
 #include "jail/cgroup.h"
 #include "jail/child.h"
+#include "jail/child_context.h"
 #include "jail/env.h"
 #include "jail/landlock.h"
 #include "jail/mount_plan.h"
 #include "jail/seccomp_policy.h"
 #include "jail/seccomp_precompiled.h"
 #include "jail/sync_protocol.h"
+#include "jail/zygote.h"
 #include "runtime/event_loop.h"
 
 namespace jcs::jail {
 namespace {
 
-// clone3's argument block (include/uapi/linux/sched.h), spelled out to avoid
-// header clashes.
-struct CloneArgs {
-  uint64_t flags;
-  uint64_t pidfd;
-  uint64_t child_tid;
-  uint64_t parent_tid;
-  uint64_t exit_signal;
-  uint64_t stack;
-  uint64_t stack_size;
-  uint64_t tls;
-  uint64_t set_tid;
-  uint64_t set_tid_size;
-  uint64_t cgroup;
-};
-constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
 constexpr int kKillWaitMs = 3000;
 
 int64_t NowUs() {
@@ -187,6 +173,75 @@ std::vector<std::string> ProgramEnv(const proto::JailSpec& spec,
   return env;
 }
 
+}  // namespace
+
+absl::Status FillChildContext(const proto::JailSpec& spec, bool warm,
+                              ChildContext* ctx,
+                              std::vector<std::string>* warnings,
+                              std::map<std::string, std::string>* layers) {
+  absl::StatusOr<MountPlan> plan = PlanMounts(spec);
+  if (!plan.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("mounts: ", plan.status().message()));
+  }
+  ctx->staging_dir = StagingDir();
+  ctx->binds = std::move(plan->binds);
+  ctx->symlinks = std::move(plan->symlinks);
+  std::vector<std::string>& read_exec = plan->read_exec;
+  std::vector<std::string>& read_write = plan->read_write;
+  ctx->tmp_size = absl::StrCat(spec.tmp_size_bytes());
+  ctx->loopback = spec.net() == proto::NET_LOOPBACK;
+  ctx->egress = spec.net() == proto::NET_EGRESS;
+  ctx->hostname = spec.hostname();
+  ctx->uid = spec.uid();
+  ctx->gid = spec.gid();
+  ctx->cwd = spec.cwd().empty() ? spec.root() : spec.cwd();
+  ctx->argv_storage.assign(spec.argv().begin(), spec.argv().end());
+  ctx->env_storage = ProgramEnv(spec, ctx->egress_port);
+  ctx->warm = warm;
+  ctx->argv.clear();
+  for (std::string& arg : ctx->argv_storage) ctx->argv.push_back(arg.data());
+  ctx->argv.push_back(nullptr);
+  ctx->envp.clear();
+  for (std::string& var : ctx->env_storage) {
+    ctx->envp.push_back(var.data());
+    if (absl::StartsWith(var, "PATH=")) ctx->path_env = var.substr(5);
+  }
+  ctx->envp.push_back(nullptr);
+  ctx->nofile = spec.nofile();
+  ctx->fsize = spec.fsize_bytes();
+  ctx->seccomp = PrecompiledDefaultPolicy().program();
+
+  const int abi = spec.landlock() == proto::LANDLOCK_OFF ? 0 : LandlockAbi();
+  if (spec.landlock() == proto::LANDLOCK_REQUIRED && abi == 0) {
+    return absl::FailedPreconditionError(
+        "landlock: required but this kernel has no Landlock (fix: a kernel "
+        "with CONFIG_SECURITY_LANDLOCK=y and landlock in the lsm= boot "
+        "parameter, or --landlock best-effort)");
+  }
+  if (spec.landlock() == proto::LANDLOCK_OFF) {
+    (*layers)["landlock"] = "off (--landlock off)";
+  } else if (abi == 0) {
+    (*layers)["landlock"] = "not enforced: the kernel has no Landlock";
+    warnings->push_back(
+        "landlock is unavailable on this kernel; mounts and seccomp still "
+        "apply");
+  }
+  if (abi > 0) {
+    read_write.push_back("/tmp");
+    read_write.push_back("/dev/shm");
+    std::string landlock_error;
+    if (!BuildLandlockPlan(abi, read_exec, {"/"}, read_write, {"/dev"},
+                           &ctx->landlock, &landlock_error)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("landlock: ", landlock_error));
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
 // Warm jails are built off the event loop, on one thread that lives as long
 // as the process: a jail's init has PR_SET_PDEATHSIG, which fires when the
 // thread that cloned it exits.
@@ -276,6 +331,8 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   bool PrepareEgress();
   void StopEgress();
   bool Clone();
+  bool CloneInZygote();
+  bool MapIdsAndGo();
   bool JoinCgroup();
   bool Arm();
   void OnWarmedUp(bool built);
@@ -333,6 +390,7 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   int64_t t0_us_ = 0;
   int64_t start_us_ = 0;
   int64_t clone_us_ = 0;
+  int64_t ready_at_us_ = 0;
   std::map<int, uint64_t> violations_;
   std::vector<runtime::OpId> ops_;  // armed on loop_, cancelled by Finish()
   struct seccomp_notif* notif_ = nullptr;
@@ -358,68 +416,13 @@ bool JailRun::Impl::Prepare() {
   AddStep("seccomp_load_policy", NowUs() - t);
 
   t = NowUs();
-  absl::StatusOr<MountPlan> plan = PlanMounts(spec_);
-  if (!plan.ok()) {
-    SetupError(absl::StrCat("mounts: ", plan.status().message()));
+  absl::Status filled =
+      FillChildContext(spec_, warm_, &ctx_, &r_.warnings, &r_.layers);
+  if (!filled.ok()) {
+    SetupError(std::string(filled.message()));
     return false;
   }
-  ctx_.staging_dir = StagingDir();
-  ctx_.binds = std::move(plan->binds);
-  ctx_.symlinks = std::move(plan->symlinks);
-  std::vector<std::string>& read_exec = plan->read_exec;
-  std::vector<std::string>& read_write = plan->read_write;
-  ctx_.tmp_size = absl::StrCat(spec_.tmp_size_bytes());
-  ctx_.loopback = spec_.net() == proto::NET_LOOPBACK;
-  ctx_.egress = spec_.net() == proto::NET_EGRESS;
-  ctx_.hostname = spec_.hostname();
-  ctx_.uid = spec_.uid();
-  ctx_.gid = spec_.gid();
-  ctx_.cwd = spec_.cwd().empty() ? spec_.root() : spec_.cwd();
-  ctx_.argv_storage.assign(spec_.argv().begin(), spec_.argv().end());
-  ctx_.env_storage = ProgramEnv(spec_, ctx_.egress_port);
-  ctx_.warm = warm_;
-  if (ctx_.egress) {
-    if (!PrepareEgress()) return false;
-  }
-  for (std::string& arg : ctx_.argv_storage) ctx_.argv.push_back(arg.data());
-  ctx_.argv.push_back(nullptr);
-  for (std::string& var : ctx_.env_storage) {
-    ctx_.envp.push_back(var.data());
-    if (absl::StartsWith(var, "PATH=")) ctx_.path_env = var.substr(5);
-  }
-  ctx_.envp.push_back(nullptr);
-  ctx_.nofile = spec_.nofile();
-  ctx_.fsize = spec_.fsize_bytes();
-  ctx_.seccomp = policy_->program();
-
-  const int abi = spec_.landlock() == proto::LANDLOCK_OFF ? 0 : LandlockAbi();
-  if (spec_.landlock() == proto::LANDLOCK_REQUIRED && abi == 0) {
-    SetupError(
-        "landlock: required but this kernel has no Landlock (fix: a kernel "
-        "with "
-        "CONFIG_SECURITY_LANDLOCK=y and landlock in the lsm= boot parameter, "
-        "or --landlock "
-        "best-effort)");
-    return false;
-  }
-  if (spec_.landlock() == proto::LANDLOCK_OFF) {
-    r_.layers["landlock"] = "off (--landlock off)";
-  } else if (abi == 0) {
-    r_.layers["landlock"] = "not enforced: the kernel has no Landlock";
-    r_.warnings.push_back(
-        "landlock is unavailable on this kernel; mounts and seccomp still "
-        "apply");
-  }
-  if (abi > 0) {
-    read_write.push_back("/tmp");
-    read_write.push_back("/dev/shm");
-    std::string landlock_error;
-    if (!BuildLandlockPlan(abi, read_exec, {"/"}, read_write, {"/dev"},
-                           &ctx_.landlock, &landlock_error)) {
-      SetupError(absl::StrCat("landlock: ", landlock_error));
-      return false;
-    }
-  }
+  if (ctx_.egress && !PrepareEgress()) return false;
   AddStep("plan", NowUs() - t);
 
   // cgroup v2 must exist before clone (CLONE_INTO_CGROUP). The v1 fallback is
@@ -474,6 +477,7 @@ bool JailRun::Impl::JoinCgroup() {
 }
 
 bool JailRun::Impl::Clone() {
+  if (warm_ && ProcessZygote() != nullptr) return CloneInZygote();
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
     SetupError(absl::StrCat("sync socket: socketpair: ", Errno(errno)));
@@ -488,21 +492,13 @@ bool JailRun::Impl::Clone() {
   ctx_.sync_fd = child_fd_;
 
   int64_t t = NowUs();
-  CloneArgs args = {};
-  args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-               CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-  args.pidfd = reinterpret_cast<uint64_t>(&pidfd_);
+  const bool into_cgroup = cgroup_ != nullptr && cgroup_->clone_into_fd() >= 0;
+  start_us_ = NowUs();
   // No exit signal: only this run (through its pidfd) collects the init, not
   // a daemon's waitpid(-1) orphan reaper.
-  args.exit_signal = 0;
-  const bool into_cgroup = cgroup_ != nullptr && cgroup_->clone_into_fd() >= 0;
-  if (into_cgroup) {
-    args.flags |= kCloneIntoCgroup;
-    args.cgroup = static_cast<uint64_t>(cgroup_->clone_into_fd());
-  }
-  start_us_ = NowUs();
-  const long pid = syscall(SYS_clone3, &args, sizeof(args));
-  if (pid == 0) JailChildMain(ctx_);
+  const long pid =
+      CloneJailChild(ctx_, into_cgroup ? cgroup_->clone_into_fd() : -1, &pidfd_,
+                     /*exit_signal=*/0);
   const int clone_errno = errno;
   close(child_fd_);
   child_fd_ = -1;
@@ -516,8 +512,35 @@ bool JailRun::Impl::Clone() {
   init_pid_ = static_cast<pid_t>(pid);
   clone_us_ = NowUs() - t;
   AddStep("clone", clone_us_);
+  return MapIdsAndGo();
+}
 
-  t = NowUs();
+// A warm jail cloned by the zygote: the supervisor's pages are not shared
+// with the jail (see jail/zygote.h). The zygote is the init's parent and
+// reaps it; this run watches it through its pidfd.
+bool JailRun::Impl::CloneInZygote() {
+  const int64_t t = NowUs();
+  const bool into_cgroup = cgroup_ != nullptr && cgroup_->clone_into_fd() >= 0;
+  start_us_ = NowUs();
+  absl::StatusOr<Zygote::Cloned> cloned = ProcessZygote()->Clone(
+      spec_, /*warm=*/true, into_cgroup ? cgroup_->clone_into_fd() : -1);
+  if (!cloned.ok()) {
+    SetupError(absl::StrCat("namespaces (zygote): ", cloned.status().message(),
+                            " (fix: see jcs doctor)"));
+    return false;
+  }
+  init_pid_ = cloned->pid;
+  pidfd_ = cloned->pidfd;
+  sync_fd_ = cloned->sync_fd;
+  const int on = 1;
+  setsockopt(sync_fd_, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+  clone_us_ = NowUs() - t;
+  AddStep("clone", clone_us_);
+  return MapIdsAndGo();
+}
+
+bool JailRun::Impl::MapIdsAndGo() {
+  int64_t t = NowUs();
   absl::Status status = WriteProcFile(init_pid_, "setgroups", "deny");
   if (status.ok()) {
     status = WriteProcFile(init_pid_, "uid_map",
@@ -608,6 +631,7 @@ bool JailRun::Impl::HandleSyncMessage() {
         AddStep("ready_delivery", NowUs() - previous / 1000);
       }
       AddStep("total_to_exec", NowUs() - start_us_ + clone_us_);
+      ready_at_us_ = NowUs();
       r_.layers["seccomp"] =
           (msg.layers & kLayerSeccomp) ? "enforced" : "not enforced";
       r_.layers["no_new_privs"] =
@@ -646,6 +670,8 @@ bool JailRun::Impl::HandleSyncMessage() {
     case SyncType::kMainExited:
       program_exited_ = true;
       program_status_ = msg.wait_status;
+      // From exec to the program's exit reported by the init.
+      if (ready_at_us_ > 0) AddStep("exec_to_exit", NowUs() - ready_at_us_);
       break;
     default:
       SetupError("sync socket: unknown message from the jail");
@@ -755,7 +781,13 @@ void JailRun::Impl::Teardown() {
     siginfo_t info = {};
     // __WALL: the init is cloned with no exit signal (a daemon's orphan
     // reaper, waitpid(-1), must not collect it).
-    waitid(static_cast<idtype_t>(P_PIDFD), pidfd_, &info, WEXITED | __WALL);
+    if (waitid(static_cast<idtype_t>(P_PIDFD), pidfd_, &info,
+               WEXITED | __WALL) != 0 &&
+        errno == ECHILD) {
+      // Cloned by the zygote (its parent reaps it): wait for the exit.
+      struct pollfd p = {pidfd_, POLLIN, 0};
+      poll(&p, 1, kKillWaitMs);
+    }
     if (!program_exited_ && !timed_out_ && init_dead_ && !setup_failed_) {
       // The init died before reporting the program's exit (e.g. killed from
       // outside).

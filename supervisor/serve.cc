@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "jail/zygote.h"
 #include "runtime/event_loop.h"
 #include "runtime/value.h"
 #include "supervisor/control_server.h"
@@ -65,6 +66,7 @@ class Daemon {
   void ReapChildren();
 
   proto::SupervisorConfig config_;
+  std::unique_ptr<jail::Zygote> zygote_;
   std::unique_ptr<runtime::EventLoop> loop_;
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlServer> server_;
@@ -116,6 +118,16 @@ void Daemon::OnSignal() {
 }
 
 int Daemon::Run() {
+  // Forked first, while this process is small: warm jails are cloned by it
+  // (jail/zygote.h).
+  absl::StatusOr<std::unique_ptr<jail::Zygote>> zygote = jail::Zygote::Start();
+  if (zygote.ok()) {
+    zygote_ = *std::move(zygote);
+    jail::SetProcessZygote(zygote_.get());
+  } else {
+    fprintf(stderr, "jcs serve: %s (warm jails are cloned in-process)\n",
+            std::string(zygote.status().message()).c_str());
+  }
   if (absl::Status s = MakeDirs(config_.state_dir(), 0700); !s.ok()) {
     fprintf(stderr, "jcs serve: state_dir: %s\n",
             std::string(s.message()).c_str());

@@ -55,11 +55,22 @@ std::vector<pid_t> AllPids() {
 
 // Children of `pid`, zombies included (by /proc/PID/stat's ppid: this
 // kernel has no /proc/PID/task/TID/children).
+// The daemon's children other than its zygote (jail/zygote.h), which lives
+// as long as the daemon and is not an orphan.
+bool IsZygote(pid_t pid) {
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name == "jcs-zygote";
+}
+
 std::set<pid_t> ChildrenOf(pid_t parent) {
   std::set<pid_t> children;
   for (pid_t pid : AllPids()) {
     ProcStat stat;
-    if (ReadStat(pid, &stat) && stat.ppid == parent) children.insert(pid);
+    if (ReadStat(pid, &stat) && stat.ppid == parent && !IsZygote(pid)) {
+      children.insert(pid);
+    }
   }
   return children;
 }

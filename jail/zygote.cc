@@ -1,0 +1,283 @@
+#include "jail/zygote.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "jail/child.h"
+#include "jail/child_context.h"
+
+namespace jcs::jail {
+namespace {
+
+constexpr size_t kMaxRequest = 192 * 1024;
+Zygote* g_zygote = nullptr;
+
+// clone3's argument block (include/uapi/linux/sched.h).
+struct CloneArgs {
+  uint64_t flags;
+  uint64_t pidfd;
+  uint64_t child_tid;
+  uint64_t parent_tid;
+  uint64_t exit_signal;
+  uint64_t stack;
+  uint64_t stack_size;
+  uint64_t tls;
+  uint64_t set_tid;
+  uint64_t set_tid_size;
+  uint64_t cgroup;
+};
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
+
+struct Reply {
+  int32_t err = 0;  // 0, or the errno of the failed step
+  int32_t pid = -1;
+  char message[240] = {};
+};
+
+void SendReply(int sock, const Reply& reply, const int* fds, int nfds) {
+  struct iovec iov = {const_cast<Reply*>(&reply), sizeof(reply)};
+  struct msghdr hdr = {};
+  hdr.msg_iov = &iov;
+  hdr.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  if (nfds > 0) {
+    hdr.msg_control = control;
+    hdr.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    memcpy(CMSG_DATA(cmsg), fds, nfds * sizeof(int));
+  }
+  while (sendmsg(sock, &hdr, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+void Fail(int sock, int err, const std::string& message) {
+  Reply reply;
+  reply.err = err == 0 ? EINVAL : err;
+  strncpy(reply.message, message.c_str(), sizeof(reply.message) - 1);
+  SendReply(sock, reply, nullptr, 0);
+}
+
+// One request: [1 byte warm][serialized JailSpec], optional cgroup fd.
+void Serve(int sock, std::vector<char>& buffer) {
+  struct iovec iov = {buffer.data(), buffer.size()};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr hdr = {};
+  hdr.msg_iov = &iov;
+  hdr.msg_iovlen = 1;
+  hdr.msg_control = control;
+  hdr.msg_controllen = sizeof(control);
+  const ssize_t n = recvmsg(sock, &hdr, MSG_CMSG_CLOEXEC);
+  if (n == 0) _exit(0);  // the supervisor is gone
+  if (n < 0) {
+    if (errno == EINTR || errno == EAGAIN) return;
+    _exit(1);
+  }
+  int cgroup_fd = -1;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&hdr); c != nullptr;
+       c = CMSG_NXTHDR(&hdr, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      memcpy(&cgroup_fd, CMSG_DATA(c), sizeof(int));
+    }
+  }
+  proto::JailSpec spec;
+  if ((hdr.msg_flags & MSG_TRUNC) != 0 || n < 1 ||
+      !spec.ParseFromArray(buffer.data() + 1, static_cast<int>(n - 1))) {
+    if (cgroup_fd >= 0) close(cgroup_fd);
+    Fail(sock, EINVAL, "zygote: malformed request");
+    return;
+  }
+  ChildContext ctx;
+  std::vector<std::string> warnings;
+  std::map<std::string, std::string> layers;
+  absl::Status filled =
+      FillChildContext(spec, buffer[0] != 0, &ctx, &warnings, &layers);
+  if (!filled.ok()) {
+    if (cgroup_fd >= 0) close(cgroup_fd);
+    Fail(sock, EINVAL, std::string(filled.message()));
+    return;
+  }
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    const int err = errno;
+    if (cgroup_fd >= 0) close(cgroup_fd);
+    Fail(sock, err, "sync socket: socketpair");
+    return;
+  }
+  ctx.sync_fd = pair[1];
+  int pidfd = -1;
+  const long pid = CloneJailChild(ctx, cgroup_fd, &pidfd, SIGCHLD);
+  const int clone_errno = errno;
+  close(pair[1]);
+  if (cgroup_fd >= 0) close(cgroup_fd);
+  if (pid < 0) {
+    close(pair[0]);
+    Fail(sock, clone_errno, "clone3");
+    return;
+  }
+  Reply reply;
+  reply.pid = static_cast<int32_t>(pid);
+  const int fds[2] = {pidfd, pair[0]};
+  SendReply(sock, reply, fds, 2);
+  close(pidfd);
+  close(pair[0]);
+}
+
+[[noreturn]] void ZygoteMain(int sock, pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid() != parent) _exit(0);
+  prctl(PR_SET_NAME, "jcs-zygote", 0, 0, 0);
+  // Only the request socket (and stdio) stays open.
+  if (dup2(sock, 3) < 0) _exit(1);
+  syscall(SYS_close_range, 4, ~0U, 0);
+  sock = 3;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  std::vector<char> buffer(kMaxRequest);
+  while (true) {
+    // Reap the inits of finished jails (their supervisor only polls their
+    // pidfds).
+    while (waitpid(-1, nullptr, WNOHANG | __WALL) > 0) {
+    }
+    struct pollfd p = {sock, POLLIN, 0};
+    const int ready = poll(&p, 1, 200);
+    if (ready > 0) Serve(sock, buffer);
+  }
+}
+
+}  // namespace
+
+long CloneJailChild(const ChildContext& ctx, int cgroup_fd, int* pidfd,
+                    int exit_signal) {
+  CloneArgs args = {};
+  args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+               CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(pidfd);
+  args.exit_signal = static_cast<uint64_t>(exit_signal);
+  if (cgroup_fd >= 0) {
+    args.flags |= kCloneIntoCgroup;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
+  const long pid = syscall(SYS_clone3, &args, sizeof(args));
+  if (pid == 0) JailChildMain(ctx);
+  return pid;
+}
+
+absl::StatusOr<std::unique_ptr<Zygote>> Zygote::Start() {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return absl::InternalError(
+        absl::StrCat("zygote: socketpair: ", strerror(errno)));
+  }
+  int size = static_cast<int>(kMaxRequest) + 4096;
+  setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  setsockopt(pair[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    close(pair[0]);
+    close(pair[1]);
+    return absl::InternalError(absl::StrCat("zygote: fork: ", strerror(err)));
+  }
+  if (pid == 0) {
+    close(pair[0]);
+    ZygoteMain(pair[1], parent);
+  }
+  close(pair[1]);
+  return std::unique_ptr<Zygote>(new Zygote(pid, pair[0]));
+}
+
+Zygote::~Zygote() {
+  if (g_zygote == this) g_zygote = nullptr;
+  close(sock_);
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+}
+
+absl::StatusOr<Zygote::Cloned> Zygote::Clone(const proto::JailSpec& spec,
+                                             bool warm, int cgroup_fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string request(1, warm ? '\1' : '\0');
+  if (!spec.AppendToString(&request) || request.size() > kMaxRequest) {
+    return absl::ResourceExhaustedError(
+        "zygote: the jail spec is too large for one request");
+  }
+  struct iovec iov = {request.data(), request.size()};
+  struct msghdr hdr = {};
+  hdr.msg_iov = &iov;
+  hdr.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (cgroup_fd >= 0) {
+    hdr.msg_control = control;
+    hdr.msg_controllen = sizeof(control);
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &cgroup_fd, sizeof(int));
+  }
+  ssize_t sent;
+  do {
+    sent = sendmsg(sock_, &hdr, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent != static_cast<ssize_t>(request.size())) {
+    return absl::UnavailableError(
+        absl::StrCat("zygote: send: ", strerror(errno)));
+  }
+  Reply reply;
+  struct iovec riov = {&reply, sizeof(reply)};
+  alignas(struct cmsghdr) char rcontrol[CMSG_SPACE(2 * sizeof(int))];
+  struct msghdr rhdr = {};
+  rhdr.msg_iov = &riov;
+  rhdr.msg_iovlen = 1;
+  rhdr.msg_control = rcontrol;
+  rhdr.msg_controllen = sizeof(rcontrol);
+  ssize_t n;
+  do {
+    n = recvmsg(sock_, &rhdr, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  int fds[2] = {-1, -1};
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&rhdr); c != nullptr;
+       c = CMSG_NXTHDR(&rhdr, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(2 * sizeof(int))) {
+      memcpy(fds, CMSG_DATA(c), sizeof(fds));
+    }
+  }
+  if (n != sizeof(reply) || reply.err != 0 || fds[0] < 0 || fds[1] < 0) {
+    for (int fd : fds) {
+      if (fd >= 0) close(fd);
+    }
+    if (n != sizeof(reply)) {
+      return absl::UnavailableError("zygote: no answer (is it still alive?)");
+    }
+    reply.message[sizeof(reply.message) - 1] = '\0';
+    return absl::FailedPreconditionError(
+        absl::StrCat(reply.message, ": ", strerror(reply.err)));
+  }
+  return Cloned{reply.pid, fds[0], fds[1]};
+}
+
+void SetProcessZygote(Zygote* zygote) { g_zygote = zygote; }
+Zygote* ProcessZygote() { return g_zygote; }
+
+}  // namespace jcs::jail
