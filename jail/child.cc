@@ -314,13 +314,18 @@ int ExecProgram(const ProgramSpec& spec) {
   return best;
 }
 
-[[noreturn]] void ProgramMain(const ProgramSpec& spec) {
-  const ChildContext& ctx = *spec.ctx;
+void DupStdio(const ProgramSpec& spec) {
   for (int i = 0; i < 3; ++i) {
     if (spec.stdio[i] >= 0 && dup2(spec.stdio[i], i) < 0) {
       Fail("stdio", "dup2 of the command's stdio", errno);
     }
   }
+}
+
+// Signals, rlimits, credentials, Landlock and seccomp, in this order (seccomp
+// last). Returns the seccomp listener for the supervisor. `cwd` (may be
+// null) is entered before the credentials change.
+int LockDown(const ChildContext& ctx, const char* cwd) {
   ResetSignals();
   struct rlimit core = {0, 0};
   struct rlimit nofile = {ctx.nofile, ctx.nofile};
@@ -331,7 +336,7 @@ int ExecProgram(const ProgramSpec& spec) {
       setrlimit(RLIMIT_FSIZE, &fsize) != 0) {
     Fail("rlimits", "setrlimit", errno);
   }
-  if (chdir(spec.cwd) != 0) FailPath("chdir ", spec.cwd, errno);
+  if (cwd != nullptr && chdir(cwd) != 0) FailPath("chdir ", cwd, errno);
   DropPrivileges(ctx.uid, ctx.gid);
   g_progress.layers |= kLayerNoNewPrivs | kLayerCapsDropped;
   Stamp(kStepCredentials);
@@ -355,6 +360,11 @@ int ExecProgram(const ProgramSpec& spec) {
     Fail("seccomp", "seccomp(SET_MODE_FILTER, NEW_LISTENER)", errno);
   g_progress.layers |= kLayerSeccomp;
   Stamp(kStepSeccomp);
+  return listener;
+}
+
+// Hands the seccomp listener to the supervisor and execs.
+[[noreturn]] void ReadyAndExec(const ProgramSpec& spec, int listener) {
   SyncMessage ready = g_progress;
   ready.type = SyncType::kReady;
   Send(ready, listener);
@@ -366,6 +376,11 @@ int ExecProgram(const ProgramSpec& spec) {
   failed.err = err;
   Send(failed);
   _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+[[noreturn]] void ProgramMain(const ProgramSpec& spec) {
+  DupStdio(spec);
+  ReadyAndExec(spec, LockDown(*spec.ctx, spec.cwd));
 }
 
 // Stack of the program's process between clone and exec (it shares the init's
@@ -446,6 +461,24 @@ void ReceiveRun(ProgramSpec* spec) {
   // The timing restarts here: the steps before were the warm-up.
   for (int64_t& stamp : g_progress.step_end_ns) stamp = 0;
   g_progress.start_ns = NowNs();
+}
+
+// The program's process of a warm jail: locked down first (credentials,
+// Landlock, seccomp), then it waits for the command on the sync socket
+// (the init does not read it), takes the command's stdio and working
+// directory, and execs.
+[[noreturn]] void WarmProgramMain(const ChildContext& ctx) {
+  const int listener = LockDown(ctx, nullptr);
+  ProgramSpec spec;
+  spec.ctx = &ctx;
+  ReceiveRun(&spec);
+  DupStdio(spec);
+  for (int fd : spec.stdio) {
+    if (fd > 2) close(fd);
+  }
+  if (chdir(spec.cwd) != 0) FailPath("chdir ", spec.cwd, errno);
+  Stamp(kStepForkProgram);
+  ReadyAndExec(spec, listener);
 }
 
 void ForwardSignal(int sig) {
@@ -703,21 +736,26 @@ void JailChildMain(const ChildContext& ctx) {
   // sleeps until the exec or the failure.
   static ProgramSpec spec;
   spec.ctx = &ctx;
+  pid_t program;
   if (ctx.warm) {
-    ReceiveRun(&spec);
+    // A warm jail's program process is forked now and locked down before
+    // the command arrives, so a call only pays for dup2, chdir and exec.
+    program = static_cast<pid_t>(
+        syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0));
+    if (program == 0) WarmProgramMain(ctx);
+    if (program < 0) Fail("fork program", "clone", errno);
   } else {
     spec.argv = ctx.argv.data();
     spec.envp = ctx.envp.data();
     spec.cwd = ctx.cwd.c_str();
     spec.path_env = ctx.path_env.c_str();
     for (int i = 0; i < 3; ++i) spec.stdio[i] = g_program_stdio[i];
-  }
-  const pid_t program =
-      clone(ProgramEntry, g_program_stack + sizeof(g_program_stack),
-            CLONE_VM | CLONE_VFORK | SIGCHLD, &spec);
-  if (program < 0) Fail("fork program", "clone", errno);
-  for (int fd : spec.stdio) {
-    if (fd >= 0) close(fd);
+    program = clone(ProgramEntry, g_program_stack + sizeof(g_program_stack),
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, &spec);
+    if (program < 0) Fail("fork program", "clone", errno);
+    for (int fd : spec.stdio) {
+      if (fd >= 0) close(fd);
+    }
   }
 
   // The init keeps no privilege either; its parent-death signal is set again

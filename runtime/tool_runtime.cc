@@ -673,7 +673,9 @@ void ToolRuntime::Dispatch(const std::shared_ptr<Call>& call) {
   } else {
     LaunchJail(call, nullptr);
   }
-  RefillPool(kind);
+  // Building jails competes with this call for the CPUs: the pool is topped
+  // up when the call ends (Finish), unless nothing is on its way at all.
+  if (pool.jails.empty()) RefillPool(kind);
 }
 
 std::unique_ptr<jail::JailRun> ToolRuntime::TakeIdle(WarmPool& pool) {
@@ -1017,6 +1019,13 @@ void ToolRuntime::Finish(const std::shared_ptr<Call>& call) {
   if (call->run != nullptr) {
     std::shared_ptr<jail::JailRun> run(call->run.release());
     (void)loop_->Post([run] {});
+  }
+  if (call->tool != nullptr && call->tool->sandboxed && !stopping_) {
+    const int kind = call->tool->network_capable ? 1 : 0;
+    std::weak_ptr<bool> alive = alive_;
+    (void)loop_->Timeout(absl::Milliseconds(1), [this, alive, kind](int res) {
+      if (!alive.expired() && res == 0) RefillPool(kind);
+    });
   }
   if (calls_.empty() && on_idle_) on_idle_();
 }
