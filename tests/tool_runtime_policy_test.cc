@@ -604,5 +604,50 @@ TEST_F(ToolRuntimePolicyTest, SeccompDenialsAreReportedAsSandboxViolations) {
   EXPECT_TRUE(found) << diag;
 }
 
+// Warm jails (built ahead, one call each): nothing of one call reaches the
+// next (/tmp, /dev/shm, processes), and a jail built before a sensitive file
+// appeared is never used for a call that must mask it.
+TEST_F(ToolRuntimePolicyTest, WarmJailsAreFreshForEveryCallAndFollowTheTree) {
+  const std::string p = StartProject();
+  const std::string marker = UniqueSleepMarker();
+  ToolResponse first =
+      Tool(p, "exec",
+           ExecArgs({"sh", "-c",
+                     "echo secret > /tmp/left; echo secret > /dev/shm/left; "
+                     "(setsid sleep " +
+                         marker + " &) ; echo ok"}));
+  ASSERT_TRUE(ExpectOk(first));
+  // The next calls run in warm jails.
+  bool saw_warm = false;
+  for (int i = 0; i < 3; ++i) {
+    usleep(200'000);  // let the pool refill
+    const ToolResponse next =
+        Tool(p, "exec",
+             ExecArgs({"sh", "-c",
+                       "ls /tmp /dev/shm; cat /tmp/left /dev/shm/left 2>&1; "
+                       "ps -e -o args | grep -c '^sleep' ; true"}));
+    ASSERT_TRUE(ExpectOk(next));
+    saw_warm = saw_warm || next.doc["timing_us"].value("warm_jail", false);
+    EXPECT_EQ(next.result()["stdout"].get<std::string>().find("secret"),
+              std::string::npos)
+        << next.Describe();
+    EXPECT_NE(next.result()["stdout"].get<std::string>().find("\n0\n"),
+              std::string::npos)
+        << "a process of an earlier call is visible: " << next.Describe();
+  }
+  EXPECT_TRUE(saw_warm) << "no call ran in a warm jail";
+  EXPECT_EQ(CountProcessesWithArg(marker), 0);
+
+  // A sensitive file appears after the pool was built: the call still
+  // cannot read it.
+  usleep(200'000);
+  WriteRootFile("late.pem", "LATE-PRIVATE-KEY\n");
+  const ToolResponse after = Tool(p, "exec", ExecArgs({"cat", "late.pem"}));
+  ASSERT_TRUE(ExpectOk(after));
+  EXPECT_NE(after.result()["exit_code"], 0) << after.Describe();
+  EXPECT_EQ(after.run.out.find("LATE-PRIVATE-KEY"), std::string::npos)
+      << after.Describe();
+}
+
 }  // namespace
 }  // namespace jcs::serve_test
