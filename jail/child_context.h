@@ -15,6 +15,11 @@
 
 namespace jcs::jail {
 
+// The program's environment: the baseline, the spec's variables and, in
+// egress mode, the proxy variables pointing at 127.0.0.1:`egress_port`.
+std::vector<std::string> ProgramEnv(const proto::JailSpec& spec,
+                                    int egress_port);
+
 // Errors name the layer ("mounts: ...", "landlock: ..."). `warnings` and
 // `layers` get what the report should say about Landlock.
 absl::Status FillChildContext(const proto::JailSpec& spec, bool warm,

@@ -16,12 +16,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -31,9 +27,7 @@
 #include "jail/cgroup.h"
 #include "jail/child.h"
 #include "jail/child_context.h"
-#include "jail/env.h"
-#include "jail/landlock.h"
-#include "jail/mount_plan.h"
+#include "jail/run_impl.h"
 #include "jail/seccomp_policy.h"
 #include "jail/seccomp_precompiled.h"
 #include "jail/sync_protocol.h"
@@ -44,20 +38,6 @@ namespace jcs::jail {
 namespace {
 
 constexpr int kKillWaitMs = 3000;
-
-int64_t NowUs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
-}
-
-std::string Errno(int err) { return strerror(err); }
-
-// Raw syscall: glibc 2.36's <sys/pidfd.h> lacks C linkage for C++.
-int PidfdSignal(int pidfd, int sig) {
-  return static_cast<int>(
-      syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
 
 // The fix an operator needs for a failure in a given layer.
 std::string FixFor(absl::string_view where, int err) {
@@ -123,12 +103,14 @@ absl::Status WriteProcFile(pid_t pid, const char* name,
   const std::string path = absl::StrCat("/proc/", pid, "/", name);
   const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0)
-    return absl::InternalError(absl::StrCat("open ", path, ": ", Errno(errno)));
+    return absl::InternalError(
+        absl::StrCat("open ", path, ": ", ErrnoText(errno)));
   const ssize_t n = write(fd, content.data(), content.size());
   const int err = errno;
   close(fd);
   if (n != static_cast<ssize_t>(content.size())) {
-    return absl::InternalError(absl::StrCat("write ", path, ": ", Errno(err)));
+    return absl::InternalError(
+        absl::StrCat("write ", path, ": ", ErrnoText(err)));
   }
   return absl::OkStatus();
 }
@@ -142,260 +124,7 @@ CgroupOptions CgroupOptionsFor(const proto::JailSpec& spec) {
   return options;
 }
 
-// The program's environment: the baseline, the spec's variables and, in
-// egress mode, the proxy variables every common client honours (a program
-// that ignores them has no route anyway).
-std::vector<std::string> ProgramEnv(const proto::JailSpec& spec,
-                                    int egress_port) {
-  std::vector<std::string> env = BuildJailEnv(spec);
-  if (spec.net() != proto::NET_EGRESS) return env;
-  const std::string proxy = absl::StrCat("http://127.0.0.1:", egress_port);
-  static constexpr const char* kProxyVars[] = {"HTTP_PROXY",  "HTTPS_PROXY",
-                                               "ALL_PROXY",   "http_proxy",
-                                               "https_proxy", "all_proxy"};
-  env.erase(
-      std::remove_if(env.begin(), env.end(),
-                     [](const std::string& var) {
-                       for (const char* key : kProxyVars) {
-                         if (absl::StartsWith(var, absl::StrCat(key, "="))) {
-                           return true;
-                         }
-                       }
-                       return absl::StartsWith(var, "NO_PROXY=") ||
-                              absl::StartsWith(var, "no_proxy=");
-                     }),
-      env.end());
-  for (const char* key : kProxyVars) {
-    env.push_back(absl::StrCat(key, "=", proxy));
-  }
-  env.push_back("NO_PROXY=");
-  env.push_back("no_proxy=");
-  return env;
-}
-
 }  // namespace
-
-absl::Status FillChildContext(const proto::JailSpec& spec, bool warm,
-                              ChildContext* ctx,
-                              std::vector<std::string>* warnings,
-                              std::map<std::string, std::string>* layers) {
-  absl::StatusOr<MountPlan> plan = PlanMounts(spec);
-  if (!plan.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("mounts: ", plan.status().message()));
-  }
-  ctx->staging_dir = StagingDir();
-  ctx->binds = std::move(plan->binds);
-  ctx->symlinks = std::move(plan->symlinks);
-  std::vector<std::string>& read_exec = plan->read_exec;
-  std::vector<std::string>& read_write = plan->read_write;
-  ctx->tmp_size = absl::StrCat(spec.tmp_size_bytes());
-  ctx->loopback = spec.net() == proto::NET_LOOPBACK;
-  ctx->egress = spec.net() == proto::NET_EGRESS;
-  ctx->hostname = spec.hostname();
-  ctx->uid = spec.uid();
-  ctx->gid = spec.gid();
-  ctx->cwd = spec.cwd().empty() ? spec.root() : spec.cwd();
-  ctx->argv_storage.assign(spec.argv().begin(), spec.argv().end());
-  ctx->env_storage = ProgramEnv(spec, ctx->egress_port);
-  ctx->warm = warm;
-  ctx->argv.clear();
-  for (std::string& arg : ctx->argv_storage) ctx->argv.push_back(arg.data());
-  ctx->argv.push_back(nullptr);
-  ctx->envp.clear();
-  for (std::string& var : ctx->env_storage) {
-    ctx->envp.push_back(var.data());
-    if (absl::StartsWith(var, "PATH=")) ctx->path_env = var.substr(5);
-  }
-  ctx->envp.push_back(nullptr);
-  ctx->nofile = spec.nofile();
-  ctx->fsize = spec.fsize_bytes();
-  ctx->seccomp = PrecompiledDefaultPolicy().program();
-
-  const int abi = spec.landlock() == proto::LANDLOCK_OFF ? 0 : LandlockAbi();
-  if (spec.landlock() == proto::LANDLOCK_REQUIRED && abi == 0) {
-    return absl::FailedPreconditionError(
-        "landlock: required but this kernel has no Landlock (fix: a kernel "
-        "with CONFIG_SECURITY_LANDLOCK=y and landlock in the lsm= boot "
-        "parameter, or --landlock best-effort)");
-  }
-  if (spec.landlock() == proto::LANDLOCK_OFF) {
-    (*layers)["landlock"] = "off (--landlock off)";
-  } else if (abi == 0) {
-    (*layers)["landlock"] = "not enforced: the kernel has no Landlock";
-    warnings->push_back(
-        "landlock is unavailable on this kernel; mounts and seccomp still "
-        "apply");
-  }
-  if (abi > 0) {
-    read_write.push_back("/tmp");
-    read_write.push_back("/dev/shm");
-    std::string landlock_error;
-    if (!BuildLandlockPlan(abi, read_exec, {"/"}, read_write, {"/dev"},
-                           &ctx->landlock, &landlock_error)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("landlock: ", landlock_error));
-    }
-  }
-  return absl::OkStatus();
-}
-
-namespace {
-
-// Warm jails are built off the event loop, on one thread that lives as long
-// as the process: a jail's init has PR_SET_PDEATHSIG, which fires when the
-// thread that cloned it exits.
-class LauncherThread {
- public:
-  static LauncherThread& Get() {
-    static LauncherThread* const thread = new LauncherThread();
-    return *thread;
-  }
-  void Submit(std::function<void()> task) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      tasks_.push_back(std::move(task));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  LauncherThread() {
-    std::thread([this] {
-      while (true) {
-        std::function<void()> task;
-        {
-          std::unique_lock<std::mutex> lock(mu_);
-          cv_.wait(lock, [this] { return !tasks_.empty(); });
-          task = std::move(tasks_.front());
-          tasks_.pop_front();
-        }
-        task();
-      }
-    }).detach();
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-};
-
-}  // namespace
-
-class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
- public:
-  Impl(runtime::EventLoop* loop, const proto::JailSpec& spec,
-       std::vector<std::string> warnings, JailStdio stdio, JailRun::Done done,
-       JailRun::OnEgressDenied on_denied)
-      : loop_(loop),
-        spec_(spec),
-        done_(std::move(done)),
-        on_egress_denied_(std::move(on_denied)) {
-    r_.warnings = std::move(warnings);
-    r_.uid = spec_.uid();
-    r_.gid = spec_.gid();
-    ctx_.stdio[0] = stdio.in;
-    ctx_.stdio[1] = stdio.out;
-    ctx_.stdio[2] = stdio.err;
-  }
-  ~Impl() { CloseFds(); }
-
-  void Start();
-  // Builds the jail on the launcher thread; the program starts at Launch().
-  void StartWarm(std::function<void()> on_ready);
-  absl::Status Launch(const proto::JailSpec& call, JailStdio stdio,
-                      JailRun::Done done, JailRun::OnEgressDenied on_denied);
-  bool idle() const { return ready_ && !launched_ && !finished_; }
-  void set_async_teardown(bool on) { async_teardown_ = on; }
-  void Signal(int sig) {
-    if (!finished_ && pidfd_ >= 0) PidfdSignal(pidfd_, sig);
-  }
-  void Kill() {
-    if (finished_) return;
-    killed_ = true;
-    // While the launcher thread builds a warm jail, OnWarmedUp tears it down.
-    if (!warming_) Finish();
-  }
-  void DropDone() {
-    done_ = nullptr;
-    on_ready_ = nullptr;
-  }
-  bool finished() const { return finished_; }
-  pid_t init_pid() const { return init_pid_; }
-
- private:
-  void SetupError(std::string message) {
-    if (r_.error.empty()) r_.error = std::move(message);
-    setup_failed_ = true;
-  }
-  bool Prepare();
-  bool PrepareEgress();
-  void StopEgress();
-  bool Clone();
-  bool CloneInZygote();
-  bool MapIdsAndGo();
-  bool JoinCgroup();
-  bool Arm();
-  void OnWarmedUp(bool built);
-  void MaybeReady();
-  // Reads one message; false when nothing was waiting (or the socket is gone).
-  bool HandleSyncMessage();
-  void DrainSyncMessages();
-  void DrainNotifications();
-  void ArmNotify();
-  void FinishIfDone();
-  void HandleNotification();
-  // Tears the jail down, computes the result and calls done_ (once).
-  void Finish();
-  void Teardown();
-  void ReadCgroupStats();
-  void FinishTeardown();
-  void ComputeResult();
-  void CloseFds();
-  void AddStep(const char* name, int64_t us) {
-    r_.setup_us.emplace_back(name, us);
-  }
-
-  runtime::EventLoop* const loop_;
-  const proto::JailSpec spec_;
-  JailRun::Done done_;
-  JailRun::OnEgressDenied on_egress_denied_;
-  std::unique_ptr<egress::EgressProxy> proxy_;
-  RunResult r_;
-  bool setup_failed_ = false;
-  bool finished_ = false;
-  bool warm_ = false;     // built ahead; the command comes with Launch()
-  bool warming_ = false;  // the launcher thread is building it
-  bool ready_ = false;    // warm and armed, waiting for Launch()
-  bool launched_ = false;
-  bool async_teardown_ = false;  // see JailRun::set_async_teardown
-  bool armed_ = false;           // warm: polls armed on the loop
-  bool built_ = false;           // warm: the init reported kWarmReady
-  bool deferred_reap_ = false;
-  std::function<void()> on_ready_;
-  bool killed_ = false;
-  std::unique_ptr<Cgroup> cgroup_;
-  std::string v2_error_;  // why cgroup v2 was not used (auto mode)
-  const SeccompPolicy* policy_ = nullptr;
-  ChildContext ctx_;
-  int sync_fd_ = -1;   // supervisor end
-  int child_fd_ = -1;  // jail end (closed after clone)
-  int pidfd_ = -1;
-  int notify_fd_ = -1;
-  pid_t init_pid_ = -1;
-  pid_t program_pid_ = -1;
-  bool program_exited_ = false;
-  int program_status_ = 0;
-  bool init_dead_ = false;
-  bool timed_out_ = false;
-  int64_t t0_us_ = 0;
-  int64_t start_us_ = 0;
-  int64_t clone_us_ = 0;
-  int64_t ready_at_us_ = 0;
-  std::map<int, uint64_t> violations_;
-  std::vector<runtime::OpId> ops_;  // armed on loop_, cancelled by Finish()
-  struct seccomp_notif* notif_ = nullptr;
-  struct seccomp_notif_resp* notif_resp_ = nullptr;
-};
 
 bool JailRun::Impl::Prepare() {
   if (geteuid() != 0) {
@@ -408,14 +137,14 @@ bool JailRun::Impl::Prepare() {
   // Root's supplementary groups would otherwise follow the program into the
   // jail, and the jail's user namespace (setgroups deny) could not drop them.
   if (getgroups(0, nullptr) != 0 && setgroups(0, nullptr) != 0) {
-    SetupError(absl::StrCat("credentials: setgroups(0): ", Errno(errno)));
+    SetupError(absl::StrCat("credentials: setgroups(0): ", ErrnoText(errno)));
     return false;
   }
-  int64_t t = NowUs();
+  int64_t t = RunNowUs();
   policy_ = &PrecompiledDefaultPolicy();
-  AddStep("seccomp_load_policy", NowUs() - t);
+  AddStep("seccomp_load_policy", RunNowUs() - t);
 
-  t = NowUs();
+  t = RunNowUs();
   absl::Status filled =
       FillChildContext(spec_, warm_, &ctx_, &r_.warnings, &r_.layers);
   if (!filled.ok()) {
@@ -423,11 +152,11 @@ bool JailRun::Impl::Prepare() {
     return false;
   }
   if (ctx_.egress && !PrepareEgress()) return false;
-  AddStep("plan", NowUs() - t);
+  AddStep("plan", RunNowUs() - t);
 
   // cgroup v2 must exist before clone (CLONE_INTO_CGROUP). The v1 fallback is
   // created after clone, while the jail builds its filesystem.
-  t = NowUs();
+  t = RunNowUs();
   if (spec_.cgroup() != proto::CGROUP_V1) {
     absl::StatusOr<std::unique_ptr<Cgroup>> v2 =
         CreateCgroupV2(CgroupOptionsFor(spec_));
@@ -441,12 +170,12 @@ bool JailRun::Impl::Prepare() {
       v2_error_ = std::string(v2.status().message());
     }
   }
-  AddStep("cgroup_v2", NowUs() - t);
+  AddStep("cgroup_v2", RunNowUs() - t);
   return true;
 }
 
 bool JailRun::Impl::JoinCgroup() {
-  const int64_t t = NowUs();
+  const int64_t t = RunNowUs();
   if (cgroup_ == nullptr) {
     absl::StatusOr<std::unique_ptr<Cgroup>> v1 =
         CreateCgroupV1(CgroupOptionsFor(spec_));
@@ -466,11 +195,12 @@ bool JailRun::Impl::JoinCgroup() {
       return false;
     }
   }
-  AddStep("cgroup_v1_create_and_join", NowUs() - t);
+  AddStep("cgroup_v1_create_and_join", RunNowUs() - t);
   SyncMessage ready = {};
   ready.type = SyncType::kCgroupReady;
   if (send(sync_fd_, &ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready)) {
-    SetupError(absl::StrCat("sync socket: send cgroup ready: ", Errno(errno)));
+    SetupError(
+        absl::StrCat("sync socket: send cgroup ready: ", ErrnoText(errno)));
     return false;
   }
   return true;
@@ -480,7 +210,7 @@ bool JailRun::Impl::Clone() {
   if (warm_ && ProcessZygote() != nullptr) return CloneInZygote();
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
-    SetupError(absl::StrCat("sync socket: socketpair: ", Errno(errno)));
+    SetupError(absl::StrCat("sync socket: socketpair: ", ErrnoText(errno)));
     return false;
   }
   sync_fd_ = fds[0];
@@ -491,9 +221,9 @@ bool JailRun::Impl::Clone() {
   setsockopt(sync_fd_, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
   ctx_.sync_fd = child_fd_;
 
-  int64_t t = NowUs();
+  int64_t t = RunNowUs();
   const bool into_cgroup = cgroup_ != nullptr && cgroup_->clone_into_fd() >= 0;
-  start_us_ = NowUs();
+  start_us_ = RunNowUs();
   // No exit signal: only this run (through its pidfd) collects the init, not
   // a daemon's waitpid(-1) orphan reaper.
   const long pid =
@@ -505,12 +235,12 @@ bool JailRun::Impl::Clone() {
   if (pid < 0) {
     SetupError(absl::StrCat(
         "namespaces: clone3(user, pid, mount, net, ipc, uts",
-        into_cgroup ? ", into cgroup" : "", "): ", Errno(clone_errno), " (",
+        into_cgroup ? ", into cgroup" : "", "): ", ErrnoText(clone_errno), " (",
         NamespaceFix(clone_errno), ")"));
     return false;
   }
   init_pid_ = static_cast<pid_t>(pid);
-  clone_us_ = NowUs() - t;
+  clone_us_ = RunNowUs() - t;
   AddStep("clone", clone_us_);
   return MapIdsAndGo();
 }
@@ -519,9 +249,9 @@ bool JailRun::Impl::Clone() {
 // with the jail (see jail/zygote.h). The zygote is the init's parent and
 // reaps it; this run watches it through its pidfd.
 bool JailRun::Impl::CloneInZygote() {
-  const int64_t t = NowUs();
+  const int64_t t = RunNowUs();
   const bool into_cgroup = cgroup_ != nullptr && cgroup_->clone_into_fd() >= 0;
-  start_us_ = NowUs();
+  start_us_ = RunNowUs();
   absl::StatusOr<Zygote::Cloned> cloned = ProcessZygote()->Clone(
       spec_, /*warm=*/true, into_cgroup ? cgroup_->clone_into_fd() : -1);
   if (!cloned.ok()) {
@@ -534,13 +264,13 @@ bool JailRun::Impl::CloneInZygote() {
   sync_fd_ = cloned->sync_fd;
   const int on = 1;
   setsockopt(sync_fd_, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
-  clone_us_ = NowUs() - t;
+  clone_us_ = RunNowUs() - t;
   AddStep("clone", clone_us_);
   return MapIdsAndGo();
 }
 
 bool JailRun::Impl::MapIdsAndGo() {
-  int64_t t = NowUs();
+  int64_t t = RunNowUs();
   absl::Status status = WriteProcFile(init_pid_, "setgroups", "deny");
   if (status.ok()) {
     status = WriteProcFile(init_pid_, "uid_map",
@@ -555,11 +285,11 @@ bool JailRun::Impl::MapIdsAndGo() {
                             " (fix: see jcs doctor)"));
     return false;
   }
-  AddStep("id_maps", NowUs() - t);
+  AddStep("id_maps", RunNowUs() - t);
   SyncMessage go = {};
   go.type = SyncType::kGo;
   if (send(sync_fd_, &go, sizeof(go), MSG_NOSIGNAL) != sizeof(go)) {
-    SetupError(absl::StrCat("sync socket: send go: ", Errno(errno)));
+    SetupError(absl::StrCat("sync socket: send go: ", ErrnoText(errno)));
     return false;
   }
   return true;
@@ -605,8 +335,9 @@ bool JailRun::Impl::HandleSyncMessage() {
   msg.detail[sizeof(msg.detail) - 1] = '\0';
   switch (msg.type) {
     case SyncType::kError:
-      SetupError(absl::StrCat(msg.where, ": ", msg.detail, ": ", Errno(msg.err),
-                              " (", FixFor(msg.where, msg.err), ")"));
+      SetupError(absl::StrCat(msg.where, ": ", msg.detail, ": ",
+                              ErrnoText(msg.err), " (",
+                              FixFor(msg.where, msg.err), ")"));
       break;
     case SyncType::kReady: {
       if (passed_fd < 0) {
@@ -628,10 +359,10 @@ bool JailRun::Impl::HandleSyncMessage() {
         // From sending the command to the init having read it, and from the
         // seccomp step to this supervisor handling kReady.
         AddStep("run_delivery", msg.start_ns / 1000 - start_us_);
-        AddStep("ready_delivery", NowUs() - previous / 1000);
+        AddStep("ready_delivery", RunNowUs() - previous / 1000);
       }
-      AddStep("total_to_exec", NowUs() - start_us_ + clone_us_);
-      ready_at_us_ = NowUs();
+      AddStep("total_to_exec", RunNowUs() - start_us_ + clone_us_);
+      ready_at_us_ = RunNowUs();
       r_.layers["seccomp"] =
           (msg.layers & kLayerSeccomp) ? "enforced" : "not enforced";
       r_.layers["no_new_privs"] =
@@ -671,7 +402,7 @@ bool JailRun::Impl::HandleSyncMessage() {
       program_exited_ = true;
       program_status_ = msg.wait_status;
       // From exec to the program's exit reported by the init.
-      if (ready_at_us_ > 0) AddStep("exec_to_exit", NowUs() - ready_at_us_);
+      if (ready_at_us_ > 0) AddStep("exec_to_exit", RunNowUs() - ready_at_us_);
       break;
     default:
       SetupError("sync socket: unknown message from the jail");
@@ -740,7 +471,7 @@ void JailRun::Impl::FinishTeardown() {
 }
 
 void JailRun::Impl::Teardown() {
-  int64_t t = NowUs();
+  int64_t t = RunNowUs();
   // Common case: the program is gone and nothing else runs beside the jail's
   // init, which never forks again, so killing the init (and with it the pid
   // namespace) is all that is left to do.
@@ -757,7 +488,7 @@ void JailRun::Impl::Teardown() {
     // loop after `done` (FinishTeardown).
     ReadCgroupStats();
     PidfdSignal(pidfd_, SIGKILL);
-    r_.teardown_us.emplace_back("kill", NowUs() - t);
+    r_.teardown_us.emplace_back("kill", RunNowUs() - t);
     deferred_reap_ = true;
     return;
   }
@@ -797,16 +528,16 @@ void JailRun::Impl::Teardown() {
                             : info.si_status;
     }
   }
-  r_.teardown_us.emplace_back("kill_and_reap", NowUs() - t);
-  t = NowUs();
+  r_.teardown_us.emplace_back("kill_and_reap", RunNowUs() - t);
+  t = RunNowUs();
   if (cgroup_ != nullptr) {
     ReadCgroupStats();
-    r_.teardown_us.emplace_back("cgroup_stats", NowUs() - t);
-    t = NowUs();
+    r_.teardown_us.emplace_back("cgroup_stats", RunNowUs() - t);
+    t = RunNowUs();
     if (absl::Status status = cgroup_->Destroy(); !status.ok()) {
       r_.warnings.push_back(absl::StrCat("cgroup cleanup: ", status.message()));
     }
-    r_.teardown_us.emplace_back("cgroup_destroy", NowUs() - t);
+    r_.teardown_us.emplace_back("cgroup_destroy", RunNowUs() - t);
   }
   CloseFds();
 }
@@ -906,7 +637,7 @@ bool JailRun::Impl::Arm() {
   if (!warm_) {
     const int64_t deadline =
         start_us_ + static_cast<int64_t>(spec_.timeout_ms()) * 1000;
-    op = loop_->Timeout(absl::Microseconds(deadline - NowUs()),
+    op = loop_->Timeout(absl::Microseconds(deadline - RunNowUs()),
                         with_self([](Impl* self, int res) {
                           if (res == 0) {
                             self->timed_out_ = true;
@@ -943,7 +674,7 @@ bool JailRun::Impl::Arm() {
 }
 
 void JailRun::Impl::Start() {
-  t0_us_ = NowUs();
+  t0_us_ = RunNowUs();
   if (Prepare() && Clone() && JoinCgroup() && Arm() && !setup_failed_ &&
       !program_exited_ && !init_dead_) {
     return;
@@ -961,129 +692,6 @@ void JailRun::Impl::Start() {
     SetupError(absl::StrCat("supervisor: event loop: ", posted.message()));
     Finish();
   }
-}
-
-void JailRun::Impl::StartWarm(std::function<void()> on_ready) {
-  on_ready_ = std::move(on_ready);
-  async_teardown_ = true;
-  t0_us_ = NowUs();
-  warm_ = true;
-  warming_ = true;
-  std::shared_ptr<Impl> self = shared_from_this();
-  LauncherThread::Get().Submit([self] {
-    const bool built = self->Prepare() && self->Clone() && self->JoinCgroup();
-    // Back to the loop; retried while its task queue is full.
-    for (int attempt = 0;; ++attempt) {
-      absl::Status posted =
-          self->loop_->Post([self, built] { self->OnWarmedUp(built); });
-      if (posted.ok()) break;
-      if (attempt == 1000) {
-        // The loop is gone or wedged: this jail can never be used. Its init
-        // dies with this thread's process; nothing more can be done here.
-        return;
-      }
-      usleep(1000);
-    }
-  });
-}
-
-void JailRun::Impl::OnWarmedUp(bool built) {
-  warming_ = false;
-  if (built && !killed_ && Arm() && !setup_failed_ && !init_dead_ &&
-      !program_exited_) {
-    armed_ = true;
-    MaybeReady();
-    return;
-  }
-  Finish();
-}
-
-// Idle once armed on the loop and the init reported that the jail is built
-// (its filesystem is finished after the cgroup step, in parallel).
-void JailRun::Impl::MaybeReady() {
-  if (!armed_ || !built_ || ready_ || finished_) return;
-  ready_ = true;
-  if (on_ready_) {
-    std::function<void()> on_ready = std::move(on_ready_);
-    on_ready_ = nullptr;
-    on_ready();
-  }
-}
-
-absl::Status JailRun::Impl::Launch(const proto::JailSpec& call, JailStdio stdio,
-                                   JailRun::Done done,
-                                   JailRun::OnEgressDenied on_denied) {
-  if (!idle()) {
-    return absl::FailedPreconditionError("the warm jail is not ready");
-  }
-  if (stdio.in < 0 || stdio.out < 0 || stdio.err < 0) {
-    return absl::InvalidArgumentError("a warm jail needs all three stdio fds");
-  }
-  const std::vector<std::string> env = ProgramEnv(call, ctx_.egress_port);
-  const std::string cwd = call.cwd().empty() ? call.root() : call.cwd();
-  std::string message(sizeof(RunHeader), '\0');
-  RunHeader header = {};
-  header.type = SyncType::kRun;
-  header.argc = static_cast<uint32_t>(call.argv_size());
-  header.envc = static_cast<uint32_t>(env.size());
-  const auto append = [&](const std::string& text) {
-    message.append(text);
-    message.push_back('\0');
-  };
-  append(cwd);
-  for (const std::string& arg : call.argv()) append(arg);
-  for (const std::string& var : env) append(var);
-  if (message.size() > kMaxRunMessage || header.argc == 0 ||
-      header.argc > kMaxRunStrings || header.envc > kMaxRunStrings) {
-    return absl::ResourceExhaustedError(
-        "the command does not fit a warm jail's message");
-  }
-  header.strings_bytes =
-      static_cast<uint32_t>(message.size() - sizeof(RunHeader));
-  memcpy(message.data(), &header, sizeof(header));
-  struct iovec iov = {message.data(), message.size()};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
-  struct msghdr hdr = {};
-  hdr.msg_iov = &iov;
-  hdr.msg_iovlen = 1;
-  hdr.msg_control = control;
-  hdr.msg_controllen = sizeof(control);
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(3 * sizeof(int));
-  const int fds[3] = {stdio.in, stdio.out, stdio.err};
-  memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
-  ssize_t sent;
-  do {
-    sent = sendmsg(sync_fd_, &hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (sent < 0 && errno == EINTR);
-  if (sent != static_cast<ssize_t>(message.size())) {
-    return absl::UnavailableError(
-        absl::StrCat("warm jail: send the command: ", Errno(errno)));
-  }
-  launched_ = true;
-  done_ = std::move(done);
-  on_egress_denied_ = std::move(on_denied);
-  // The warm-up is off the call's path: its steps keep a "warm_" prefix.
-  for (auto& [name, us] : r_.setup_us) name = "warm_" + name;
-  start_us_ = NowUs();
-  clone_us_ = 0;
-  std::weak_ptr<Impl> weak = weak_from_this();
-  absl::StatusOr<runtime::OpId> op = loop_->Timeout(
-      absl::Milliseconds(static_cast<int64_t>(call.timeout_ms())),
-      [weak](int res) {
-        std::shared_ptr<Impl> self = weak.lock();
-        if (self == nullptr || self->finished_ || res != 0) return;
-        self->timed_out_ = true;
-        self->FinishIfDone();
-      });
-  if (!op.ok()) {
-    Kill();
-    return absl::OkStatus();  // done_ reports the failure
-  }
-  ops_.push_back(*op);
-  return absl::OkStatus();
 }
 
 void JailRun::Impl::Finish() {
@@ -1123,7 +731,7 @@ void JailRun::Impl::CloseFds() {
 }
 
 void JailRun::Impl::ComputeResult() {
-  r_.wall_time_us = NowUs() - (start_us_ ? start_us_ : t0_us_);
+  r_.wall_time_us = RunNowUs() - (start_us_ ? start_us_ : t0_us_);
   r_.killed = killed_;
   for (const auto& [nr, count] : violations_) {
     r_.violations.push_back({nr, SeccompPolicy::SyscallName(nr), count});
@@ -1172,8 +780,6 @@ void JailRun::Impl::ComputeResult() {
     }
   }
 }
-
-namespace {}  // namespace
 
 const char* RunStatusName(RunStatus status) {
   switch (status) {
@@ -1257,9 +863,9 @@ RunResult RunJail(const proto::JailSpec& spec,
       runtime::EventLoop::Create(options);
   if (!loop.ok() || signal_fd < 0) {
     result.warnings = warnings;
-    result.error = !loop.ok()
-                       ? absl::StrCat("supervisor: ", loop.status().message())
-                       : absl::StrCat("supervisor: signalfd: ", Errno(errno));
+    result.error =
+        !loop.ok() ? absl::StrCat("supervisor: ", loop.status().message())
+                   : absl::StrCat("supervisor: signalfd: ", ErrnoText(errno));
     if (signal_fd >= 0) close(signal_fd);
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     return result;

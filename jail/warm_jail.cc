@@ -1,0 +1,184 @@
+// Warm jails: built ahead on a launcher thread (through the zygote when the
+// process has one), their init and pre-forked, locked-down program process
+// waiting for the command that Launch() sends.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "jail/child_context.h"
+#include "jail/run_impl.h"
+#include "jail/sync_protocol.h"
+
+namespace jcs::jail {
+namespace {
+
+// Warm jails are built off the event loop, on one thread that lives as long
+// as the process: a jail's init has PR_SET_PDEATHSIG, which fires when the
+// thread that cloned it exits.
+class LauncherThread {
+ public:
+  static LauncherThread& Get() {
+    static LauncherThread* const thread = new LauncherThread();
+    return *thread;
+  }
+  void Submit(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  LauncherThread() {
+    std::thread([this] {
+      while (true) {
+        std::function<void()> task;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [this] { return !tasks_.empty(); });
+          task = std::move(tasks_.front());
+          tasks_.pop_front();
+        }
+        task();
+      }
+    }).detach();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+};
+
+}  // namespace
+
+void JailRun::Impl::StartWarm(std::function<void()> on_ready) {
+  on_ready_ = std::move(on_ready);
+  async_teardown_ = true;
+  t0_us_ = RunNowUs();
+  warm_ = true;
+  warming_ = true;
+  std::shared_ptr<Impl> self = shared_from_this();
+  LauncherThread::Get().Submit([self] {
+    const bool built = self->Prepare() && self->Clone() && self->JoinCgroup();
+    // Back to the loop; retried while its task queue is full.
+    for (int attempt = 0;; ++attempt) {
+      absl::Status posted =
+          self->loop_->Post([self, built] { self->OnWarmedUp(built); });
+      if (posted.ok()) break;
+      if (attempt == 1000) {
+        // The loop is gone or wedged: this jail can never be used. Its init
+        // dies with this thread's process; nothing more can be done here.
+        return;
+      }
+      usleep(1000);
+    }
+  });
+}
+
+void JailRun::Impl::OnWarmedUp(bool built) {
+  warming_ = false;
+  if (built && !killed_ && Arm() && !setup_failed_ && !init_dead_ &&
+      !program_exited_) {
+    armed_ = true;
+    MaybeReady();
+    return;
+  }
+  Finish();
+}
+
+// Idle once armed on the loop and the init reported that the jail is built
+// (its filesystem is finished after the cgroup step, in parallel).
+void JailRun::Impl::MaybeReady() {
+  if (!armed_ || !built_ || ready_ || finished_) return;
+  ready_ = true;
+  if (on_ready_) {
+    std::function<void()> on_ready = std::move(on_ready_);
+    on_ready_ = nullptr;
+    on_ready();
+  }
+}
+
+absl::Status JailRun::Impl::Launch(const proto::JailSpec& call, JailStdio stdio,
+                                   JailRun::Done done,
+                                   JailRun::OnEgressDenied on_denied) {
+  if (!idle()) {
+    return absl::FailedPreconditionError("the warm jail is not ready");
+  }
+  if (stdio.in < 0 || stdio.out < 0 || stdio.err < 0) {
+    return absl::InvalidArgumentError("a warm jail needs all three stdio fds");
+  }
+  const std::vector<std::string> env = ProgramEnv(call, ctx_.egress_port);
+  const std::string cwd = call.cwd().empty() ? call.root() : call.cwd();
+  std::string message(sizeof(RunHeader), '\0');
+  RunHeader header = {};
+  header.type = SyncType::kRun;
+  header.argc = static_cast<uint32_t>(call.argv_size());
+  header.envc = static_cast<uint32_t>(env.size());
+  const auto append = [&](const std::string& text) {
+    message.append(text);
+    message.push_back('\0');
+  };
+  append(cwd);
+  for (const std::string& arg : call.argv()) append(arg);
+  for (const std::string& var : env) append(var);
+  if (message.size() > kMaxRunMessage || header.argc == 0 ||
+      header.argc > kMaxRunStrings || header.envc > kMaxRunStrings) {
+    return absl::ResourceExhaustedError(
+        "the command does not fit a warm jail's message");
+  }
+  header.strings_bytes =
+      static_cast<uint32_t>(message.size() - sizeof(RunHeader));
+  memcpy(message.data(), &header, sizeof(header));
+  struct iovec iov = {message.data(), message.size()};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
+  struct msghdr hdr = {};
+  hdr.msg_iov = &iov;
+  hdr.msg_iovlen = 1;
+  hdr.msg_control = control;
+  hdr.msg_controllen = sizeof(control);
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(3 * sizeof(int));
+  const int fds[3] = {stdio.in, stdio.out, stdio.err};
+  memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
+  ssize_t sent;
+  do {
+    sent = sendmsg(sync_fd_, &hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  if (sent != static_cast<ssize_t>(message.size())) {
+    return absl::UnavailableError(
+        absl::StrCat("warm jail: send the command: ", ErrnoText(errno)));
+  }
+  launched_ = true;
+  done_ = std::move(done);
+  on_egress_denied_ = std::move(on_denied);
+  // The warm-up is off the call's path: its steps keep a "warm_" prefix.
+  for (auto& [name, us] : r_.setup_us) name = "warm_" + name;
+  start_us_ = RunNowUs();
+  clone_us_ = 0;
+  std::weak_ptr<Impl> weak = weak_from_this();
+  absl::StatusOr<runtime::OpId> op = loop_->Timeout(
+      absl::Milliseconds(static_cast<int64_t>(call.timeout_ms())),
+      [weak](int res) {
+        std::shared_ptr<Impl> self = weak.lock();
+        if (self == nullptr || self->finished_ || res != 0) return;
+        self->timed_out_ = true;
+        self->FinishIfDone();
+      });
+  if (!op.ok()) {
+    Kill();
+    return absl::OkStatus();  // done_ reports the failure
+  }
+  ops_.push_back(*op);
+  return absl::OkStatus();
+}
+
+}  // namespace jcs::jail

@@ -1,0 +1,446 @@
+// The tool runtime's jailed execution (exec, exec.network): the call's jail
+// spec, stdio pipes read and capped on the loop, warm jails (built ahead, one
+// call each) and the mapping of the jail's result to the call's result.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "jail/spec.h"
+#include "runtime/fs_tools.h"
+#include "runtime/sensitive_mask.h"
+#include "runtime/tool_call.h"
+#include "runtime/tool_runtime.h"
+
+namespace jcs::runtime {
+namespace {
+
+// Text the program printed, as UTF-8 or, when it is not, base64.
+void PutText(nlohmann::json& result, const char* key, const std::string& text) {
+  if (IsValidUtf8(text)) {
+    result[key] = text;
+  } else {
+    result[key] = absl::Base64Escape(text);
+    result[absl::StrCat(key, "_encoding")] = "base64";
+  }
+}
+
+}  // namespace
+
+void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
+  const ValidatedOptions& options = config_.options;
+  proto::JailSpec spec;
+  spec.set_root(config_.root);
+  if (call->args.contains("cwd")) spec.set_cwd(call->args["cwd"]);
+  for (const nlohmann::json& arg : call->args["argv"]) spec.add_argv(arg);
+  if (spec.argv().empty()) {
+    Fail(
+        call, "invalid_tool_args",
+        {{"message", "argv: expected at least the program"}, {"path", "argv"}});
+    return;
+  }
+  for (const auto& [key, value] : call->env) {
+    proto::EnvVar* var = spec.add_env();
+    var->set_key(key);
+    var->set_value(value);
+  }
+  // The data dir is read-only for the program and its state/ hidden.
+  const std::string data_dir =
+      absl::StrCat(config_.root, "/", config_.data_dir);
+  struct stat st;
+  if (lstat(data_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    spec.add_ro(data_dir);
+    const std::string state = data_dir + "/state";
+    if (lstat(state.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      spec.add_mask(state);
+    }
+  }
+  // The OS-level twin of the sensitive-path policy: every matching path in
+  // the root is masked, so a path the argument scan could not see (built by
+  // the program itself) is still unreadable.
+  absl::StatusOr<std::vector<std::string>> sensitive =
+      FindSensitivePaths(config_.root, options.sensitive_path_denylist,
+                         options.sensitive_path_allowlist);
+  if (!sensitive.ok()) {
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", "sensitive_mask"},
+          {"message", std::string(sensitive.status().message())}});
+    return;
+  }
+  for (const std::string& rel : *sensitive) {
+    spec.add_mask(absl::StrCat(config_.root, "/", rel));
+  }
+  if (call->tool->network_capable) {
+    // The OS-level twin of the network policy: the jail's only way out is
+    // the supervisor's proxy, limited to the same allowlist and schemes. An
+    // empty network_allowlist lets the argument check pass any host, but the
+    // proxy reaches only hosts named explicitly.
+    spec.set_net(proto::NET_EGRESS);
+    for (const std::string& host : options.network_allowlist) {
+      spec.add_allow_host(host);
+    }
+    for (const std::string& scheme : options.network_allowed_schemes) {
+      spec.add_allow_scheme(scheme);
+    }
+  } else {
+    spec.set_net(proto::NET_NONE);
+  }
+  spec.set_timeout_ms(static_cast<uint64_t>(options.tool_timeout_ms));
+  if (options.jail_memory_bytes) {
+    spec.set_memory_bytes(*options.jail_memory_bytes);
+  }
+  if (options.jail_pids)
+    spec.set_pids(static_cast<uint64_t>(*options.jail_pids));
+  if (options.jail_cpus) spec.set_cpus(*options.jail_cpus);
+  spec.set_fsize_bytes(static_cast<uint64_t>(options.tool_max_artifact_bytes));
+  absl::StatusOr<jail::FinalSpec> final_spec =
+      jail::Finalize(spec, config_.root);
+  if (!final_spec.ok()) {
+    const std::string message(final_spec.status().message());
+    if (message.rfind("--cwd", 0) == 0) {
+      Fail(call, "outside_root",
+           {{"path", call->args.value("cwd", "")}, {"message", message}});
+    } else {
+      Fail(call, "sandbox_setup_failed",
+           {{"layer", "spec"}, {"message", message}});
+    }
+    return;
+  }
+
+  call->prepare_us = ToolNowUs() - call->start_us;
+  // stdio: pipes for stdout/stderr (read here, capped), stdin from the
+  // argument or /dev/null.
+  int out_pipe[2], err_pipe[2], in_pipe[2] = {-1, -1};
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", "stdio"}, {"message", strerror(errno)}});
+    return;
+  }
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", "stdio"}, {"message", strerror(errno)}});
+    return;
+  }
+  const bool has_stdin = call->args.contains("stdin");
+  if (has_stdin) {
+    if (pipe2(in_pipe, O_CLOEXEC) != 0) in_pipe[0] = in_pipe[1] = -1;
+  } else {
+    in_pipe[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  call->out_fd[0] = out_pipe[0];
+  call->out_fd[1] = err_pipe[0];
+  call->child_fds[0] = in_pipe[0];
+  call->child_fds[1] = out_pipe[1];
+  call->child_fds[2] = err_pipe[1];
+  call->jail_spec = std::move(final_spec->spec);
+  call->jail_warnings = std::move(final_spec->warnings);
+  ArmOutputRead(call, 0);
+  ArmOutputRead(call, 1);
+  if (has_stdin && in_pipe[1] >= 0) {
+    call->stdin_fd = in_pipe[1];
+    call->stdin_data = call->args["stdin"].get<std::string>();
+    call->stdin_pending = true;
+    absl::StatusOr<OpId> op =
+        loop_->WriteAll(call->stdin_fd, call->stdin_data, [call](int res) {
+          // EPIPE: the program did not read it all; that is its business.
+          close(call->stdin_fd);
+          call->stdin_fd = -1;
+          call->stdin_pending = false;
+        });
+    if (!op.ok()) {
+      close(call->stdin_fd);
+      call->stdin_fd = -1;
+      call->stdin_pending = false;
+    }
+  }
+  Dispatch(call);
+}
+
+std::string ToolRuntime::WarmFingerprint(const proto::JailSpec& spec) {
+  proto::JailSpec shape = spec;
+  shape.clear_argv();
+  shape.clear_env();
+  shape.clear_cwd();
+  shape.clear_timeout_ms();
+  return shape.SerializeAsString();
+}
+
+// A warm jail of the same shape when one is idle; else wait for one being
+// built; else a cold start. Either way the pool is topped up for the next
+// call (on the launcher thread: the loop is not blocked).
+void ToolRuntime::Dispatch(const std::shared_ptr<Call>& call) {
+  const int kind = call->tool->network_capable ? 1 : 0;
+  WarmPool& pool = pools_[kind];
+  const std::string fingerprint = WarmFingerprint(call->jail_spec);
+  if (pool.fingerprint != fingerprint) {
+    // The project's tree changed shape (a sensitive file appeared, ...):
+    // jails built for the old shape are discarded.
+    pool.jails.clear();
+    std::deque<std::weak_ptr<Call>> waiting = std::move(pool.waiting);
+    pool.waiting.clear();
+    pool.fingerprint = fingerprint;
+    pool.spec = call->jail_spec;
+    pool.warnings = call->jail_warnings;
+    for (const std::weak_ptr<Call>& weak : waiting) {
+      if (std::shared_ptr<Call> other = weak.lock()) LaunchJail(other, nullptr);
+    }
+  }
+  std::unique_ptr<jail::JailRun> warm = TakeIdle(pool);
+  if (warm != nullptr) {
+    LaunchJail(call, std::move(warm));
+  } else if (!pool.jails.empty()) {
+    pool.waiting.push_back(call);
+  } else {
+    LaunchJail(call, nullptr);
+  }
+  // Building jails competes with this call for the CPUs: the pool is topped
+  // up when the call ends (Finish), unless nothing is on its way at all.
+  if (pool.jails.empty()) RefillPool(kind);
+}
+
+std::unique_ptr<jail::JailRun> ToolRuntime::TakeIdle(WarmPool& pool) {
+  for (auto it = pool.jails.begin(); it != pool.jails.end(); ++it) {
+    if (it->run != nullptr && it->run->idle()) {
+      std::unique_ptr<jail::JailRun> run = std::move(it->run);
+      pool.jails.erase(it);
+      return run;
+    }
+  }
+  return nullptr;
+}
+
+void ToolRuntime::RefillPool(int kind) {
+  WarmPool& pool = pools_[kind];
+  if (stopping_ || pool.fingerprint.empty()) return;
+  while (pool.jails.size() < kWarmJailsPerKind) {
+    const uint64_t id = next_warm_id_++;
+    std::weak_ptr<bool> alive = alive_;
+    std::unique_ptr<jail::JailRun> run = jail::JailRun::StartWarm(
+        loop_, pool.spec, pool.warnings,
+        [this, alive, kind] {
+          if (!alive.expired()) OnWarmReady(kind);
+        },
+        [this, alive, kind, id](jail::RunResult) {
+          if (!alive.expired()) OnWarmEnded(kind, id);
+        });
+    pool.jails.push_back({std::move(run), id});
+  }
+}
+
+void ToolRuntime::OnWarmReady(int kind) {
+  WarmPool& pool = pools_[kind];
+  while (!pool.waiting.empty()) {
+    std::shared_ptr<Call> call = pool.waiting.front().lock();
+    if (call == nullptr || call->done) {
+      pool.waiting.pop_front();
+      continue;
+    }
+    std::unique_ptr<jail::JailRun> warm = TakeIdle(pool);
+    if (warm == nullptr) break;
+    pool.waiting.pop_front();
+    LaunchJail(call, std::move(warm));
+  }
+  RefillPool(kind);
+}
+
+void ToolRuntime::OnWarmEnded(int kind, uint64_t id) {
+  WarmPool& pool = pools_[kind];
+  for (auto it = pool.jails.begin(); it != pool.jails.end(); ++it) {
+    if (it->id != id) continue;
+    // Destroyed later: this runs inside the jail's own callback.
+    std::shared_ptr<jail::JailRun> dead(it->run.release());
+    (void)loop_->Post([dead] {});
+    pool.jails.erase(it);
+    break;
+  }
+  // Nothing left to wait for: the waiting calls start cold (no refill here,
+  // so a host that cannot build jails does not spin).
+  if (pool.jails.empty()) {
+    std::deque<std::weak_ptr<Call>> waiting = std::move(pool.waiting);
+    pool.waiting.clear();
+    for (const std::weak_ptr<Call>& weak : waiting) {
+      std::shared_ptr<Call> call = weak.lock();
+      if (call != nullptr && !call->done) LaunchJail(call, nullptr);
+    }
+  }
+}
+
+void ToolRuntime::LaunchJail(const std::shared_ptr<Call>& call,
+                             std::unique_ptr<jail::JailRun> warm) {
+  if (call->done) return;
+  const jail::JailStdio stdio{call->child_fds[0], call->child_fds[1],
+                              call->child_fds[2]};
+  std::weak_ptr<bool> alive = alive_;
+  std::weak_ptr<Call> weak_call = call;
+  auto on_done = [this, alive, weak_call](jail::RunResult result) {
+    if (alive.expired()) return;
+    std::shared_ptr<Call> call = weak_call.lock();
+    if (call == nullptr) return;
+    call->jail_result = std::move(result);
+    MaybeFinishJail(call);
+  };
+  auto on_denied = [this, alive,
+                    weak_call](const jail::EgressDenialRecord& denial) {
+    if (alive.expired()) return;
+    std::shared_ptr<Call> call = weak_call.lock();
+    if (call == nullptr) return;
+    Emit("security.network_denied", *call,
+         {{"reason", denial.reason},
+          {"host", denial.host},
+          {"port", denial.port},
+          {"detail", denial.detail},
+          {"source", "egress_proxy"}});
+  };
+  if (warm != nullptr &&
+      warm->Launch(call->jail_spec, stdio, on_done, on_denied).ok()) {
+    call->run = std::move(warm);
+    call->warm = true;
+  } else {
+    warm.reset();  // unusable: torn down now
+    call->run = jail::JailRun::Start(
+        loop_, call->jail_spec, call->jail_warnings, stdio, on_done, on_denied);
+    call->run->set_async_teardown(true);
+  }
+  CloseChildFds(*call);
+}
+
+void ToolRuntime::CloseChildFds(Call& call) {
+  for (int& fd : call.child_fds) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+}
+
+void ToolRuntime::ArmOutputRead(const std::shared_ptr<Call>& call, int stream) {
+  std::weak_ptr<bool> alive = alive_;
+  absl::StatusOr<OpId> op = loop_->Read(
+      call->out_fd[stream],
+      absl::Span<char>(call->chunk[stream].data(), kToolReadChunk),
+      [this, alive, call, stream](int res) {
+        if (alive.expired()) return;
+        if (res <= 0) {
+          call->eof[stream] = true;
+          close(call->out_fd[stream]);
+          call->out_fd[stream] = -1;
+          MaybeFinishJail(call);
+          return;
+        }
+        const uint64_t max =
+            static_cast<uint64_t>(config_.options.tool_max_output_bytes);
+        call->output_bytes += static_cast<uint64_t>(res);
+        if (call->output_bytes > max) {
+          // Capped while running: keep nothing past the cap and stop the
+          // jail now.
+          if (call->kill_reason.empty()) {
+            call->kill_reason = "output_too_large";
+            call->kill_detail = {{"size", call->output_bytes}, {"max", max}};
+            if (call->run != nullptr) call->run->Kill();
+          }
+        } else {
+          call->text[stream].append(call->chunk[stream].data(),
+                                    static_cast<size_t>(res));
+        }
+        ArmOutputRead(call, stream);
+      });
+  if (!op.ok()) {
+    call->eof[stream] = true;
+    close(call->out_fd[stream]);
+    call->out_fd[stream] = -1;
+  }
+}
+
+void ToolRuntime::MaybeFinishJail(const std::shared_ptr<Call>& call) {
+  if (call->done || !call->jail_result.has_value() || !call->eof[0] ||
+      !call->eof[1]) {
+    return;
+  }
+  const jail::RunResult& r = *call->jail_result;
+  // Seccomp denials name the syscall.
+  for (const jail::Violation& v : r.violations) {
+    Emit("security.sandbox_violation", *call,
+         {{"reason", "seccomp_denied"},
+          {"syscall", v.name},
+          {"nr", v.nr},
+          {"count", v.count}});
+  }
+  const uint64_t terminated = r.descendants_killed + (r.program_killed ? 1 : 0);
+  if (call->cancelled) {
+    Finish(call);  // tool.cancelled was emitted by Terminate()
+    return;
+  }
+  if (r.status == jail::RunStatus::kSetupError) {
+    Fail(call, "sandbox_setup_failed", {{"message", r.error}});
+    return;
+  }
+  if (!call->kill_reason.empty()) {
+    if (terminated > 0) {
+      Emit("tool.child_processes_terminated", *call,
+           {{"reason", call->kill_reason},
+            {"terminated_child_process_count", terminated}});
+    }
+    Fail(call, call->kill_reason, call->kill_detail);
+    return;
+  }
+  if (r.status == jail::RunStatus::kTimeout) {
+    CountTimeout(*call);
+    if (terminated > 0) {
+      Emit("tool.child_processes_terminated", *call,
+           {{"reason", "timeout"},
+            {"terminated_child_process_count", terminated}});
+    }
+    Fail(call, "timeout",
+         {{"timeout_ms", config_.options.tool_timeout_ms},
+          {"stdout_bytes", call->text[0].size()},
+          {"stderr_bytes", call->text[1].size()}});
+    return;
+  }
+  if (r.status == jail::RunStatus::kSignaled && r.signal == SIGXFSZ) {
+    Fail(
+        call, "artifact_too_large",
+        {{"index", 0},
+         {"max", config_.options.tool_max_artifact_bytes},
+         {"message", "the program wrote a file past tool_max_artifact_bytes"}});
+    return;
+  }
+  nlohmann::json result = {{"exit_code", r.exit_code},
+                           {"status", jail::RunStatusName(r.status)}};
+  if (r.signal != 0) result["signal"] = r.signal;
+  PutText(result, "stdout", call->text[0]);
+  PutText(result, "stderr", call->text[1]);
+  if (r.exec_errno != 0) result["exec_error"] = strerror(r.exec_errno);
+  nlohmann::json violations = nlohmann::json::array();
+  for (const jail::Violation& v : r.violations) {
+    violations.push_back(
+        {{"syscall", v.name}, {"nr", v.nr}, {"count", v.count}});
+  }
+  result["violations"] = violations;
+  result["descendants_killed"] = r.descendants_killed;
+  if (r.egress.enabled) {
+    result["egress"] = {{"connections", r.egress.connections},
+                        {"allowed", r.egress.allowed},
+                        {"denied", r.egress.denied},
+                        {"bytes_in", r.egress.bytes_in},
+                        {"bytes_out", r.egress.bytes_out}};
+  }
+  result["memory_peak_bytes"] = r.memory_peak_bytes;
+  result["wall_time_ms"] = r.wall_time_us / 1000;
+  // Where the launch and the teardown spent their time (microseconds).
+  nlohmann::json timing = nlohmann::json::object();
+  for (const auto& [step, us] : r.setup_us) timing["setup_" + step] = us;
+  for (const auto& [step, us] : r.teardown_us) timing["teardown_" + step] = us;
+  timing["prepare_us"] = call->prepare_us;
+  timing["warm_jail"] = call->warm;
+  // jcs's own measurements go beside the result, not in it: the result is
+  // what the tool produced (and what the sensitive scan looks at).
+  call->timing_us = std::move(timing);
+  FinishResult(call, std::move(result));
+}
+
+}  // namespace jcs::runtime
