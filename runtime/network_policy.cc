@@ -1,6 +1,7 @@
 #include "runtime/network_policy.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -9,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "nlohmann/json.hpp"
 #include "re2/re2.h"
+#include "runtime/json_like.h"
 #include "runtime/runtime_options.h"
 
 namespace jcs::runtime {
@@ -83,7 +85,7 @@ class Scanner {
     } else if (value.is_string()) {
       const std::string& s = value.get_ref<const std::string&>();
       json decoded;
-      if (TryDecode(s, &decoded)) {
+      if (TryDecode(s, &decoded, depth)) {
         Generic(decoded, depth + 1);
       } else {
         Opaque(s);
@@ -101,7 +103,7 @@ class Scanner {
     } else if (value.is_string()) {
       const std::string& s = value.get_ref<const std::string&>();
       json decoded;
-      if (TryDecode(s, &decoded)) {
+      if (TryDecode(s, &decoded, depth)) {
         TargetValue(decoded, depth + 1);
       } else {
         Add(s);
@@ -119,14 +121,12 @@ class Scanner {
     return true;
   }
 
-  static bool TryDecode(const std::string& s, json* out) {
-    const std::string_view trimmed = TrimLeft(s);
-    if (trimmed.empty()) return false;
-    const char c = trimmed.front();
-    if (c != '{' && c != '[' && c != '"') return false;
-    json decoded = json::parse(s, nullptr, /*allow_exceptions=*/false);
-    if (decoded.is_discarded()) return false;
-    *out = std::move(decoded);
+  bool TryDecode(const std::string& s, json* out, int depth) {
+    std::optional<json> decoded =
+        DecodeJsonLike(s, kMaxNetworkScanBytes, kMaxNetworkScanDepth - depth,
+                       &result_.truncated);
+    if (!decoded.has_value()) return false;
+    *out = *std::move(decoded);
     return true;
   }
 

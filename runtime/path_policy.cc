@@ -19,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "re2/re2.h"
+#include "runtime/json_like.h"
 
 namespace jcs::runtime {
 namespace {
@@ -129,30 +130,12 @@ class Extractor {
     if (!Charge(std::min(s.size(), kMaxPathScanStringBytes)) && !path_context) {
       return;
     }
-    const char first = trimmed.front();
-    if ((first == '{' || first == '[' || first == '"') &&
-        trimmed.size() <= kMaxPathScanStringBytes) {
-      const int remaining = kMaxPathScanDepth - depth;
-      bool cut = false;
-      nlohmann::json::parser_callback_t limit =
-          [remaining, &cut](int d, nlohmann::json::parse_event_t event,
-                            nlohmann::json&) {
-            if ((event == nlohmann::json::parse_event_t::object_start ||
-                 event == nlohmann::json::parse_event_t::array_start) &&
-                d >= remaining) {
-              cut = true;
-              return false;
-            }
-            return true;
-          };
-      nlohmann::json decoded = nlohmann::json::parse(
-          trimmed.begin(), trimmed.end(), limit, /*allow_exceptions=*/false);
-      if (!decoded.is_discarded()) {
-        if (cut) truncated = true;
-        // A decoded bare string under a path key stays a path-key value.
-        Walk(decoded, path_context, depth);
-        return;
-      }
+    if (std::optional<nlohmann::json> decoded =
+            DecodeJsonLike(trimmed, kMaxPathScanStringBytes,
+                           kMaxPathScanDepth - depth, &truncated)) {
+      // A decoded bare string under a path key stays a path-key value.
+      Walk(*decoded, path_context, depth);
+      return;
     }
     if (path_context) Add(s);
     OpaqueScan(s);
