@@ -15,11 +15,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -149,6 +152,20 @@ uint64_t Fetch(uint16_t origin_port, uint16_t proxy_port, const char* path) {
   return n;
 }
 
+// CPU time of the whole process (every thread), for "cores busy" figures.
+double CpuSeconds(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+}
+
+// Context switches of the whole process (voluntary: a thread slept).
+long ContextSwitches() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   const size_t i =
@@ -157,7 +174,8 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 int Main(int argc, char** argv) {
-  int mb = 100, conns = 200, rounds = 3;
+  // --proxied_only=1 skips the direct downloads (for profiling the proxy).
+  int mb = 100, conns = 200, rounds = 3, pipe_kb = 0, proxied_only = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* name, int* out) {
@@ -169,8 +187,10 @@ int Main(int argc, char** argv) {
       return true;
     };
     if (!value("mb", &mb) && !value("conns", &conns) &&
-        !value("rounds", &rounds)) {
-      Die("unknown flag " + a + " (--mb=N --conns=N --rounds=N)");
+        !value("rounds", &rounds) && !value("pipe_kb", &pipe_kb) &&
+        !value("proxied_only", &proxied_only)) {
+      Die("unknown flag " + a +
+          " (--mb=N --conns=N --rounds=N [--pipe_kb=N] [--proxied_only=1])");
     }
   }
   signal(SIGPIPE, SIG_IGN);
@@ -195,6 +215,7 @@ int Main(int argc, char** argv) {
     limits.max_bytes_in = ~uint64_t{0};
     limits.max_bytes_out = ~uint64_t{0};
     EgressOptions options;
+    if (pipe_kb > 0) options.pipe_bytes = pipe_kb << 10;
     options.resolve =
         [](const std::string&) -> absl::StatusOr<std::vector<IpAddress>> {
       return std::vector<IpAddress>{*IpAddress::Parse("127.0.0.1")};
@@ -218,19 +239,34 @@ int Main(int argc, char** argv) {
     (*proxy)->Shutdown();
   });
   const uint16_t proxy_port = ready.get_future().get();
+  clockid_t loop_clock;
+  if (pthread_getcpuclockid(loop_thread.native_handle(), &loop_clock) != 0) {
+    Die("pthread_getcpuclockid failed");
+  }
 
   printf("egress_bench: %d MiB download x %d rounds, %d connections\n", mb,
          rounds, conns);
   double best_direct = 0, best_proxy = 0;
   for (int r = 0; r < rounds; ++r) {
-    for (int proxied = 0; proxied < 2; ++proxied) {
+    for (int proxied = proxied_only ? 1 : 0; proxied < 2; ++proxied) {
       const auto t0 = Clock::now();
+      const double cpu0 = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
+      const double loop0 = CpuSeconds(loop_clock);
+      const long switches0 = ContextSwitches();
       const uint64_t n = Fetch(origin_port, proxied ? proxy_port : 0, "/big");
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      const double cpu = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+      const double loop_cpu = CpuSeconds(loop_clock) - loop0;
+      const long switches = ContextSwitches() - switches0;
       if (n != big) Die("short download: " + std::to_string(n));
       const double mbps = static_cast<double>(n) / (1 << 20) / s;
-      printf("  round %d %-7s %8.1f MiB/s\n", r + 1,
-             proxied ? "proxied" : "direct", mbps);
+      // Cores busy: CPU time over wall time, of the whole process (origin,
+      // client and proxy threads) and of the proxy's loop thread.
+      printf(
+          "  round %d %-7s %8.1f MiB/s  cpu %.2f cores (proxy loop %.2f)  "
+          "%.1f context switches/MiB\n",
+          r + 1, proxied ? "proxied" : "direct", mbps, cpu / s, loop_cpu / s,
+          static_cast<double>(switches) / static_cast<double>(n >> 20));
       (proxied ? best_proxy : best_direct) =
           std::max(proxied ? best_proxy : best_direct, mbps);
     }
