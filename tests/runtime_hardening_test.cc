@@ -32,6 +32,13 @@
 //      (+ AllowlistedOutsidePathStaysOutOfReachOfFsTools)
 //   17 OutsideRootAllowlistDoesNotBypassSensitiveDenylist
 //   18 SensitiveAllowlistPermitsAllowlistedOutsideSensitivePath
+//   21 (conversation cancel of async calls) and 22 (tracked process trees
+//      of async calls killed on cancel): tool_runtime_policy_test's
+//      CancelKillsTheCallsProcessTreeAndDropsItsResult (jcs cancels by call
+//      id or conversation id; the jail's cgroup is the tracked tree)
+//   23 TimeoutKillsTheWholeProcessTree (the workspace session's analogue is
+//      the jail)
+//   24 SuccessfulCallLeavesNothingBehind
 //   25 SensitivePathsAreDeniedByDefault
 //   26 EnvPassthroughIsDeniedByDefault
 //   27 EnvAllowlistPassesValuesToTheProgram
@@ -62,9 +69,8 @@
 //
 // Later issues (out of scope here; they need subsystems jcs does not have
 // yet): 4-5 (conversation correlation ids through the LLM adapter), 6-12
-// (incident timeline, conversation journal), 19-21 (conversation cancel and
-// the async tool bridge of conversations), 22-24 (workspace_shell executor
-// sessions and manual child registration), 44 (telemetry redaction of
+// (incident timeline, conversation journal), 19-20 (the pending-call
+// projection and async bridge of conversations), 44 (telemetry redaction of
 // secrets in recent_errors), 51-52 (asset loaders: invalid UTF-8, strict
 // loading), 53 (LLM adapter failures), 54 (watcher debounce), 55
 // (multi-project conversations under load).
@@ -860,6 +866,26 @@ TEST_F(RuntimeHardeningTest, ConversationConcurrencyQuota) {
   json diag = Diagnostics(p);
   EXPECT_EQ(diag["runtime_opts"]["tool_max_concurrency_per_conversation"], 0)
       << diag;
+  EXPECT_EQ(Count(diag, "tool.completed"), 1) << diag;
+}
+
+// §10.1 case 24 (the original pruned dead child registrations after a
+// successful run): after a successful call nothing of it is left running,
+// not even a process the program left behind, and the runtime tracks no
+// call.
+TEST_F(RuntimeHardeningTest, SuccessfulCallLeavesNothingBehind) {
+  const std::string p = StartProject();
+  const std::string marker = UniqueSleepMarker();
+  const ToolResponse r = Tool(
+      p, "exec",
+      ExecArgs({"sh", "-c", "(setsid sleep " + marker + " &); echo done"}));
+  ASSERT_TRUE(ExpectOk(r));
+  EXPECT_EQ(r.result()["stdout"], "done\n") << r.Describe();
+  EXPECT_EQ(r.result()["descendants_killed"], 1) << r.Describe();
+  EXPECT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker) == 0; }, 5))
+      << CountProcessesWithArg(marker) << " left behind";
+  const json diag = Diagnostics(p);
+  EXPECT_EQ(diag["tools"]["running_calls"], json::array()) << diag;
   EXPECT_EQ(Count(diag, "tool.completed"), 1) << diag;
 }
 
