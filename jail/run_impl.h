@@ -90,7 +90,8 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   bool PrepareEgress();
   void StopEgress();
   bool Clone();
-  bool CloneInZygote();
+  // False with *zygote_gone set when the zygote cannot be reached.
+  bool CloneInZygote(bool* zygote_gone);
   bool MapIdsAndGo();
   bool JoinCgroup();
   bool Arm();

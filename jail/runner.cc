@@ -207,7 +207,13 @@ bool JailRun::Impl::JoinCgroup() {
 }
 
 bool JailRun::Impl::Clone() {
-  if (warm_ && ProcessZygote() != nullptr) return CloneInZygote();
+  if (warm_ && ProcessZygote() != nullptr) {
+    bool zygote_gone = false;
+    const bool cloned = CloneInZygote(&zygote_gone);
+    // A zygote that died (killed from outside) costs the warm jails their
+    // small parent, not the jails themselves: clone here instead.
+    if (cloned || !zygote_gone) return cloned;
+  }
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
     SetupError(absl::StrCat("sync socket: socketpair: ", ErrnoText(errno)));
@@ -248,13 +254,17 @@ bool JailRun::Impl::Clone() {
 // A warm jail cloned by the zygote: the supervisor's pages are not shared
 // with the jail (see jail/zygote.h). The zygote is the init's parent and
 // reaps it; this run watches it through its pidfd.
-bool JailRun::Impl::CloneInZygote() {
+bool JailRun::Impl::CloneInZygote(bool* zygote_gone) {
   const int64_t t = RunNowUs();
   const bool into_cgroup = cgroup_ != nullptr && cgroup_->clone_into_fd() >= 0;
   start_us_ = RunNowUs();
   absl::StatusOr<Zygote::Cloned> cloned = ProcessZygote()->Clone(
       spec_, /*warm=*/true, into_cgroup ? cgroup_->clone_into_fd() : -1);
   if (!cloned.ok()) {
+    if (absl::IsUnavailable(cloned.status())) {
+      *zygote_gone = true;
+      return false;
+    }
     SetupError(absl::StrCat("namespaces (zygote): ", cloned.status().message(),
                             " (fix: see jcs doctor)"));
     return false;

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -144,6 +146,50 @@ TEST(ServeLifetimeTest, DrainKillsToolCallsStillRunningAfterTheGrace) {
   EXPECT_EQ(response["reason"], "drain_timeout") << response;
   EXPECT_TRUE(ProcessesWithMarker(marker).empty())
       << ProcessesWithMarker(marker).size() << " processes left";
+}
+
+// The zygote that clones warm jails (jail/zygote.h) can die on its own (an
+// operator's kill): the jails it cloned die with it, and tool calls keep
+// working (warm jails are then cloned by the daemon itself).
+TEST(ServeLifetimeTest, ToolCallsSurviveTheZygotesDeath) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  const std::string project = StartProject(daemon, MakeProject(daemon));
+  pid_t zygote = -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream comm(entry.path() / "comm");
+    std::string line;
+    std::getline(comm, line);
+    std::ifstream stat(entry.path() / "stat");
+    std::string stat_line;
+    std::getline(stat, stat_line);
+    const size_t close = stat_line.rfind(')');
+    if (line != "jcs-zygote" || close == std::string::npos) continue;
+    int ppid = 0;
+    sscanf(stat_line.c_str() + close + 2, "%*c %d", &ppid);
+    if (ppid == daemon.pid()) zygote = std::stoi(name);
+  }
+  ASSERT_GT(zygote, 0) << "the daemon has no zygote";
+  const auto ok = [&] {
+    const RunResult r =
+        RunTool(daemon, project, {{"argv", {"/bin/echo", "alive"}}}, false);
+    const nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, false);
+    return r.exit_code == 0 && doc.is_object() &&
+           doc["result"]["stdout"] == "alive\n";
+  };
+  ASSERT_TRUE(ok());  // builds the warm pool through the zygote
+  usleep(300'000);
+  ASSERT_EQ(kill(zygote, SIGKILL), 0);
+  usleep(100'000);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(ok()) << "call " << i << " after the zygote died\n"
+                      << daemon.Log();
+    usleep(100'000);
+  }
+  EXPECT_TRUE(daemon.running());
+  EXPECT_EQ(daemon.StopCleanly(), "");
 }
 
 }  // namespace
