@@ -316,9 +316,11 @@ int ExecProgram(const ProgramSpec& spec) {
 
 void DupStdio(const ProgramSpec& spec) {
   for (int i = 0; i < 3; ++i) {
-    if (spec.stdio[i] >= 0 && dup2(spec.stdio[i], i) < 0) {
-      Fail("stdio", "dup2 of the command's stdio", errno);
-    }
+    if (spec.stdio[i] < 0) continue;
+    // dup2 onto itself keeps close-on-exec (received fds carry it).
+    const int rc =
+        spec.stdio[i] == i ? fcntl(i, F_SETFD, 0) : dup2(spec.stdio[i], i);
+    if (rc < 0) Fail("stdio", "dup2 of the command's stdio", errno);
   }
 }
 
@@ -552,6 +554,10 @@ void JailChildMain(const ChildContext& ctx) {
     if (moved[i] >= 0) {
       if (dup3(moved[i], kProgramStdioFd + i, O_CLOEXEC) < 0) _exit(125);
       g_program_stdio[i] = kProgramStdioFd + i;
+    } else {
+      // An unfilled slot may hold anything the parent had there (the
+      // zygote's own sockets): it must not reach the jail.
+      close(kProgramStdioFd + i);
     }
   }
   // Nothing inherited reaches the jail except stdio and the sync socket.

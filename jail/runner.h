@@ -168,6 +168,11 @@ class JailRun {
   std::shared_ptr<Impl> impl_;
 };
 
+// Stops building warm jails: queued builds are dropped and the one in
+// progress is waited for. Call it before destroying the event loop (and the
+// zygote) the warm jails were started on.
+void StopWarmJailBuilds();
+
 // The one-shot form (`jcs run`): its own loop, the caller's stdio, and
 // SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded to the program (a second one ends
 // the run at once). `spec` must come from Finalize(). Never throws; every

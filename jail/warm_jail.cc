@@ -28,12 +28,27 @@ class LauncherThread {
     static LauncherThread* const thread = new LauncherThread();
     return *thread;
   }
-  void Submit(std::function<void()> task) {
+  // False once Stop() was called (the task is dropped).
+  bool Submit(std::function<void()> task) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return false;
       tasks_.push_back(std::move(task));
     }
-    cv_.notify_one();
+    cv_.notify_all();
+    return true;
+  }
+  // Drops queued builds and waits for the one in progress.
+  void Stop() {
+    std::deque<std::function<void()>> dropped;
+    std::unique_lock<std::mutex> lock(mu_);
+    stopping_ = true;
+    dropped.swap(tasks_);
+    cv_.wait(lock, [this] { return !busy_; });
+  }
+  bool stopping() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopping_;
   }
 
  private:
@@ -46,14 +61,23 @@ class LauncherThread {
           cv_.wait(lock, [this] { return !tasks_.empty(); });
           task = std::move(tasks_.front());
           tasks_.pop_front();
+          busy_ = true;
         }
         task();
+        task = nullptr;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          busy_ = false;
+        }
+        cv_.notify_all();
       }
     }).detach();
   }
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
+  bool busy_ = false;
+  bool stopping_ = false;
 };
 
 }  // namespace
@@ -65,22 +89,28 @@ void JailRun::Impl::StartWarm(std::function<void()> on_ready) {
   warm_ = true;
   warming_ = true;
   std::shared_ptr<Impl> self = shared_from_this();
-  LauncherThread::Get().Submit([self] {
+  const bool submitted = LauncherThread::Get().Submit([self] {
     const bool built = self->Prepare() && self->Clone() && self->JoinCgroup();
-    // Back to the loop; retried while its task queue is full.
-    for (int attempt = 0;; ++attempt) {
+    // Back to the loop (it outlives this task: StopWarmJailBuilds() waits
+    // for it); retried while the loop's task queue is full.
+    for (int attempt = 0; attempt < 1000; ++attempt) {
       absl::Status posted =
           self->loop_->Post([self, built] { self->OnWarmedUp(built); });
-      if (posted.ok()) break;
-      if (attempt == 1000) {
-        // The loop is gone or wedged: this jail can never be used. Its init
-        // dies with this thread's process; nothing more can be done here.
-        return;
-      }
+      if (posted.ok() || LauncherThread::Get().stopping()) return;
       usleep(1000);
     }
+    // The loop is wedged: this jail is never used; its init dies with the
+    // process (PDEATHSIG).
   });
+  if (!submitted) {
+    // Shutting down: report the failure on the loop like any other.
+    warming_ = false;
+    SetupError("warm jail: the supervisor is shutting down");
+    (void)loop_->Post([self] { self->Finish(); });
+  }
 }
+
+void StopWarmJailBuilds() { LauncherThread::Get().Stop(); }
 
 void JailRun::Impl::OnWarmedUp(bool built) {
   warming_ = false;
@@ -174,8 +204,11 @@ absl::Status JailRun::Impl::Launch(const proto::JailSpec& call, JailStdio stdio,
         self->FinishIfDone();
       });
   if (!op.ok()) {
-    Kill();
-    return absl::OkStatus();  // done_ reports the failure
+    // No deadline can be enforced: end the run (on the loop: `done` never
+    // runs inside Launch()).
+    std::shared_ptr<Impl> self = shared_from_this();
+    if (!loop_->Post([self] { self->Kill(); }).ok()) Kill();
+    return absl::OkStatus();
   }
   ops_.push_back(*op);
   return absl::OkStatus();

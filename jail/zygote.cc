@@ -1,6 +1,7 @@
 #include "jail/zygote.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -143,10 +144,20 @@ void Serve(int sock, std::vector<char>& buffer) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (getppid() != parent) _exit(0);
   prctl(PR_SET_NAME, "jcs-zygote", 0, 0, 0);
-  // Only the request socket (and stdio) stays open.
+  // Root's supplementary groups must not reach the jails (their child
+  // refuses to start with any).
+  if (setgroups(0, nullptr) != 0) _exit(1);
+  // Only the request socket stays open; stdio is /dev/null (the daemon's log
+  // must not reach the jails' inits).
   if (dup2(sock, 3) < 0) _exit(1);
   syscall(SYS_close_range, 4, ~0U, 0);
   sock = 3;
+  const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd < 0) _exit(1);
+  for (int fd = 0; fd < 3; ++fd) {
+    if (dup2(null_fd, fd) < 0) _exit(1);
+  }
+  close(null_fd);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);

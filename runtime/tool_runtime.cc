@@ -579,6 +579,10 @@ void ToolRuntime::Terminate(const std::shared_ptr<Call>& call,
                             const nlohmann::json& cancel_meta) {
   if (call->done || call->cancelled) return;
   call->cancelled = true;
+  // Taken first: Kill() below may finish the call (and drop `respond`) from
+  // the jail's done callback when its output has already ended.
+  Respond respond = std::move(call->respond);
+  call->respond = nullptr;
   uint64_t terminated = 0;
   if (call->run != nullptr && !call->run->finished()) {
     // Kill() tears the jail down now and reports through the done callback,
@@ -601,7 +605,6 @@ void ToolRuntime::Terminate(const std::shared_ptr<Call>& call,
          {{"reason", reason}, {"terminated_child_process_count", terminated}});
   }
   Emit("tool.cancelled", *call, extra);
-  Respond respond = std::move(call->respond);
   nlohmann::json response = {
       {"status", "error"},
       {"project_id", config_.project_id},

@@ -79,6 +79,8 @@ namespace jcs::runtime {
 inline constexpr size_t kMaxRecentDecisions = 200;
 // Warm jails kept per kind (exec, exec.network) once a project has run one.
 inline constexpr size_t kWarmJailsPerKind = 2;
+// How long a call waits for a warm jail being built before it starts cold.
+inline constexpr absl::Duration kWarmWaitLimit = absl::Milliseconds(500);
 inline constexpr absl::Duration kTimeoutWindow = absl::Minutes(5);
 
 struct ToolRuntimeConfig {
@@ -198,6 +200,7 @@ class ToolRuntime {
   WarmPool pools_[2];
   uint64_t next_warm_id_ = 1;
   bool stopping_ = false;
+  std::string last_warm_error_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <deque>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -163,13 +165,33 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
   Dispatch(call);
 }
 
+// The jail's shape (everything but argv, env, cwd and the timeout) and the
+// identity (device, inode, ctime) of every path its mounts sit on. A mount
+// on a file or directory that the host deletes or renames over disappears
+// from every namespace: a warm jail built before that would no longer mask a
+// replaced .env or keep a replaced data dir read-only, so it must not be
+// used. ctime guards against a reused inode number.
 std::string ToolRuntime::WarmFingerprint(const proto::JailSpec& spec) {
   proto::JailSpec shape = spec;
   shape.clear_argv();
   shape.clear_env();
   shape.clear_cwd();
   shape.clear_timeout_ms();
-  return shape.SerializeAsString();
+  std::string fingerprint = shape.SerializeAsString();
+  const auto identity = [&fingerprint](const std::string& path) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) {
+      absl::StrAppend(&fingerprint, "|", path, ":-");
+      return;
+    }
+    absl::StrAppend(&fingerprint, "|", path, ":", st.st_dev, ":", st.st_ino,
+                    ":", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec);
+  };
+  identity(spec.root());
+  for (const std::string& path : spec.ro()) identity(path);
+  for (const std::string& path : spec.rw()) identity(path);
+  for (const std::string& path : spec.mask()) identity(path);
+  return fingerprint;
 }
 
 // A warm jail of the same shape when one is idle; else wait for one being
@@ -196,7 +218,26 @@ void ToolRuntime::Dispatch(const std::shared_ptr<Call>& call) {
   if (warm != nullptr) {
     LaunchJail(call, std::move(warm));
   } else if (!pool.jails.empty()) {
+    // A jail is being built: usually sooner than a cold start. If it is not
+    // ready within kWarmWaitLimit, the call starts cold.
     pool.waiting.push_back(call);
+    std::weak_ptr<bool> alive = alive_;
+    std::weak_ptr<Call> weak_call = call;
+    (void)loop_->Timeout(kWarmWaitLimit, [this, alive, weak_call, kind](int) {
+      std::shared_ptr<Call> waiting = weak_call.lock();
+      if (alive.expired() || waiting == nullptr || waiting->done ||
+          waiting->run != nullptr) {
+        return;
+      }
+      std::deque<std::weak_ptr<Call>>& queue = pools_[kind].waiting;
+      for (auto it = queue.begin(); it != queue.end(); ++it) {
+        if (it->lock() == waiting) {
+          queue.erase(it);
+          break;
+        }
+      }
+      LaunchJail(waiting, nullptr);
+    });
   } else {
     LaunchJail(call, nullptr);
   }
@@ -227,8 +268,16 @@ void ToolRuntime::RefillPool(int kind) {
         [this, alive, kind] {
           if (!alive.expired()) OnWarmReady(kind);
         },
-        [this, alive, kind, id](jail::RunResult) {
-          if (!alive.expired()) OnWarmEnded(kind, id);
+        [this, alive, kind, id](jail::RunResult result) {
+          if (alive.expired()) return;
+          if (result.status == jail::RunStatus::kSetupError &&
+              result.error != last_warm_error_) {
+            // Once per distinct error: calls still run (cold).
+            last_warm_error_ = result.error;
+            fprintf(stderr, "jcs: project %s: warm jail: %s\n",
+                    config_.project_id.c_str(), result.error.c_str());
+          }
+          OnWarmEnded(kind, id);
         });
     pool.jails.push_back({std::move(run), id});
   }

@@ -230,6 +230,7 @@ int Daemon::Run() {
           config_.socket_path().c_str(), getpid());
   absl::Status status = loop_->Run();
   service_.reset();  // kills any tool call still running
+  jail::StopWarmJailBuilds();
   server_.reset();
   ReapChildren();
   if (!status.ok()) {

@@ -23,6 +23,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -647,6 +649,89 @@ TEST_F(ToolRuntimePolicyTest, WarmJailsAreFreshForEveryCallAndFollowTheTree) {
   EXPECT_NE(after.result()["exit_code"], 0) << after.Describe();
   EXPECT_EQ(after.run.out.find("LATE-PRIVATE-KEY"), std::string::npos)
       << after.Describe();
+}
+
+// A warm jail's mask sits on the file it was built for. An editor that
+// saves by writing a new file and renaming it over the old one removes that
+// mount in every namespace: such a jail must not be used.
+TEST_F(ToolRuntimePolicyTest, ReplacedSensitiveFilesStayMaskedInWarmJails) {
+  WriteRootFile(".env", "OLD-SECRET\n");
+  const std::string p = StartProject();
+  ASSERT_TRUE(ExpectOk(Tool(p, "exec", ExecArgs({"true"}))));
+  usleep(300'000);  // the pool is built, masking the old .env
+  WriteRootFile(".env.new", "NEW-SECRET\n");
+  ASSERT_EQ(rename((root_ + "/.env.new").c_str(), (root_ + "/.env").c_str()),
+            0);
+  for (int i = 0; i < 2; ++i) {
+    const ToolResponse r = Tool(p, "exec", ExecArgs({"cat", ".env"}));
+    ASSERT_TRUE(ExpectOk(r));
+    EXPECT_NE(r.result()["exit_code"], 0) << r.Describe();
+    EXPECT_EQ(r.run.out.find("SECRET"), std::string::npos) << r.Describe();
+    usleep(300'000);
+  }
+}
+
+// Cancelling a synchronous call answers its caller, also when the program
+// has already closed its stdout and stderr.
+TEST_F(ToolRuntimePolicyTest, CancelAnswersTheWaitingCaller) {
+  const std::string p = StartProject();
+  const std::string marker = UniqueSleepMarker();
+  ToolResponse sync_call;
+  std::thread caller([&] {
+    sync_call =
+        Tool(p, "exec",
+             ExecArgs({"sh", "-c", "exec >/dev/null 2>&1; sleep " + marker}));
+  });
+  ASSERT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker) == 1; }, 10));
+  const nlohmann::json running = Diagnostics(p)["tools"]["running_calls"];
+  ASSERT_EQ(running.size(), 1u) << running;
+  const RunResult cancel =
+      Cli({"tool", "cancel", p, running[0]["call_id"].get<std::string>()});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.Describe();
+  caller.join();
+  EXPECT_EQ(sync_call.status(), "error") << sync_call.Describe();
+  EXPECT_EQ(sync_call.reason(), "cancelled") << sync_call.Describe();
+  EXPECT_EQ(CountProcessesWithArg(marker), 0);
+}
+
+// A warm jail's init holds nothing of its parent but the sync socket and
+// /dev/null as stdio (the zygote's sockets and the daemon's log stay out).
+TEST_F(ToolRuntimePolicyTest, WarmJailsInheritNoDescriptors) {
+  const std::string p = StartProject();
+  ASSERT_TRUE(ExpectOk(Tool(p, "exec", ExecArgs({"true"}))));
+  usleep(400'000);
+  int inits = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream status(entry.path() / "status");
+    std::string line, ppid_line, nspid_line;
+    while (std::getline(status, line)) {
+      if (line.rfind("PPid:", 0) == 0) ppid_line = line;
+      if (line.rfind("NSpid:", 0) == 0) nspid_line = line;
+    }
+    // A warm jail's init: PID 1 of its own pid namespace, child of the
+    // daemon's zygote.
+    std::ifstream parent_comm("/proc/" + ppid_line.substr(6) + "/comm");
+    std::string parent;
+    std::getline(parent_comm, parent);
+    const bool init_of_jail = nspid_line.size() > 2 &&
+                              nspid_line.substr(nspid_line.size() - 2) == "\t1";
+    if (parent != "jcs-zygote" || !init_of_jail) continue;
+    ++inits;
+    std::set<std::string> fds;
+    for (const auto& fd :
+         std::filesystem::directory_iterator(entry.path() / "fd")) {
+      fds.insert(fd.path().filename());
+      const std::string target = std::filesystem::read_symlink(fd.path());
+      const int number = std::stoi(fd.path().filename());
+      if (number <= 2) {
+        EXPECT_EQ(target, "/dev/null") << name << " fd " << number;
+      }
+    }
+    EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2", "3"})) << name;
+  }
+  EXPECT_GE(inits, 1) << "no warm jail found";
 }
 
 }  // namespace
