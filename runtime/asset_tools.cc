@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/fs_tools.h"
+#include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
 namespace {
@@ -48,45 +49,6 @@ std::optional<AssetType> ParseType(const std::string& type) {
   if (type == "skill_graph")
     return AssetType{"skill_graph", "skill_graph", true};
   return std::nullopt;
-}
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      if (fd_ >= 0) close(fd_);
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  bool valid() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
-
-int OpenAt2(int dirfd, const std::string& path, uint64_t flags,
-            uint64_t resolve) {
-  struct open_how how = {};
-  how.flags = flags;
-  how.resolve = resolve;
-  long rc;
-  do {
-    rc = syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how));
-  } while (rc < 0 && (errno == EINTR || errno == EAGAIN));
-  return static_cast<int>(rc);
-}
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? std::string(name) : absl::StrCat("errno_", err);
 }
 
 ToolOutcome InvalidArg(const std::string& field, const std::string& problem) {
@@ -170,7 +132,7 @@ void Walk(int dirfd_in, const std::string& prefix, int depth, bool recursive,
       state->assets.push_back({rel.substr(0, rel.size() - 3), rel});
     } else if (S_ISDIR(st.st_mode) && recursive &&
                depth < kMaxSkillGraphDepth) {
-      Fd sub(
+      UniqueFd sub(
           openat(dirfd(dir), name.c_str(),
                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
       if (!sub.valid()) continue;
@@ -185,7 +147,8 @@ enum class ReadStatus { kOk, kNotFound, kTooLarge, kError };
 // Reads `rel` below the type directory without following any symlink.
 ReadStatus ReadAsset(int type_fd, const std::string& rel, std::string* content,
                      uint64_t* size) {
-  Fd opath(OpenAt2(type_fd, rel, O_PATH | O_NOFOLLOW | O_CLOEXEC, kNoSymlinks));
+  UniqueFd opath(
+      OpenAt2(type_fd, rel, O_PATH | O_NOFOLLOW | O_CLOEXEC, kNoSymlinks));
   if (!opath.valid()) {
     return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ||
                    errno == EXDEV
@@ -198,7 +161,8 @@ ReadStatus ReadAsset(int type_fd, const std::string& rel, std::string* content,
   *size = static_cast<uint64_t>(st.st_size);
   if (*size > kMaxAssetBytes) return ReadStatus::kTooLarge;
   const std::string proc = absl::StrCat("/proc/self/fd/", opath.get());
-  Fd file(open(proc.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  UniqueFd file(
+      open(proc.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!file.valid()) return ReadStatus::kError;
   content->clear();
   const size_t limit = kMaxAssetBytes + 1;
@@ -271,7 +235,7 @@ class Runner {
       return ToolOutcome::Fail("invalid_data_dir",
                                {{"data_dir", ctx_.data_dir}});
     }
-    Fd root(open(ctx_.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd root(open(ctx_.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root.valid()) {
       return ToolOutcome::Fail("invalid_root_path", {{"root", ctx_.root}});
     }
@@ -284,7 +248,7 @@ class Runner {
       }
     }
     const std::string type_rel = absl::StrCat(ctx_.data_dir, "/", type->dir);
-    Fd type_fd(
+    UniqueFd type_fd(
         OpenAt2(root.get(), type_rel,
                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
                 kNoSymlinks));
@@ -298,7 +262,7 @@ class Runner {
       }
       return ToolOutcome::Fail(
           "asset_dir_unavailable",
-          {{"path", type_rel}, {"errno", ErrnoName(errno)}});
+          {{"path", type_rel}, {"errno", ErrnoSymbol(errno)}});
     }
     if (tool == "asset.get") return Get(*type, type_fd.get(), key);
     return ListOrSearch(*type, type_fd.get(), tool == "asset.search", query);
@@ -383,7 +347,7 @@ class Runner {
       case ReadStatus::kError:
         return ToolOutcome::Fail(
             "asset_not_found",
-            {{"type", type.kind}, {"key", key}, {"errno", ErrnoName(errno)}});
+            {{"type", type.kind}, {"key", key}, {"errno", ErrnoSymbol(errno)}});
     }
     if (!IsValidUtf8(content)) {
       return ToolOutcome::Fail("asset_invalid_utf8", not_found);

@@ -22,6 +22,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/path_policy.h"
+#include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
 namespace {
@@ -31,51 +32,9 @@ using json = nlohmann::json;
 constexpr uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 constexpr size_t kReadChunk = 64 * 1024;
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  bool valid() const { return fd_ >= 0; }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  int fd_ = -1;
-};
-
-int OpenAt2(int dirfd, const std::string& path, uint64_t flags,
-            uint64_t resolve) {
-  struct open_how how = {};
-  how.flags = flags;
-  how.resolve = resolve;
-  long rc;
-  do {
-    rc = syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how));
-  } while (rc < 0 && (errno == EINTR || errno == EAGAIN));
-  return static_cast<int>(rc);
-}
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? std::string(name) : absl::StrCat("errno_", err);
-}
-
 ToolOutcome ErrnoFail(int err, const std::string& path) {
   return ToolOutcome::Fail(FsErrnoReason(err),
-                           {{"path", path}, {"errno", ErrnoName(err)}});
+                           {{"path", path}, {"errno", ErrnoSymbol(err)}});
 }
 
 ToolOutcome InvalidArg(const std::string& field, const std::string& problem) {
@@ -199,7 +158,7 @@ const char* TypeName(mode_t mode) {
 
 // Shared preamble of the tools: root fd and normalized relative path.
 struct Prepared {
-  Fd root_fd;
+  UniqueFd root_fd;
   std::string rel;  // normalized, "" for the root
 };
 
@@ -218,7 +177,7 @@ std::optional<ToolOutcome> Prepare(const FsToolContext& ctx,
   const int fd = open(ctx.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return ToolOutcome::Fail("invalid_root_path", {{"root", ctx.root}});
-  out->root_fd = Fd(fd);
+  out->root_fd = UniqueFd(fd);
   out->rel = std::move(*rel);
   return std::nullopt;
 }
@@ -280,16 +239,16 @@ bool WriteAll(int fd, const std::string& data) {
 // O_PATH fd; every prefix is resolved from the root fd with RESOLVE_BENEATH.
 std::optional<ToolOutcome> OpenParent(int root_fd, const std::string& rel_dir,
                                       bool create, const std::string& path,
-                                      Fd* out) {
+                                      UniqueFd* out) {
   const int flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
   if (!create) {
     const int fd =
         OpenAt2(root_fd, rel_dir.empty() ? "." : rel_dir, flags, kResolve);
     if (fd < 0) return ErrnoFail(errno, path);
-    *out = Fd(fd);
+    *out = UniqueFd(fd);
     return std::nullopt;
   }
-  Fd current(OpenAt2(root_fd, ".", flags, kResolve));
+  UniqueFd current(OpenAt2(root_fd, ".", flags, kResolve));
   if (!current.valid()) return ErrnoFail(errno, path);
   size_t pos = 0;
   while (pos < rel_dir.size()) {
@@ -306,7 +265,7 @@ std::optional<ToolOutcome> OpenParent(int root_fd, const std::string& rel_dir,
       fd = OpenAt2(root_fd, prefix, flags, kResolve);
     }
     if (fd < 0) return ErrnoFail(errno, path);
-    current = Fd(fd);
+    current = UniqueFd(fd);
     pos = slash + 1;
   }
   *out = std::move(current);
@@ -442,8 +401,8 @@ ToolOutcome FsRead(const FsToolContext& ctx, const json& args) {
   ScopedFsIdentity identity(ctx.uid, ctx.gid);
   if (auto error = CheckIdentity(identity)) return *error;
 
-  Fd opath(OpenAt2(prep.root_fd.get(), prep.rel.empty() ? "." : prep.rel,
-                   O_PATH | O_CLOEXEC, kResolve));
+  UniqueFd opath(OpenAt2(prep.root_fd.get(), prep.rel.empty() ? "." : prep.rel,
+                         O_PATH | O_CLOEXEC, kResolve));
   if (!opath.valid()) return ErrnoFail(errno, path);
   std::string real;
   if (auto error = CheckReal(ctx, opath.get(), path, &real)) return *error;
@@ -464,7 +423,8 @@ ToolOutcome FsRead(const FsToolContext& ctx, const json& args) {
   // Reopen the checked inode for reading; the permission check happens here,
   // under the project identity.
   const std::string proc = absl::StrCat("/proc/self/fd/", opath.get());
-  Fd file(open(proc.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  UniqueFd file(
+      open(proc.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!file.valid()) return ErrnoFail(errno, path);
   struct stat st2;
   if (fstat(file.get(), &st2) != 0) return ErrnoFail(errno, path);
@@ -546,7 +506,7 @@ ToolOutcome FsWrite(const FsToolContext& ctx, const json& args) {
   ScopedFsIdentity identity(ctx.uid, ctx.gid);
   if (auto error = CheckIdentity(identity)) return *error;
 
-  Fd dir;
+  UniqueFd dir;
   if (auto error =
           OpenParent(prep.root_fd.get(), parent, create_dirs, path, &dir)) {
     return *error;
@@ -576,14 +536,14 @@ ToolOutcome FsWrite(const FsToolContext& ctx, const json& args) {
   }
 
   std::string temp;
-  Fd file;
+  UniqueFd file;
   for (int attempt = 0; attempt < 16 && !file.valid(); ++attempt) {
     temp = absl::StrCat(".", name.substr(0, 200), ".jcs-tmp-", RandomSuffix());
     const int fd =
         openat(dir.get(), temp.c_str(),
                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0) {
-      file = Fd(fd);
+      file = UniqueFd(fd);
     } else if (errno != EEXIST) {
       return ErrnoFail(errno, path);
     }
@@ -614,8 +574,9 @@ ToolOutcome FsList(const FsToolContext& ctx, const json& args) {
   ScopedFsIdentity identity(ctx.uid, ctx.gid);
   if (auto error = CheckIdentity(identity)) return *error;
 
-  Fd dir_fd(OpenAt2(prep.root_fd.get(), prep.rel.empty() ? "." : prep.rel,
-                    O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC, kResolve));
+  UniqueFd dir_fd(OpenAt2(prep.root_fd.get(), prep.rel.empty() ? "." : prep.rel,
+                          O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC,
+                          kResolve));
   if (!dir_fd.valid()) return ErrnoFail(errno, path);
   std::string real;
   if (auto error = CheckReal(ctx, dir_fd.get(), path, &real)) return *error;

@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
 namespace {
@@ -36,24 +37,6 @@ absl::Status Invalid(absl::string_view error, absl::string_view reason,
   return ProjectError(absl::StatusCode::kInvalidArgument,
                       absl::StrCat(error, ": ", reason), detail);
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void Reset(int fd) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
 
 // The last value of `key` in `options`, if any.
 const Value* LastOption(const OptionList& options, absl::string_view key) {
@@ -147,10 +130,10 @@ absl::Status EnsureLayout(const std::string& root,
         absl::StrCat("layout_create_failed: ", ErrnoName(error)),
         absl::CEscape(where));
   };
-  Fd dir(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dir(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0) return failed(root);
   std::string path = root;
-  auto descend = [&](const std::string& name, Fd* at) -> bool {
+  auto descend = [&](const std::string& name, UniqueFd* at) -> bool {
     absl::StrAppend(&path, "/", name);
     if (mkdirat(at->get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
       return false;
@@ -176,7 +159,7 @@ absl::Status EnsureLayout(const std::string& root,
   const std::string base = path;
   for (const char* sub : kLayoutDirs) {
     path = base;
-    Fd base_dir(dup(dir.get()));
+    UniqueFd base_dir(dup(dir.get()));
     if (base_dir.get() < 0 || !descend(sub, &base_dir)) return failed(path);
   }
   return absl::OkStatus();
