@@ -120,20 +120,34 @@ nlohmann::json ToolRuntime::ListTools() const {
   return tools;
 }
 
-void ToolRuntime::Emit(std::string_view name, const Call& call,
-                       nlohmann::json extra) {
-  nlohmann::json payload = {
+nlohmann::json ToolRuntime::Envelope(const Call& call,
+                                     nlohmann::json extra) const {
+  nlohmann::json doc = {
       {"project_id", config_.project_id},
+      {"tool", call.tool_name.empty() ? "unknown" : call.tool_name},
+      {"call_id", call.call_id},
       {"conversation_id", call.conversation_id.empty()
                               ? nlohmann::json()
                               : nlohmann::json(call.conversation_id)},
-      {"correlation_id", call.correlation_id},
-      {"tool", call.tool_name},
-      {"call_id", call.call_id}};
+      {"correlation_id", call.correlation_id}};
   if (extra.is_object()) {
-    for (auto& [key, value] : extra.items()) payload[key] = std::move(value);
+    for (auto& [key, value] : extra.items()) doc[key] = std::move(value);
   }
-  bus_->Emit(name, std::move(payload));
+  return doc;
+}
+
+nlohmann::json ToolRuntime::ErrorResponse(const Call& call,
+                                          const std::string& reason,
+                                          nlohmann::json detail) const {
+  return Envelope(call, {{"status", "error"},
+                         {"duration_ms", (ToolNowUs() - call.start_us) / 1000},
+                         {"reason", reason},
+                         {"detail", std::move(detail)}});
+}
+
+void ToolRuntime::Emit(std::string_view name, const Call& call,
+                       nlohmann::json extra) {
+  bus_->Emit(name, Envelope(call, std::move(extra)));
 }
 
 void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
@@ -213,15 +227,7 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
   if (call->async) {
     Respond respond_now = std::move(call->respond);
     call->respond = nullptr;
-    respond_now(
-        {{"status", "accepted"},
-         {"project_id", config_.project_id},
-         {"tool", call->tool_name},
-         {"call_id", call->call_id},
-         {"conversation_id", call->conversation_id.empty()
-                                 ? nlohmann::json()
-                                 : nlohmann::json(call->conversation_id)},
-         {"correlation_id", call->correlation_id}});
+    respond_now(Envelope(*call, {{"status", "accepted"}}));
   }
   Execute(call);
 }
@@ -230,21 +236,15 @@ void ToolRuntime::RecordDecision(const Call& call, bool allowed,
                                  const std::string& reason,
                                  const std::vector<std::string>& codes,
                                  nlohmann::json extra) {
-  nlohmann::json decision = {
-      {"project_id", config_.project_id},
-      {"conversation_id", call.conversation_id.empty()
-                              ? nlohmann::json()
-                              : nlohmann::json(call.conversation_id)},
-      {"correlation_id", call.correlation_id},
-      {"tool_name", call.tool_name},
-      {"call_id", call.call_id},
-      {"decision", allowed ? "allow" : "deny"},
-      {"reason", allowed ? "allowed" : reason},
-      {"outside_root_exception_reason_codes", codes},
-      {"at", telemetry::Rfc3339(absl::Now())}};
-  if (extra.is_object()) {
-    for (auto& [key, value] : extra.items()) decision[key] = std::move(value);
-  }
+  // §3.7's decision shape names the tool `tool_name`.
+  nlohmann::json decision = Envelope(call);
+  decision.erase("tool");
+  decision.update({{"tool_name", call.tool_name},
+                   {"decision", allowed ? "allow" : "deny"},
+                   {"reason", allowed ? "allowed" : reason},
+                   {"outside_root_exception_reason_codes", codes},
+                   {"at", telemetry::Rfc3339(absl::Now())}});
+  if (extra.is_object()) decision.update(extra);
   decisions_.push_front(decision);
   while (decisions_.size() > kMaxRecentDecisions) decisions_.pop_back();
   bus_->Emit(allowed ? "policy.allowed" : "policy.denied", decision);
@@ -464,18 +464,11 @@ void ToolRuntime::Succeed(const std::shared_ptr<Call>& call,
                           nlohmann::json result) {
   if (call->done) return;
   SensitiveScanResult scan = ScanForSensitiveArtifacts(result);
-  nlohmann::json response = {
-      {"status", "ok"},
-      {"project_id", config_.project_id},
-      {"tool", call->tool_name},
-      {"kind", ToolKindName(call->tool->kind)},
-      {"call_id", call->call_id},
-      {"conversation_id", call->conversation_id.empty()
-                              ? nlohmann::json()
-                              : nlohmann::json(call->conversation_id)},
-      {"correlation_id", call->correlation_id},
-      {"duration_ms", (ToolNowUs() - call->start_us) / 1000},
-      {"result", std::move(result)}};
+  nlohmann::json response =
+      Envelope(*call, {{"status", "ok"},
+                       {"kind", ToolKindName(call->tool->kind)},
+                       {"duration_ms", (ToolNowUs() - call->start_us) / 1000},
+                       {"result", std::move(result)}});
   if (!call->timing_us.is_null()) response["timing_us"] = call->timing_us;
   if (scan.finding_count > 0) {
     response["risk_flags"] = RiskFlags(scan);
@@ -502,21 +495,11 @@ void ToolRuntime::Succeed(const std::shared_ptr<Call>& call,
 void ToolRuntime::Fail(const std::shared_ptr<Call>& call, std::string reason,
                        nlohmann::json detail) {
   if (call->done) return;
-  const int64_t duration_ms = (ToolNowUs() - call->start_us) / 1000;
-  nlohmann::json response = {
-      {"status", "error"},
-      {"project_id", config_.project_id},
-      {"tool", call->tool_name.empty() ? "unknown" : call->tool_name},
-      {"call_id", call->call_id},
-      {"conversation_id", call->conversation_id.empty()
-                              ? nlohmann::json()
-                              : nlohmann::json(call->conversation_id)},
-      {"correlation_id", call->correlation_id},
-      {"duration_ms", duration_ms},
-      {"reason", reason},
-      {"detail", detail}};
+  nlohmann::json response = ErrorResponse(*call, reason, detail);
   Emit("tool.failed", *call,
-       {{"duration_ms", duration_ms}, {"reason", reason}, {"detail", detail}});
+       {{"duration_ms", response["duration_ms"]},
+        {"reason", reason},
+        {"detail", detail}});
   Respond respond = std::move(call->respond);
   Finish(call);
   if (respond) respond(std::move(response));
@@ -605,18 +588,8 @@ void ToolRuntime::Terminate(const std::shared_ptr<Call>& call,
          {{"reason", reason}, {"terminated_child_process_count", terminated}});
   }
   Emit("tool.cancelled", *call, extra);
-  nlohmann::json response = {
-      {"status", "error"},
-      {"project_id", config_.project_id},
-      {"tool", call->tool_name},
-      {"call_id", call->call_id},
-      {"conversation_id", call->conversation_id.empty()
-                              ? nlohmann::json()
-                              : nlohmann::json(call->conversation_id)},
-      {"correlation_id", call->correlation_id},
-      {"duration_ms", (ToolNowUs() - call->start_us) / 1000},
-      {"reason", reason},
-      {"detail", nlohmann::json::object()}};
+  nlohmann::json response =
+      ErrorResponse(*call, reason, nlohmann::json::object());
   Finish(call);
   if (respond) respond(std::move(response));
 }

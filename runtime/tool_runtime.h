@@ -140,6 +140,12 @@ class ToolRuntime {
   void Fail(const std::shared_ptr<Call>& call, std::string reason,
             nlohmann::json detail);
   void Succeed(const std::shared_ptr<Call>& call, nlohmann::json result);
+  // {project_id, tool, call_id, conversation_id (null when none),
+  // correlation_id} plus `extra`: the frame of every response and event.
+  nlohmann::json Envelope(
+      const Call& call, nlohmann::json extra = nlohmann::json::object()) const;
+  nlohmann::json ErrorResponse(const Call& call, const std::string& reason,
+                               nlohmann::json detail) const;
   void Emit(std::string_view name, const Call& call, nlohmann::json extra);
   bool Authorize(const std::shared_ptr<Call>& call);
   void RecordDecision(const Call& call, bool allowed, const std::string& reason,
