@@ -224,6 +224,11 @@ class EgressProxy::Impl : public std::enable_shared_from_this<Impl> {
   void CancelOps(const ConnPtr& c);
   void Touch(const ConnPtr& c) { c->last_ns = NowNs(); }
 
+  // Appends what the client sent (up to `limit` bytes in c->in) and returns
+  // true; otherwise re-arms `retry` (nothing yet) or closes (EOF, error, or
+  // no room left) and returns false.
+  bool ReadClient(const ConnPtr& c, size_t limit,
+                  void (Impl::*retry)(const ConnPtr&));
   void OnHeadReadable(const ConnPtr& c);
   void Decide(const ConnPtr& c);
   void OnResolved(const ConnPtr& c,
@@ -474,26 +479,30 @@ void EgressProxy::Impl::CancelOps(const ConnPtr& c) {
   ++c->epoch;
 }
 
-void EgressProxy::Impl::OnHeadReadable(const ConnPtr& c) {
+bool EgressProxy::Impl::ReadClient(const ConnPtr& c, size_t limit,
+                                   void (Impl::*retry)(const ConnPtr&)) {
   char buf[kReadChunk];
   const size_t room =
-      std::min(sizeof(buf), limits_.max_header_bytes - c->in.size());
-  const ssize_t n = recv(c->client, buf, room, 0);
-  if (n == 0) {
-    Close(c);
-    return;
+      std::min(sizeof(buf), limit > c->in.size() ? limit - c->in.size() : 0);
+  const ssize_t n = room == 0 ? 0 : recv(c->client, buf, room, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+    ArmPoll(c, c->client, POLLIN | POLLRDHUP,
+            [this, c, retry](int) { (this->*retry)(c); });
+    return false;
   }
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) {
-      ArmPoll(c, c->client, POLLIN | POLLRDHUP,
-              [this, c](int) { OnHeadReadable(c); });
-    } else {
-      Close(c);
-    }
-    return;
+  if (n <= 0) {
+    Close(c);
+    return false;
   }
   Touch(c);
   c->in.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+void EgressProxy::Impl::OnHeadReadable(const ConnPtr& c) {
+  if (!ReadClient(c, limits_.max_header_bytes, &Impl::OnHeadReadable)) {
+    return;
+  }
   ParseResult r = ParseRequestHead(c->in, limits_.max_header_bytes);
   switch (r.state) {
     case ParseResult::State::kNeedMore:
@@ -738,24 +747,7 @@ void EgressProxy::Impl::StartPeek(const ConnPtr& c) {
 }
 
 void EgressProxy::Impl::OnPeekReadable(const ConnPtr& c) {
-  char buf[kReadChunk];
-  const size_t room = std::min(sizeof(buf), kMaxClientHelloPeek - c->in.size());
-  const ssize_t n = room == 0 ? 0 : recv(c->client, buf, room, 0);
-  if (n == 0) {
-    Close(c);
-    return;
-  }
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) {
-      ArmPoll(c, c->client, POLLIN | POLLRDHUP,
-              [this, c](int) { OnPeekReadable(c); });
-    } else {
-      Close(c);
-    }
-    return;
-  }
-  Touch(c);
-  c->in.append(buf, static_cast<size_t>(n));
+  if (!ReadClient(c, kMaxClientHelloPeek, &Impl::OnPeekReadable)) return;
   ExaminePeek(c, /*timed_out=*/false);
 }
 
