@@ -24,6 +24,7 @@
 #include <climits>
 #include <cstring>
 
+#include "jail/fd_passing.h"
 #include "jail/sync_protocol.h"
 
 namespace jcs::jail {
@@ -57,22 +58,8 @@ void CopyString(char* dst, size_t size, const char* a, const char* b = "") {
 }
 
 void Send(const SyncMessage& msg, int fd_to_pass = -1) {
-  struct iovec iov = {const_cast<SyncMessage*>(&msg), sizeof(msg)};
-  struct msghdr hdr = {};
-  hdr.msg_iov = &iov;
-  hdr.msg_iovlen = 1;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd_to_pass >= 0) {
-    hdr.msg_control = control;
-    hdr.msg_controllen = sizeof(control);
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &fd_to_pass, sizeof(int));
-  }
-  while (sendmsg(kSyncFd, &hdr, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-  }
+  SendWithFds(kSyncFd, &msg, sizeof(msg), &fd_to_pass, fd_to_pass >= 0 ? 1 : 0,
+              0);
 }
 
 // Reports a setup failure to the supervisor and exits; the supervisor tears the
@@ -406,30 +393,13 @@ void ReceiveRun(ProgramSpec* spec) {
   SyncMessage ready = g_progress;
   ready.type = SyncType::kWarmReady;
   Send(ready);
-  struct iovec iov = {g_run_message, sizeof(g_run_message)};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
-  struct msghdr hdr = {};
-  hdr.msg_iov = &iov;
-  hdr.msg_iovlen = 1;
-  hdr.msg_control = control;
-  hdr.msg_controllen = sizeof(control);
-  ssize_t n;
-  do {
-    n = recvmsg(kSyncFd, &hdr, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  int received = 0;
+  bool truncated = false;
+  const ssize_t n = RecvWithFds(kSyncFd, g_run_message, sizeof(g_run_message),
+                                spec->stdio, 3, &received, &truncated, 0);
   if (n <= 0) _exit(0);
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&hdr); c != nullptr;
-       c = CMSG_NXTHDR(&hdr, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count && i < 3; ++i) {
-        memcpy(&spec->stdio[i], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      }
-    }
-  }
   RunHeader header;
-  if ((hdr.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
-      static_cast<size_t>(n) < sizeof(header)) {
+  if (truncated || static_cast<size_t>(n) < sizeof(header)) {
     Fail("run", "truncated command message", EMSGSIZE);
   }
   memcpy(&header, g_run_message, sizeof(header));

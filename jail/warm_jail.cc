@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "jail/child_context.h"
+#include "jail/fd_passing.h"
 #include "jail/run_impl.h"
 #include "jail/sync_protocol.h"
 
@@ -166,23 +167,9 @@ absl::Status JailRun::Impl::Launch(const proto::JailSpec& call, JailStdio stdio,
   header.strings_bytes =
       static_cast<uint32_t>(message.size() - sizeof(RunHeader));
   memcpy(message.data(), &header, sizeof(header));
-  struct iovec iov = {message.data(), message.size()};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
-  struct msghdr hdr = {};
-  hdr.msg_iov = &iov;
-  hdr.msg_iovlen = 1;
-  hdr.msg_control = control;
-  hdr.msg_controllen = sizeof(control);
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(3 * sizeof(int));
   const int fds[3] = {stdio.in, stdio.out, stdio.err};
-  memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
-  ssize_t sent;
-  do {
-    sent = sendmsg(sync_fd_, &hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (sent < 0 && errno == EINTR);
+  const ssize_t sent = SendWithFds(sync_fd_, message.data(), message.size(),
+                                   fds, 3, MSG_DONTWAIT);
   if (sent != static_cast<ssize_t>(message.size())) {
     return absl::UnavailableError(
         absl::StrCat("warm jail: send the command: ", ErrnoText(errno)));

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "jail/child.h"
 #include "jail/child_context.h"
+#include "jail/fd_passing.h"
 
 namespace jcs::jail {
 namespace {
@@ -49,56 +50,27 @@ struct Reply {
   char message[240] = {};
 };
 
-void SendReply(int sock, const Reply& reply, const int* fds, int nfds) {
-  struct iovec iov = {const_cast<Reply*>(&reply), sizeof(reply)};
-  struct msghdr hdr = {};
-  hdr.msg_iov = &iov;
-  hdr.msg_iovlen = 1;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  if (nfds > 0) {
-    hdr.msg_control = control;
-    hdr.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-    memcpy(CMSG_DATA(cmsg), fds, nfds * sizeof(int));
-  }
-  while (sendmsg(sock, &hdr, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-  }
-}
-
 void Fail(int sock, int err, const std::string& message) {
   Reply reply;
   reply.err = err == 0 ? EINVAL : err;
   strncpy(reply.message, message.c_str(), sizeof(reply.message) - 1);
-  SendReply(sock, reply, nullptr, 0);
+  SendWithFds(sock, &reply, sizeof(reply), nullptr, 0, 0);
 }
 
 // One request: [1 byte warm][serialized JailSpec], optional cgroup fd.
 void Serve(int sock, std::vector<char>& buffer) {
-  struct iovec iov = {buffer.data(), buffer.size()};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  struct msghdr hdr = {};
-  hdr.msg_iov = &iov;
-  hdr.msg_iovlen = 1;
-  hdr.msg_control = control;
-  hdr.msg_controllen = sizeof(control);
-  const ssize_t n = recvmsg(sock, &hdr, MSG_CMSG_CLOEXEC);
+  int cgroup_fd = -1;
+  int received = 0;
+  bool truncated = false;
+  const ssize_t n = RecvWithFds(sock, buffer.data(), buffer.size(), &cgroup_fd,
+                                1, &received, &truncated, 0);
   if (n == 0) _exit(0);  // the supervisor is gone
   if (n < 0) {
-    if (errno == EINTR || errno == EAGAIN) return;
+    if (errno == EAGAIN) return;
     _exit(1);
   }
-  int cgroup_fd = -1;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&hdr); c != nullptr;
-       c = CMSG_NXTHDR(&hdr, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      memcpy(&cgroup_fd, CMSG_DATA(c), sizeof(int));
-    }
-  }
   proto::JailSpec spec;
-  if ((hdr.msg_flags & MSG_TRUNC) != 0 || n < 1 ||
+  if (truncated || n < 1 ||
       !spec.ParseFromArray(buffer.data() + 1, static_cast<int>(n - 1))) {
     if (cgroup_fd >= 0) close(cgroup_fd);
     Fail(sock, EINVAL, "zygote: malformed request");
@@ -135,7 +107,7 @@ void Serve(int sock, std::vector<char>& buffer) {
   Reply reply;
   reply.pid = static_cast<int32_t>(pid);
   const int fds[2] = {pidfd, pair[0]};
-  SendReply(sock, reply, fds, 2);
+  SendWithFds(sock, &reply, sizeof(reply), fds, 2, 0);
   close(pidfd);
   close(pair[0]);
 }
@@ -232,49 +204,19 @@ absl::StatusOr<Zygote::Cloned> Zygote::Clone(const proto::JailSpec& spec,
     return absl::ResourceExhaustedError(
         "zygote: the jail spec is too large for one request");
   }
-  struct iovec iov = {request.data(), request.size()};
-  struct msghdr hdr = {};
-  hdr.msg_iov = &iov;
-  hdr.msg_iovlen = 1;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (cgroup_fd >= 0) {
-    hdr.msg_control = control;
-    hdr.msg_controllen = sizeof(control);
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &cgroup_fd, sizeof(int));
-  }
-  ssize_t sent;
-  do {
-    sent = sendmsg(sock_, &hdr, MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
+  const ssize_t sent = SendWithFds(sock_, request.data(), request.size(),
+                                   &cgroup_fd, cgroup_fd >= 0 ? 1 : 0, 0);
   if (sent != static_cast<ssize_t>(request.size())) {
     return absl::UnavailableError(
         absl::StrCat("zygote: send: ", strerror(errno)));
   }
   Reply reply;
-  struct iovec riov = {&reply, sizeof(reply)};
-  alignas(struct cmsghdr) char rcontrol[CMSG_SPACE(2 * sizeof(int))];
-  struct msghdr rhdr = {};
-  rhdr.msg_iov = &riov;
-  rhdr.msg_iovlen = 1;
-  rhdr.msg_control = rcontrol;
-  rhdr.msg_controllen = sizeof(rcontrol);
-  ssize_t n;
-  do {
-    n = recvmsg(sock_, &rhdr, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  int fds[2] = {-1, -1};
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&rhdr); c != nullptr;
-       c = CMSG_NXTHDR(&rhdr, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(2 * sizeof(int))) {
-      memcpy(fds, CMSG_DATA(c), sizeof(fds));
-    }
-  }
-  if (n != sizeof(reply) || reply.err != 0 || fds[0] < 0 || fds[1] < 0) {
+  int fds[2];
+  int received = 0;
+  bool truncated = false;
+  const ssize_t n = RecvWithFds(sock_, &reply, sizeof(reply), fds, 2, &received,
+                                &truncated, 0);
+  if (n != sizeof(reply) || truncated || reply.err != 0 || received != 2) {
     for (int fd : fds) {
       if (fd >= 0) close(fd);
     }
