@@ -35,6 +35,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "jail/clone_args.h"
 #include "jail/landlock.h"
 #include "nlohmann/json.hpp"
 
@@ -81,19 +82,6 @@ constexpr unsigned kFsconfigCmdCreate = 6;
 constexpr unsigned kFsmountCloexec = 0x1;
 constexpr unsigned kMoveMountFEmptyPath = 0x4;
 constexpr unsigned kOpenTreeClone = 1;
-
-// struct clone_args, first published layout (CLONE_ARGS_SIZE_VER0).
-struct CloneArgs {
-  uint64_t flags;
-  uint64_t pidfd;
-  uint64_t child_tid;
-  uint64_t parent_tid;
-  uint64_t exit_signal;
-  uint64_t stack;
-  uint64_t stack_size;
-  uint64_t tls;
-};
-static_assert(sizeof(CloneArgs) == 64);
 
 constexpr int kChildTimeoutMs = 3000;
 
@@ -887,7 +875,8 @@ LayerStatus ProbeClone3() {
   args.flags = kClonePidfd;
   args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
   args.exit_signal = SIGCHLD;
-  const long pid = syscall(SYS_clone3, &args, sizeof(args));
+  // The first layout: the probe asks whether this kernel has clone3 at all.
+  const long pid = syscall(SYS_clone3, &args, kCloneArgsSizeVer0);
   if (pid == 0) _exit(0);
   const int err = errno;
   if (pid < 0) {

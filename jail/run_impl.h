@@ -79,7 +79,6 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
     on_ready_ = nullptr;
   }
   bool finished() const { return finished_; }
-  pid_t init_pid() const { return init_pid_; }
 
  private:
   void SetupError(std::string message) {

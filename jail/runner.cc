@@ -855,7 +855,6 @@ void JailRun::Kill() {
   impl->Kill();
 }
 bool JailRun::finished() const { return impl_->finished(); }
-pid_t JailRun::init_pid() const { return impl_->init_pid(); }
 
 RunResult RunJail(const proto::JailSpec& spec,
                   const std::vector<std::string>& warnings) {

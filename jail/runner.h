@@ -158,8 +158,6 @@ class JailRun {
   // removed, and `done` gets the result (killed = true).
   void Kill();
   bool finished() const;
-  // The jail's init as the caller sees it (-1 before clone).
-  pid_t init_pid() const;
 
   class Impl;
 

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "jail/child.h"
 #include "jail/child_context.h"
+#include "jail/clone_args.h"
 #include "jail/fd_passing.h"
 
 namespace jcs::jail {
@@ -27,22 +28,6 @@ namespace {
 
 constexpr size_t kMaxRequest = 192 * 1024;
 Zygote* g_zygote = nullptr;
-
-// clone3's argument block (include/uapi/linux/sched.h).
-struct CloneArgs {
-  uint64_t flags;
-  uint64_t pidfd;
-  uint64_t child_tid;
-  uint64_t parent_tid;
-  uint64_t exit_signal;
-  uint64_t stack;
-  uint64_t stack_size;
-  uint64_t tls;
-  uint64_t set_tid;
-  uint64_t set_tid_size;
-  uint64_t cgroup;
-};
-constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
 
 struct Reply {
   int32_t err = 0;  // 0, or the errno of the failed step

@@ -51,8 +51,6 @@ class Zygote {
   absl::StatusOr<Cloned> Clone(const proto::JailSpec& spec, bool warm,
                                int cgroup_fd);
 
-  pid_t pid() const { return pid_; }
-
  private:
   Zygote(pid_t pid, int sock) : pid_(pid), sock_(sock) {}
   pid_t pid_;
