@@ -182,7 +182,28 @@ std::optional<ToolOutcome> Prepare(const FsToolContext& ctx,
   return std::nullopt;
 }
 
-// Checks the real path of an opened fd: below the root and not sensitive.
+// `dir` as given in the context ("" for none) is normalized like any path.
+bool IsAtOrBelow(const FsToolContext& ctx, const std::string& rel,
+                 const std::string& given_dir) {
+  if (given_dir.empty()) return false;
+  std::optional<std::string> dir = NormalizeRel(ctx.root, given_dir);
+  if (!dir || dir->empty()) return false;
+  return rel == *dir ||
+         (rel.size() > dir->size() && rel.compare(0, dir->size(), *dir) == 0 &&
+          rel[dir->size()] == '/');
+}
+
+std::optional<ToolOutcome> CheckPrivate(const FsToolContext& ctx,
+                                        const std::string& rel,
+                                        const std::string& path) {
+  if (!IsAtOrBelow(ctx, rel, ctx.private_dir)) return std::nullopt;
+  return ToolOutcome::Fail(
+      "permission_denied",
+      {{"path", path}, {"message", "the data dir's state/ is private"}});
+}
+
+// Checks the real path of an opened fd: below the root, not sensitive, not
+// private.
 std::optional<ToolOutcome> CheckReal(const FsToolContext& ctx, int fd,
                                      const std::string& path,
                                      std::string* real) {
@@ -192,6 +213,7 @@ std::optional<ToolOutcome> CheckReal(const FsToolContext& ctx, int fd,
                          ctx.sensitive_allowlist)) {
     return ToolOutcome::Fail("sensitive_path_denied", {{"path", path}});
   }
+  if (auto error = CheckPrivate(ctx, *rel, path)) return error;
   *real = std::move(*rel);
   return std::nullopt;
 }
@@ -520,6 +542,12 @@ ToolOutcome FsWrite(const FsToolContext& ctx, const json& args) {
   if (IsSensitiveRelPath(real, ctx.sensitive_denylist,
                          ctx.sensitive_allowlist)) {
     return ToolOutcome::Fail("sensitive_path_denied", {{"path", path}});
+  }
+  if (auto error = CheckPrivate(ctx, real, path)) return *error;
+  if (IsAtOrBelow(ctx, real, ctx.read_only_dir)) {
+    return ToolOutcome::Fail(
+        "read_only",
+        {{"path", path}, {"message", "the data dir is read-only for tools"}});
   }
 
   struct stat st;

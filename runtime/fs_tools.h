@@ -105,6 +105,13 @@ struct FsToolContext {
   std::size_t max_entries = 10000;
   std::vector<std::string> sensitive_denylist;
   std::vector<std::string> sensitive_allowlist;
+  // Relative to the root ("" for none), checked on the opened file's real
+  // path like the sensitive lists: nothing at or below `private_dir` is read,
+  // listed or written ("permission_denied"), nothing at or below
+  // `read_only_dir` is written ("read_only"). The project's data dir and its
+  // state/, as the jail shows them.
+  std::string read_only_dir;
+  std::string private_dir;
 };
 
 // Sets the calling thread's fsuid/fsgid for its lifetime and restores the

@@ -648,5 +648,38 @@ TEST(FsToolsHelpers, SensitiveRelPathChecksAncestors) {
   EXPECT_FALSE(IsSensitiveRelPath(".env", deny, {".env"}));
 }
 
+// The data dir is read-only for the file tools and its state/ private, checked
+// on the real path, so a symlink elsewhere in the root does not get around it.
+TEST_F(FsToolsTest, DataDirIsReadOnlyAndItsStatePrivate) {
+  fs::create_directories(root_ + "/.jido/state");
+  fs::create_directories(root_ + "/.jido/skills");
+  WriteFile(root_ + "/.jido/state/journal", "STATE-SECRET");
+  WriteFile(root_ + "/.jido/skills/a.md", "# A");
+  for (const char* dir : {"/.jido", "/.jido/state", "/.jido/skills"}) {
+    ASSERT_EQ(chown((root_ + dir).c_str(), kUid, kGid), 0);
+  }
+  ASSERT_EQ(symlink(".jido/state", (root_ + "/via_link").c_str()), 0);
+  ASSERT_EQ(symlink(".jido/skills", (root_ + "/skills_link").c_str()), 0);
+  ctx_.read_only_dir = ".jido/";  // normalized like any path
+  ctx_.private_dir = ".jido//state";
+
+  ExpectFail(Read({{"path", ".jido/state/journal"}}), "permission_denied");
+  ExpectFail(Read({{"path", "via_link/journal"}}), "permission_denied");
+  ExpectFail(List({{"path", ".jido/state"}}), "permission_denied");
+  ExpectFail(List({{"path", "via_link"}}), "permission_denied");
+  ExpectFail(Write({{"path", ".jido/skills/evil.md"}, {"content", "x"}}),
+             "read_only");
+  ExpectFail(Write({{"path", "skills_link/evil.md"}, {"content", "x"}}),
+             "read_only");
+  ExpectFail(Write({{"path", ".jido/state/x"}, {"content", "x"}}),
+             "permission_denied");
+  EXPECT_FALSE(fs::exists(root_ + "/.jido/skills/evil.md"));
+  // Reading the rest of the data dir is fine.
+  ToolOutcome skill = Read({{"path", ".jido/skills/a.md"}});
+  EXPECT_TRUE(skill.ok) << skill.detail.dump();
+  ToolOutcome list = List({{"path", ".jido"}});
+  EXPECT_TRUE(list.ok) << list.detail.dump();
+}
+
 }  // namespace
 }  // namespace jcs::runtime

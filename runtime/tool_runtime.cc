@@ -373,35 +373,6 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
       break;
     }
     default: {
-      // The jail's rules for the data dir hold for the file tools too: it is
-      // read-only for tools and its state/ is private to the supervisor.
-      // (Checked on the resolved path; fs tools then open beneath the root
-      // without following symlinks out of it.)
-      const std::string path = call->args.value("path", ".");
-      absl::StatusOr<std::string> resolved =
-          ResolveInRoot(config_.root, path.empty() ? std::string(".") : path);
-      if (resolved.ok()) {
-        const std::string data_dir =
-            absl::StrCat(config_.root, "/", config_.data_dir);
-        const std::string state = data_dir + "/state";
-        const auto within = [&](const std::string& dir) {
-          return *resolved == dir || absl::StartsWith(*resolved, dir + "/");
-        };
-        if (within(state)) {
-          Fail(call, "tool_failed",
-               {{"reason", "permission_denied"},
-                {"path", path},
-                {"message", "the data dir's state/ is private"}});
-          return;
-        }
-        if (call->tool->kind == ToolKind::kFsWrite && within(data_dir)) {
-          Fail(call, "tool_failed",
-               {{"reason", "read_only"},
-                {"path", path},
-                {"message", "the data dir is read-only for tools"}});
-          return;
-        }
-      }
       FsToolContext ctx;
       ctx.root = config_.root;
       ctx.uid = fs_uid_;
@@ -411,6 +382,9 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
           static_cast<uint64_t>(options.tool_max_artifact_bytes);
       ctx.sensitive_denylist = options.sensitive_path_denylist;
       ctx.sensitive_allowlist = options.sensitive_path_allowlist;
+      // The jail's rules for the data dir hold for the file tools too.
+      ctx.read_only_dir = config_.data_dir;
+      ctx.private_dir = config_.data_dir + "/state";
       outcome = call->tool->kind == ToolKind::kFsRead ? FsRead(ctx, call->args)
                 : call->tool->kind == ToolKind::kFsWrite
                     ? FsWrite(ctx, call->args)
