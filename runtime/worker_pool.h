@@ -41,6 +41,8 @@ class WorkerPool {
   static WorkerPool& Shared();
   static constexpr int kSharedThreads = 4;
   static constexpr size_t kSharedMaxQueued = 4096;
+  // Worker threads run at this nice value (the loop keeps its own).
+  static constexpr int kWorkerNice = 10;
 
  private:
   void Work();
