@@ -393,7 +393,7 @@ TEST_F(AssetToolsSensitiveTest, GetRefusesSensitiveAssets) {
     SCOPED_TRACE(key);
     const ToolOutcome out = Run("asset.get", {{"type", type}, {"key", key}});
     ExpectFail(out, "sensitive_path_denied");
-    EXPECT_EQ(out.detail["key"], key);
+    EXPECT_EQ(out.detail.value("key", ""), key);
     ExpectNoSecret(out);
   }
   const ToolOutcome out =
