@@ -271,6 +271,19 @@ bool SensitivePatternMatches(std::string_view pattern, std::string_view path) {
       return FoldSensitive(a) == FoldSensitive(b);
     });
   };
+  // Quick reject (the mask walk asks for every entry of the tree): what
+  // follows the pattern's last wildcard or separator is literal, and every
+  // form below matches up to the end of the path, so the path must end so.
+  const std::size_t cut = pattern.find_last_of("*?/\\");
+  const std::string_view tail =
+      cut == std::string_view::npos ? pattern : pattern.substr(cut + 1);
+  if (path.size() < tail.size() ||
+      !std::equal(tail.begin(), tail.end(), path.end() - tail.size(),
+                  [](char a, char b) {
+                    return FoldSensitive(a) == FoldSensitive(b);
+                  })) {
+    return false;
+  }
   if (std::none_of(pattern.begin(), pattern.end(), IsSeparator)) {
     return match(pattern, Basename(path));
   }
