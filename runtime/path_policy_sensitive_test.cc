@@ -154,6 +154,11 @@ TEST(SensitivePathTest, PatternForms) {
   EXPECT_TRUE(IsSensitivePath("a\\b\\c", {"b/c"}, {}));
   EXPECT_TRUE(IsSensitivePath("x.key", {"  *.KEY  "}, {}));
   EXPECT_FALSE(IsSensitivePath("x", {"", " ", "/", "//"}, {}));
+  // Wildcards at the end of a pattern (the literal-tail quick reject must
+  // leave them alone).
+  EXPECT_TRUE(IsSensitivePath("a/id_rsa", {"id_rs?"}, {}));
+  EXPECT_TRUE(IsSensitivePath("a/b/c", {"b/*"}, {}));
+  EXPECT_FALSE(IsSensitivePath("a/b.keys", {"*.key"}, {}));
   // Non-ASCII bytes compare exactly: no Unicode folding.
   EXPECT_TRUE(IsSensitivePath("\xc3\xa9.key", {"\xc3\xa9.KEY"}, {}));
   EXPECT_FALSE(IsSensitivePath("\xc3\x89.key", {"\xc3\xa9.key"}, {}));
