@@ -97,7 +97,13 @@ TEST_F(SensitiveMaskTest, AllowlistExceptions) {
 TEST_F(SensitiveMaskTest, SlashPatternsMatchTheRelativePath) {
   Touch("config/prod.json");
   Touch("other/config/prod.json");
+  // A pattern with a slash matches whole trailing segments at any depth;
+  // a leading slash ties it to the root.
   auto paths = FindSensitivePaths(root_, {"config/*.json"}, {});
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  EXPECT_THAT(*paths,
+              ElementsAre("config/prod.json", "other/config/prod.json"));
+  paths = FindSensitivePaths(root_, {"/config/*.json"}, {});
   ASSERT_TRUE(paths.ok()) << paths.status();
   EXPECT_THAT(*paths, ElementsAre("config/prod.json"));
 }

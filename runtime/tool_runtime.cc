@@ -381,6 +381,9 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
       ctx.use_identity = true;
       ctx.uid = fs_uid_;
       ctx.gid = fs_gid_;
+      // One sensitive-path policy for every tool that reads the tree.
+      ctx.sensitive_denylist = options.sensitive_path_denylist;
+      ctx.sensitive_allowlist = options.sensitive_path_allowlist;
       work = [ctx, name = call->tool_name, args = call->args] {
         return RunAssetTool(ctx, name, args);
       };
