@@ -60,10 +60,11 @@ std::set<std::string> InstanceDirs(pid_t pid, unsigned long pid_ns) {
   return out;
 }
 
-// Every run cgroup (leaf) below the given instance directories.
-std::set<std::string> Leaves(const std::set<std::string>& instances) {
+// The run cgroups (leaves, "run-<pid>-<n>") of the process `pid` as seen in
+// its own pid namespace, wherever they are below the cgroup mounts.
+std::set<std::string> RunLeaves(pid_t pid) {
   std::set<std::string> out;
-  for (const std::string& dir : instances) FindDirs(dir, "run-", "", 0, &out);
+  FindDirs("/sys/fs/cgroup", absl::StrCat("run-", pid, "-"), "", 0, &out);
   return out;
 }
 
@@ -115,16 +116,15 @@ double TimedExec(const st::Daemon& daemon, const std::string& project) {
   return elapsed;
 }
 
-// The leaves below the instance directories once the set holds at least
-// `count` leaves and has not changed for 300 ms (warm jails are built, and
-// used ones torn down, in the background); empty on deadline.
-std::set<std::string> SettledLeaves(pid_t pid, unsigned long pid_ns,
-                                    size_t count) {
+// RunLeaves(pid) once the set holds at least `count` leaves and has not
+// changed for 300 ms (warm jails are built, and used ones torn down, in the
+// background); empty on deadline.
+std::set<std::string> SettledLeaves(pid_t pid, size_t count) {
   const double deadline = st::NowSeconds() + 15;
   std::set<std::string> last;
   double since = st::NowSeconds();
   while (st::NowSeconds() < deadline) {
-    std::set<std::string> now = Leaves(InstanceDirs(pid, pid_ns));
+    std::set<std::string> now = RunLeaves(pid);
     if (now != last) {
       last = now;
       since = st::NowSeconds();
@@ -157,8 +157,7 @@ TEST(ServeCgroupTest, DaemonsInTwoPidNamespacesLeaveEachOtherAlone) {
   EXPECT_LT(TimedExec(host, a), kBoundS);
   // The host daemon's warm jails: live cgroups of another pid namespace, as
   // the nested daemon sees them.
-  const std::set<std::string> host_leaves =
-      SettledLeaves(host.pid(), host_ns, 2);
+  const std::set<std::string> host_leaves = SettledLeaves(host.pid(), 2);
   ASSERT_FALSE(host_leaves.empty()) << "no warm jail cgroups of the host";
 
   for (int i = 0; i < 3; ++i) {
@@ -166,15 +165,17 @@ TEST(ServeCgroupTest, DaemonsInTwoPidNamespacesLeaveEachOtherAlone) {
   }
   EXPECT_TRUE(AllExist(host_leaves))
       << "the nested daemon removed the host daemon's live cgroups";
-  // The nested daemon (PID 1 there) has its own instance directory.
-  EXPECT_FALSE(InstanceDirs(1, nested_ns).empty());
-  const std::set<std::string> nested_leaves = SettledLeaves(1, nested_ns, 2);
+  // The nested daemon is PID 1 there; its runs are run-1-*, in its own
+  // instance directory.
+  const std::set<std::string> nested_leaves = SettledLeaves(1, 2);
   ASSERT_FALSE(nested_leaves.empty()) << "no warm jail cgroups (nested)";
   for (int i = 0; i < 3; ++i) {
     EXPECT_LT(TimedExec(host, a), kBoundS) << "call " << i;
   }
   EXPECT_TRUE(AllExist(nested_leaves))
       << "the host daemon removed the nested daemon's live cgroups";
+  EXPECT_FALSE(InstanceDirs(host.pid(), host_ns).empty());
+  EXPECT_FALSE(InstanceDirs(1, nested_ns).empty());
 
   EXPECT_EQ(nested.StopCleanly(), "");
   EXPECT_EQ(host.StopCleanly(), "");
@@ -207,12 +208,10 @@ TEST_P(RunCgroupTest, RunInAnotherPidNamespaceLeavesALiveRunAlone) {
                           jt::Bash("while [ ! -e go ]; do sleep 0.02; done"));
   const unsigned long host_ns = jt::NamespaceInode("/proc/self/ns/pid");
   double deadline = jt::NowSeconds() + 15;
-  while (Leaves(InstanceDirs(host.pid(), host_ns)).empty() &&
-         jt::NowSeconds() < deadline) {
+  while (RunLeaves(host.pid()).empty() && jt::NowSeconds() < deadline) {
     usleep(10'000);
   }
-  const std::set<std::string> host_leaves =
-      Leaves(InstanceDirs(host.pid(), host_ns));
+  const std::set<std::string> host_leaves = RunLeaves(host.pid());
   ASSERT_FALSE(host_leaves.empty()) << "the host run has no cgroup";
 
   jt::Project other;
@@ -228,7 +227,8 @@ TEST_P(RunCgroupTest, RunInAnotherPidNamespaceLeavesALiveRunAlone) {
     EXPECT_EQ(r.out, "ok\n");
     EXPECT_LT(r.wall_s, kBoundS) << "run " << i;
   }
-  EXPECT_TRUE(AllExist(host_leaves));
+  EXPECT_TRUE(AllExist(host_leaves))
+      << "a run in another pid namespace removed the host run's cgroups";
   project.WriteFile("go", "");
   const jt::JcsResult r = host.Wait();
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
@@ -247,8 +247,11 @@ TEST(ServeCgroupTest, StaleInstanceOfAKilledRunIsRemovedByTheNext) {
   jt::BackgroundJail killed(project, {"--timeout", "30"}, {"/bin/sleep", m});
   ASSERT_TRUE(jt::WaitForMarkerCount(m, 1, 15, "sleep"));
   const unsigned long ns = jt::NamespaceInode("/proc/self/ns/pid");
-  const std::set<std::string> left = InstanceDirs(killed.pid(), ns);
-  ASSERT_FALSE(left.empty());
+  std::set<std::string> left = InstanceDirs(killed.pid(), ns);
+  EXPECT_FALSE(left.empty());
+  const std::set<std::string> leaves = RunLeaves(killed.pid());
+  left.insert(leaves.begin(), leaves.end());
+  ASSERT_FALSE(leaves.empty());
   killed.Signal(SIGKILL);
   const jt::JcsResult dead = killed.Wait();
   ASSERT_EQ(dead.term_signal, SIGKILL) << dead.Describe();
