@@ -25,6 +25,7 @@
 #include <cstring>
 
 #include "jail/fd_passing.h"
+#include "jail/init_identity.h"
 #include "jail/sync_protocol.h"
 
 namespace jcs::jail {
@@ -624,6 +625,9 @@ void JailChildMain(const ChildContext& ctx) {
   // The supervisor's death kills the jail's init, and with it the whole pid
   // namespace.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // This process becomes the jail's PID 1: first erase the supervisor's
+  // command line, environment and name from it.
+  HideSupervisorIdentity();
   // The sync socket goes to kSyncFd and the program's own stdio (when the
   // supervisor passed it) to kProgramStdioFd..+2, where only the program's
   // process dups them onto 0-2: the init never holds them, so the

@@ -144,7 +144,7 @@ TEST(ServeLifetimeTest, DrainKillsToolCallsStillRunningAfterTheGrace) {
   const RunResult async_call = RunTool(
       daemon, project, {{"argv", {"/bin/sleep", marker}}}, /*async=*/true);
   ASSERT_EQ(async_call.exit_code, 0) << async_call.Describe();
-  ASSERT_TRUE(WaitForMarkerCount(marker, 3, 10.0));
+  ASSERT_TRUE(WaitForMarkerCount(marker, 3, 10.0, "sleep"));
   const double signalled = NowSeconds();
   daemon.Signal(SIGTERM);
   client.join();
