@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "runtime/root_access.h"
 #include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
@@ -69,6 +70,106 @@ absl::StatusOr<std::string> CheckRoot(const std::string& root) {
   return canonical;
 }
 
+// Step 1b: who the tools run as. `root` is canonical.
+absl::StatusOr<RunAs> ResolveIdentity(const std::string& root,
+                                      const StartProjectParams& params) {
+  const ProjectRequester& who = params.requester;
+  const bool wants_run_as =
+      params.run_as_uid.has_value() || params.run_as_gid.has_value();
+  if (!who.privileged) {
+    if (wants_run_as) {
+      return ProjectError(
+          absl::StatusCode::kPermissionDenied,
+          absl::StrCat("unauthorized: uid ", who.uid,
+                       " may not set run_as (only root or the daemon's uid "
+                       "may; a client's tools run as the client)"));
+    }
+    if (who.uid == 0 || who.gid == 0) {
+      return Invalid("invalid_run_as",
+                     absl::StrCat("the client uid ", who.uid, " gid ", who.gid,
+                                  " includes id 0; tools never run as host "
+                                  "root"));
+    }
+    absl::Status access =
+        CheckPeerRootAccess(root, PeerIdentity{who.uid, who.gid, who.groups});
+    if (!access.ok()) {
+      return ProjectError(absl::StatusCode::kPermissionDenied,
+                          absl::StrCat("unauthorized: ", access.message()));
+    }
+    return RunAs{who.uid, who.gid, "peer"};
+  }
+  if (wants_run_as) {
+    if (!params.run_as_uid.has_value()) {
+      return Invalid("invalid_run_as", "run_as_gid given without run_as_uid");
+    }
+    const uid_t uid = *params.run_as_uid;
+    const gid_t gid = params.run_as_gid.value_or(uid);
+    if (uid == 0 || gid == 0) {
+      return Invalid("invalid_run_as",
+                     absl::StrCat("uid ", uid, " gid ", gid,
+                                  ": tools never run as host uid or gid 0"));
+    }
+    return RunAs{uid, gid, "run_as"};
+  }
+  struct stat st;
+  if (stat(root.c_str(), &st) != 0) {
+    return Invalid("invalid_root_path", ErrnoName(errno), absl::CEscape(root));
+  }
+  if (st.st_uid == 0) {
+    return ProjectError(
+        absl::StatusCode::kFailedPrecondition,
+        absl::StrCat("root_owned_by_root: ", absl::CEscape(root),
+                     " is owned by uid 0 and tools never run as host root; "
+                     "pass --run-as UID:GID (run_as_uid/run_as_gid) or chown "
+                     "the root to the user the tools should run as"));
+  }
+  return RunAs{st.st_uid, st.st_gid == 0 ? kNobodyId : st.st_gid, "root_owner"};
+}
+
+// `path` is `dir` or below it (both canonical).
+bool Within(const std::string& path, const std::string& dir) {
+  if (dir == "/") return true;
+  return path.compare(0, dir.size(), dir) == 0 &&
+         (path.size() == dir.size() || path[dir.size()] == '/');
+}
+
+// The canonical form of a daemon path: realpath, or its directory's realpath
+// plus its name when it does not exist (yet).
+std::string CanonicalDaemonPath(const std::string& path) {
+  if (char* resolved = realpath(path.c_str(), nullptr)) {
+    std::string out(resolved);
+    free(resolved);
+    return out;
+  }
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return path;
+  if (char* resolved = realpath(path.substr(0, slash).c_str(), nullptr)) {
+    std::string out = absl::StrCat(resolved, path.substr(slash));
+    free(resolved);
+    return out;
+  }
+  return path;
+}
+
+// Step 6.
+absl::Status CheckDaemonFiles(const std::string& root,
+                              const std::vector<std::string>& daemon_paths) {
+  for (const std::string& path : daemon_paths) {
+    const std::string canonical = CanonicalDaemonPath(path);
+    if (Within(canonical, root) || Within(root, canonical)) {
+      return ProjectError(
+          absl::StatusCode::kFailedPrecondition,
+          absl::StrCat("root_contains_daemon_files: ", absl::CEscape(root),
+                       Within(canonical, root) ? " contains " : " is inside ",
+                       "the daemon's ", absl::CEscape(canonical),
+                       "; a jailed program must never reach the daemon's "
+                       "socket, state or config: pick a root that does not "
+                       "hold them"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Step 2.
 absl::StatusOr<std::string> CheckDataDir(const OptionList& options,
                                          const StartProjectParams& params) {
@@ -119,12 +220,21 @@ absl::StatusOr<std::string> CheckSuppliedId(const Value& value) {
   return id;
 }
 
-// Step 6: mkdir -p <root>/<data_dir>/<each layout dir> without following
-// symlinks.
-absl::Status EnsureLayout(const std::string& root,
-                          const std::string& data_dir) {
+// Step 8: mkdir -p <root>/<data_dir>/<each layout dir> without following
+// symlinks; every directory this creates is owned by uid:gid, and removed
+// again if a later one fails.
+absl::Status EnsureLayout(const std::string& root, const std::string& data_dir,
+                          uid_t uid, gid_t gid) {
+  struct Created {
+    UniqueFd parent;
+    std::string name;
+  };
+  std::vector<Created> created;
   auto failed = [&](absl::string_view where) {
     const int error = errno;
+    for (auto it = created.rbegin(); it != created.rend(); ++it) {
+      (void)unlinkat(it->parent.get(), it->name.c_str(), AT_REMOVEDIR);
+    }
     return ProjectError(
         absl::StatusCode::kFailedPrecondition,
         absl::StrCat("layout_create_failed: ", ErrnoName(error)),
@@ -135,7 +245,11 @@ absl::Status EnsureLayout(const std::string& root,
   std::string path = root;
   auto descend = [&](const std::string& name, UniqueFd* at) -> bool {
     absl::StrAppend(&path, "/", name);
-    if (mkdirat(at->get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+    bool made = false;
+    if (mkdirat(at->get(), name.c_str(), 0755) == 0) {
+      made = true;
+      created.push_back({UniqueFd(dup(at->get())), name});
+    } else if (errno != EEXIST) {
       return false;
     }
     // Report a symlink as ELOOP (openat with O_DIRECTORY | O_NOFOLLOW says
@@ -150,7 +264,9 @@ absl::Status EnsureLayout(const std::string& root,
                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0) return false;
     at->Reset(next);
-    return true;
+    // Through the fd just opened: what is chowned is the directory made
+    // here, even if the name was swapped meanwhile.
+    return !made || fchown(next, uid, gid) == 0;
   };
   for (absl::string_view segment : absl::StrSplit(data_dir, '/')) {
     if (segment.empty() || segment == ".") continue;
@@ -187,8 +303,14 @@ nlohmann::json SummaryToJson(const ProjectSummary& summary) {
       {"conversation_count", summary.conversation_count},
       {"started_at", absl::FormatTime(absl::RFC3339_full, summary.started_at,
                                       absl::UTCTimeZone())},
+      {"owner_uid", summary.owner_uid},
+      {"run_as", RunAsToJson(summary.run_as)},
       {"runtime_opts", RuntimeOptsJson(summary.options)},
   };
+}
+
+nlohmann::json RunAsToJson(const RunAs& run_as) {
+  return {{"uid", run_as.uid}, {"gid", run_as.gid}, {"source", run_as.source}};
 }
 
 ProjectRegistry::ProjectRegistry(Config config) : config_(std::move(config)) {}
@@ -205,6 +327,9 @@ absl::StatusOr<std::string> ProjectRegistry::StartProject(
 
   absl::StatusOr<std::string> root_path = CheckRoot(root);
   if (!root_path.ok()) return root_path.status();
+
+  absl::StatusOr<RunAs> run_as = ResolveIdentity(*root_path, params);
+  if (!run_as.ok()) return run_as.status();
 
   absl::StatusOr<std::string> data_dir = CheckDataDir(options, params);
   if (!data_dir.ok()) return data_dir.status();
@@ -244,7 +369,29 @@ absl::StatusOr<std::string> ProjectRegistry::StartProject(
     }
   }
 
-  absl::Status layout = EnsureLayout(*root_path, *data_dir);
+  absl::Status daemon_files =
+      CheckDaemonFiles(*root_path, config_.daemon_paths);
+  if (!daemon_files.ok()) return daemon_files;
+
+  {
+    // Stable: projects only change under lifecycle_mu_, held here.
+    absl::MutexLock lock(&mu_);
+    for (const auto& [other_id, other] : projects_) {
+      if (Within(*root_path, other.root_path) ||
+          Within(other.root_path, *root_path)) {
+        return ProjectError(
+            absl::StatusCode::kFailedPrecondition,
+            absl::StrCat("overlapping_project_root: ",
+                         absl::CEscape(*root_path), " overlaps project ",
+                         other_id, " at ", absl::CEscape(other.root_path),
+                         "; one project's data dir and state would be "
+                         "inside the other's jail: use disjoint roots"));
+      }
+    }
+  }
+
+  absl::Status layout =
+      EnsureLayout(*root_path, *data_dir, run_as->uid, run_as->gid);
   if (!layout.ok()) return layout;
 
   ProjectSummary summary;
@@ -253,6 +400,8 @@ absl::StatusOr<std::string> ProjectRegistry::StartProject(
   summary.data_dir = *data_dir;
   summary.started_at = config_.clock();
   summary.options = *std::move(validated);
+  summary.owner_uid = params.requester.uid;
+  summary.run_as = *std::move(run_as);
   {
     absl::MutexLock lock(&mu_);
     projects_.emplace(project_id, std::move(summary));

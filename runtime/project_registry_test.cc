@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,8 +22,12 @@ namespace jcs::runtime {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
+
+constexpr uid_t kUserUid = 1000;
+constexpr gid_t kUserGid = 1000;
 
 bool IsDir(const std::string& path) {
   struct stat st;
@@ -55,6 +60,8 @@ class ProjectRegistryTest : public ::testing::Test {
     tmp_ = pattern;
     root_ = tmp_ + "/root";
     ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+    // Owned by a user: a root-owned root needs run_as (tested below).
+    ASSERT_EQ(chown(root_.c_str(), kUserUid, kUserGid), 0);
     ProjectRegistry::Config config;
     config.on_event = [this](absl::string_view name,
                              const nlohmann::json& payload) {
@@ -86,6 +93,29 @@ class ProjectRegistryTest : public ::testing::Test {
     // Nothing started, nothing emitted.
     EXPECT_EQ(events_.size(), events);
     EXPECT_EQ(registry_->ListProjects().size(), projects);
+  }
+
+  // Starts and expects a refusal whose machine reason starts with `prefix`
+  // (these carry the path and the fix), and that nothing was created.
+  void ExpectRefused(const std::string& root, const StartProjectParams& params,
+                     const std::string& prefix) {
+    const size_t events = events_.size();
+    absl::StatusOr<std::string> id = registry_->StartProject(root, {}, params);
+    ASSERT_FALSE(id.ok()) << "started " << *id << ", wanted " << prefix;
+    EXPECT_THAT(ProjectErrorReason(id.status()), StartsWith(prefix))
+        << id.status();
+    EXPECT_EQ(events_.size(), events);
+    EXPECT_FALSE(Exists(root + "/.jido")) << root;
+  }
+
+  // A fresh directory under tmp_ owned by the user.
+  std::string NewRoot(const std::string& name, uid_t uid = kUserUid,
+                      gid_t gid = kUserGid, mode_t mode = 0755) {
+    const std::string path = tmp_ + "/" + name;
+    EXPECT_EQ(mkdir(path.c_str(), 0700), 0) << path;
+    EXPECT_EQ(chown(path.c_str(), uid, gid), 0) << path;
+    EXPECT_EQ(chmod(path.c_str(), mode), 0) << path;
+    return path;
   }
 
   std::string tmp_;
@@ -122,13 +152,18 @@ TEST_F(ProjectRegistryTest, StartWithDefaultsCreatesLayoutAndEmits) {
                                                 {"data_dir", ".jido"}}));
   EXPECT_THAT(listed_in_hook_, ElementsAre(1u));
 
-  EXPECT_EQ(SummaryToJson(list[0]),
-            (nlohmann::json{{"project_id", "project_1"},
-                            {"root_path", canonical},
-                            {"data_dir", ".jido"},
-                            {"conversation_count", 0},
-                            {"started_at", "2023-11-14T22:13:20+00:00"},
-                            {"runtime_opts", nlohmann::json::object()}}));
+  EXPECT_EQ(
+      SummaryToJson(list[0]),
+      (nlohmann::json{
+          {"project_id", "project_1"},
+          {"root_path", canonical},
+          {"data_dir", ".jido"},
+          {"conversation_count", 0},
+          {"started_at", "2023-11-14T22:13:20+00:00"},
+          {"owner_uid", 0},
+          {"run_as",
+           {{"uid", kUserUid}, {"gid", kUserGid}, {"source", "root_owner"}}},
+          {"runtime_opts", nlohmann::json::object()}}));
 }
 
 TEST_F(ProjectRegistryTest, OptionsAreValidatedAndStored) {
@@ -171,18 +206,20 @@ TEST_F(ProjectRegistryTest, IdAndDataDirFromTheOptionList) {
   EXPECT_EQ(*id, "from-opts");
   EXPECT_TRUE(IsDir(root_ + "/state/jcs/skills"));
   // Explicit parameters win over options.
+  const std::string second = NewRoot("second");
   StartProjectParams params;
   params.project_id = "explicit";
   params.data_dir = "other";
-  id = registry_->StartProject(root_,
+  id = registry_->StartProject(second,
                                {{"project_id", Value::String("ignored")},
                                 {"data_dir", Value::String("/abs")}},
                                params);
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ(*id, "explicit");
-  EXPECT_TRUE(IsDir(root_ + "/other/workflows"));
+  EXPECT_TRUE(IsDir(second + "/other/workflows"));
   // A null project_id option means "generate one".
-  id = registry_->StartProject(root_, {{"project_id", Value::Null()}});
+  id = registry_->StartProject(NewRoot("third"),
+                               {{"project_id", Value::Null()}});
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ(*id, "project_1");
 }
@@ -191,15 +228,16 @@ TEST_F(ProjectRegistryTest, GeneratedIdsSkipRunningIds) {
   StartProjectParams params;
   params.project_id = "project_2";
   ASSERT_TRUE(registry_->StartProject(root_, {}, params).ok());
-  EXPECT_EQ(*registry_->StartProject(root_, {}), "project_1");
-  EXPECT_EQ(*registry_->StartProject(root_, {}), "project_3");
+  EXPECT_EQ(*registry_->StartProject(NewRoot("r1"), {}), "project_1");
+  EXPECT_EQ(*registry_->StartProject(NewRoot("r3"), {}), "project_3");
 }
 
 TEST_F(ProjectRegistryTest, StopListAndNotFound) {
   for (const char* name : {"b", "a", "c"}) {
     StartProjectParams params;
     params.project_id = name;
-    ASSERT_TRUE(registry_->StartProject(root_, {}, params).ok()) << name;
+    ASSERT_TRUE(registry_->StartProject(NewRoot(name), {}, params).ok())
+        << name;
   }
   std::vector<std::string> ids;
   for (const ProjectSummary& s : registry_->ListProjects()) {
@@ -227,7 +265,7 @@ TEST_F(ProjectRegistryTest, StopListAndNotFound) {
   // Restart after stop reuses the existing layout.
   StartProjectParams params;
   params.project_id = "b";
-  EXPECT_TRUE(registry_->StartProject(root_, {}, params).ok());
+  EXPECT_TRUE(registry_->StartProject(tmp_ + "/b", {}, params).ok());
 }
 
 TEST_F(ProjectRegistryTest, RootPathErrors) {
@@ -277,6 +315,7 @@ TEST_F(ProjectRegistryTest, DataDirErrors) {
   }
   EXPECT_FALSE(Exists(tmp_ + "/outside"));
   EXPECT_FALSE(Exists(tmp_ + "/b"));
+  EXPECT_FALSE(Exists(root_ + "/.jido"));
   // ".." inside a segment name is not traversal.
   StartProjectParams params;
   params.data_dir = "a..b/./c";
@@ -376,12 +415,165 @@ TEST_F(ProjectRegistryTest, ChecksRunInSpecOrder) {
   ExpectStartError(root_, bad_option, dup,
                    "invalid_runtime_opt{key: \"tool_timeout_ms\", reason: "
                    "\"expected_positive_integer\"}");
-  // 5 duplicate before 6 layout.
+  // 5 duplicate before 7 overlap before 8 layout.
   dup.data_dir = "blocked";
   WriteFile(root_ + "/blocked");
   ExpectStartError(root_, {}, dup, "already_started: dup");
   dup.project_id = "fresh";
+  absl::StatusOr<std::string> fresh = registry_->StartProject(root_, {}, dup);
+  EXPECT_THAT(ProjectErrorReason(fresh.status()),
+              StartsWith("overlapping_project_root: "));
+  ASSERT_TRUE(registry_->StopProject("dup").ok());
   ExpectStartError(root_, {}, dup, "layout_create_failed: enotdir");
+}
+
+TEST_F(ProjectRegistryTest, ToolsRunAsTheRootsOwnerAndOwnTheLayout) {
+  absl::StatusOr<std::string> id = registry_->StartProject(root_, {});
+  ASSERT_TRUE(id.ok()) << id.status();
+  const ProjectSummary summary = *registry_->GetProject(*id);
+  EXPECT_EQ(summary.owner_uid, 0u);  // the default requester: in-process
+  EXPECT_EQ(SummaryToJson(summary)["run_as"],
+            nlohmann::json::parse(
+                R"({"uid": 1000, "gid": 1000, "source": "root_owner"})"));
+  // Everything created is the tools' (today's root:root would be unusable).
+  for (const std::string rel : {"/.jido", "/.jido/state", "/.jido/skills"}) {
+    struct stat st;
+    ASSERT_EQ(lstat((root_ + rel).c_str(), &st), 0) << rel;
+    EXPECT_EQ(st.st_uid, kUserUid) << rel;
+    EXPECT_EQ(st.st_gid, kUserGid) << rel;
+  }
+}
+
+TEST_F(ProjectRegistryTest, RootOwnedRootNeedsRunAs) {
+  const std::string owned = NewRoot("rootowned", 0, 0);
+  ExpectRefused(owned, {}, "root_owned_by_root: ");
+  absl::StatusOr<std::string> id = registry_->StartProject(owned, {});
+  EXPECT_THAT(std::string(id.status().message()), HasSubstr("--run-as"));
+
+  StartProjectParams params;
+  params.run_as_uid = 0;
+  ExpectRefused(owned, params, "invalid_run_as: ");
+  params.run_as_uid = 1234;
+  params.run_as_gid = 0;
+  ExpectRefused(owned, params, "invalid_run_as: ");
+  StartProjectParams gid_only;
+  gid_only.run_as_gid = 1234;
+  ExpectRefused(owned, gid_only, "invalid_run_as: ");
+
+  params.run_as_gid.reset();  // defaults to the uid
+  id = registry_->StartProject(owned, {}, params);
+  ASSERT_TRUE(id.ok()) << id.status();
+  const RunAs run_as = registry_->GetProject(*id)->run_as;
+  EXPECT_EQ(run_as.uid, 1234u);
+  EXPECT_EQ(run_as.gid, 1234u);
+  EXPECT_EQ(run_as.source, "run_as");
+  struct stat st;
+  ASSERT_EQ(lstat((owned + "/.jido/state").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1234u);
+}
+
+TEST_F(ProjectRegistryTest, AClientStartsProjectsOnlyAsItself) {
+  constexpr uid_t kAlice = 1001;
+  // Under /tmp: Bob must be able to search the ancestors of his own root
+  // (TEST_TMPDIR may be below root's private home).
+  std::string pattern = "/tmp/jcs_registry_XXXXXX";
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  ASSERT_EQ(chmod(pattern.c_str(), 0755), 0);
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } cleanup{pattern};
+  tmp_ = RealPath(pattern);
+  StartProjectParams bob;
+  bob.requester = {kUserUid, kUserGid, {}, /*privileged=*/false};
+  // Alice's private directory: refused, and nothing created in it.
+  const std::string alice = NewRoot("alice", kAlice, kAlice, 0700);
+  ExpectRefused(alice, bob, "unauthorized: uid 1000 ");
+  // A root-owned directory Bob cannot write: refused.
+  ExpectRefused(NewRoot("system", 0, 0, 0755), bob, "unauthorized: uid 1000 ");
+  // Bob may not pick another identity.
+  const std::string own = NewRoot("bob", kUserUid, kUserGid, 0700);
+  StartProjectParams bob_as_alice = bob;
+  bob_as_alice.run_as_uid = kAlice;
+  ExpectRefused(own, bob_as_alice, "unauthorized: uid 1000 may not set run_as");
+  // Through a symlink to Alice's directory: the real path is checked.
+  ASSERT_EQ(symlink(alice.c_str(), (own + "/to-alice").c_str()), 0);
+  ExpectRefused(own + "/to-alice", bob, "unauthorized: uid 1000 ");
+  EXPECT_FALSE(Exists(alice + "/.jido"));
+
+  absl::StatusOr<std::string> id = registry_->StartProject(own, {}, bob);
+  ASSERT_TRUE(id.ok()) << id.status();
+  const ProjectSummary summary = *registry_->GetProject(*id);
+  EXPECT_EQ(summary.owner_uid, kUserUid);
+  EXPECT_EQ(summary.run_as.uid, kUserUid);
+  EXPECT_EQ(summary.run_as.gid, kUserGid);
+  EXPECT_EQ(summary.run_as.source, "peer");
+}
+
+TEST_F(ProjectRegistryTest, OverlappingRootsAreRefusedBothWays) {
+  StartProjectParams params;
+  params.project_id = "outer";
+  const std::string outer = NewRoot("outer");
+  ASSERT_TRUE(registry_->StartProject(outer, {}, params).ok());
+  // Inside a running project, equal to it, and containing it.
+  const std::string inner = outer + "/inner";
+  ASSERT_EQ(mkdir(inner.c_str(), 0755), 0);
+  ASSERT_EQ(chown(inner.c_str(), kUserUid, kUserGid), 0);
+  params.project_id = "second";
+  ExpectRefused(inner, params, "overlapping_project_root: ");
+  absl::StatusOr<std::string> id = registry_->StartProject(inner, {}, params);
+  EXPECT_THAT(std::string(ProjectErrorReason(id.status())),
+              HasSubstr("project outer"));
+  ASSERT_FALSE(Exists(outer + "/.jido/state/x"));
+  params.project_id = "same";
+  absl::StatusOr<std::string> same = registry_->StartProject(outer, {}, params);
+  EXPECT_THAT(std::string(ProjectErrorReason(same.status())),
+              StartsWith("overlapping_project_root: "));
+  ASSERT_EQ(chown(tmp_.c_str(), kUserUid, kUserGid), 0);
+  params.project_id = "parent";
+  ExpectRefused(tmp_, params, "overlapping_project_root: ");
+  // A sibling is fine; once `outer` stops, its inside is too.
+  EXPECT_TRUE(registry_->StartProject(NewRoot("sibling"), {}).ok());
+  ASSERT_TRUE(registry_->StopProject("outer").ok());
+  EXPECT_TRUE(registry_->StartProject(inner, {}).ok());
+}
+
+TEST_F(ProjectRegistryTest, RootsHoldingTheDaemonsFilesAreRefused) {
+  const std::string daemon = NewRoot("daemon", 0, 0);
+  const std::string etc = NewRoot("etc", 0, 0);
+  ProjectRegistry::Config config;
+  config.daemon_paths = {daemon + "/run/jcs.sock", daemon + "/state",
+                         etc + "/jcs.conf"};
+  ASSERT_EQ(mkdir((daemon + "/state").c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((daemon + "/run").c_str(), 0755), 0);
+  WriteFile(etc + "/jcs.conf");
+  ProjectRegistry registry(config);
+  StartProjectParams params;
+  params.run_as_uid = 1234;
+  const auto refused = [&](const std::string& root, const std::string& which) {
+    absl::StatusOr<std::string> id = registry.StartProject(root, {}, params);
+    ASSERT_FALSE(id.ok()) << root;
+    EXPECT_THAT(ProjectErrorReason(id.status()),
+                StartsWith("root_contains_daemon_files: "));
+    EXPECT_THAT(ProjectErrorReason(id.status()), HasSubstr(which));
+    EXPECT_FALSE(Exists(root + "/.jido")) << root;
+  };
+  refused(daemon + "/run", "jcs.sock");  // the socket (not yet created)
+  refused(daemon, "state");              // a parent of the state dir
+  refused(daemon + "/state", "state");   // inside the state dir
+  refused(etc, "jcs.conf");              // the config file
+  EXPECT_TRUE(registry.StartProject(root_, {}, params).ok());
+}
+
+TEST_F(ProjectRegistryTest, AFailedLayoutLeavesNothingBehind) {
+  StartProjectParams params;
+  // "made" is created, then the next component cannot be: "made" goes again.
+  params.data_dir = "made/" + std::string(300, 'x');
+  ExpectStartError(root_, {}, params, "layout_create_failed: enametoolong");
+  EXPECT_FALSE(Exists(root_ + "/made"));
 }
 
 TEST_F(ProjectRegistryTest, LayoutDoesNotFollowSymlinks) {

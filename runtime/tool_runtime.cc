@@ -97,13 +97,10 @@ std::string NewCorrelationId() {
 ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
                          ToolRuntimeConfig config)
     : loop_(loop), bus_(bus), config_(std::move(config)) {
-  // The identity the in-process file tools use: the root's owner, never host
-  // root (like the jail user).
-  struct stat st;
-  if (stat(config_.root.c_str(), &st) == 0) {
-    fs_uid_ = st.st_uid == 0 ? 65534 : st.st_uid;
-    fs_gid_ = st.st_uid == 0 || st.st_gid == 0 ? 65534 : st.st_gid;
-  }
+  // The identity the in-process file tools use: the project's, the same as
+  // the jail user's; never host root (fail closed to nobody).
+  fs_uid_ = config_.uid == 0 ? 65534 : config_.uid;
+  fs_gid_ = config_.gid == 0 ? 65534 : config_.gid;
   // The data dir is followed by this fd from now on (jail_masks.h).
   if (!config_.data_dir.empty()) {
     UniqueFd root_fd(

@@ -91,6 +91,10 @@ struct ToolRuntimeConfig {
   std::string root;      // canonical
   std::string data_dir;  // relative to root
   ValidatedOptions options;
+  // The host identity of every tool of the project: the file tools' fsuid/
+  // fsgid and the jail user of exec (the project registry's run_as). Never 0.
+  uid_t uid = 65534;
+  gid_t gid = 65534;
 };
 
 struct ToolCallRequest {

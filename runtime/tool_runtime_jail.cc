@@ -42,6 +42,8 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
   const ValidatedOptions& options = config_.options;
   proto::JailSpec spec;
   spec.set_root(config_.root);
+  spec.set_uid(fs_uid_);  // the same identity as the file tools
+  spec.set_gid(fs_gid_);
   if (call->args.contains("cwd")) spec.set_cwd(call->args["cwd"]);
   for (const nlohmann::json& arg : call->args["argv"]) spec.add_argv(arg);
   if (spec.argv().empty()) {

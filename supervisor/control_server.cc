@@ -23,12 +23,29 @@ constexpr int kListenBacklog = 512;
 constexpr absl::Duration kAcceptRetryDelay = absl::Milliseconds(100);
 
 proto::Response ErrorResponse(uint64_t id, const std::string& reason,
-                              const std::string& message) {
+                              absl::string_view detail,
+                              absl::string_view message) {
   proto::Response response;
   response.set_id(id);
   response.mutable_error()->set_reason(reason);
-  response.mutable_error()->set_message(message);
+  response.mutable_error()->set_detail(std::string(detail));
+  response.mutable_error()->set_message(std::string(message));
   return response;
+}
+
+// The peer's supplementary groups (SO_PEERGROUPS, sized by a first call).
+absl::StatusOr<std::vector<gid_t>> PeerGroups(int fd) {
+  std::vector<gid_t> groups(16);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    socklen_t len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+      groups.resize(len / sizeof(gid_t));
+      return groups;
+    }
+    if (errno != ERANGE) break;
+    groups.resize(len / sizeof(gid_t) + 1);
+  }
+  return absl::InternalError(absl::StrCat("SO_PEERGROUPS: ", strerror(errno)));
 }
 
 // Best effort, never blocks: used for peers that are refused at accept time.
@@ -190,9 +207,14 @@ void ControlServer::ArmAccept() {
 }
 
 bool ControlServer::Authorized(const PeerCredentials& peer) const {
-  return peer.uid == 0 || peer.uid == geteuid() ||
-         options_.allowed_uids.count(peer.uid) > 0 ||
-         options_.allowed_gids.count(peer.gid) > 0;
+  if (peer.uid == 0 || peer.uid == geteuid() ||
+      options_.allowed_uids.count(peer.uid) > 0) {
+    return true;
+  }
+  for (gid_t gid : options_.allowed_gids) {
+    if (peer.InGroup(gid)) return true;
+  }
+  return false;
 }
 
 void ControlServer::OnAccept(int fd) {
@@ -203,20 +225,35 @@ void ControlServer::OnAccept(int fd) {
     ++clients_rejected_;
     return;
   }
-  PeerCredentials peer{cred.pid, cred.uid, cred.gid};
+  PeerCredentials peer{cred.pid, cred.uid, cred.gid, {}};
+  absl::StatusOr<std::vector<gid_t>> groups = PeerGroups(fd);
+  if (!groups.ok()) {
+    // Fail closed: group-based decisions need the groups.
+    ++clients_rejected_;
+    SendAndForget(fd,
+                  ErrorResponse(0, "internal", "", groups.status().message()));
+    close(fd);
+    return;
+  }
+  peer.groups = *std::move(groups);
   if (!Authorized(peer)) {
     ++clients_rejected_;
+    const std::string who = absl::StrCat("uid ", peer.uid, " gid ", peer.gid);
     SendAndForget(
-        fd, ErrorResponse(0, "unauthorized",
-                          absl::StrCat("uid ", peer.uid, " gid ", peer.gid,
-                                       " may not use this daemon")));
+        fd,
+        ErrorResponse(0, "unauthorized",
+                      absl::StrCat(who,
+                                   " may not use this daemon (allowed: root, "
+                                   "the daemon's uid, allowed_uids, "
+                                   "allowed_gids)"),
+                      absl::StrCat(who, " may not use this daemon")));
     close(fd);
     return;
   }
   if (clients_.size() >= options_.max_clients) {
     ++clients_rejected_;
     SendAndForget(
-        fd, ErrorResponse(0, "too_many_clients",
+        fd, ErrorResponse(0, "too_many_clients", "",
                           absl::StrCat("the daemon serves at most ",
                                        options_.max_clients, " clients")));
     close(fd);
@@ -271,7 +308,7 @@ void ControlServer::OnRead(const std::shared_ptr<Client>& client, int res) {
                        status.code() == absl::StatusCode::kResourceExhausted
                            ? "frame_too_large"
                            : "malformed_frame",
-                       std::string(status.message())));
+                       "", status.message()));
     Close(client, /*now=*/false);
     return;
   }
@@ -282,23 +319,28 @@ void ControlServer::Dispatch(const std::shared_ptr<Client>& client,
                              const std::string& frame) {
   proto::Request request;
   if (!request.ParseFromString(frame)) {
-    Send(client, ErrorResponse(0, "malformed_request",
+    Send(client, ErrorResponse(0, "malformed_request", "",
                                "the frame is not a jcs.proto.Request"));
     Close(client, /*now=*/false);
     return;
   }
   if (request.body_case() == proto::Request::BODY_NOT_SET) {
     Send(client,
-         ErrorResponse(request.id(), "unknown_request",
+         ErrorResponse(request.id(), "unknown_request", "",
                        "the request carries no known body (an unknown or "
                        "newer request type?)"));
     return;
   }
   if (request.has_subscribe()) {
-    client->subscriptions[request.id()] = request.subscribe().project_id();
     proto::Response response;
     response.set_id(request.id());
-    response.mutable_subscribe();
+    if (std::optional<proto::Error> refused = handler_->AuthorizeSubscribe(
+            client->peer, request.subscribe().project_id())) {
+      *response.mutable_error() = *std::move(refused);
+    } else {
+      client->subscriptions[request.id()] = request.subscribe().project_id();
+      response.mutable_subscribe();
+    }
     Send(client, response);
     return;
   }
@@ -394,7 +436,10 @@ void ControlServer::Publish(const proto::Event& event) {
   std::vector<std::shared_ptr<Client>> targets;
   for (auto& [id, client] : clients_) targets.push_back(client);
   for (const std::shared_ptr<Client>& client : targets) {
-    if (client->closing) continue;
+    if (client->closing || client->subscriptions.empty() ||
+        !handler_->MaySee(client->peer, event)) {
+      continue;
+    }
     for (const auto& [request_id, project] : client->subscriptions) {
       if (!project.empty() && project != event.project_id()) continue;
       proto::Response response;

@@ -1,20 +1,23 @@
 // The control API server: a Unix stream socket served on the event loop.
-// Peers are authorized by SO_PEERCRED; requests arrive as size-capped
-// length-delimited frames (framing.h) and are handed to a RequestHandler;
-// responses and subscription events go back through a bounded per-client send
-// queue, so a slow or stuck client is disconnected instead of stalling the
-// loop or growing memory without bound.
+// Peers are authorized by SO_PEERCRED (and SO_PEERGROUPS); requests arrive as
+// size-capped length-delimited frames (framing.h) and are handed to a
+// RequestHandler; responses and subscription events go back through a bounded
+// per-client send queue, so a slow or stuck client is disconnected instead of
+// stalling the loop or growing memory without bound.
 #ifndef JCS_SUPERVISOR_CONTROL_SERVER_H_
 #define JCS_SUPERVISOR_CONTROL_SERVER_H_
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "proto/control.pb.h"
@@ -26,23 +29,41 @@ struct PeerCredentials {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary (SO_PEERGROUPS)
+
+  bool InGroup(gid_t g) const {
+    return gid == g ||
+           std::find(groups.begin(), groups.end(), g) != groups.end();
+  }
 };
 
 // Handles one request; calls `respond` exactly once, now or later, on the loop
 // thread. A handler that accepts a Subscribe calls ControlServer::Publish to
-// stream events; the server delivers them to every matching subscription.
+// stream events; the server delivers them to every matching subscription the
+// handler lets the subscriber see.
 class RequestHandler {
  public:
   using Respond = std::function<void(proto::Response)>;
   virtual ~RequestHandler() = default;
   virtual void Handle(const proto::Request& request,
                       const PeerCredentials& peer, Respond respond) = 0;
+  // Whether `peer` may subscribe to `project_id` ("" = every project it may
+  // see); an error (reason, detail, message) otherwise.
+  virtual std::optional<proto::Error> AuthorizeSubscribe(
+      const PeerCredentials& peer, const std::string& project_id) {
+    return std::nullopt;
+  }
+  // Whether `peer` may receive `event` (checked for every delivery).
+  virtual bool MaySee(const PeerCredentials& peer, const proto::Event& event) {
+    return true;
+  }
 };
 
 struct ControlServerOptions {
   std::string socket_path;
   mode_t socket_mode = 0660;
-  // Besides uid 0 and the server's own euid.
+  // Besides uid 0 and the server's own euid; a gid matches the peer's
+  // primary or a supplementary group.
   std::set<uid_t> allowed_uids;
   std::set<gid_t> allowed_gids;
   size_t max_frame_bytes = 4 << 20;

@@ -1,5 +1,7 @@
 #include "supervisor/control_service.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -75,13 +77,14 @@ proto::Error ErrorFromStatus(const absl::Status& status) {
 }
 
 ControlService::ControlService(runtime::EventLoop* loop,
-                               runtime::OptionList default_options)
+                               ControlServiceOptions options)
     : loop_(loop),
-      default_options_(std::move(default_options)),
+      options_(std::move(options)),
       registry_(runtime::ProjectRegistry::Config{
           [this](absl::string_view name, const nlohmann::json& payload) {
             OnEvent(name, payload);
-          }}) {
+          },
+          [] { return absl::Now(); }, options_.daemon_paths}) {
   bus_.AddSink([this](const telemetry::Event& e) {
     if (!publish_) return;
     proto::Event event;
@@ -105,15 +108,64 @@ void ControlService::OnEvent(absl::string_view name,
           ? payload["project_id"].get<std::string>()
           : std::string();
   // A project id that is reused starts with fresh counters.
-  if (name == "project.started") bus_.Forget(project);
+  if (name == "project.started") {
+    bus_.Forget(project);
+    std::optional<runtime::ProjectSummary> summary =
+        registry_.GetProject(project);
+    if (summary.has_value()) owners_[project] = summary->owner_uid;
+  }
   bus_.Emit(std::string_view(name.data(), name.size()), payload);
-  if (name == "project.stopped") bus_.Forget(project);
+  if (name == "project.stopped") {
+    bus_.Forget(project);
+    owners_.erase(project);
+  }
+}
+
+bool ControlService::Privileged(const PeerCredentials& peer) {
+  return peer.uid == 0 || peer.uid == geteuid();
+}
+
+bool ControlService::IsAdmin(const PeerCredentials& peer) const {
+  if (Privileged(peer) || options_.admin_uids.count(peer.uid) > 0) return true;
+  for (gid_t gid : options_.admin_gids) {
+    if (peer.InGroup(gid)) return true;
+  }
+  return false;
+}
+
+std::optional<proto::Error> ControlService::AuthorizeProject(
+    const PeerCredentials& peer, const std::string& project_id) const {
+  auto it = owners_.find(project_id);
+  if (it == owners_.end() || it->second == peer.uid || IsAdmin(peer)) {
+    return std::nullopt;  // unknown ids get project_not_found
+  }
+  proto::Error error;
+  error.set_reason("unauthorized");
+  error.set_key("project_id");
+  error.set_detail(absl::StrCat("uid ", peer.uid, " may not use project ",
+                                project_id, " (started by another user)"));
+  error.set_message(absl::StrCat("unauthorized: ", error.detail()));
+  return error;
+}
+
+std::optional<proto::Error> ControlService::AuthorizeSubscribe(
+    const PeerCredentials& peer, const std::string& project_id) {
+  // "" (all): filtered per event by MaySee.
+  if (project_id.empty()) return std::nullopt;
+  return AuthorizeProject(peer, project_id);
+}
+
+bool ControlService::MaySee(const PeerCredentials& peer,
+                            const proto::Event& event) {
+  if (IsAdmin(peer)) return true;
+  auto it = owners_.find(event.project_id());
+  return it != owners_.end() && it->second == peer.uid;
 }
 
 absl::StatusOr<std::string> ControlService::StartProject(
     const std::string& root, const runtime::OptionList& options,
     const runtime::StartProjectParams& params) {
-  runtime::OptionList merged = default_options_;
+  runtime::OptionList merged = options_.default_options;
   merged.insert(merged.end(), options.begin(), options.end());
   absl::StatusOr<std::string> id = registry_.StartProject(root, merged, params);
   if (!id.ok()) return id;
@@ -124,6 +176,8 @@ absl::StatusOr<std::string> ControlService::StartProject(
     config.root = summary->root_path;
     config.data_dir = summary->data_dir;
     config.options = summary->options;
+    config.uid = summary->run_as.uid;
+    config.gid = summary->run_as.gid;
     auto tools =
         std::make_unique<runtime::ToolRuntime>(loop_, &bus_, std::move(config));
     tools->set_on_idle([this] { CheckDrained(); });
@@ -222,17 +276,32 @@ void ControlService::Handle(const proto::Request& request,
       runtime::StartProjectParams params;
       if (start.has_project_id()) params.project_id = start.project_id();
       if (start.has_data_dir()) params.data_dir = start.data_dir();
+      if (start.has_run_as_uid()) params.run_as_uid = start.run_as_uid();
+      if (start.has_run_as_gid()) params.run_as_gid = start.run_as_gid();
+      params.requester = {peer.uid, peer.gid, peer.groups, Privileged(peer)};
       absl::StatusOr<std::string> id = StartProject(
           start.root(), runtime::OptionsFromProto(start.options()), params);
-      if (id.ok()) {
-        response.mutable_start_project()->set_project_id(*id);
-      } else {
+      std::optional<runtime::ProjectSummary> summary;
+      if (id.ok()) summary = registry_.GetProject(*id);
+      if (summary.has_value()) {
+        proto::StartProjectResponse* out = response.mutable_start_project();
+        out->set_project_id(*id);
+        out->mutable_run_as()->set_uid(summary->run_as.uid);
+        out->mutable_run_as()->set_gid(summary->run_as.gid);
+        out->mutable_run_as()->set_source(summary->run_as.source);
+      } else if (!id.ok()) {
         fail(id.status());
+      } else {
+        fail(absl::InternalError("the project stopped while starting"));
       }
       break;
     }
     case proto::Request::kStopProject: {
       const std::string& id = request.stop_project().project_id();
+      if (std::optional<proto::Error> refused = AuthorizeProject(peer, id)) {
+        *response.mutable_error() = *std::move(refused);
+        break;
+      }
       // Running tool calls are killed first (their callers get
       // project_stopped), then the project goes.
       if (registry_.GetProject(id).has_value()) tools_.erase(id);
@@ -246,8 +315,14 @@ void ControlService::Handle(const proto::Request& request,
     }
     case proto::Request::kListProjects: {
       proto::ListProjectsResponse* list = response.mutable_list_projects();
+      const bool admin = IsAdmin(peer);
       for (const runtime::ProjectSummary& s : registry_.ListProjects()) {
+        if (!admin && s.owner_uid != peer.uid) continue;
         proto::ProjectSummary* out = list->add_projects();
+        out->set_owner_uid(s.owner_uid);
+        out->mutable_run_as()->set_uid(s.run_as.uid);
+        out->mutable_run_as()->set_gid(s.run_as.gid);
+        out->mutable_run_as()->set_source(s.run_as.source);
         out->set_project_id(s.project_id);
         out->set_root_path(s.root_path);
         out->set_data_dir(s.data_dir);
@@ -261,6 +336,10 @@ void ControlService::Handle(const proto::Request& request,
     }
     case proto::Request::kDiagnostics: {
       const std::string& id = request.diagnostics().project_id();
+      if (std::optional<proto::Error> refused = AuthorizeProject(peer, id)) {
+        *response.mutable_error() = *std::move(refused);
+        break;
+      }
       std::optional<nlohmann::json> doc = Diagnostics(id);
       if (doc.has_value()) {
         response.mutable_diagnostics()->set_json(doc->dump(
@@ -276,6 +355,14 @@ void ControlService::Handle(const proto::Request& request,
     case proto::Request::kListTools:
     case proto::Request::kRunTool:
     case proto::Request::kCancelTool:
+      if (std::optional<proto::Error> refused = AuthorizeProject(
+              peer, request.has_list_tools() ? request.list_tools().project_id()
+                    : request.has_run_tool()
+                        ? request.run_tool().project_id()
+                        : request.cancel_tool().project_id())) {
+        *response.mutable_error() = *std::move(refused);
+        break;
+      }
       HandleToolRequest(request, response, respond);
       if (!respond) return;  // answered later (a running tool call)
       break;

@@ -9,7 +9,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "proto/control.pb.h"
 #include "runtime/event_loop.h"
@@ -24,12 +27,29 @@ namespace jcs::supervisor {
 // The Error message for a failed registry call (reason, key, detail, message).
 proto::Error ErrorFromStatus(const absl::Status& status);
 
+struct ControlServiceOptions {
+  // Come first; a request's own options override them by key (validation sees
+  // both, in that order).
+  runtime::OptionList default_options;
+  // Besides uid 0 and the daemon's euid: peers that see and use every
+  // project (a gid matches the primary or a supplementary group).
+  std::set<uid_t> admin_uids;
+  std::set<gid_t> admin_gids;
+  // The daemon's own files no project root may contain (socket, state dir,
+  // config file).
+  std::vector<std::string> daemon_paths;
+};
+
+// Who may do what: root and the daemon's uid ("privileged") start projects on
+// any root and choose run_as; any other peer starts projects only as itself
+// on roots it can use (runtime/root_access.h). A project is used (stop,
+// diagnostics, tools, subscriptions, list) only by the peer that started it
+// and by admins (privileged, admin_uids, admin_gids); others get
+// "unauthorized" naming their uid.
 class ControlService : public RequestHandler {
  public:
-  // `default_options` come first; a request's own options override them by
-  // key (validation sees both, in that order). Tool calls run on `loop`.
-  ControlService(runtime::EventLoop* loop,
-                 runtime::OptionList default_options = {});
+  // Tool calls run on `loop`.
+  ControlService(runtime::EventLoop* loop, ControlServiceOptions options = {});
   ~ControlService();
 
   // Where events go (ControlServer::Publish). Set before serving.
@@ -53,6 +73,14 @@ class ControlService : public RequestHandler {
 
   void Handle(const proto::Request& request, const PeerCredentials& peer,
               Respond respond) override;
+  std::optional<proto::Error> AuthorizeSubscribe(
+      const PeerCredentials& peer, const std::string& project_id) override;
+  bool MaySee(const PeerCredentials& peer, const proto::Event& event) override;
+
+  // Root or the daemon's own uid.
+  static bool Privileged(const PeerCredentials& peer);
+  // Privileged, or listed in admin_uids / admin_gids.
+  bool IsAdmin(const PeerCredentials& peer) const;
 
   // The diagnostics document of one project, or nullopt when unknown.
   std::optional<nlohmann::json> Diagnostics(
@@ -63,9 +91,15 @@ class ControlService : public RequestHandler {
   void HandleToolRequest(const proto::Request& request,
                          proto::Response& response, Respond& respond);
   void CheckDrained();
+  // An "unauthorized" error when `project_id` runs and `peer` may not use it.
+  std::optional<proto::Error> AuthorizeProject(
+      const PeerCredentials& peer, const std::string& project_id) const;
 
   runtime::EventLoop* const loop_;
-  runtime::OptionList default_options_;
+  const ControlServiceOptions options_;
+  // The uid that started each running project (kept until its
+  // project.stopped event has been delivered).
+  std::map<std::string, uid_t> owners_;
   std::function<void(const proto::Event&)> publish_;
   telemetry::Bus bus_;
   runtime::ProjectRegistry registry_;

@@ -57,8 +57,8 @@ std::string Dirname(const std::string& path) {
 
 class Daemon {
  public:
-  explicit Daemon(proto::SupervisorConfig config)
-      : config_(std::move(config)) {}
+  Daemon(proto::SupervisorConfig config, std::string config_path)
+      : config_(std::move(config)), config_path_(std::move(config_path)) {}
   int Run();
 
  private:
@@ -67,6 +67,7 @@ class Daemon {
   void ReapChildren();
 
   proto::SupervisorConfig config_;
+  std::string config_path_;  // "" without --config
   std::unique_ptr<jail::Zygote> zygote_;
   std::unique_ptr<runtime::EventLoop> loop_;
   std::unique_ptr<ControlService> service_;
@@ -180,8 +181,20 @@ int Daemon::Run() {
     fprintf(stderr, "jcs serve: setgroups(0): %s\n", strerror(errno));
     return kStartError;
   }
-  service_ = std::make_unique<ControlService>(
-      loop_.get(), runtime::OptionsFromProto(config_.default_options()));
+  ControlServiceOptions service_options;
+  service_options.default_options =
+      runtime::OptionsFromProto(config_.default_options());
+  service_options.admin_uids.insert(config_.admin_uids().begin(),
+                                    config_.admin_uids().end());
+  service_options.admin_gids.insert(config_.admin_gids().begin(),
+                                    config_.admin_gids().end());
+  // A jail must never reach the daemon's socket, state or config.
+  service_options.daemon_paths = {config_.socket_path(), config_.state_dir()};
+  if (!config_path_.empty()) {
+    service_options.daemon_paths.push_back(config_path_);
+  }
+  service_ =
+      std::make_unique<ControlService>(loop_.get(), std::move(service_options));
 
   ControlServerOptions options;
   options.socket_path = config_.socket_path();
@@ -209,6 +222,8 @@ int Daemon::Run() {
     runtime::StartProjectParams params;
     if (boot.has_project_id()) params.project_id = boot.project_id();
     if (boot.has_data_dir()) params.data_dir = boot.data_dir();
+    if (boot.has_run_as_uid()) params.run_as_uid = boot.run_as_uid();
+    if (boot.has_run_as_gid()) params.run_as_gid = boot.run_as_gid();
     absl::StatusOr<std::string> id = service_->StartProject(
         boot.root(), runtime::OptionsFromProto(boot.options()), params);
     if (!id.ok()) {
@@ -293,7 +308,7 @@ int ServeMain(const std::vector<std::string>& args) {
     }
     config = *std::move(parsed);
   }
-  Daemon daemon(std::move(config));
+  Daemon daemon(std::move(config), config_path);
   return daemon.Run();
 }
 

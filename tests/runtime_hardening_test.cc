@@ -136,7 +136,9 @@ TEST_F(RuntimeHardeningTest, OutputSizeCapRejectsLargeResults) {
   EXPECT_EQ(r.detail()["max"], 64) << r.Describe();
   EXPECT_GT(r.detail()["size"].get<int64_t>(), 64) << r.Describe();
   EXPECT_FALSE(r.doc.contains("result")) << r.Describe();
-  // The same call fits under the default cap.
+  // The same call fits under the default cap (a second project on the same
+  // root once the first has stopped: roots may not overlap).
+  ASSERT_EQ(Cli({"project", "stop", p}).exit_code, 0);
   const std::string q = StartProject({}, {"--project-id", "default-cap"});
   const ToolResponse ok = Tool(q, "asset.list", {{"type", "skill"}});
   ASSERT_TRUE(ExpectOk(ok));

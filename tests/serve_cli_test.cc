@@ -27,7 +27,7 @@ namespace {
 class ServeCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = roots_.MakeDir("project");
+    root_ = roots_.MakeOwnedDir("project");
     ASSERT_TRUE(daemon_.Start()) << daemon_.Log();
   }
   void TearDown() override { EXPECT_EQ(daemon_.StopCleanly(), ""); }
@@ -94,8 +94,8 @@ TEST_F(ServeCliTest, StartPrintsTheIdAloneOnStdout) {
   EXPECT_EQ(id.find_first_of(" \t\n"), std::string::npos) << r.out;
   EXPECT_FALSE(id.empty());
 
-  const RunResult named =
-      Cli({"project", "start", root_, "--project-id", "  my.proj-1 "});
+  const RunResult named = Cli({"project", "start", roots_.MakeOwnedDir("named"),
+                               "--project-id", "  my.proj-1 "});
   ASSERT_TRUE(named.exited && named.exit_code == 0) << named.Describe();
   EXPECT_EQ(named.out, "my.proj-1\n");  // trimmed
 
@@ -123,6 +123,10 @@ TEST_F(ServeCliTest, JsonOutputsParse) {
   EXPECT_EQ(list[0]["root_path"], root_);
   EXPECT_EQ(list[0]["data_dir"], "dd");
   EXPECT_EQ(list[0]["conversation_count"], 0);
+  EXPECT_EQ(list[0]["run_as"], started["run_as"]);
+  EXPECT_EQ(started["run_as"],
+            nlohmann::json::parse(
+                R"({"uid": 1000, "gid": 1000, "source": "root_owner"})"));
   EXPECT_TRUE(list[0]["started_at"].is_string());
   EXPECT_FALSE(list[0]["started_at"].get<std::string>().empty());
 
@@ -286,8 +290,8 @@ TEST_F(ServeCliTest, OptionsFileAndOptFlagsValidateIdentically) {
   const std::string file = roots_.WriteFile("valid.json", file_doc.dump());
   RunResult r = Cli(opt_args);
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
-  r = Cli({"project", "start", root_, "--project-id", "via-file", "--options",
-           file});
+  r = Cli({"project", "start", roots_.MakeOwnedDir("via-file"), "--project-id",
+           "via-file", "--options", file});
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
   nlohmann::json a = DiagnosticsJson("via-opt")["runtime_opts"];
   nlohmann::json b = DiagnosticsJson("via-file")["runtime_opts"];
@@ -297,8 +301,8 @@ TEST_F(ServeCliTest, OptionsFileAndOptFlagsValidateIdentically) {
   // --opt after --options overrides the file's value for the same key.
   const std::string base =
       roots_.WriteFile("base.json", "{\"watcher\": false}");
-  r = Cli({"project", "start", root_, "--project-id", "override", "--options",
-           base, "--opt", "watcher=true"});
+  r = Cli({"project", "start", roots_.MakeOwnedDir("override"), "--project-id",
+           "override", "--options", base, "--opt", "watcher=true"});
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
   EXPECT_EQ(DiagnosticsJson("override")["runtime_opts"]["watcher"], true);
 }
@@ -359,13 +363,14 @@ TEST_F(ServeCliTest, RootDataDirAndProjectIdErrors) {
 // A relative ROOT means relative to the caller's working directory: the
 // daemon runs elsewhere (its own cwd), so the CLI has to resolve it.
 TEST_F(ServeCliTest, RelativeRootIsResolvedAgainstTheCallersDirectory) {
-  const std::string sub = roots_.MakeDir("project/sub");
+  // A sibling of the root (a project inside another is refused).
+  const std::string sub = roots_.MakeOwnedDir("sub");
   RunOptions in_root;
   in_root.cwd = root_;
   in_root.unset_env = {"BUILD_WORKING_DIRECTORY"};  // only `bazel run` sets it
   RunResult r = Cli({"project", "start", ".", "--project-id", "dot"}, in_root);
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
-  r = Cli({"project", "start", "sub", "--project-id", "sub"}, in_root);
+  r = Cli({"project", "start", "../sub", "--project-id", "sub"}, in_root);
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
   std::map<std::string, std::string> roots;
   for (nlohmann::json& p : ListJson()) {

@@ -36,7 +36,8 @@ struct ConfigCase {
 
 TEST(ServeDaemonTest, ConfigErrorsExit2WithOneLineNamingTheField) {
   TempDir dir;
-  const std::string root = dir.MakeDir("root");
+  const std::string root = dir.MakeOwnedDir("root");
+  const std::string root_owned = dir.MakeDir("root-owned");
   const std::string paths =
       absl::StrCat("socket_path: \"", dir.Sub("jcs.sock"), "\"\nstate_dir: \"",
                    dir.Sub("state"), "\"\n");
@@ -85,6 +86,16 @@ TEST(ServeDaemonTest, ConfigErrorsExit2WithOneLineNamingTheField) {
       {"boot_data_dir",
        absl::StrCat("projects { root: \"", root, "\" data_dir: \"../x\" }\n"),
        {"projects[0]", "invalid_data_dir", "must_not_traverse"}},
+      {"boot_root_owned_by_root",
+       absl::StrCat("projects { root: \"", root_owned, "\" }\n"),
+       {"projects[0]", "root_owned_by_root", "--run-as"}},
+      {"boot_run_as_root",
+       absl::StrCat("projects { root: \"", root_owned, "\" run_as_uid: 0 }\n"),
+       {"projects[0]", "invalid_run_as"}},
+      {"boot_overlapping",
+       absl::StrCat("projects { root: \"", root, "\" project_id: \"a\" }\n",
+                    "projects { root: \"", root, "\" project_id: \"b\" }\n"),
+       {"projects[1]", "overlapping_project_root"}},
       {"boot_duplicate",
        absl::StrCat("projects { root: \"", root, "\" project_id: \"dup\" }\n",
                     "projects { root: \"", root, "\" project_id: \"dup\" }\n"),
@@ -183,15 +194,17 @@ TEST(ServeDaemonTest, NoConfigUsesTheEmbeddedDefaultPaths) {
 
 TEST(ServeDaemonTest, BootProjectsAppearInProjectList) {
   TempDir roots;
-  const std::string root_a = roots.MakeDir("a");
-  const std::string root_b = roots.MakeDir("b");
+  const std::string root_a = roots.MakeOwnedDir("a");
+  const std::string root_b = roots.MakeDir("b");  // root's: run_as below
+  const std::string root_c = roots.MakeOwnedDir("c");
   Daemon daemon(absl::StrCat(
       "default_options { options { key: \"tool_timeout_ms\" value { "
       "int_value: 111 } } }\n",
       "projects { root: \"", root_a,
       "\" project_id: \"boot-a\" data_dir: \"state-a\" options { options { "
       "key: \"watcher\" value { bool_value: true } } } }\n",
-      "projects { root: \"", root_b, "\" }\n", "projects { root: \"", root_a,
+      "projects { root: \"", root_b, "\" run_as_uid: 1234 }\n",
+      "projects { root: \"", root_c,
       "\" project_id: \"boot-c\" options { options { key: "
       "\"tool_timeout_ms\" value { int_value: 222 } } } }\n"));
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
@@ -217,6 +230,12 @@ TEST(ServeDaemonTest, BootProjectsAppearInProjectList) {
   }
   ASSERT_FALSE(generated.empty()) << list.out;
   EXPECT_EQ(by_id[generated]["root_path"], root_b);
+  EXPECT_EQ(by_id["boot-a"]["run_as"],
+            nlohmann::json::parse(
+                R"({"uid": 1000, "gid": 1000, "source": "root_owner"})"));
+  EXPECT_EQ(by_id[generated]["run_as"],
+            nlohmann::json::parse(
+                R"({"uid": 1234, "gid": 1234, "source": "run_as"})"));
   EXPECT_TRUE(PathExists(root_a + "/state-a/skills"));
   EXPECT_TRUE(PathExists(root_b + "/.jido/state"));
 

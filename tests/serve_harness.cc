@@ -241,6 +241,13 @@ std::string TempDir::MakeDir(const std::string& rel) const {
   return path;
 }
 
+std::string TempDir::MakeOwnedDir(const std::string& rel, uid_t uid,
+                                  gid_t gid) const {
+  const std::string path = MakeDir(rel);
+  if (chown(path.c_str(), uid, gid) != 0) abort();
+  return path;
+}
+
 std::string TempDir::WriteFile(const std::string& rel,
                                const std::string& content) const {
   const std::string path = Sub(rel);

@@ -33,6 +33,10 @@ class TempDir {
   std::string Sub(const std::string& rel) const { return path_ + "/" + rel; }
   // Creates <path>/<rel> (and parents) and returns its path.
   std::string MakeDir(const std::string& rel) const;
+  // MakeDir, then chown to uid:gid: a project root whose owner the tools run
+  // as (a root-owned root needs an explicit run_as).
+  std::string MakeOwnedDir(const std::string& rel, uid_t uid = 1000,
+                           gid_t gid = 1000) const;
   // Writes <path>/<rel> and returns its path.
   std::string WriteFile(const std::string& rel,
                         const std::string& content) const;

@@ -99,7 +99,7 @@ void ExpectErrorThenClose(RawConn& conn, const std::set<std::string>& reasons,
 
 TEST(ServeProtocolTest, PipelinedRequestsGetResponsesWithMatchingIds) {
   TempDir roots;
-  const std::string root = roots.MakeDir("p");
+  const std::string root = roots.MakeOwnedDir("p");
   Daemon daemon;
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
   RawConn conn(daemon.socket_path());
@@ -113,7 +113,9 @@ TEST(ServeProtocolTest, PipelinedRequestsGetResponsesWithMatchingIds) {
     const std::string project = absl::StrCat("pipe-", i / 5);
     switch (i % 5) {
       case 0:
-        request.mutable_start_project()->set_root(root);
+        // One root per project: roots never overlap.
+        request.mutable_start_project()->set_root(
+            roots.MakeOwnedDir("p/" + project));
         request.mutable_start_project()->set_project_id(project);
         expected[request.id()] = proto::Response::kStartProject;
         break;
@@ -498,7 +500,7 @@ TEST(ServeProtocolTest, MaxClientsRefusesExtraConnections) {
 
 TEST(ServeProtocolTest, StuckSubscriberIsDisconnectedAndTheDaemonStaysUp) {
   TempDir roots;
-  const std::string root = roots.MakeDir("p");
+  const std::string root = roots.MakeOwnedDir("p");
   Daemon daemon("max_frame_bytes: 1024\nmax_send_queue_bytes: 1024\n");
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
   RawConn stuck(daemon.socket_path());
@@ -540,7 +542,7 @@ TEST(ServeProtocolTest, StuckSubscriberIsDisconnectedAndTheDaemonStaysUp) {
 
 TEST(ServeProtocolTest, ClientThatNeverReadsResponsesIsDisconnected) {
   TempDir roots;
-  const std::string root = roots.MakeDir("p");
+  const std::string root = roots.MakeOwnedDir("p");
   // A frame limit above the 64 KiB read size keeps the request decoder out of
   // the way; the send queue is what must give.
   Daemon daemon("max_frame_bytes: 131072\nmax_send_queue_bytes: 131072\n");
@@ -549,7 +551,9 @@ TEST(ServeProtocolTest, ClientThatNeverReadsResponsesIsDisconnected) {
       MustConnect(daemon.socket_path());
   ASSERT_NE(setup, nullptr);
   for (int i = 0; i < 40; ++i) {  // ~4 KB per list response
-    ASSERT_TRUE(setup->StartProject(root, {}, absl::StrCat("big-", i)).ok());
+    const std::string id = absl::StrCat("big-", i);
+    ASSERT_TRUE(
+        setup->StartProject(roots.MakeOwnedDir("p/" + id), {}, id).ok());
   }
   RawConn greedy(daemon.socket_path());
   ASSERT_TRUE(greedy.ok());
@@ -658,7 +662,7 @@ TEST(ServeProtocolTest, RunningOutOfDescriptorsNeitherSpinsNorStalls) {
 
 TEST(ServeProtocolTest, SubscribersReceiveProjectEvents) {
   TempDir roots;
-  const std::string root = roots.MakeDir("p");
+  const std::string root = roots.MakeOwnedDir("p");
   Daemon daemon;
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
   std::unique_ptr<tools::ControlClient> all = MustConnect(daemon.socket_path());
@@ -678,8 +682,9 @@ TEST(ServeProtocolTest, SubscribersReceiveProjectEvents) {
   ASSERT_EQ(ReadResponses(raw.fd(), 1, 10).responses.size(), 1u);
 
   ASSERT_TRUE(driver->StartProject(root, {}, "evt-a").ok());
+  const std::string root_b = roots.MakeOwnedDir("b");
   ASSERT_TRUE(driver
-                  ->StartProject(root,
+                  ->StartProject(root_b,
                                  {{"watcher", runtime::Value::Bool(true)}},
                                  "evt-b", "data-b")
                   .ok());
@@ -704,7 +709,8 @@ TEST(ServeProtocolTest, SubscribersReceiveProjectEvents) {
     ASSERT_TRUE(payload.is_object()) << event->payload_json();
     EXPECT_EQ(payload["project_id"], project) << event->payload_json();
     if (name == "project.started") {
-      EXPECT_EQ(payload["root_path"], root) << event->payload_json();
+      EXPECT_EQ(payload["root_path"], project == "evt-b" ? root_b : root)
+          << event->payload_json();
       EXPECT_EQ(payload["data_dir"], project == "evt-b" ? "data-b" : ".jido")
           << event->payload_json();
     }
@@ -738,13 +744,17 @@ TEST(ServeProtocolTest, SubscribersReceiveProjectEvents) {
 TEST(ServeProtocolTest, HundredConcurrentClients) {
   constexpr int kClients = 100;
   TempDir roots;
-  const std::string root = roots.MakeDir("p");
+  const std::string root = roots.MakeOwnedDir("p");
   Daemon daemon;
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
   std::mutex mu;
   std::vector<std::string> failures;
   std::atomic<int> succeeded{0};
   std::latch connected(kClients);
+  std::vector<std::string> client_roots;  // one each: roots never overlap
+  for (int i = 0; i < kClients; ++i) {
+    client_roots.push_back(roots.MakeOwnedDir(absl::StrCat("p/client-", i)));
+  }
   std::vector<std::thread> threads;
   for (int i = 0; i < kClients; ++i) {
     threads.emplace_back([&, i] {
@@ -759,7 +769,8 @@ TEST(ServeProtocolTest, HundredConcurrentClients) {
       if (!client.ok()) return fail(client.status().ToString());
       const std::string id = absl::StrCat("client-", i);
       absl::StatusOr<std::string> started = (*client)->StartProject(
-          root, {{"tool_timeout_ms", runtime::Value::Int(i + 1)}}, id);
+          client_roots[i], {{"tool_timeout_ms", runtime::Value::Int(i + 1)}},
+          id);
       if (!started.ok()) return fail(started.status().ToString());
       if (*started != id) return fail("started " + *started);
       absl::StatusOr<std::vector<proto::ProjectSummary>> list =

@@ -88,7 +88,9 @@ TEST_F(ToolRuntimePolicyTest, AllowToolsLimitsInventoryAndExecution) {
   EXPECT_EQ(Count(diag, "policy.denied"), 2) << diag;
   EXPECT_EQ(Count(diag, "tool.started"), 1) << diag;
 
-  // deny_tools wins over the default "everything allowed".
+  // deny_tools wins over the default "everything allowed" (on the same root
+  // once the first project has stopped: roots may not overlap).
+  ASSERT_EQ(Cli({"project", "stop", p}).exit_code, 0);
   const std::string q =
       StartProject({{"deny_tools", json::array({"exec", "fs.write"})}},
                    {"--project-id", "q"});

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/value.h"
 #include "tools/commands.h"
@@ -32,6 +34,7 @@ struct CommonFlags {
   std::string options_file;
   std::optional<std::string> project_id;
   std::optional<std::string> data_dir;
+  std::string run_as;  // --run-as UID[:GID]
   // jcs tool run / cancel.
   std::string args_json;
   std::string meta_json;
@@ -75,6 +78,8 @@ bool ParseFlags(const std::vector<std::string>& args, bool allow_start_flags,
     } else if (allow_start_flags && arg == "--data-dir") {
       if (!value(&v)) return false;
       flags->data_dir = v;
+    } else if (allow_start_flags && arg == "--run-as") {
+      if (!value(&flags->run_as)) return false;
     } else if (allow_tool_flags && arg == "--args") {
       if (!value(&flags->args_json)) return false;
     } else if (allow_tool_flags && arg == "--meta") {
@@ -137,8 +142,36 @@ absl::StatusOr<runtime::OptionList> GatherOptions(const CommonFlags& flags) {
 
 constexpr char kProjectUsage[] =
     "jcs project start ROOT [--opt KEY=VALUE]... [--options FILE] "
-    "[--project-id ID] [--data-dir DIR] | jcs project stop ID | jcs project "
-    "list   (all: [--socket PATH] [--json])";
+    "[--project-id ID] [--data-dir DIR] [--run-as UID[:GID]] | jcs project "
+    "stop ID | jcs project list   (all: [--socket PATH] [--json])";
+
+// "UID" or "UID:GID" (decimal) into the request; false on anything else.
+bool ParseRunAs(const std::string& text, proto::StartProjectRequest* start) {
+  const size_t colon = text.find(':');
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  if (!absl::SimpleAtoi(text.substr(0, colon), &uid) ||
+      text.substr(0, colon).find_first_not_of("0123456789") !=
+          std::string::npos) {
+    return false;
+  }
+  start->set_run_as_uid(uid);
+  if (colon == std::string::npos) return true;
+  const std::string gid_text = text.substr(colon + 1);
+  if (gid_text.empty() ||
+      gid_text.find_first_not_of("0123456789") != std::string::npos ||
+      !absl::SimpleAtoi(gid_text, &gid)) {
+    return false;
+  }
+  start->set_run_as_gid(gid);
+  return true;
+}
+
+nlohmann::json RunAsJson(const proto::RunAs& run_as) {
+  return {{"uid", run_as.uid()},
+          {"gid", run_as.gid()},
+          {"source", run_as.source()}};
+}
 
 }  // namespace
 
@@ -176,16 +209,30 @@ int ProjectCommand(const std::vector<std::string>& args) {
     if (!options.ok())
       return Usage(command, std::string(options.status().message()),
                    kProjectUsage);
+    proto::StartProjectRequest start;
+    start.set_root(root);
+    *start.mutable_options() = runtime::OptionsToProto(*options);
+    if (flags.project_id.has_value()) start.set_project_id(*flags.project_id);
+    if (flags.data_dir.has_value()) start.set_data_dir(*flags.data_dir);
+    if (!flags.run_as.empty() && !ParseRunAs(flags.run_as, &start)) {
+      return Usage(command,
+                   "--run-as: expected UID or UID:GID (decimal), got '" +
+                       flags.run_as + "'",
+                   kProjectUsage);
+    }
     absl::StatusOr<std::unique_ptr<ControlClient>> client =
         ControlClient::Connect(flags.socket);
     if (!client.ok()) return Fail(command, client.status());
-    absl::StatusOr<std::string> id = (*client)->StartProject(
-        root, *options, flags.project_id, flags.data_dir);
-    if (!id.ok()) return Fail(command, id.status());
+    absl::StatusOr<proto::StartProjectResponse> started =
+        (*client)->StartProject(std::move(start));
+    if (!started.ok()) return Fail(command, started.status());
     if (flags.json) {
-      printf("%s\n", nlohmann::json({{"project_id", *id}}).dump().c_str());
+      printf("%s\n", nlohmann::json({{"project_id", started->project_id()},
+                                     {"run_as", RunAsJson(started->run_as())}})
+                         .dump()
+                         .c_str());
     } else {
-      printf("%s\n", id->c_str());
+      printf("%s\n", started->project_id().c_str());
     }
     return 0;
   }
@@ -219,7 +266,9 @@ int ProjectCommand(const std::vector<std::string>& args) {
                        {"root_path", p.root_path()},
                        {"data_dir", p.data_dir()},
                        {"conversation_count", p.conversation_count()},
-                       {"started_at", p.started_at()}});
+                       {"started_at", p.started_at()},
+                       {"owner_uid", p.owner_uid()},
+                       {"run_as", RunAsJson(p.run_as())}});
       }
       printf("%s\n", out.dump().c_str());
     } else {

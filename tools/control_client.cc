@@ -118,11 +118,27 @@ absl::StatusOr<proto::Response> ControlClient::ReadResponse(
   }
 }
 
+absl::Status ControlClient::DaemonErrorOr(absl::Status send_error) {
+  // A refused peer's connection is closed right after the error frame; the
+  // frame stays readable behind the EPIPE/ECONNRESET of the send. Bounded
+  // wait: the frame was sent before the close the send ran into.
+  const absl::Time deadline = absl::Now() + absl::Seconds(1);
+  while (true) {
+    absl::StatusOr<proto::Response> response =
+        ReadResponse(deadline - absl::Now());
+    if (!response.ok()) return send_error;
+    if (response->id() == 0 && response->has_error()) {
+      return StatusFromError(response->error());
+    }
+    if (response->has_event()) events_.push_back(response->event());
+  }
+}
+
 absl::StatusOr<proto::Response> ControlClient::Call(proto::Request request) {
   const uint64_t id = next_id_++;
   request.set_id(id);
   absl::Status status = SendFrame(request.SerializeAsString());
-  if (!status.ok()) return status;
+  if (!status.ok()) return DaemonErrorOr(std::move(status));
   while (true) {
     absl::StatusOr<proto::Response> response = ReadResponse(timeout_);
     if (!response.ok()) return response.status();
@@ -147,15 +163,24 @@ absl::StatusOr<std::string> ControlClient::StartProject(
     const std::string& root, const runtime::OptionList& options,
     std::optional<std::string> project_id,
     std::optional<std::string> data_dir) {
+  proto::StartProjectRequest start;
+  start.set_root(root);
+  *start.mutable_options() = runtime::OptionsToProto(options);
+  if (project_id.has_value()) start.set_project_id(*project_id);
+  if (data_dir.has_value()) start.set_data_dir(*data_dir);
+  absl::StatusOr<proto::StartProjectResponse> response =
+      StartProject(std::move(start));
+  if (!response.ok()) return response.status();
+  return response->project_id();
+}
+
+absl::StatusOr<proto::StartProjectResponse> ControlClient::StartProject(
+    proto::StartProjectRequest start) {
   proto::Request request;
-  proto::StartProjectRequest* start = request.mutable_start_project();
-  start->set_root(root);
-  *start->mutable_options() = runtime::OptionsToProto(options);
-  if (project_id.has_value()) start->set_project_id(*project_id);
-  if (data_dir.has_value()) start->set_data_dir(*data_dir);
+  *request.mutable_start_project() = std::move(start);
   absl::StatusOr<proto::Response> response = CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  return response->start_project().project_id();
+  return response->start_project();
 }
 
 absl::Status ControlClient::StopProject(const std::string& project_id) {

@@ -40,6 +40,9 @@ class ControlClient {
       const std::string& root, const runtime::OptionList& options,
       std::optional<std::string> project_id = std::nullopt,
       std::optional<std::string> data_dir = std::nullopt);
+  // The whole response (project id and the tools' identity).
+  absl::StatusOr<proto::StartProjectResponse> StartProject(
+      proto::StartProjectRequest start);
   absl::Status StopProject(const std::string& project_id);
   absl::StatusOr<std::vector<proto::ProjectSummary>> ListProjects();
   absl::StatusOr<std::string> Diagnostics(const std::string& project_id);
@@ -66,6 +69,10 @@ class ControlClient {
   // Call, with an error Response turned into a status.
   absl::StatusOr<proto::Response> CallOk(proto::Request request);
   absl::Status SendFrame(const std::string& payload);
+  // After a failed send: the daemon's connection-level error (e.g.
+  // unauthorized, sent right before it closed) if one is waiting, else
+  // `send_error`.
+  absl::Status DaemonErrorOr(absl::Status send_error);
   absl::StatusOr<proto::Response> ReadResponse(absl::Duration timeout);
 
   int fd_;
