@@ -108,7 +108,7 @@ TEST(ServeLifetimeTest, DrainLetsRunningToolCallsFinishWithinTheGrace) {
     call = RunTool(daemon, project,
                    {{"argv",
                      {"/bin/sh", "-c",
-                      "sleep 0.8 & sleep 0.8." + marker.substr(5) +
+                      "sleep 0.8 & sleep 0.8" + marker.substr(5) +
                           "; wait; echo finished"}}},
                    /*async=*/false);
   });
