@@ -566,7 +566,8 @@ TEST_F(EgressProxyTest, PlainHttpInsideTunnelAndRawTcpDenied) {
   EXPECT_THAT(ReadFor(fd, 5000), StartsWith("HTTP/1.1 403"));
   close(fd);
   ExpectDenial(h.Denials(1).at(0), "api.example.test", origin.port(),
-               kProtocolDenied, "scheme_not_allowed tcp");
+               kProtocolDenied,
+               "scheme_not_allowed tcp (malformed_request_line)");
 }
 
 TEST_F(EgressProxyTest, ProxyLoop) {
@@ -695,7 +696,8 @@ TEST_F(EgressProxyTest, IdleTunnelClosed) {
   close(fd);
   EXPECT_LT(ms, 3000);
   ExpectDenial(h.Denials(1).at(0), "api.example.test", origin.port(),
-               kProtocolDenied, "scheme_not_allowed tcp");
+               kProtocolDenied,
+               "scheme_not_allowed tcp (no_request_before_deadline)");
 }
 
 TEST_F(EgressProxyTest, ByteLimit) {
