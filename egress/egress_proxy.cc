@@ -941,7 +941,12 @@ void EgressProxy::Impl::OnFramedReadable(const ConnPtr& c) {
 bool EgressProxy::Impl::NextFramedBytes(const ConnPtr& c) {
   Pump& p = c->up;
   for (;;) {
-    // Each complete unit is staged and the loop goes on; an incomplete one
+    // Each checked unit (head, body, chunk line) is forwarded before the next
+    // one is looked at, so what reaches upstream does not depend on how the
+    // client's bytes were split: every valid unit before the first invalid
+    // one, nothing after it.
+    if (!p.staged.empty()) return true;
+    // A complete unit is staged and the loop goes on; an incomplete one
     // falls through to reading more.
     if (c->frame == Conn::Frame::kHead) {
       if (!c->in.empty()) {
@@ -1008,8 +1013,6 @@ bool EgressProxy::Impl::NextFramedBytes(const ConnPtr& c) {
         }
       }
     }
-    // Send what is checked before waiting for the client.
-    if (!p.staged.empty()) return true;
     if (!c->in.empty() && c->frame_deadline_ns == 0) {
       // A head or chunk line has started: it must complete in time (a
       // slow one holds a connection; nothing of it is forwarded).
