@@ -145,7 +145,11 @@ uint64_t Fetch(uint16_t origin_port, uint16_t proxy_port, const char* path) {
       Die("CONNECT refused: " + head);
     }
   }
-  const std::string get = std::string("GET ") + path + " HTTP/1.1\r\n\r\n";
+  // A tunnel carries only complete requests naming the CONNECT target.
+  const std::string get =
+      std::string("GET ") + path +
+      " HTTP/1.1\r\nHost: bench.test:" + std::to_string(origin_port) +
+      "\r\n\r\n";
   SendAll(fd, get.data(), get.size());
   const uint64_t n = ReadToEof(fd);
   close(fd);

@@ -45,8 +45,9 @@ struct EgressPolicy {
   // Exact host or any subdomain of it; optional port.
   std::vector<AllowEntry> allow;
   // Compared downcased. "https" covers CONNECT tunnels carrying TLS, "http"
-  // absolute-form requests and tunnels carrying plain HTTP, "tcp" tunnels
-  // whose first bytes are neither (not allowed by default).
+  // absolute-form requests and tunnels carrying complete HTTP requests for
+  // the CONNECT target (checked request by request), "tcp" tunnels carrying
+  // anything else (not allowed by default).
   std::vector<std::string> allowed_schemes = {"http", "https"};
   // Hosts (exact names or IP literals) explicitly allowed to resolve to (or
   // be) loopback/private/link-local/... addresses.

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "egress/chunked_body.h"
 #include "egress/http_request.h"
 #include "egress/tls_client_hello.h"
 
@@ -128,6 +129,7 @@ struct Pump {
   int pipe_r = -1;
   int pipe_w = -1;
   size_t in_pipe = 0;
+  std::string staged;  // checked bytes from user space, sent before src's
   uint64_t limit = kUnlimited;  // bytes src may still send
   bool eof = false;
   bool done = false;
@@ -151,6 +153,14 @@ struct Conn {
   size_t next_addr = 0;
   int connect_errno = 0;
   bool tls = false;
+
+  // A plain-HTTP tunnel: client bytes reach upstream only as checked
+  // requests (heads, Content-Length or chunked bodies).
+  bool framed = false;
+  enum class Frame { kHead, kChunked } frame = Frame::kHead;
+  ChunkedBody chunked;
+  uint64_t requests = 0;          // heads forwarded so far
+  int64_t frame_deadline_ns = 0;  // an incomplete head or chunk line is due
 
   // SendThen state.
   std::string out;
@@ -224,10 +234,11 @@ class EgressProxy::Impl : public std::enable_shared_from_this<Impl> {
   void CancelOps(const ConnPtr& c);
   void Touch(const ConnPtr& c) { c->last_ns = NowNs(); }
 
-  // Appends what the client sent (up to `limit` bytes in c->in) and returns
-  // true; otherwise re-arms `retry` (nothing yet) or closes (EOF, error, or
-  // no room left) and returns false.
-  bool ReadClient(const ConnPtr& c, size_t limit,
+  // Appends what the client sent (up to `limit` bytes in c->in): kData;
+  // nothing yet: re-arms `retry`, kPending; end of stream (or no room left):
+  // kEnd; an error: closes, kClosed.
+  enum class Read { kData, kPending, kEnd, kClosed };
+  Read ReadClient(const ConnPtr& c, size_t limit,
                   void (Impl::*retry)(const ConnPtr&));
   void OnHeadReadable(const ConnPtr& c);
   void Decide(const ConnPtr& c);
@@ -240,8 +251,20 @@ class EgressProxy::Impl : public std::enable_shared_from_this<Impl> {
                 void (Impl::*next)(const ConnPtr&));
   void ContinueSend(const ConnPtr& c);
   void OnPeekReadable(const ConnPtr& c);
-  void ExaminePeek(const ConnPtr& c, bool timed_out);
+  // `ended`: the peek deadline passed or the client ended its stream.
+  void ExaminePeek(const ConnPtr& c, bool ended);
+  void ExaminePlainTunnel(const ConnPtr& c, bool ended);
   void ApproveTunnel(const ConnPtr& c);
+  // A framed tunnel's next client bytes (see Conn::framed): true when it
+  // staged bytes, set a body length or hit the end of the stream (the pump
+  // goes on); false when it waits for the client or closed the connection.
+  bool NextFramedBytes(const ConnPtr& c);
+  void OnFramedReadable(const ConnPtr& c);
+  // The detail of a tunnel refused as "tcp": `why`, and which request.
+  std::string TcpDetail(const ConnPtr& c, std::string_view why) const;
+  // Refuses a tunnel's request: a 403 before anything was relayed, else a
+  // close (an answer would interleave with a response).
+  void DenyFramed(const ConnPtr& c, const char* reason, std::string detail);
   void RunPump(const ConnPtr& c, bool down);
   void FinishPump(const ConnPtr& c, bool down);
   void CheckRelayDone(const ConnPtr& c);
@@ -417,6 +440,9 @@ void EgressProxy::Impl::ArmTimer(const ConnPtr& c) {
     if (c->state == State::kPeeking) {
       deadline = std::min(deadline, c->peek_deadline_ns);
     }
+    if (c->state == State::kRelaying && c->frame_deadline_ns != 0) {
+      deadline = std::min(deadline, c->frame_deadline_ns);
+    }
   }
   const uint64_t tag = ++c->next_tag;
   auto self = shared_from_this();
@@ -445,15 +471,26 @@ void EgressProxy::Impl::OnTimer(const ConnPtr& c) {
       return;
     }
   } else {
-    // The peek deadline is at most the idle one: decide the tunnel first.
-    if (c->state == State::kPeeking && now >= c->peek_deadline_ns) {
-      ExaminePeek(c, /*timed_out=*/true);
-      if (!c->closed && c->timer_tag == 0) ArmTimer(c);
-      return;
-    }
     const bool expired =
         now >= c->last_ns + int64_t{limits_.idle_timeout_ms} * 1000000 ||
         now >= c->start_ns + int64_t{limits_.total_timeout_ms} * 1000000;
+    // The peek and frame deadlines are at most the idle one (give or take
+    // the clock reads): decide the tunnel or refuse the request first, so
+    // the refusal is reported.
+    if (c->state == State::kPeeking &&
+        (expired || now >= c->peek_deadline_ns)) {
+      ExaminePeek(c, /*ended=*/true);
+      if (!c->closed && c->timer_tag == 0) ArmTimer(c);
+      return;
+    }
+    if (c->state == State::kRelaying && c->frame_deadline_ns != 0 &&
+        (expired || now >= c->frame_deadline_ns)) {
+      DenyFramed(c, kProtocolDenied,
+                 TcpDetail(c, c->frame == Conn::Frame::kHead
+                                  ? "request_head_incomplete_at_deadline"
+                                  : "chunk_line_incomplete_at_deadline"));
+      return;
+    }
     if (expired) {
       switch (c->state) {
         case State::kHead:
@@ -479,30 +516,34 @@ void EgressProxy::Impl::CancelOps(const ConnPtr& c) {
   ++c->epoch;
 }
 
-bool EgressProxy::Impl::ReadClient(const ConnPtr& c, size_t limit,
-                                   void (Impl::*retry)(const ConnPtr&)) {
+EgressProxy::Impl::Read EgressProxy::Impl::ReadClient(
+    const ConnPtr& c, size_t limit, void (Impl::*retry)(const ConnPtr&)) {
   char buf[kReadChunk];
   const size_t room =
       std::min(sizeof(buf), limit > c->in.size() ? limit - c->in.size() : 0);
   const ssize_t n = room == 0 ? 0 : recv(c->client, buf, room, 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-    ArmPoll(c, c->client, POLLIN | POLLRDHUP,
-            [this, c, retry](int) { (this->*retry)(c); });
-    return false;
+    if (!ArmPoll(c, c->client, POLLIN | POLLRDHUP,
+                 [this, c, retry](int) { (this->*retry)(c); })) {
+      return Read::kClosed;
+    }
+    return Read::kPending;
   }
-  if (n <= 0) {
+  if (n < 0) {
     Close(c);
-    return false;
+    return Read::kClosed;
   }
+  if (n == 0) return Read::kEnd;
   Touch(c);
   c->in.append(buf, static_cast<size_t>(n));
-  return true;
+  return Read::kData;
 }
 
 void EgressProxy::Impl::OnHeadReadable(const ConnPtr& c) {
-  if (!ReadClient(c, limits_.max_header_bytes, &Impl::OnHeadReadable)) {
-    return;
-  }
+  const Read read =
+      ReadClient(c, limits_.max_header_bytes, &Impl::OnHeadReadable);
+  if (read == Read::kEnd) Close(c);
+  if (read != Read::kData) return;
   ParseResult r = ParseRequestHead(c->in, limits_.max_header_bytes);
   switch (r.state) {
     case ParseResult::State::kNeedMore:
@@ -747,17 +788,30 @@ void EgressProxy::Impl::StartPeek(const ConnPtr& c) {
 }
 
 void EgressProxy::Impl::OnPeekReadable(const ConnPtr& c) {
-  if (!ReadClient(c, kMaxClientHelloPeek, &Impl::OnPeekReadable)) return;
-  ExaminePeek(c, /*timed_out=*/false);
+  // Room for a ClientHello or a request head with the start of its body.
+  const size_t limit = std::max(kMaxClientHelloPeek, limits_.max_header_bytes);
+  switch (ReadClient(c, limit, &Impl::OnPeekReadable)) {
+    case Read::kData:
+      ExaminePeek(c, /*ended=*/false);
+      return;
+    case Read::kEnd:
+      if (c->in.empty()) {
+        Close(c);  // the client gave up before trying anything
+      } else {
+        ExaminePeek(c, /*ended=*/true);
+      }
+      return;
+    case Read::kPending:
+    case Read::kClosed:
+      return;
+  }
 }
 
-void EgressProxy::Impl::ExaminePeek(const ConnPtr& c, bool timed_out) {
+void EgressProxy::Impl::ExaminePeek(const ConnPtr& c, bool ended) {
   const ClientHelloInfo info = ParseClientHello(c->in);
   using S = ClientHelloInfo::State;
   const bool full = c->in.size() >= kMaxClientHelloPeek;
-  const bool short_plain = info.state == S::kNotTls && c->in.size() < 16 &&
-                           c->in.find(' ') == std::string::npos;
-  if (!timed_out && !full && (info.state == S::kNeedMore || short_plain)) {
+  if (!ended && !full && info.state == S::kNeedMore) {
     ArmPoll(c, c->client, POLLIN | POLLRDHUP,
             [this, c](int) { OnPeekReadable(c); });
     return;
@@ -797,22 +851,198 @@ void EgressProxy::Impl::ExaminePeek(const ConnPtr& c, bool timed_out) {
     DenyTunnel(c, kProtocolDenied, "tls_expected");
     return;
   }
-  const char* scheme = LooksLikeHttpRequest(c->in) ? "http" : "tcp";
-  if (!IsSchemeAllowed(policy_, scheme)) {
-    DenyTunnel(c, kProtocolDenied, absl::StrCat("scheme_not_allowed ", scheme));
+  ExaminePlainTunnel(c, ended);
+}
+
+void EgressProxy::Impl::ExaminePlainTunnel(const ConnPtr& c, bool ended) {
+  if (IsSchemeAllowed(policy_, "tcp")) {
+    ApproveTunnel(c);  // any bytes may pass: nothing to check
     return;
   }
+  if (c->in.empty()) {
+    // Only reached at the deadline: a server-speaks-first protocol.
+    DenyTunnel(c, kProtocolDenied, TcpDetail(c, "no_request_before_deadline"));
+    return;
+  }
+  // Plain HTTP only as a complete, valid request head naming the CONNECT
+  // target: a prefix that merely looks like HTTP ("A ") proves nothing.
+  ParseResult r =
+      ParseRequestHead(c->in, limits_.max_header_bytes, HeadContext::kTunnel);
+  switch (r.state) {
+    case ParseResult::State::kNeedMore:
+      if (!ended) {
+        ArmPoll(c, c->client, POLLIN | POLLRDHUP,
+                [this, c](int) { OnPeekReadable(c); });
+      } else {
+        DenyTunnel(c, kProtocolDenied,
+                   TcpDetail(c, "request_head_incomplete_at_deadline"));
+      }
+      return;
+    case ParseResult::State::kError:
+      DenyTunnel(c, kProtocolDenied, TcpDetail(c, r.error));
+      return;
+    case ParseResult::State::kComplete:
+      break;
+  }
+  if (!IsSchemeAllowed(policy_, "http")) {
+    DenyTunnel(c, kProtocolDenied, "scheme_not_allowed http");
+    return;
+  }
+  if (absl::Status s = CheckTunnelRequestTarget(r.head, c->host, c->port);
+      !s.ok()) {
+    DenyTunnel(c, kEndpointDenied, std::string(s.message()));
+    return;
+  }
+  // The head is parsed (and checked) again by NextFramedBytes: one path
+  // forwards every request.
+  c->framed = true;
   ApproveTunnel(c);
 }
 
+std::string EgressProxy::Impl::TcpDetail(const ConnPtr& c,
+                                         std::string_view why) const {
+  // In a chunked body the current request is at fault, else the next one.
+  const uint64_t request =
+      c->frame == Conn::Frame::kHead ? c->requests + 1 : c->requests;
+  if (request == 1 && c->frame == Conn::Frame::kHead) {
+    return absl::StrCat("scheme_not_allowed tcp (", std::string(why), ")");
+  }
+  return absl::StrCat("scheme_not_allowed tcp (request ", request, ": ",
+                      std::string(why), ")");
+}
+
+void EgressProxy::Impl::DenyFramed(const ConnPtr& c, const char* reason,
+                                   std::string detail) {
+  if (c->state == State::kPeeking) {
+    DenyTunnel(c, reason, std::move(detail));
+    return;
+  }
+  denied_.fetch_add(1, std::memory_order_relaxed);
+  if (on_denied_) on_denied_(EgressDenial{c->host, c->port, reason, detail});
+  Close(c);
+}
+
 void EgressProxy::Impl::ApproveTunnel(const ConnPtr& c) {
-  c->up.limit = kUnlimited;
-  std::string pending = std::move(c->in);
-  c->in.clear();
-  if (pending.empty()) {
-    StartRelay(c);
+  if (c->framed) {
+    c->up.limit = 0;  // NextFramedBytes takes c->in request by request
   } else {
-    SendThen(c, c->upstream, std::move(pending), &Impl::StartRelay);
+    c->up.limit = kUnlimited;
+    c->up.staged = std::move(c->in);
+    c->in.clear();
+  }
+  StartRelay(c);
+}
+
+void EgressProxy::Impl::OnFramedReadable(const ConnPtr& c) {
+  c->up.waiting = false;
+  RunPump(c, /*down=*/false);
+}
+
+bool EgressProxy::Impl::NextFramedBytes(const ConnPtr& c) {
+  Pump& p = c->up;
+  for (;;) {
+    // Each checked unit (head, body, chunk line) is forwarded before the next
+    // one is looked at, so what reaches upstream does not depend on how the
+    // client's bytes were split: every valid unit before the first invalid
+    // one, nothing after it.
+    if (!p.staged.empty()) return true;
+    // A complete unit is staged and the loop goes on; an incomplete one
+    // falls through to reading more.
+    if (c->frame == Conn::Frame::kHead) {
+      if (!c->in.empty()) {
+        ParseResult r = ParseRequestHead(c->in, limits_.max_header_bytes,
+                                         HeadContext::kTunnel);
+        if (r.state == ParseResult::State::kError) {
+          DenyFramed(c, kProtocolDenied, TcpDetail(c, r.error));
+          return false;
+        }
+        if (r.state == ParseResult::State::kComplete) {
+          if (absl::Status s =
+                  CheckTunnelRequestTarget(r.head, c->host, c->port);
+              !s.ok()) {
+            std::string detail(s.message());
+            if (c->requests > 0) {
+              absl::StrAppend(&detail, " (request ", c->requests + 1, ")");
+            }
+            DenyFramed(c, kEndpointDenied, std::move(detail));
+            return false;
+          }
+          ++c->requests;
+          c->frame_deadline_ns = 0;
+          p.staged.append(c->in, 0, r.head_bytes);
+          c->in.erase(0, r.head_bytes);
+          if (r.head.has_transfer_encoding) {
+            c->frame = Conn::Frame::kChunked;  // the parse allows only chunked
+            c->chunked = ChunkedBody();
+            continue;
+          }
+          const uint64_t body = r.head.content_length.value_or(0);
+          const size_t take =
+              static_cast<size_t>(std::min<uint64_t>(body, c->in.size()));
+          p.staged.append(c->in, 0, take);
+          c->in.erase(0, take);
+          p.limit = body - take;  // when > 0, c->in is empty: splice the rest
+          if (p.limit > 0) return true;
+          continue;
+        }
+      }
+    } else {
+      ChunkedBody::Step step = c->chunked.Next(c->in);
+      using K = ChunkedBody::Step::Kind;
+      switch (step.kind) {
+        case K::kError:
+          DenyFramed(c, kProtocolDenied, TcpDetail(c, step.error));
+          return false;
+        case K::kNeedMore:
+          break;
+        case K::kFraming:
+        case K::kDone:
+          c->frame_deadline_ns = 0;
+          p.staged.append(c->in, 0, static_cast<size_t>(step.bytes));
+          c->in.erase(0, static_cast<size_t>(step.bytes));
+          if (step.kind == K::kDone) c->frame = Conn::Frame::kHead;
+          continue;
+        case K::kData: {
+          const size_t take =
+              static_cast<size_t>(std::min<uint64_t>(step.bytes, c->in.size()));
+          p.staged.append(c->in, 0, take);
+          c->in.erase(0, take);
+          p.limit = step.bytes - take;
+          if (p.limit > 0) return true;
+          continue;
+        }
+      }
+    }
+    if (!c->in.empty() && c->frame_deadline_ns == 0) {
+      // A head or chunk line has started: it must complete in time (a
+      // slow one holds a connection; nothing of it is forwarded).
+      c->frame_deadline_ns =
+          NowNs() +
+          int64_t{std::min(kPeekTimeoutMs, limits_.idle_timeout_ms)} * 1000000;
+      ArmTimer(c);
+      if (c->closed) return false;
+    }
+    // The parsers fail at their size bounds, so there is room to read.
+    const size_t limit = c->in.size() + kReadChunk;
+    switch (ReadClient(c, limit, &Impl::OnFramedReadable)) {
+      case Read::kData:
+        continue;
+      case Read::kPending:
+        p.waiting = true;
+        return false;
+      case Read::kClosed:
+        return false;
+      case Read::kEnd:
+        if (c->in.empty() && c->frame == Conn::Frame::kHead) {
+          p.eof = true;  // between requests: a normal end
+          return true;
+        }
+        DenyFramed(c, kProtocolDenied,
+                   TcpDetail(c, c->frame == Conn::Frame::kHead
+                                    ? "request_head_incomplete_at_end"
+                                    : "chunked_body_incomplete_at_end"));
+        return false;
+    }
   }
 }
 
@@ -833,7 +1063,7 @@ void EgressProxy::Impl::StartRelay(const ConnPtr& c) {
   c->up.dst = c->upstream;
   c->down.src = c->upstream;
   c->down.dst = c->client;
-  if (c->up.limit == 0) c->up.done = true;
+  if (c->up.limit == 0 && !c->framed) c->up.done = true;
   ArmTimer(c);
   if (c->closed) return;
   RunPump(c, /*down=*/true);
@@ -870,13 +1100,32 @@ void EgressProxy::Impl::RunPump(const ConnPtr& c, bool down) {
       Close(c);  // the peer reset or went away
       return;
     }
+    const uint64_t used = counter.load(std::memory_order_relaxed);
+    const uint64_t quota = used >= max_total ? 0 : max_total - used;
+    if (!p.staged.empty()) {
+      // The pipe is empty here, so the write makes progress.
+      const size_t len = static_cast<size_t>(std::min<uint64_t>(
+          {p.staged.size(), quota, static_cast<uint64_t>(pipe_bytes_)}));
+      const ssize_t n = len == 0 ? -1 : write(p.pipe_w, p.staged.data(), len);
+      if (n <= 0) {
+        Close(c);  // the proxy's byte limit is exhausted, or the pipe failed
+        return;
+      }
+      p.staged.erase(0, static_cast<size_t>(n));
+      p.in_pipe += static_cast<size_t>(n);
+      counter.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      moved = true;
+      continue;
+    }
     if (p.eof) {
       if (moved) Touch(c);
       FinishPump(c, down);
       return;
     }
-    const uint64_t used = counter.load(std::memory_order_relaxed);
-    const uint64_t quota = used >= max_total ? 0 : max_total - used;
+    if (!down && c->framed && p.limit == 0) {
+      if (!NextFramedBytes(c)) return;
+      continue;
+    }
     const uint64_t want = std::min<uint64_t>(
         {static_cast<uint64_t>(pipe_bytes_), p.limit, quota});
     if (want == 0) {

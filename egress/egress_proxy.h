@@ -32,8 +32,8 @@
 //      resolver's order (no second resolution: the DNS-rebinding defence).
 //      All fail -> 502. Taking longer than the idle timeout -> 504.
 //   7. CONNECT: answers 200, then reads the tunnel's first bytes (up to one
-//      ClientHello, reassembled across records up to 32 KiB, within
-//      kPeekTimeout):
+//      ClientHello, reassembled across records up to 32 KiB, or one request
+//      head, within kPeekTimeoutMs):
 //      - a TLS ClientHello: scheme https (must be allowed); an SNI that
 //        differs from the CONNECT host -> "sni_mismatch S"; no SNI when the
 //        CONNECT host is a name -> "sni_missing" (every TLS client sends SNI
@@ -43,11 +43,34 @@
 //        hello -> network_protocol_denied "tls_malformed";
 //      - port 443 without a ClientHello -> network_protocol_denied
 //        "tls_expected";
-//      - bytes that look like an HTTP request line: scheme http;
-//      - anything else, or nothing within kPeekTimeout (server-speaks-first
-//        protocols): scheme "tcp", refused unless "tcp" is an allowed scheme.
-//      A refusal after the 200 answers a TLS access_denied alert to a TLS
-//      client and the 403 text to others, then closes.
+//      - anything else when "tcp" is an allowed scheme: relayed as it is;
+//      - otherwise the tunnel carries plain HTTP (scheme http) and nothing
+//        else, checked request by request. Each head must be complete and
+//        valid for a tunnel (http_request.h, HeadContext::kTunnel: request
+//        line, CRLF-terminated header block within max_header_bytes, a Host
+//        header) and must name the CONNECT host and port (Host header and an
+//        absolute-form URL; no port means 80) -> else network_endpoint_denied
+//        "host_header_mismatch V" / "request_target_mismatch H:P". Its body
+//        is framed by Content-Length or chunked (chunked_body.h; the data is
+//        spliced), and the next head is read where the body ends. A head or
+//        chunk line must complete within kPeekTimeoutMs of its first byte.
+//        Bytes that are not such a head, a head too large or incomplete at
+//        that deadline or at the end of the stream, broken chunk framing, or
+//        nothing at all before the deadline (server-speaks-first protocols)
+//        -> network_protocol_denied "scheme_not_allowed tcp (WHY)", WHY the
+//        parser's reason, "(request N: WHY)" after the first request. Each
+//        checked unit (head, body, chunk line) is forwarded before the next
+//        is read, so upstream gets exactly the valid requests before the
+//        first invalid byte, however the client split them. A protocol
+//        switch (Upgrade, 101) ends at the client's first non-HTTP byte.
+//        Why framing rather than one request per tunnel: clients reuse
+//        tunnels (keep-alive), and closing after the first response would
+//        need the response framed too; request framing needs only the
+//        client's direction, whose bodies still bypass user space.
+//      A refusal before anything was relayed answers a TLS access_denied
+//      alert to a TLS client and the 403 text to others, then closes; a
+//      refusal of a later request in a tunnel closes it (a 403 would be mixed
+//      into the relayed responses).
 //   8. Then the tunnel (or the request's body and the response) is spliced
 //      between the two sockets through pipes with splice(2), driven by poll
 //      readiness on the loop: the payload never enters user space.

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -198,6 +199,100 @@ class Origin {
  private:
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+};
+
+// A raw TCP origin on 127.0.0.1 that records every byte it receives, so a
+// test can tell exactly what passed the proxy. It answers each segment that
+// starts with "GET " or "POST " and ends with a blank line with a short HTTP
+// response ("ok N", N counting the answers).
+class Recorder {
+ public:
+  Recorder() {
+    listen_fd_ = ListenLocal(&port_);
+    EXPECT_GE(listen_fd_, 0);
+    EXPECT_EQ(pipe2(stop_, O_CLOEXEC), 0);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Recorder() {
+    (void)!write(stop_[1], "x", 1);
+    thread_.join();
+    close(stop_[0]);
+    close(stop_[1]);
+    close(listen_fd_);
+  }
+  uint16_t port() const { return port_; }
+  std::string Received() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return received_;
+  }
+  // Waits until `n` connections were accepted and closed by the peer (the
+  // proxy closes its upstream side when it refuses or ends a tunnel);
+  // returns what was received by then.
+  std::string ReceivedAfterClosed(int n, int timeout_ms = 10000) {
+    std::unique_lock<std::mutex> lock(mu_);
+    EXPECT_TRUE(cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
+      return closed_ >= n;
+    })) << "the proxy did not close its upstream connection";
+    return received_;
+  }
+
+ private:
+  void Run() {
+    std::vector<int> clients;
+    std::map<int, std::string> segment;  // per client: bytes since the last
+                                         // blank line
+    for (;;) {
+      std::vector<pollfd> fds = {{stop_[0], POLLIN, 0},
+                                 {listen_fd_, POLLIN, 0}};
+      for (int c : clients) fds.push_back({c, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), -1) < 0) continue;
+      if (fds[0].revents != 0) break;
+      if (fds[1].revents & POLLIN) {
+        const int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c >= 0) clients.push_back(c);
+      }
+      for (size_t i = 2; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        const int c = fds[i].fd;
+        char buf[65536];
+        const ssize_t n = recv(c, buf, sizeof(buf), 0);
+        if (n <= 0) {
+          close(c);
+          clients.erase(std::find(clients.begin(), clients.end(), c));
+          segment.erase(c);
+          std::lock_guard<std::mutex> lock(mu_);
+          ++closed_;
+          cv_.notify_all();
+          continue;
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          received_.append(buf, static_cast<size_t>(n));
+        }
+        std::string& seg = segment[c];
+        seg.append(buf, static_cast<size_t>(n));
+        for (size_t end; (end = seg.find("\r\n\r\n")) != std::string::npos;) {
+          if (seg.rfind("GET ", 0) == 0 || seg.rfind("POST ", 0) == 0) {
+            const std::string body = "ok " + std::to_string(++answers_);
+            SendAll(c, "HTTP/1.1 200 OK\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body);
+          }
+          seg.erase(0, end + 4);
+        }
+      }
+    }
+    for (int c : clients) close(c);
+  }
+
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  int stop_[2] = {-1, -1};
+  int answers_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string received_;
+  int closed_ = 0;
 };
 
 // The proxy on its own loop thread.
@@ -566,7 +661,8 @@ TEST_F(EgressProxyTest, PlainHttpInsideTunnelAndRawTcpDenied) {
   EXPECT_THAT(ReadFor(fd, 5000), StartsWith("HTTP/1.1 403"));
   close(fd);
   ExpectDenial(h.Denials(1).at(0), "api.example.test", origin.port(),
-               kProtocolDenied, "scheme_not_allowed tcp");
+               kProtocolDenied,
+               "scheme_not_allowed tcp (malformed_request_line)");
 }
 
 TEST_F(EgressProxyTest, ProxyLoop) {
@@ -695,7 +791,8 @@ TEST_F(EgressProxyTest, IdleTunnelClosed) {
   close(fd);
   EXPECT_LT(ms, 3000);
   ExpectDenial(h.Denials(1).at(0), "api.example.test", origin.port(),
-               kProtocolDenied, "scheme_not_allowed tcp");
+               kProtocolDenied,
+               "scheme_not_allowed tcp (no_request_before_deadline)");
 }
 
 TEST_F(EgressProxyTest, ByteLimit) {
@@ -710,6 +807,215 @@ TEST_F(EgressProxyTest, ByteLimit) {
   close(fd);
   EXPECT_LE(got.size(), 50u);
   EXPECT_LE(h.stats().bytes_in, 50u);
+}
+
+// Opens a tunnel to api.example.test:port and returns the client socket
+// after the 200.
+int OpenTunnel(const Harness& h, uint16_t port) {
+  const int fd = ConnectLocal(h.port());
+  SendAll(fd, "CONNECT api.example.test:" + std::to_string(port) +
+                  " HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(ReadFor(fd, 5000, "\r\n\r\n"),
+              StartsWith("HTTP/1.1 200 Connection established"));
+  return fd;
+}
+
+std::string HostOf(const Recorder& r) {
+  return "api.example.test:" + std::to_string(r.port());
+}
+
+// The bypass: "A " looked like the start of an HTTP request line, so the
+// tunnel was classified http and then relayed raw bytes (tcp is not an
+// allowed scheme).
+TEST_F(EgressProxyTest, TunnelPrefixThatLooksLikeHttpIsTcp) {
+  Recorder origin;
+  Harness h(ApiPolicy());
+  const int fd = OpenTunnel(h, origin.port());
+  SendAll(fd, "A ");
+  SendAll(fd, std::string("\x00\x01 raw tcp payload\r\n", 20));
+  const std::string answer = ReadFor(fd, 5000);
+  close(fd);
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 403"));
+  EXPECT_THAT(answer, HasSubstr("scheme_not_allowed tcp"));
+  ExpectDenial(h.Denials(1).at(0), "api.example.test", origin.port(),
+               kProtocolDenied,
+               "scheme_not_allowed tcp (malformed_request_line)");
+  EXPECT_EQ(origin.ReceivedAfterClosed(1), "");
+  EXPECT_EQ(h.stats().allowed, 0u);
+}
+
+TEST_F(EgressProxyTest, SlowTunnelHeadIsRefusedAtTheDeadline) {
+  Recorder origin;
+  EgressLimits limits;
+  limits.idle_timeout_ms = 500;
+  Harness h(ApiPolicy(), limits);
+  const int fd = OpenTunnel(h, origin.port());
+  const auto start = std::chrono::steady_clock::now();
+  SendAll(fd, "A ");  // and nothing more
+  EXPECT_THAT(ReadFor(fd, 5000), StartsWith("HTTP/1.1 403"));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  close(fd);
+  EXPECT_LT(ms, 3000);
+  ExpectDenial(h.Denials(1).at(0), "api.example.test", origin.port(),
+               kProtocolDenied,
+               "scheme_not_allowed tcp (request_head_incomplete_at_deadline)");
+  EXPECT_EQ(origin.ReceivedAfterClosed(1), "");
+}
+
+TEST_F(EgressProxyTest, TunnelRequestsMustNameTheConnectTarget) {
+  Recorder origin;
+  EgressLimits limits;
+  limits.max_header_bytes = 1024;
+  Harness h(ApiPolicy(), limits);
+  const std::string port = std::to_string(origin.port());
+  struct Case {
+    std::string request;
+    const char* reason;
+    std::string detail;
+  } cases[] = {
+      {"GET / HTTP/1.1\r\n\r\n", kProtocolDenied,
+       "scheme_not_allowed tcp (missing_host_header)"},
+      {"GET / HTTP/1.1\r\nHost: evil.example.test\r\n\r\n", kEndpointDenied,
+       "host_header_mismatch evil.example.test"},
+      {"GET / HTTP/1.1\r\nHost: evil.example.test:" + port + "\r\n\r\n",
+       kEndpointDenied, "host_header_mismatch evil.example.test:" + port},
+      // The same host on another port, and without a port (80).
+      {"GET / HTTP/1.1\r\nHost: api.example.test:1\r\n\r\n", kEndpointDenied,
+       "host_header_mismatch api.example.test:1"},
+      {"GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n", kEndpointDenied,
+       "host_header_mismatch api.example.test"},
+      {"GET http://evil.example.test:" + port +
+           "/ HTTP/1.1\r\nHost: " + "api.example.test:" + port + "\r\n\r\n",
+       kEndpointDenied, "request_target_mismatch evil.example.test:" + port},
+      {"GET / HTTP/1.1\r\nHost: api.example.test:" + port +
+           "\r\nX: " + std::string(2000, 'a') + "\r\n\r\n",
+       kProtocolDenied,
+       "scheme_not_allowed tcp (request_header_fields_too_large)"},
+  };
+  size_t n = 0;
+  for (const Case& c : cases) {
+    const int fd = OpenTunnel(h, origin.port());
+    SendAll(fd, c.request);
+    EXPECT_THAT(ReadFor(fd, 5000), StartsWith("HTTP/1.1 403")) << c.detail;
+    close(fd);
+    ExpectDenial(h.Denials(n + 1).at(n), "api.example.test", origin.port(),
+                 c.reason, c.detail);
+    ++n;
+  }
+  EXPECT_EQ(origin.ReceivedAfterClosed(static_cast<int>(n)), "");
+  EXPECT_EQ(h.stats().allowed, 0u);
+}
+
+TEST_F(EgressProxyTest, PipelinedRawTcpAfterAValidRequest) {
+  Recorder origin;
+  Harness h(ApiPolicy());
+  const int fd = OpenTunnel(h, origin.port());
+  const std::string first =
+      "GET /1 HTTP/1.1\r\nHost: " + HostOf(origin) + "\r\n\r\n";
+  SendAll(fd, first + "SSH-2.0-OpenSSH_9.2p1 Debian\r\n");
+  ReadFor(fd, 5000);  // the first answer or not: the tunnel closes
+  close(fd);
+  ExpectDenial(h.Denials(1).at(0), "api.example.test", origin.port(),
+               kProtocolDenied,
+               "scheme_not_allowed tcp (request 2: malformed_request_line)");
+  EXPECT_EQ(origin.ReceivedAfterClosed(1), first);
+}
+
+TEST_F(EgressProxyTest, KeepAliveRequestsAreCheckedOneByOne) {
+  Recorder origin;
+  Harness h(ApiPolicy());
+  const int fd = OpenTunnel(h, origin.port());
+  const std::string host = "Host: " + HostOf(origin) + "\r\n";
+  const std::string first = "GET /1 HTTP/1.1\r\n" + host + "\r\n";
+  const std::string second =
+      "POST /2 HTTP/1.1\r\n" + host +
+      "Content-Length: 30\r\n\r\nGET / HTTP/1.1\r\nHost: evil\r\n\r\n";
+  SendAll(fd, first);
+  EXPECT_THAT(ReadFor(fd, 5000, "ok 1"), HasSubstr("ok 1"));
+  SendAll(fd, second);  // the body looks like a request: it is only a body
+  EXPECT_THAT(ReadFor(fd, 5000, "ok 2"), HasSubstr("ok 2"));
+  SendAll(fd, "GET /3 HTTP/1.1\r\nHost: evil.example.test\r\n\r\n");
+  EXPECT_EQ(ReadFor(fd, 5000), "");  // closed, no answer mixed in
+  close(fd);
+  ExpectDenial(h.Denials(1).at(0), "api.example.test", origin.port(),
+               kEndpointDenied,
+               "host_header_mismatch evil.example.test (request 3)");
+  EXPECT_EQ(origin.ReceivedAfterClosed(1), first + second);
+  EXPECT_EQ(h.stats().allowed, 1u);
+}
+
+TEST_F(EgressProxyTest, ChunkedBodiesAreFramed) {
+  Recorder origin;
+  Harness h(ApiPolicy());
+  const int fd = OpenTunnel(h, origin.port());
+  const std::string host = "Host: " + HostOf(origin) + "\r\n";
+  const std::string first =
+      "POST /1 HTTP/1.1\r\n" + host +
+      "Transfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n";
+  const std::string second = "GET /2 HTTP/1.1\r\n" + host + "\r\n";
+  const std::string third = "POST /3 HTTP/1.1\r\n" + host +
+                            "Transfer-Encoding: chunked\r\n\r\n5\r\nhello";
+  // Split at odd places: framing does not depend on the reads.
+  const std::string all = first + second + third + "XX raw tcp";
+  for (size_t i = 0; i < all.size(); i += 7) {
+    SendAll(fd, all.substr(i, 7));
+  }
+  ReadFor(fd, 5000);
+  close(fd);
+  ExpectDenial(
+      h.Denials(1).at(0), "api.example.test", origin.port(), kProtocolDenied,
+      "scheme_not_allowed tcp (request 3: chunk_data_not_followed_by_crlf)");
+  EXPECT_EQ(origin.ReceivedAfterClosed(1), first + second + third);
+}
+
+TEST_F(EgressProxyTest, SlowSecondHeadIsRefused) {
+  Recorder origin;
+  EgressLimits limits;
+  limits.idle_timeout_ms = 500;
+  Harness h(ApiPolicy(), limits);
+  const int fd = OpenTunnel(h, origin.port());
+  const std::string first =
+      "GET /1 HTTP/1.1\r\nHost: " + HostOf(origin) + "\r\n\r\n";
+  SendAll(fd, first);
+  EXPECT_THAT(ReadFor(fd, 5000, "ok 1"), HasSubstr("ok 1"));
+  SendAll(fd, "GET /2 HTTP/1.1\r\nHo");  // and nothing more
+  EXPECT_EQ(ReadFor(fd, 5000), "");
+  close(fd);
+  ExpectDenial(h.Denials(1).at(0), "api.example.test", origin.port(),
+               kProtocolDenied,
+               "scheme_not_allowed tcp (request 2: "
+               "request_head_incomplete_at_deadline)");
+  EXPECT_EQ(origin.ReceivedAfterClosed(1), first);
+}
+
+TEST_F(EgressProxyTest, RawTcpTunnelWhenTcpIsAllowed) {
+  Recorder origin;
+  EgressPolicy p = ApiPolicy();
+  p.allowed_schemes = {"http", "https", "tcp"};
+  Harness h(p);
+  const int fd = OpenTunnel(h, origin.port());
+  const std::string raw("A \x00\x01 raw tcp payload\r\n", 22);
+  SendAll(fd, raw);
+  shutdown(fd, SHUT_WR);
+  ReadFor(fd, 5000);
+  close(fd);
+  EXPECT_EQ(origin.ReceivedAfterClosed(1), raw);
+  EXPECT_TRUE(h.Denials(0, 0).empty());
+}
+
+TEST_F(EgressProxyTest, CurlProxytunnelPlainHttp) {
+  Origin origin(/*tls=*/false);
+  Harness h(ApiPolicy());
+  std::string out;
+  const int rc = RunCommand(
+      {"curl", "-sS", "--max-time", "10", "--proxytunnel", "--proxy", h.url(),
+       "http://api.example.test:" + std::to_string(origin.port()) + "/t"},
+      &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("hello /t host=api.example.test:"));
+  EXPECT_TRUE(h.Denials(0, 0).empty());
 }
 
 }  // namespace

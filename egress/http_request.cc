@@ -111,30 +111,134 @@ std::optional<std::string> RequestHead::Header(std::string_view name) const {
   return std::nullopt;
 }
 
-bool LooksLikeHttpRequest(std::string_view data) {
-  // "METHOD SP": an upper-case token (GET, POST, M-SEARCH, ...).
-  const size_t sp = data.find(' ');
-  if (sp == std::string_view::npos || sp == 0 || sp > 32) return false;
-  for (char c : data.substr(0, sp)) {
-    if (!absl::ascii_isupper(static_cast<unsigned char>(c)) && c != '-' &&
-        c != '_') {
-      return false;
-    }
+namespace {
+
+// Checks a complete request line (without its CRLF) and sets h's method,
+// target and version; an error result when it is not METHOD SP target SP
+// HTTP/1.x.
+std::optional<ParseResult> ParseRequestLine(std::string_view line,
+                                            RequestHead* h) {
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = sp1 == std::string_view::npos ? std::string_view::npos
+                                                   : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos ||
+      line.find(' ', sp2 + 1) != std::string_view::npos) {
+    return Error(400, "malformed_request_line");
   }
-  // When the request line is complete, it must end with the HTTP version.
-  const size_t eol = data.find("\r\n");
-  if (eol == std::string_view::npos) return true;
-  const std::string_view line = data.substr(0, eol);
-  return line.ends_with(" HTTP/1.1") || line.ends_with(" HTTP/1.0");
+  h->method = std::string(line.substr(0, sp1));
+  h->target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+  h->version = std::string(line.substr(sp2 + 1));
+  if (!IsToken(h->method)) return Error(400, "malformed_request_line");
+  if (h->version != "HTTP/1.1" && h->version != "HTTP/1.0") {
+    return Error(400, "unsupported_http_version");
+  }
+  if (h->target.empty()) return Error(400, "malformed_request_line");
+  for (char c : h->target) {
+    if (!ValidTargetChar(c)) return Error(400, "malformed_request_target");
+  }
+  return std::nullopt;
 }
 
-ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes) {
-  // Catch binary garbage (a TLS record sent to the proxy, ...) early instead
-  // of waiting for the size limit: the request line is printable ASCII.
+// Absolute-form: scheme "://" authority [path-abempty ["?" query]]; sets
+// scheme, host, host_is_ip, port (the scheme's default when absent) and
+// origin_form.
+std::optional<ParseResult> ParseAbsoluteForm(RequestHead* h) {
+  const size_t sep = h->target.find("://");
+  if (sep == std::string::npos || sep == 0) {
+    return Error(400, "not_absolute_form");
+  }
+  const std::string scheme = Lower(h->target.substr(0, sep));
+  if (!absl::ascii_isalpha(static_cast<unsigned char>(scheme[0]))) {
+    return Error(400, "malformed_scheme");
+  }
+  for (char c : scheme) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' &&
+        c != '-' && c != '.') {
+      return Error(400, "malformed_scheme");
+    }
+  }
+  h->scheme = scheme;
+  std::string_view rest = std::string_view(h->target).substr(sep + 3);
+  const size_t auth_end = rest.find_first_of("/?#\\");
+  std::string_view authority = rest.substr(0, auth_end);
+  std::string_view path = auth_end == std::string_view::npos
+                              ? std::string_view()
+                              : rest.substr(auth_end);
+  if (authority.find('@') != std::string_view::npos) {
+    return Error(400, "userinfo_in_target");
+  }
+  if (path.find_first_of("#\\") != std::string_view::npos) {
+    return Error(400, "malformed_request_target");
+  }
+  absl::StatusOr<HostPort> hp = ParseHostPort(authority);
+  if (!hp.ok()) return Error(400, "malformed_request_target");
+  h->host = hp->host;
+  h->host_is_ip = hp->is_ip;
+  h->port = hp->port.has_value() ? *hp->port : DefaultPort(scheme);
+  if (path.empty()) {
+    h->origin_form = "/";
+  } else if (path.front() == '?') {
+    h->origin_form = "/" + std::string(path);
+  } else {
+    h->origin_form = std::string(path);
+  }
+  return std::nullopt;
+}
+
+// The target rules of a request inside a tunnel (see the header).
+std::optional<ParseResult> ParseTunnelTarget(
+    RequestHead* h, const std::vector<std::string_view>& transfer_codings) {
+  if (h->method == "CONNECT") return Error(400, "connect_inside_tunnel");
+  if (!h->host_header.has_value()) return Error(400, "missing_host_header");
+  absl::StatusOr<HostPort> host = ParseHostPort(*h->host_header);
+  if (!host.ok()) return Error(400, "invalid_host_header");
+  if (!transfer_codings.empty() &&
+      (transfer_codings.size() != 1 ||
+       !EqualsIgnoreCase(transfer_codings[0], "chunked") ||
+       h->version != "HTTP/1.1")) {
+    return Error(501, "unsupported_transfer_encoding");
+  }
+  if (h->target.front() == '/') {
+    if (h->target.find('#') != std::string::npos) {
+      return Error(400, "malformed_request_target");
+    }
+    h->scheme = "http";
+    h->host = host->host;
+    h->host_is_ip = host->is_ip;
+    h->port = host->port.value_or(DefaultPort("http"));
+    h->origin_form = h->target;
+    return std::nullopt;
+  }
+  if (std::optional<ParseResult> e = ParseAbsoluteForm(h)) return e;
+  if (h->scheme != "http") return Error(400, "tunnel_request_scheme_not_http");
+  return std::nullopt;
+}
+
+}  // namespace
+
+ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes,
+                             HeadContext context) {
+  // Catch binary garbage (a TLS record sent to the proxy, another protocol
+  // inside a tunnel, ...) early instead of waiting for the size limit: the
+  // request line is printable ASCII, its method a token, and it is checked
+  // whole as soon as its CRLF is there.
   const size_t first_eol = data.find("\r\n");
-  for (char c : data.substr(0, std::min(first_eol, max_header_bytes))) {
+  const std::string_view first_line =
+      data.substr(0, std::min(first_eol, max_header_bytes));
+  for (char c : first_line) {
     const unsigned char u = static_cast<unsigned char>(c);
     if (u < 0x20 || u >= 0x7f) return Error(400, "malformed_request_line");
+  }
+  if (!IsToken(first_line.substr(0, first_line.find(' '))) &&
+      !first_line.empty()) {
+    return Error(400, "malformed_request_line");
+  }
+  if (first_eol != std::string_view::npos && first_eol < max_header_bytes) {
+    RequestHead line_only;
+    if (std::optional<ParseResult> e =
+            ParseRequestLine(data.substr(0, first_eol), &line_only)) {
+      return *std::move(e);
+    }
   }
   const size_t end = data.find("\r\n\r\n");
   if (end == std::string_view::npos || end + 4 > max_header_bytes) {
@@ -169,32 +273,14 @@ ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes) {
 
   ParseResult r;
   RequestHead& h = r.head;
-  // Request line.
-  {
-    std::string_view line = lines[0];
-    const size_t sp1 = line.find(' ');
-    const size_t sp2 = sp1 == std::string_view::npos ? std::string_view::npos
-                                                     : line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos ||
-        line.find(' ', sp2 + 1) != std::string_view::npos) {
-      return Error(400, "malformed_request_line");
-    }
-    h.method = std::string(line.substr(0, sp1));
-    h.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
-    h.version = std::string(line.substr(sp2 + 1));
-    if (!IsToken(h.method)) return Error(400, "malformed_request_line");
-    if (h.version != "HTTP/1.1" && h.version != "HTTP/1.0") {
-      return Error(400, "unsupported_http_version");
-    }
-    if (h.target.empty()) return Error(400, "malformed_request_line");
-    for (char c : h.target) {
-      if (!ValidTargetChar(c)) return Error(400, "malformed_request_target");
-    }
+  if (std::optional<ParseResult> e = ParseRequestLine(lines[0], &h)) {
+    return *std::move(e);
   }
 
   // Headers.
   bool saw_host = false;
   std::optional<uint64_t> content_length;
+  std::vector<std::string_view> transfer_codings;
   for (size_t i = 1; i < lines.size(); ++i) {
     std::string_view line = lines[i];
     if (line.empty()) return Error(400, "malformed_header");
@@ -225,6 +311,12 @@ ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes) {
       content_length = n;
     } else if (EqualsIgnoreCase(name, "transfer-encoding")) {
       h.has_transfer_encoding = true;
+      for (size_t start = 0; start <= value.size();) {
+        size_t comma = value.find(',', start);
+        if (comma == std::string_view::npos) comma = value.size();
+        transfer_codings.push_back(TrimOws(value.substr(start, comma - start)));
+        start = comma + 1;
+      }
     }
     h.headers.emplace_back(std::string(name), std::string(value));
   }
@@ -234,7 +326,12 @@ ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes) {
   h.content_length = content_length;
 
   // Target.
-  if (h.method == "CONNECT") {
+  if (context == HeadContext::kTunnel) {
+    if (std::optional<ParseResult> e =
+            ParseTunnelTarget(&h, transfer_codings)) {
+      return *std::move(e);
+    }
+  } else if (h.method == "CONNECT") {
     h.is_connect = true;
     if (h.target.find_first_of("/@?#") != std::string::npos) {
       return Error(400, "malformed_connect_target");
@@ -246,51 +343,30 @@ ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes) {
     h.host = hp->host;
     h.host_is_ip = hp->is_ip;
     h.port = *hp->port;
-  } else {
-    const size_t sep = h.target.find("://");
-    if (sep == std::string::npos || sep == 0) {
-      return Error(400, "not_absolute_form");
-    }
-    const std::string scheme = Lower(h.target.substr(0, sep));
-    if (!absl::ascii_isalpha(static_cast<unsigned char>(scheme[0]))) {
-      return Error(400, "malformed_scheme");
-    }
-    for (char c : scheme) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' &&
-          c != '-' && c != '.') {
-        return Error(400, "malformed_scheme");
-      }
-    }
-    h.scheme = scheme;
-    std::string_view rest = std::string_view(h.target).substr(sep + 3);
-    const size_t auth_end = rest.find_first_of("/?#\\");
-    std::string_view authority = rest.substr(0, auth_end);
-    std::string_view path = auth_end == std::string_view::npos
-                                ? std::string_view()
-                                : rest.substr(auth_end);
-    if (authority.find('@') != std::string_view::npos) {
-      return Error(400, "userinfo_in_target");
-    }
-    if (path.find_first_of("#\\") != std::string_view::npos) {
-      return Error(400, "malformed_request_target");
-    }
-    absl::StatusOr<HostPort> hp = ParseHostPort(authority);
-    if (!hp.ok()) return Error(400, "malformed_request_target");
-    h.host = hp->host;
-    h.host_is_ip = hp->is_ip;
-    h.port = hp->port.has_value() ? *hp->port : DefaultPort(scheme);
-    if (path.empty()) {
-      h.origin_form = "/";
-    } else if (path.front() == '?') {
-      h.origin_form = "/" + std::string(path);
-    } else {
-      h.origin_form = std::string(path);
-    }
+  } else if (std::optional<ParseResult> e = ParseAbsoluteForm(&h)) {
+    return *std::move(e);
   }
 
   r.state = ParseResult::State::kComplete;
   r.head_bytes = head_bytes;
   return r;
+}
+
+absl::Status CheckTunnelRequestTarget(const RequestHead& head,
+                                      std::string_view connect_host,
+                                      uint16_t connect_port) {
+  // The Host header was validated by the kTunnel parse.
+  absl::StatusOr<HostPort> host = ParseHostPort(head.host_header.value_or(""));
+  if (!host.ok() || host->host != connect_host ||
+      host->port.value_or(DefaultPort("http")) != connect_port) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("host_header_mismatch ", head.host_header.value_or("")));
+  }
+  if (head.host != connect_host || head.port != connect_port) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("request_target_mismatch ", head.host, ":", head.port));
+  }
+  return absl::OkStatus();
 }
 
 std::string BuildUpstreamHead(const RequestHead& head) {

@@ -1,12 +1,16 @@
-// Parsing of the proxy's HTTP/1.x request head (issue 5): CONNECT in
-// authority-form and absolute-form requests; everything else is refused.
+// Parsing of HTTP/1.x request heads (issue 5): the requests sent to the
+// proxy (CONNECT in authority-form, absolute-form requests) and the requests
+// sent inside a CONNECT tunnel to a plain-HTTP origin (origin-form or
+// absolute-form http, see HeadContext::kTunnel).
 //
 // Strictness (request smuggling and header tricks are refused, not
 // repaired):
 //   - Lines end with CRLF; a bare CR or LF, a NUL or another control
 //     character (other than HT in header values) inside a line -> 400.
 //   - Request line: METHOD SP target SP HTTP/1.0|HTTP/1.1, method a token.
-//     Origin-form ("GET / HTTP/1.1") and asterisk-form -> 400.
+//     It is checked as soon as its CRLF has arrived, so a stream that is not
+//     HTTP is refused before the rest of a head could arrive.
+//     kProxy: origin-form ("GET / HTTP/1.1") and asterisk-form -> 400.
 //   - CONNECT: authority-form host:port (port mandatory); absolute-form:
 //     scheme "://" host[:port] [path-abempty ["?" query]]; userinfo ('@') or
 //     a fragment -> 400; the default port comes from the scheme (http 80,
@@ -18,6 +22,13 @@
 //     only when equal, together with Transfer-Encoding -> 400.
 //   - The whole head (request line through the blank line) must fit in
 //     max_header_bytes; otherwise 431.
+//   - kTunnel (a request inside a tunnel, where the proxy must know the
+//     request's end to check the next one): origin-form ("/" path) or
+//     absolute-form with scheme http; CONNECT, asterisk-form and other
+//     schemes -> 400. Exactly one Host header (a valid host[:port]) -> else
+//     400. Transfer-Encoding: only a single "chunked" (other codings hide the
+//     body's end) -> else 501. host/port/host_is_ip come from the URL
+//     (absolute-form) or the Host header (origin-form), port 80 by default.
 #ifndef JCS_EGRESS_HTTP_REQUEST_H_
 #define JCS_EGRESS_HTTP_REQUEST_H_
 
@@ -28,6 +39,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "absl/status/status.h"
 
 namespace jcs::egress {
 
@@ -46,7 +59,7 @@ struct RequestHead {
   uint16_t port = 0;
   std::string origin_form;  // absolute-form: path and query ("/" if none)
   std::optional<uint64_t> content_length;
-  bool has_transfer_encoding = false;
+  bool has_transfer_encoding = false;      // kTunnel: the body is chunked
   std::optional<std::string> host_header;  // the Host header's value
 
   // The first value of header `name` (case-insensitive), if any.
@@ -62,10 +75,25 @@ struct ParseResult {
   RequestHead head;       // kComplete
 };
 
+// Where a head was read: sent to the proxy, or inside a CONNECT tunnel.
+enum class HeadContext { kProxy, kTunnel };
+
 // Parses the head at the start of `data` (which may hold more bytes after
 // it). kNeedMore while no blank line has arrived and data is shorter than
 // max_header_bytes.
-ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes);
+ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes,
+                             HeadContext context = HeadContext::kProxy);
+
+// For a head parsed with kTunnel inside a tunnel to connect_host:
+// connect_port (normalized, as the CONNECT parse gives them): OK when the
+// Host header and an absolute-form URL name exactly that host and port (no
+// port means 80); else PermissionDenied whose message is the denial detail
+// "host_header_mismatch VALUE" or "request_target_mismatch HOST:PORT". A
+// tunnel's request naming another host would reach another site behind a
+// shared address (virtual hosting, a CDN, a forward proxy at the origin).
+absl::Status CheckTunnelRequestTarget(const RequestHead& head,
+                                      std::string_view connect_host,
+                                      uint16_t connect_port);
 
 // The head to send upstream for an absolute-form request: origin-form
 // request line with HTTP/1.1, the client's headers minus hop-by-hop and
@@ -74,10 +102,6 @@ ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes);
 // client sent none, and "Connection: close" (one request per upstream
 // connection: the next request could name another host).
 std::string BuildUpstreamHead(const RequestHead& head);
-
-// True when `data` starts like an HTTP/1.x request line: an upper-case
-// method and a space, and once the line is complete, " HTTP/1.x" at its end.
-bool LooksLikeHttpRequest(std::string_view data);
 
 // Default port of a scheme, 0 when unknown.
 uint16_t DefaultPort(std::string_view scheme);

@@ -146,15 +146,179 @@ TEST(RequestHeadTest, UpstreamHead) {
             "GET / HTTP/1.1\r\nHost: [::1]:81\r\nConnection: close\r\n\r\n");
 }
 
-TEST(RequestHeadTest, LooksLikeHttp) {
-  EXPECT_TRUE(LooksLikeHttpRequest("GET / HTTP/1.1\r\n"));
-  EXPECT_TRUE(LooksLikeHttpRequest("POST "));
-  EXPECT_FALSE(LooksLikeHttpRequest("SSH-2.0-OpenSSH\r\n"));
-  EXPECT_FALSE(LooksLikeHttpRequest("SSH-2.0-OpenSSH_9.2p1 Debian\r\n"));
-  EXPECT_FALSE(LooksLikeHttpRequest("HELO mail.test\r\n"));
-  EXPECT_FALSE(LooksLikeHttpRequest("get / HTTP/1.1\r\n"));
-  EXPECT_FALSE(LooksLikeHttpRequest(" GET"));
-  EXPECT_FALSE(LooksLikeHttpRequest(""));
+ParseResult Tunnel(const std::string& s, size_t max = 16384) {
+  return ParseRequestHead(s, max, HeadContext::kTunnel);
+}
+
+// The bypass: "A " looked like the start of an HTTP request, and the tunnel
+// was relayed as http. Only a complete, valid head counts now.
+TEST(TunnelRequestTest, PrefixThatLooksLikeHttpIsNotARequest) {
+  EXPECT_EQ(Tunnel("A ").state, State::kNeedMore);
+  for (const std::string& bad : {
+           std::string("A \x00\x01\x02", 5),
+           std::string("A \r\n"),
+           std::string("A B\r\n"),
+           std::string("SSH-2.0-OpenSSH_9.2p1 Debian\r\n"),
+           std::string("HELO mail.test\r\n"),
+           std::string("{\"jsonrpc\": \"2.0\"}"),
+           std::string("GET / HTTP/2.0\r\n"),
+           std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+       }) {
+    ParseResult r = Tunnel(bad);
+    EXPECT_EQ(r.state, State::kError) << bad;
+    EXPECT_EQ(r.status, 400) << bad;
+  }
+  // The request line is refused once complete, before any header arrives.
+  EXPECT_EQ(Tunnel("SSH-2.0-OpenSSH_9.2p1 Debian\r\n").error,
+            "malformed_request_line");
+}
+
+TEST(TunnelRequestTest, PartialHeads) {
+  for (const char* partial : {"", "G", "GET / HTTP/1.1", "GET / HTTP/1.1\r\n",
+                              "GET / HTTP/1.1\r\nHost: a.test\r\n",
+                              "GET / HTTP/1.1\r\nHost: a.test\r\n\r"}) {
+    EXPECT_EQ(Tunnel(partial).state, State::kNeedMore) << partial;
+  }
+}
+
+TEST(TunnelRequestTest, OriginFormNeedsHost) {
+  ParseResult r = Tunnel("GET / HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(r.state, State::kError);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.error, "missing_host_header");
+  r = Tunnel("GET / HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(r.error, "missing_host_header");
+  r = Tunnel("GET / HTTP/1.1\r\nHost: a b\r\n\r\n");
+  EXPECT_EQ(r.error, "invalid_host_header");
+  r = Tunnel("GET / HTTP/1.1\r\nHost: u@a.test\r\n\r\n");
+  EXPECT_EQ(r.error, "invalid_host_header");
+  r = Tunnel("GET / HTTP/1.1\r\nHost: a.test\r\nHost: a.test\r\n\r\n");
+  EXPECT_EQ(r.error, "duplicate_host_header");
+}
+
+TEST(TunnelRequestTest, OriginForm) {
+  const std::string req =
+      "POST /a/b?c HTTP/1.1\r\nHost: API.example.test:8080\r\n"
+      "Content-Length: 3\r\n\r\nabcGET";
+  ParseResult r = Tunnel(req);
+  ASSERT_EQ(r.state, State::kComplete) << r.error;
+  EXPECT_EQ(r.head_bytes, req.size() - 6);
+  EXPECT_EQ(r.head.scheme, "http");
+  EXPECT_EQ(r.head.host, "api.example.test");
+  EXPECT_EQ(r.head.port, 8080);
+  EXPECT_EQ(r.head.origin_form, "/a/b?c");
+  EXPECT_EQ(r.head.content_length, 3u);
+  EXPECT_FALSE(r.head.is_connect);
+
+  r = Tunnel("GET / HTTP/1.0\r\nHost: [::1]\r\n\r\n");
+  ASSERT_EQ(r.state, State::kComplete) << r.error;
+  EXPECT_EQ(r.head.host, "::1");
+  EXPECT_TRUE(r.head.host_is_ip);
+  EXPECT_EQ(r.head.port, 80);
+}
+
+TEST(TunnelRequestTest, TargetForms) {
+  ParseResult r =
+      Tunnel("GET http://a.test:81/x HTTP/1.1\r\nHost: a.test:81\r\n\r\n");
+  ASSERT_EQ(r.state, State::kComplete) << r.error;
+  EXPECT_EQ(r.head.port, 81);
+  struct Case {
+    const char* request;
+    const char* error;
+  } cases[] = {
+      {"CONNECT a.test:81 HTTP/1.1\r\nHost: a.test:81\r\n\r\n",
+       "connect_inside_tunnel"},
+      {"OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n", "not_absolute_form"},
+      {"GET https://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
+       "tunnel_request_scheme_not_http"},
+      {"GET /#f HTTP/1.1\r\nHost: a.test\r\n\r\n", "malformed_request_target"},
+      {"GET http://u@a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
+       "userinfo_in_target"},
+  };
+  for (const Case& c : cases) {
+    r = Tunnel(c.request);
+    EXPECT_EQ(r.state, State::kError) << c.request;
+    EXPECT_EQ(r.error, c.error) << c.request;
+  }
+}
+
+TEST(TunnelRequestTest, TransferEncodingOnlyChunked) {
+  ParseResult r = Tunnel(
+      "POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: Chunked\r\n\r\n");
+  ASSERT_EQ(r.state, State::kComplete) << r.error;
+  EXPECT_TRUE(r.head.has_transfer_encoding);
+  for (const char* bad : {
+           "POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip, "
+           "chunked\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip\r\n\r\n",
+           "POST / HTTP/1.0\r\nHost: a.test\r\nTransfer-Encoding: "
+           "chunked\r\n\r\n",
+       }) {
+    r = Tunnel(bad);
+    EXPECT_EQ(r.state, State::kError) << bad;
+    EXPECT_EQ(r.status, 501) << bad;
+    EXPECT_EQ(r.error, "unsupported_transfer_encoding") << bad;
+  }
+  r = Tunnel(
+      "POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n"
+      "Content-Length: 5\r\n\r\n");
+  EXPECT_EQ(r.error, "content_length_with_transfer_encoding");
+}
+
+TEST(TunnelRequestTest, HeaderBlockTooLarge) {
+  const std::string big =
+      "GET / HTTP/1.1\r\nHost: a.test\r\nX: " + std::string(600, 'a');
+  ParseResult r = Tunnel(big, 512);
+  EXPECT_EQ(r.state, State::kError);
+  EXPECT_EQ(r.status, 431);
+  r = Tunnel(big + "\r\n\r\n", 512);
+  EXPECT_EQ(r.status, 431);
+  // A request line longer than the bound is refused too.
+  r = Tunnel("GET /" + std::string(600, 'a'), 512);
+  EXPECT_EQ(r.status, 431);
+}
+
+absl::Status Check(const std::string& request, const std::string& host,
+                   uint16_t port) {
+  ParseResult r = Tunnel(request);
+  EXPECT_EQ(r.state, State::kComplete) << request << r.error;
+  return CheckTunnelRequestTarget(r.head, host, port);
+}
+
+TEST(TunnelRequestTest, HostMustNameTheConnectTarget) {
+  EXPECT_TRUE(
+      Check("GET / HTTP/1.1\r\nHost: a.test:8080\r\n\r\n", "a.test", 8080)
+          .ok());
+  // Names and literals compare normalized; no port means 80.
+  EXPECT_TRUE(
+      Check("GET / HTTP/1.1\r\nHost: A.Test.\r\n\r\n", "a.test", 80).ok());
+  EXPECT_TRUE(
+      Check("GET / HTTP/1.1\r\nHost: a.test:80\r\n\r\n", "a.test", 80).ok());
+  EXPECT_TRUE(
+      Check("GET / HTTP/1.1\r\nHost: 127.1:81\r\n\r\n", "127.0.0.1", 81).ok());
+  EXPECT_TRUE(Check("GET http://a.test/x HTTP/1.1\r\nHost: a.test\r\n\r\n",
+                    "a.test", 80)
+                  .ok());
+
+  absl::Status s =
+      Check("GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n", "a.test", 80);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.message(), "host_header_mismatch evil.test");
+  // Another port of the same host.
+  s = Check("GET / HTTP/1.1\r\nHost: a.test:8081\r\n\r\n", "a.test", 8080);
+  EXPECT_EQ(s.message(), "host_header_mismatch a.test:8081");
+  // No port is 80, not the CONNECT port.
+  s = Check("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", "a.test", 8080);
+  EXPECT_EQ(s.message(), "host_header_mismatch a.test");
+  // A subdomain is another site.
+  s = Check("GET / HTTP/1.1\r\nHost: x.a.test\r\n\r\n", "a.test", 80);
+  EXPECT_EQ(s.message(), "host_header_mismatch x.a.test");
+  // Absolute-form: the URL counts as much as the Host header.
+  s = Check("GET http://evil.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", "a.test",
+            80);
+  EXPECT_EQ(s.message(), "request_target_mismatch evil.test:80");
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // urllib, openssl s_client) reach allowed local HTTP and HTTPS servers through
 // it, and every other route is refused and reported: denied hosts, denied
 // schemes, IP literals, names resolving to loopback, SNI that differs from the
-// CONNECT host, programs that ignore the proxy variables, DNS.
+// CONNECT host, a tunnel carrying anything but complete HTTP requests for the
+// CONNECT target (when "tcp" is not an allowed scheme), programs that ignore
+// the proxy variables, DNS.
 //
 // Servers run on 127.0.0.1 of the host only (the proxy runs in the host's
 // network namespace, the jail has its own empty one).
@@ -12,8 +14,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -234,6 +240,131 @@ TEST_F(EscapeEgress, MismatchedSniIsRefused) {
   ASSERT_EQ(denials.size(), 1u) << r.Describe();
   EXPECT_EQ(denials[0]["detail"], "sni_mismatch evil.test");
   EXPECT_EQ(denials[0]["host"], "localhost");
+}
+
+// A raw TCP server on the host that appends every byte it receives to a file
+// (and answers "RECORDER-GOT n"), and counts closed connections in another.
+constexpr char kRecorder[] = R"PY(
+import socket, sys, threading
+port, path = int(sys.argv[1]), sys.argv[2]
+lock = threading.Lock()
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', port))
+srv.listen(16)
+def serve(c):
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        with lock, open(path, 'ab') as f:
+            f.write(d)
+        c.sendall(b'RECORDER-GOT %d\n' % len(d))
+    c.close()
+    with lock, open(path + '.closed', 'a') as f:
+        f.write('x')
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+)PY";
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST_F(EscapeEgress, TunnelCarriesOnlyHttpRequestsForTheConnectTarget) {
+  const int recorder_port = FreePort();
+  const std::string recorded = project_.base() + "/recorded";
+  ProcessOptions options;
+  options.kill_after_s = 120;
+  Process recorder({"/usr/bin/python3", "-c", kRecorder,
+                    std::to_string(recorder_port), recorded},
+                   options);
+  ASSERT_TRUE(WaitForPort(recorder_port, 10));
+  // WaitForPort's probe is one connection (without a byte): wait until the
+  // recorder has seen it end, so that the count below is the proxy's.
+  const auto WaitForClosed = [&](size_t n) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (ReadWhole(recorded + ".closed").size() < n &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return ReadWhole(recorded + ".closed").size();
+  };
+  ASSERT_EQ(WaitForClosed(1), 1u);
+  const std::string target = "localhost:" + std::to_string(recorder_port);
+  std::vector<std::string> flags = AllowLocal();
+  flags.insert(flags.end(), {"--allow-host", target});
+  // Inside the jail: two tunnels to the recorder that try to carry something
+  // else than HTTP for it, then an honest HTTP request through a tunnel.
+  const JcsResult r = RunJail(project_, flags,
+                              Python(R"PY(
+import json, socket, subprocess, sys
+target, http = sys.argv[1], sys.argv[2]
+def tunnel(*chunks):
+    s = socket.create_connection(('127.0.0.1', 3128), timeout=10)
+    s.sendall(b'CONNECT ' + target.encode() + b' HTTP/1.1\r\n\r\n')
+    head = b''
+    while b'\r\n\r\n' not in head:
+        d = s.recv(1)
+        if not d:
+            return 'no tunnel: %r' % head
+        head += d
+    if b' 200 ' not in head:
+        return 'no tunnel: %r' % head
+    for c in chunks:
+        s.sendall(c)
+    got = b''
+    try:
+        while b'RECORDER-GOT' not in got:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+    except OSError as e:
+        got += b' ' + type(e).__name__.encode()
+    return got.decode('latin-1')
+out = {}
+# "A " reads like the start of a request line; raw bytes follow (no CRLF).
+out['a_space'] = tunnel(b'A ', b'\x00\x01\x02 raw tcp for the recorder')
+out['host_mismatch'] = tunnel(b'GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n')
+out['honest'] = subprocess.run(
+    ['curl', '-sS', '--max-time', '10', '--proxytunnel', 'http://' + http + '/'],
+    capture_output=True, text=True).stdout
+print(json.dumps(out))
+)PY",
+                                     {target, Http()}));
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  const nlohmann::json out = nlohmann::json::parse(r.out);
+  // Refused with the 403 text, never an answer of the recorder.
+  for (const char* attack : {"a_space", "host_mismatch"}) {
+    const std::string got = out[attack].get<std::string>();
+    EXPECT_EQ(got.rfind("HTTP/1.1 403", 0), 0u) << attack << ": " << got;
+    EXPECT_EQ(got.find("RECORDER-GOT"), std::string::npos) << attack;
+  }
+  EXPECT_EQ(out["honest"], token_) << out;
+  const std::vector<nlohmann::json> denials = Denials(r);
+  ASSERT_EQ(denials.size(), 2u) << r.Describe();
+  EXPECT_EQ(denials[0]["reason"], "network_protocol_denied");
+  EXPECT_EQ(denials[0]["detail"],
+            "scheme_not_allowed tcp (malformed_request_line)");
+  EXPECT_EQ(denials[1]["reason"], "network_endpoint_denied");
+  EXPECT_EQ(denials[1]["detail"], "host_header_mismatch evil.test");
+  for (const nlohmann::json& d : denials) {
+    EXPECT_EQ(d["host"], "localhost");
+    EXPECT_EQ(d["port"], recorder_port);
+  }
+  EXPECT_EQ(r.report["egress"]["allowed"], 1) << r.report["egress"];
+  // The proxy connected to the recorder for both tunnels (it answers 200
+  // only once connected) and closed both; not one byte reached it.
+  EXPECT_EQ(WaitForClosed(3), 3u);
+  EXPECT_EQ(ReadWhole(recorded), "");
+  recorder.Signal(SIGKILL);
+  recorder.Wait();
 }
 
 TEST_F(EscapeEgress, ProgramsIgnoringTheProxyAndDnsGetNowhere) {
