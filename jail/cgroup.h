@@ -56,11 +56,11 @@ class Cgroup {
 
 struct CgroupOptions {
   // Directory name under each hierarchy's mount point plus this process's own
-  // cgroup path.
+  // cgroup path. The cgroup is created at <parent>/<instance>/<name>, where
+  // <instance> is this process's own directory (jail/cgroup_instance.h).
   std::string parent = "jcs";
   // Unique leaf name; the default derives it from the pid and a counter
-  // ("run-<pid>-<n>"), which is also how stale cgroups of dead supervisors are
-  // recognised and removed.
+  // ("run-<pid>-<n>").
   std::string name;
   CgroupLimits limits;
   // For tests: a directory that stands in for the hierarchy root(s) instead of

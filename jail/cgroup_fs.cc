@@ -477,30 +477,7 @@ std::string DefaultLeafName() {
   return absl::StrCat("run-", getpid(), "-", g_leaf_counter.fetch_add(1) + 1);
 }
 
-std::optional<pid_t> ParseRunPid(absl::string_view name) {
-  if (!absl::ConsumePrefix(&name, "run-")) return std::nullopt;
-  size_t dash = name.find('-');
-  if (dash == absl::string_view::npos || dash == 0) return std::nullopt;
-  int pid = 0;
-  if (!absl::SimpleAtoi(name.substr(0, dash), &pid) || pid <= 0)
-    return std::nullopt;
-  for (char c : name.substr(0, dash)) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  return pid;
-}
-
 bool ProcessExists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
-
-std::vector<std::string> StaleRunNames(const std::vector<std::string>& names) {
-  std::vector<std::string> stale;
-  for (const std::string& name : names) {
-    std::optional<pid_t> pid = ParseRunPid(name);
-    if (pid.has_value() && *pid != getpid() && !ProcessExists(*pid))
-      stale.push_back(name);
-  }
-  return stale;
-}
 
 void SleepMs(int ms) {
   struct timespec ts;

@@ -1,8 +1,7 @@
 // Helpers shared by the cgroup v1 and v2 backends: parsing /proc/self/mountinfo
 // and /proc/self/cgroup (pure functions on the file text, so they are
 // unit-testable), locating this process's own cgroup directory in a hierarchy,
-// small cgroupfs file helpers whose errors name the file, leaf naming and the
-// recognition of stale leaves left behind by dead supervisors.
+// small cgroupfs file helpers whose errors name the file, and leaf naming.
 #ifndef JCS_JAIL_CGROUP_FS_H_
 #define JCS_JAIL_CGROUP_FS_H_
 
@@ -107,7 +106,8 @@ absl::Status MakeDirs(const std::string& base, absl::string_view relative);
 absl::StatusOr<std::vector<std::string>> ListSubdirs(const std::string& dir);
 // Removes a cgroup directory and, first, any child cgroup directories below it.
 // With `remove_files` (fake roots only) regular files are unlinked too. EBUSY
-// is retried until `retry_ms` has passed. A missing directory is OK.
+// is retried until `retry_ms` has passed (0: one attempt). A missing
+// directory is OK.
 absl::Status RemoveCgroupDir(const std::string& dir, bool remove_files,
                              int retry_ms);
 
@@ -134,16 +134,13 @@ std::vector<std::string> SplitTokens(absl::string_view text);
 inline constexpr uint64_t kCpuPeriodUs = 100000;
 absl::StatusOr<uint64_t> CpuQuotaUs(double cpus);
 
-// ---- Leaf names and stale leaves. ----
+// ---- Leaf names. ----
 
-// "run-<pid>-<n>" with a process-wide counter.
+// "run-<pid>-<n>" with a process-wide counter (unique within the process's
+// instance directory, jail/cgroup_instance.h).
 std::string DefaultLeafName();
-// For "run-<pid>-<anything>", the pid; nullopt for other names.
-std::optional<pid_t> ParseRunPid(absl::string_view name);
 // Whether a process with `pid` exists (kill(pid, 0) does not fail with ESRCH).
 bool ProcessExists(pid_t pid);
-// Names in `names` that are run-<pid>-* with a pid that no longer exists.
-std::vector<std::string> StaleRunNames(const std::vector<std::string>& names);
 
 // Sleeps for `ms` milliseconds (used by the bounded polling loops).
 void SleepMs(int ms);

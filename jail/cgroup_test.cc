@@ -27,11 +27,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "jail/cgroup_fs.h"
+#include "jail/cgroup_instance.h"
 
 namespace jcs::jail {
 namespace {
 
 namespace fs = cgroup_fs;
+namespace instance = cgroup_instance;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -150,12 +152,28 @@ bool KilledBySigkill(std::optional<int> status) {
          WTERMSIG(*status) == SIGKILL;
 }
 
+// This process's instance directory name (jail/cgroup_instance.h).
+std::string Inst() {
+  absl::StatusOr<instance::InstanceId> self = instance::OwnInstance();
+  return self.ok() ? instance::InstanceName(*self) : "<no instance>";
+}
+
+// The instance name of a process that existed and is gone: a reaped child,
+// with its real start time and this process's namespaces.
+std::string DeadInstance();
+
 // Creates a dead pid: fork a child that exits and reap it.
 pid_t DeadPid() {
   pid_t pid = fork();
   if (pid == 0) _exit(0);
   waitpid(pid, nullptr, 0);
   return pid;
+}
+
+std::string DeadInstance() {
+  instance::InstanceId id = *instance::OwnInstance();
+  id.pid = DeadPid();
+  return instance::InstanceName(id);
 }
 
 [[noreturn]] void SleepForever() {
@@ -380,15 +398,8 @@ TEST(CgroupParseTest, FileContents) {
 }
 
 TEST(CgroupParseTest, NamesAndPaths) {
-  EXPECT_EQ(fs::ParseRunPid("run-123-4"), 123);
-  EXPECT_EQ(fs::ParseRunPid("run-123-"), 123);
-  EXPECT_FALSE(fs::ParseRunPid("run-abc-1").has_value());
-  EXPECT_FALSE(fs::ParseRunPid("run-12a-1").has_value());
-  EXPECT_FALSE(fs::ParseRunPid("run-123").has_value());
-  EXPECT_FALSE(fs::ParseRunPid("jcs-123-1").has_value());
-  EXPECT_FALSE(fs::ParseRunPid("run--1").has_value());
   std::string name = fs::DefaultLeafName();
-  EXPECT_EQ(fs::ParseRunPid(name), getpid());
+  EXPECT_EQ(name.rfind(absl::StrCat("run-", getpid(), "-"), 0), 0u) << name;
   EXPECT_NE(fs::DefaultLeafName(), name);
   EXPECT_EQ(fs::JoinPath("/a/", "/b/c/"), "/a/b/c");
   EXPECT_EQ(fs::JoinPath("/", "x"), "/x");
@@ -449,12 +460,14 @@ TEST(CgroupV2FakeTest, LimitsLandInFiles) {
   ASSERT_OK_STATUSOR(cgroup);
   EXPECT_EQ((*cgroup)->backend(), "v2");
   EXPECT_GE((*cgroup)->clone_into_fd(), 0);
-  const std::string leaf = root + "/jcs/sub/leaf";
+  const std::string instance_dir = root + "/jcs/sub/" + Inst();
+  const std::string leaf = instance_dir + "/leaf";
   EXPECT_EQ(ReadText(leaf + "/memory.max"), "67108864");
   EXPECT_EQ(ReadText(leaf + "/memory.swap.max"), "0");
   EXPECT_EQ(ReadText(leaf + "/pids.max"), "32");
   EXPECT_EQ(ReadText(leaf + "/cpu.max"), "150000 100000");
-  for (const std::string& dir : {root, root + "/jcs", root + "/jcs/sub"}) {
+  for (const std::string& dir :
+       {root, root + "/jcs", root + "/jcs/sub", instance_dir}) {
     std::vector<std::string> tokens =
         fs::SplitTokens(ReadText(dir + "/cgroup.subtree_control"));
     EXPECT_THAT(tokens, Contains("+memory")) << dir;
@@ -473,8 +486,12 @@ TEST(CgroupV2FakeTest, LimitsLandInFiles) {
   EXPECT_EQ(stats->oom_kills, 2u);
   EXPECT_EQ(stats->pids_max_events, 9u);
   WriteText(leaf + "/cgroup.procs", "");
+  // The fake subtree_control file keeps the instance directory from being
+  // removed by rmdir; on cgroupfs the last run removes it (RealV2Test).
+  ASSERT_EQ(unlink((instance_dir + "/cgroup.subtree_control").c_str()), 0);
   ASSERT_OK((*cgroup)->Destroy());
   EXPECT_FALSE(IsDir(leaf));
+  EXPECT_FALSE(IsDir(instance_dir));
   EXPECT_TRUE(IsDir(root + "/jcs/sub"));
   ASSERT_OK((*cgroup)->Destroy());  // idempotent
 }
@@ -488,7 +505,7 @@ TEST(CgroupV2FakeTest, OddFileContentsDoNotBreakStats) {
   options.fake_root = root;
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV2(options);
   ASSERT_OK_STATUSOR(cgroup);
-  const std::string leaf = root + "/jcs/leaf";
+  const std::string leaf = root + "/jcs/" + Inst() + "/leaf";
   absl::StatusOr<CgroupStats> stats = (*cgroup)->Stats();  // no files at all
   ASSERT_OK_STATUSOR(stats);
   EXPECT_EQ(stats->memory_peak_bytes, 0u);
@@ -535,28 +552,52 @@ TEST(CgroupV2FakeTest, MissingControllerIsNamed) {
   ASSERT_OK((*cgroup)->Destroy());
 }
 
-TEST(CgroupV2FakeTest, StaleSiblingsAreRemoved) {
+// Only instance directories whose owners are provably dead are removed: a
+// dead pid, or a live pid with another start time (reused), in this
+// process's namespaces. Instances of another pid namespace, live ones,
+// and anything that is not an instance directory are left alone.
+TEST(CgroupV2FakeTest, OnlyProvablyStaleInstancesAreRemoved) {
   std::string root = MakeTempDir();
   WriteText(root + "/cgroup.controllers", "");
   const std::string parent = root + "/jcs";
   ASSERT_OK(fs::MakeDirs(root, "jcs"));
-  const std::string stale = absl::StrCat(parent, "/run-", DeadPid(), "-1");
-  ASSERT_EQ(mkdir(stale.c_str(), 0755), 0);
-  WriteText(stale + "/cgroup.procs", "");
-  const std::string live_init = parent + "/run-1-1";  // pid 1 exists
-  const std::string own = absl::StrCat(parent, "/run-", getpid(), "-999");
+  const instance::InstanceId self = *instance::OwnInstance();
+  const std::string dead = parent + "/" + DeadInstance();
+  ASSERT_EQ(mkdir(dead.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((dead + "/run-9-1").c_str(), 0755), 0);
+  WriteText(dead + "/run-9-1/cgroup.procs", "");
+  instance::InstanceId reused_id = self;
+  reused_id.start_ticks += 1;
+  const std::string reused = parent + "/" + instance::InstanceName(reused_id);
+  instance::InstanceId other_ns_id = self;
+  other_ns_id.pid = DeadPid();
+  other_ns_id.pid_ns += 1;
+  const std::string other_ns =
+      parent + "/" + instance::InstanceName(other_ns_id);
+  instance::InstanceId init_id = self;
+  init_id.pid = 1;
+  init_id.start_ticks = **instance::ProcStartTime(1);
+  const std::string live = parent + "/" + instance::InstanceName(init_id);
+  const std::string legacy = absl::StrCat(parent, "/run-", DeadPid(), "-1");
   const std::string other = parent + "/not-a-run";
-  for (const std::string& dir : {live_init, own, other})
-    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  for (const std::string& dir : {reused, other_ns, live, legacy, other}) {
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir;
+  }
   CgroupOptions options;
   options.fake_root = root;
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV2(options);
   ASSERT_OK_STATUSOR(cgroup);
-  EXPECT_FALSE(IsDir(stale));
-  EXPECT_TRUE(IsDir(live_init));
-  EXPECT_TRUE(IsDir(own));
+  EXPECT_FALSE(IsDir(dead));
+  EXPECT_FALSE(IsDir(reused));
+  EXPECT_TRUE(IsDir(other_ns));
+  EXPECT_TRUE(IsDir(live));
+  EXPECT_TRUE(IsDir(legacy));
   EXPECT_TRUE(IsDir(other));
+  EXPECT_TRUE(IsDir(parent + "/" + Inst()));
   ASSERT_OK((*cgroup)->Destroy());
+  EXPECT_FALSE(IsDir(parent + "/" + Inst()));
+  EXPECT_TRUE(IsDir(other_ns));
+  EXPECT_TRUE(IsDir(live));
 }
 
 TEST(CgroupV1FakeTest, LimitsLandInFiles) {
@@ -575,35 +616,37 @@ TEST(CgroupV1FakeTest, LimitsLandInFiles) {
   ASSERT_OK_STATUSOR(cgroup);
   EXPECT_EQ((*cgroup)->backend(), "v1");
   EXPECT_EQ((*cgroup)->clone_into_fd(), -1);
-  EXPECT_EQ(ReadText(root + "/memory/jcs/leaf/memory.limit_in_bytes"),
+  const std::string leaf = "/jcs/" + Inst() + "/leaf";
+  EXPECT_EQ(ReadText(root + "/memory" + leaf + "/memory.limit_in_bytes"),
             "1073741824");
-  EXPECT_EQ(ReadText(root + "/memory/jcs/leaf/memory.memsw.limit_in_bytes"),
+  EXPECT_EQ(ReadText(root + "/memory" + leaf + "/memory.memsw.limit_in_bytes"),
             "1073741824");
-  EXPECT_EQ(ReadText(root + "/pids/jcs/leaf/pids.max"), "16");
-  EXPECT_EQ(ReadText(root + "/cpu/jcs/leaf/cpu.cfs_period_us"), "100000");
-  EXPECT_EQ(ReadText(root + "/cpu/jcs/leaf/cpu.cfs_quota_us"), "25000");
-  EXPECT_TRUE(IsDir(root + "/freezer/jcs/leaf"));
+  EXPECT_EQ(ReadText(root + "/pids" + leaf + "/pids.max"), "16");
+  EXPECT_EQ(ReadText(root + "/cpu" + leaf + "/cpu.cfs_period_us"), "100000");
+  EXPECT_EQ(ReadText(root + "/cpu" + leaf + "/cpu.cfs_quota_us"), "25000");
+  EXPECT_TRUE(IsDir(root + "/freezer" + leaf));
   ASSERT_OK((*cgroup)->AddProcess(4242));
   for (const char* c : {"memory", "pids", "cpu", "freezer"}) {
-    EXPECT_EQ(ReadText(absl::StrCat(root, "/", c, "/jcs/leaf/cgroup.procs")),
+    EXPECT_EQ(ReadText(absl::StrCat(root, "/", c, leaf, "/cgroup.procs")),
               "4242")
         << c;
   }
-  WriteText(root + "/memory/jcs/leaf/memory.max_usage_in_bytes", "777\n");
-  WriteText(root + "/memory/jcs/leaf/memory.oom_control",
+  WriteText(root + "/memory" + leaf + "/memory.max_usage_in_bytes", "777\n");
+  WriteText(root + "/memory" + leaf + "/memory.oom_control",
             "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
-  WriteText(root + "/pids/jcs/leaf/pids.events", "max 5\n");
+  WriteText(root + "/pids" + leaf + "/pids.events", "max 5\n");
   absl::StatusOr<CgroupStats> stats = (*cgroup)->Stats();
   ASSERT_OK_STATUSOR(stats);
   EXPECT_EQ(stats->memory_peak_bytes, 777u);
   EXPECT_EQ(stats->oom_kills, 3u);
   EXPECT_EQ(stats->pids_max_events, 5u);
   for (const char* c : {"memory", "pids", "cpu", "freezer"}) {
-    WriteText(absl::StrCat(root, "/", c, "/jcs/leaf/cgroup.procs"), "");
+    WriteText(absl::StrCat(root, "/", c, leaf, "/cgroup.procs"), "");
   }
   ASSERT_OK((*cgroup)->Destroy());
   for (const char* c : {"memory", "pids", "cpu", "freezer"}) {
-    EXPECT_FALSE(IsDir(absl::StrCat(root, "/", c, "/jcs/leaf"))) << c;
+    EXPECT_FALSE(IsDir(absl::StrCat(root, "/", c, leaf))) << c;
+    EXPECT_FALSE(IsDir(absl::StrCat(root, "/", c, "/jcs/", Inst()))) << c;
   }
 }
 
@@ -627,7 +670,7 @@ TEST(CgroupV1FakeTest, MissingHierarchyIsNamed) {
   cgroup = CreateCgroupV1(options);
   ASSERT_OK_STATUSOR(cgroup);
   absl::StatusOr<std::vector<std::string>> leaves =
-      fs::ListSubdirs(root + "/memory/jcs");
+      fs::ListSubdirs(root + "/memory/jcs/" + Inst());
   ASSERT_OK_STATUSOR(leaves);
   EXPECT_EQ(leaves->size(), 1u);
   ASSERT_OK((*cgroup)->Destroy());
@@ -752,7 +795,7 @@ TEST_F(RealV2Test, TrackingOnlyKillAllKillsEscapees) {
   CgroupOptions options = Options();
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV2(options);
   ASSERT_OK_STATUSOR(cgroup);
-  const std::string leaf = parent_dir_ + "/" + options.name;
+  const std::string leaf = parent_dir_ + "/" + Inst() + "/" + options.name;
   ASSERT_TRUE(IsDir(leaf));
   ASSERT_GE((*cgroup)->clone_into_fd(), 0);
 
@@ -787,7 +830,7 @@ TEST_F(RealV2Test, AddProcessAndDestroyKillsWhatIsLeft) {
   ASSERT_OK_STATUSOR(procs);
   EXPECT_EQ(*procs, std::vector<pid_t>{child});
   cgroup->reset();  // the destructor kills and removes
-  EXPECT_FALSE(IsDir(parent_dir_ + "/" + options.name));
+  EXPECT_FALSE(IsDir(parent_dir_ + "/" + Inst() + "/" + options.name));
   std::optional<int> status = WaitExit(child);
   ASSERT_TRUE(status.has_value()) << "pid " << child << " did not exit";
   EXPECT_TRUE(KilledBySigkill(status));
@@ -812,24 +855,51 @@ TEST_F(RealV2Test, MemoryLimitNeedsTheMemoryController) {
   if (fs::V1HasController(SelfFile("/proc/self/mountinfo"), "memory")) {
     EXPECT_THAT(message, HasSubstr("bound to cgroup v1 on this host"));
   }
-  EXPECT_FALSE(IsDir(parent_dir_ + "/" + options.name));
+  EXPECT_FALSE(IsDir(parent_dir_ + "/" + Inst() + "/" + options.name));
 }
 
-TEST_F(RealV2Test, StaleSiblingIsKilledAndRemoved) {
+// A dead instance's run cgroup is killed and removed with its instance
+// directory; the live cgroup of another pid namespace's instance (whose
+// processes this namespace might not even see) is left alone.
+TEST_F(RealV2Test, StaleInstanceIsKilledAndRemovedOthersAreNot) {
   ASSERT_OK(fs::MakeDirs(own_, TestParent()));
-  const std::string stale = absl::StrCat(parent_dir_, "/run-", DeadPid(), "-1");
-  ASSERT_EQ(mkdir(stale.c_str(), 0755), 0);
+  const std::string stale = parent_dir_ + "/" + DeadInstance();
+  const std::string stale_leaf = stale + "/run-1-1";
+  instance::InstanceId foreign_id = *instance::OwnInstance();
+  foreign_id.pid_ns += 1;
+  const std::string foreign =
+      parent_dir_ + "/" + instance::InstanceName(foreign_id);
+  const std::string foreign_leaf = foreign + "/run-1-1";
+  for (const std::string& dir : {stale, stale_leaf, foreign, foreign_leaf}) {
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir;
+  }
   pid_t sleeper = fork();
   if (sleeper == 0) SleepForever();
   ASSERT_GT(sleeper, 0);
-  ASSERT_OK(fs::WriteFile(stale + "/cgroup.procs", absl::StrCat(sleeper)));
+  pid_t bystander = fork();
+  if (bystander == 0) SleepForever();
+  ASSERT_GT(bystander, 0);
+  ASSERT_OK(fs::WriteFile(stale_leaf + "/cgroup.procs", absl::StrCat(sleeper)));
+  ASSERT_OK(
+      fs::WriteFile(foreign_leaf + "/cgroup.procs", absl::StrCat(bystander)));
+  const int64_t start = fs::NowMs();
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV2(Options());
   ASSERT_OK_STATUSOR(cgroup);
+  EXPECT_LT(fs::NowMs() - start, 1000) << "create spun on a busy cgroup";
   EXPECT_FALSE(IsDir(stale));
   std::optional<int> status = WaitExit(sleeper);
   ASSERT_TRUE(status.has_value()) << "pid " << sleeper << " did not exit";
   EXPECT_TRUE(KilledBySigkill(status));
+  EXPECT_TRUE(IsDir(foreign_leaf));
+  EXPECT_EQ(ReadText(foreign_leaf + "/cgroup.procs"), absl::StrCat(bystander));
+  EXPECT_FALSE(DeadOrZombie(bystander));
   ASSERT_OK((*cgroup)->Destroy());
+  EXPECT_FALSE(IsDir(parent_dir_ + "/" + Inst()));
+  // Clean up the stand-in for the foreign instance.
+  ASSERT_OK(fs::WriteFile(own_ + "/cgroup.procs", absl::StrCat(bystander)));
+  kill(bystander, SIGKILL);
+  EXPECT_TRUE(WaitExit(bystander).has_value());
+  ASSERT_OK(fs::RemoveCgroupDir(foreign, false, 1000));
 }
 
 class RealV1Test : public ::testing::Test {
@@ -864,10 +934,16 @@ class RealV1Test : public ::testing::Test {
     options.name = fs::DefaultLeafName();
     return options;
   }
+  // The run's leaves and this process's instance directories are gone.
   void ExpectLeavesGone(const std::string& name) {
     for (const auto& [controller, dir] : parent_dirs_) {
-      EXPECT_FALSE(IsDir(dir + "/" + name)) << controller;
+      EXPECT_FALSE(IsDir(dir + "/" + Inst() + "/" + name)) << controller;
+      EXPECT_FALSE(IsDir(dir + "/" + Inst())) << controller;
     }
+  }
+  // The leaf of `name` in the hierarchy of `controller`.
+  std::string Leaf(const char* controller, const std::string& name) const {
+    return ParentDir(controller) + "/" + Inst() + "/" + name;
   }
   // Forks a child that waits until it is in the cgroup and then runs `body`.
   template <typename Body>
@@ -899,7 +975,7 @@ TEST_F(RealV1Test, MemoryLimitOomKills) {
   options.limits.memory_bytes = 64ull << 20;
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV1(options);
   ASSERT_OK_STATUSOR(cgroup);
-  const std::string leaf = ParentDir("memory") + "/" + options.name;
+  const std::string leaf = Leaf("memory", options.name);
   EXPECT_EQ(ReadText(leaf + "/memory.limit_in_bytes"), "67108864");
   if (fs::PathExists(leaf + "/memory.memsw.limit_in_bytes")) {
     EXPECT_EQ(ReadText(leaf + "/memory.memsw.limit_in_bytes"), "67108864");
@@ -931,10 +1007,10 @@ TEST_F(RealV1Test, PeakMemoryWithoutLimit) {
   CgroupOptions options = Options();
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV1(options);
   ASSERT_OK_STATUSOR(cgroup);
-  EXPECT_TRUE(IsDir(ParentDir("memory") + "/" + options.name));
-  EXPECT_TRUE(IsDir(ParentDir("freezer") + "/" + options.name));
+  EXPECT_TRUE(IsDir(Leaf("memory", options.name)));
+  EXPECT_TRUE(IsDir(Leaf("freezer", options.name)));
   if (!ParentDir("pids").empty()) {
-    EXPECT_FALSE(IsDir(ParentDir("pids") + "/" + options.name));
+    EXPECT_FALSE(IsDir(Leaf("pids", options.name)));
   }
   pid_t child = StartInCgroup(**cgroup, [] {
     const size_t size = 16ull << 20;
@@ -964,8 +1040,7 @@ TEST_F(RealV1Test, PidsLimitRefusesForks) {
   options.limits.pids = 16;
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV1(options);
   ASSERT_OK_STATUSOR(cgroup);
-  EXPECT_EQ(ReadText(ParentDir("pids") + "/" + options.name + "/pids.max"),
-            "16");
+  EXPECT_EQ(ReadText(Leaf("pids", options.name) + "/pids.max"), "16");
   int report[2];
   ASSERT_EQ(pipe2(report, O_CLOEXEC), 0);
   pid_t child = StartInCgroup(**cgroup, [&report] {
@@ -1033,15 +1108,15 @@ TEST_F(RealV1Test, CpuQuota) {
   options.limits.cpus = 0.5;
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV1(options);
   ASSERT_OK_STATUSOR(cgroup);
-  const std::string leaf = ParentDir("cpu") + "/" + options.name;
+  const std::string leaf = Leaf("cpu", options.name);
   EXPECT_EQ(ReadText(leaf + "/cpu.cfs_period_us"), "100000");
   EXPECT_EQ(ReadText(leaf + "/cpu.cfs_quota_us"), "50000");
   ASSERT_OK((*cgroup)->Destroy());
   ExpectLeavesGone(options.name);
 }
 
-TEST_F(RealV1Test, StaleSiblingIsKilledAndRemoved) {
-  const std::string name = absl::StrCat("run-", DeadPid(), "-1");
+TEST_F(RealV1Test, StaleInstanceIsKilledAndRemoved) {
+  const std::string name = DeadInstance();
   pid_t sleeper = fork();
   if (sleeper == 0) SleepForever();
   ASSERT_GT(sleeper, 0);
@@ -1049,11 +1124,15 @@ TEST_F(RealV1Test, StaleSiblingIsKilledAndRemoved) {
     ASSERT_EQ(mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST, true) << dir;
     const std::string stale = dir + "/" + name;
     ASSERT_EQ(mkdir(stale.c_str(), 0755), 0) << stale;
-    ASSERT_OK(fs::WriteFile(stale + "/cgroup.procs", absl::StrCat(sleeper)));
+    ASSERT_EQ(mkdir((stale + "/run-1-1").c_str(), 0755), 0) << stale;
+    ASSERT_OK(
+        fs::WriteFile(stale + "/run-1-1/cgroup.procs", absl::StrCat(sleeper)));
   }
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV1(Options());
   ASSERT_OK_STATUSOR(cgroup);
-  ExpectLeavesGone(name);
+  for (const auto& [controller, dir] : parent_dirs_) {
+    EXPECT_FALSE(IsDir(dir + "/" + name)) << controller;
+  }
   std::optional<int> status = WaitExit(sleeper);
   ASSERT_TRUE(status.has_value()) << "pid " << sleeper << " did not exit";
   EXPECT_TRUE(KilledBySigkill(status));

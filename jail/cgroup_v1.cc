@@ -1,5 +1,6 @@
 // cgroup v1 backend: one leaf per hierarchy (freezer always, memory when
-// mounted, pids and cpu when their limits are asked for); the freezer makes
+// mounted, pids and cpu when their limits are asked for), at
+// <parent>/<instance>/<leaf> (jail/cgroup_instance.h); the freezer makes
 // KillAll atomic.
 #include <errno.h>
 #include <signal.h>
@@ -23,13 +24,18 @@
 #include "absl/strings/str_join.h"
 #include "jail/cgroup.h"
 #include "jail/cgroup_fs.h"
+#include "jail/cgroup_instance.h"
 
 namespace jcs::jail {
 namespace {
 
 namespace fs = cgroup_fs;
 
+namespace instance = cgroup_instance;
+
 constexpr int kDestroyKillWaitMs = 2000;
+// After the kill emptied this run's own cgroups, rmdir may still see EBUSY
+// for a moment while the kernel finishes the exits; bounded.
 constexpr int kRmdirRetryMs = 1000;
 constexpr const char* kControllers[] = {"freezer", "memory", "pids", "cpu"};
 
@@ -42,7 +48,9 @@ struct Leaf {
 
 class CgroupV1 : public Cgroup {
  public:
-  explicit CgroupV1(bool fake) : fake_(fake) {}
+  // `rmdir_retry_ms`: how long EBUSY is retried after the kill.
+  explicit CgroupV1(bool fake, int rmdir_retry_ms = kRmdirRetryMs)
+      : fake_(fake), rmdir_retry_ms_(rmdir_retry_ms) {}
   ~CgroupV1() override { (void)Destroy(); }
   CgroupV1(const CgroupV1&) = delete;
   CgroupV1& operator=(const CgroupV1&) = delete;
@@ -59,6 +67,12 @@ class CgroupV1 : public Cgroup {
       }
     }
     leaves_.push_back(Leaf{{std::string(controller)}, dir});
+  }
+
+  // Counts this cgroup as a user of the instance directory below
+  // `parent_dir` until its leaves are gone.
+  void HoldInstance(const std::string& parent_dir) {
+    instance_parents_.push_back(parent_dir);
   }
 
   // The leaf directory of `controller`, or nullopt.
@@ -188,12 +202,16 @@ class CgroupV1 : public Cgroup {
     }
     absl::Status first_error;
     for (const Leaf& leaf : leaves_) {
-      absl::Status s =
-          fs::RemoveCgroupDir(leaf.dir, /*remove_files=*/fake_, kRmdirRetryMs);
+      absl::Status s = fs::RemoveCgroupDir(leaf.dir, /*remove_files=*/fake_,
+                                           rmdir_retry_ms_);
       if (!s.ok() && first_error.ok()) first_error = s;
     }
     if (!first_error.ok()) return first_error;
     destroyed_ = true;
+    for (const std::string& parent : instance_parents_) {
+      instance::ReleaseInstanceDir(parent);
+    }
+    instance_parents_.clear();
     return absl::OkStatus();
   }
 
@@ -212,7 +230,9 @@ class CgroupV1 : public Cgroup {
   }
 
   bool fake_;
+  int rmdir_retry_ms_;
   std::vector<Leaf> leaves_;
+  std::vector<std::string> instance_parents_;
   bool destroyed_ = false;
 };
 
@@ -261,25 +281,42 @@ absl::StatusOr<std::string> OwnDir(const CgroupOptions& options,
   return dir;
 }
 
-// Removes run-<pid>-* leaves of dead supervisors from every hierarchy. Best
-// effort.
-void RemoveStaleSiblings(
+// Removes the instance directories whose owners are provably dead
+// (jail/cgroup_instance.h) from every hierarchy: each run's leaves are
+// killed together (freezer) and removed, then the instance directories, each
+// with one rmdir (no retry: what stays busy is left alone, and not tried
+// again by this process). Other instances' directories are never touched.
+void RemoveStaleInstances(
     const std::vector<std::pair<std::string, std::string>>& parents,
-    bool fake) {
+    const instance::InstanceId& self, bool fake) {
   std::set<std::string> names;
   for (const auto& [controller, parent_dir] : parents) {
     absl::StatusOr<std::vector<std::string>> subdirs =
         fs::ListSubdirs(parent_dir);
     if (subdirs.ok()) names.insert(subdirs->begin(), subdirs->end());
   }
-  for (const std::string& name : fs::StaleRunNames(
-           std::vector<std::string>(names.begin(), names.end()))) {
-    CgroupV1 stale(fake);
+  for (const std::string& name : instance::StaleInstanceNames(
+           std::vector<std::string>(names.begin(), names.end()), self)) {
+    if (!instance::FirstSweepOf(name)) continue;
+    std::set<std::string> leaves;
     for (const auto& [controller, parent_dir] : parents) {
-      const std::string dir = fs::JoinPath(parent_dir, name);
-      if (fs::PathExists(dir)) stale.AddLeaf(controller, dir);
+      absl::StatusOr<std::vector<std::string>> found =
+          fs::ListSubdirs(fs::JoinPath(parent_dir, name));
+      if (found.ok()) leaves.insert(found->begin(), found->end());
     }
-    (void)stale.Destroy();
+    for (const std::string& leaf : leaves) {
+      CgroupV1 stale(fake, /*rmdir_retry_ms=*/0);
+      for (const auto& [controller, parent_dir] : parents) {
+        const std::string dir =
+            fs::JoinPath(fs::JoinPath(parent_dir, name), leaf);
+        if (fs::PathExists(dir)) stale.AddLeaf(controller, dir);
+      }
+      (void)stale.Destroy();
+    }
+    for (const auto& [controller, parent_dir] : parents) {
+      (void)fs::RemoveCgroupDir(fs::JoinPath(parent_dir, name),
+                                /*remove_files=*/fake, /*retry_ms=*/0);
+    }
   }
 }
 
@@ -340,13 +377,30 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV1(
     }
     parents.emplace_back(controller, fs::JoinPath(own, options.parent));
   }
-  RemoveStaleSiblings(parents, fake);
+  absl::StatusOr<instance::InstanceId> self = instance::OwnInstance();
+  if (!self.ok()) return self.status();
+  const std::string instance_name = instance::InstanceName(*self);
 
-  // From here on, a failure removes what was created (the destructor).
+  // From here on, a failure removes what was created and releases the
+  // instance directories (the destructor).
   auto cgroup = std::make_unique<CgroupV1>(fake);
+  bool first = false;
+  std::set<std::string> held;  // co-mounted controllers share a parent
+  for (const auto& [controller, parent_dir] : parents) {
+    if (!Used(controller, options.limits) || held.count(parent_dir)) continue;
+    absl::StatusOr<instance::Acquired> acquired =
+        instance::AcquireInstanceDir(parent_dir);
+    if (!acquired.ok()) return acquired.status();
+    cgroup->HoldInstance(parent_dir);
+    held.insert(parent_dir);
+    first = first || acquired->first;
+  }
+  if (first) RemoveStaleInstances(parents, *self, fake);
+
   for (const auto& [controller, parent_dir] : parents) {
     if (!Used(controller, options.limits)) continue;
-    const std::string leaf = fs::JoinPath(parent_dir, name);
+    const std::string leaf =
+        fs::JoinPath(fs::JoinPath(parent_dir, instance_name), name);
     // Co-mounted with a controller whose leaf already exists?
     bool shared = false;
     for (const auto& [other, other_parent] : parents) {

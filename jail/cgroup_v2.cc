@@ -1,5 +1,6 @@
-// cgroup v2 backend: one leaf directory in the unified hierarchy,
-// CLONE_INTO_CGROUP, cgroup.kill.
+// cgroup v2 backend: one leaf directory in the unified hierarchy, at
+// <parent>/<instance>/<leaf> (jail/cgroup_instance.h), CLONE_INTO_CGROUP,
+// cgroup.kill.
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,18 +21,31 @@
 #include "absl/strings/str_split.h"
 #include "jail/cgroup.h"
 #include "jail/cgroup_fs.h"
+#include "jail/cgroup_instance.h"
 
 namespace jcs::jail {
 namespace {
 
 namespace fs = cgroup_fs;
 
+namespace instance = cgroup_instance;
+
 constexpr int kDestroyKillWaitMs = 2000;
+// After the kill emptied this run's own cgroup, rmdir may still see EBUSY
+// for a moment while the kernel finishes the exits; bounded.
 constexpr int kRmdirRetryMs = 1000;
 
 class CgroupV2 : public Cgroup {
  public:
-  CgroupV2(std::string dir, bool fake) : dir_(std::move(dir)), fake_(fake) {}
+  // `instance_parent`: the parent directory whose instance directory this
+  // cgroup counts as a user of (released once the leaf is gone); empty for
+  // none. `rmdir_retry_ms`: how long EBUSY is retried after the kill.
+  CgroupV2(std::string dir, bool fake, std::string instance_parent = "",
+           int rmdir_retry_ms = kRmdirRetryMs)
+      : dir_(std::move(dir)),
+        fake_(fake),
+        instance_parent_(std::move(instance_parent)),
+        rmdir_retry_ms_(rmdir_retry_ms) {}
   ~CgroupV2() override { (void)Destroy(); }
   CgroupV2(const CgroupV2&) = delete;
   CgroupV2& operator=(const CgroupV2&) = delete;
@@ -152,19 +166,20 @@ class CgroupV2 : public Cgroup {
       close(fd_);
       fd_ = -1;
     }
-    if (!fs::PathExists(dir_)) {
-      destroyed_ = true;
-      return absl::OkStatus();
+    if (fs::PathExists(dir_)) {
+      absl::StatusOr<bool> populated = Populated();
+      if (!populated.ok() || *populated) {
+        absl::StatusOr<std::vector<pid_t>> killed = KillAll(kDestroyKillWaitMs);
+        if (!killed.ok()) return killed.status();
+      }
+      absl::Status s =
+          fs::RemoveCgroupDir(dir_, /*remove_files=*/fake_, rmdir_retry_ms_);
+      if (!s.ok()) return s;
     }
-    absl::StatusOr<bool> populated = Populated();
-    if (!populated.ok() || *populated) {
-      absl::StatusOr<std::vector<pid_t>> killed = KillAll(kDestroyKillWaitMs);
-      if (!killed.ok()) return killed.status();
-    }
-    absl::Status s =
-        fs::RemoveCgroupDir(dir_, /*remove_files=*/fake_, kRmdirRetryMs);
-    if (!s.ok()) return s;
     destroyed_ = true;
+    if (!instance_parent_.empty()) {
+      instance::ReleaseInstanceDir(instance_parent_);
+    }
     return absl::OkStatus();
   }
 
@@ -198,6 +213,8 @@ class CgroupV2 : public Cgroup {
 
   std::string dir_;
   bool fake_;
+  std::string instance_parent_;
+  int rmdir_retry_ms_;
   int fd_ = -1;
   bool destroyed_ = false;
 };
@@ -277,14 +294,27 @@ bool BoundToV1(const CgroupOptions& options, absl::string_view controller) {
   return mountinfo.ok() && fs::V1HasController(*mountinfo, controller);
 }
 
-// Removes run-<pid>-* leaves of supervisors that no longer exist. Best effort:
-// a stale leaf that cannot be removed must not keep new runs from starting.
-void RemoveStaleSiblings(const std::string& parent_dir, bool fake) {
+// Removes the instance directories below `parent_dir` whose owners are
+// provably dead (jail/cgroup_instance.h): each run cgroup in them is killed
+// and removed, then the instance directory, each with one rmdir (no retry:
+// what stays busy is left alone, and not tried again by this process). Other
+// instances' directories, live or not provably dead, are never touched.
+void RemoveStaleInstances(const std::string& parent_dir,
+                          const instance::InstanceId& self, bool fake) {
   absl::StatusOr<std::vector<std::string>> names = fs::ListSubdirs(parent_dir);
   if (!names.ok()) return;
-  for (const std::string& name : fs::StaleRunNames(*names)) {
-    CgroupV2 stale(fs::JoinPath(parent_dir, name), fake);
-    (void)stale.Destroy();
+  for (const std::string& name : instance::StaleInstanceNames(*names, self)) {
+    const std::string dir = fs::JoinPath(parent_dir, name);
+    if (!instance::FirstSweepOf(dir)) continue;
+    absl::StatusOr<std::vector<std::string>> leaves = fs::ListSubdirs(dir);
+    if (leaves.ok()) {
+      for (const std::string& leaf : *leaves) {
+        CgroupV2 stale(fs::JoinPath(dir, leaf), fake, /*instance_parent=*/"",
+                       /*rmdir_retry_ms=*/0);
+        (void)stale.Destroy();
+      }
+    }
+    (void)fs::RemoveCgroupDir(dir, /*remove_files=*/fake, /*retry_ms=*/0);
   }
 }
 
@@ -351,18 +381,32 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV2(
   }
 
   const std::string parent_dir = fs::JoinPath(*own, options.parent);
-  RemoveStaleSiblings(parent_dir, fake);
+  absl::StatusOr<instance::InstanceId> self = instance::OwnInstance();
+  if (!self.ok()) return self.status();
+  absl::StatusOr<instance::Acquired> acquired =
+      instance::AcquireInstanceDir(parent_dir);
+  if (!acquired.ok()) return acquired.status();
+  if (acquired->first) RemoveStaleInstances(parent_dir, *self, fake);
+  if (!controllers.empty()) {
+    s = EnableControllers(acquired->dir, controllers, fake);
+    if (!s.ok()) {
+      instance::ReleaseInstanceDir(parent_dir);
+      return s;
+    }
+  }
 
-  const std::string leaf = fs::JoinPath(parent_dir, name);
+  const std::string leaf = fs::JoinPath(acquired->dir, name);
   if (mkdir(leaf.c_str(), 0755) != 0) {
     int err = errno;
+    instance::ReleaseInstanceDir(parent_dir);
     std::string message = absl::StrCat("cannot create cgroup directory ", leaf,
                                        ": ", strerror(err));
     if (err == EEXIST) return absl::AlreadyExistsError(message);
     return absl::InternalError(message);
   }
-  // From here on, a failure removes the leaf again (the destructor).
-  auto cgroup = std::make_unique<CgroupV2>(leaf, fake);
+  // From here on, a failure removes the leaf again (the destructor) and
+  // releases the instance directory.
+  auto cgroup = std::make_unique<CgroupV2>(leaf, fake, parent_dir);
 
   const CgroupLimits& limits = options.limits;
   if (limits.memory_bytes > 0) {

@@ -25,6 +25,7 @@
 #include <cstring>
 
 #include "jail/fd_passing.h"
+#include "jail/init_identity.h"
 #include "jail/sync_protocol.h"
 
 namespace jcs::jail {
@@ -87,23 +88,146 @@ int OpenAt2(int dirfd, const char* path, uint64_t flags, uint64_t resolve) {
   return static_cast<int>(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
 }
 
-// mkdir -p of `rel` under `root_fd`, no symlinks followed (the tree is the
-// jail's own tmpfs).
+// The devices of the tmpfs mounts the jail made itself (its root, /tmp,
+// /dev, /dev/shm), once they exist: only there may the child create anything.
+dev_t g_own_devs[8];
+int g_own_dev_count = 0;
+
+void AddOwnDev(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) Fail("jail tmpfs", "fstat", errno);
+  if (g_own_dev_count < 8) g_own_devs[g_own_dev_count++] = st.st_dev;
+}
+
+// True when `rel` (under `root_fd`, no symlinks followed) is a directory on
+// one of the jail's own tmpfs mounts. A missing path inside a host bind is
+// never created on the host.
+bool OnOwnTmpfs(int root_fd, const char* rel) {
+  struct stat st;
+  const int rc = rel[0] == '\0'
+                     ? fstat(root_fd, &st)
+                     : fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW);
+  if (rc != 0 || !S_ISDIR(st.st_mode)) return false;
+  for (int i = 0; i < g_own_dev_count; ++i) {
+    if (st.st_dev == g_own_devs[i]) return true;
+  }
+  return false;
+}
+
+// mkdir -p of `rel` under `root_fd`, no symlinks followed. Directories are
+// only created on the jail's own tmpfs; one missing inside a host bind is an
+// error (building a jail never writes to the host).
 void MakeDirs(int root_fd, const char* rel) {
   char path[PATH_MAX];
   CopyString(path, sizeof(path), rel);
+  char parent[PATH_MAX] = "";
   for (char* p = path;; ++p) {
     if (*p == '/' || *p == '\0') {
       const char saved = *p;
       *p = '\0';
-      if (path[0] != '\0' && mkdirat(root_fd, path, 0755) != 0 &&
-          errno != EEXIST) {
-        FailPath("mkdir ", rel, errno);
+      if (path[0] != '\0') {
+        struct stat st;
+        if (fstatat(root_fd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          if (errno != ENOENT) FailPath("mkdir ", rel, errno);
+          if (g_own_dev_count > 0 && !OnOwnTmpfs(root_fd, parent)) {
+            FailPath("missing inside a host bind: /", path, ENOENT);
+          }
+          if (mkdirat(root_fd, path, 0755) != 0 && errno != EEXIST) {
+            FailPath("mkdir ", rel, errno);
+          }
+        }
+        CopyString(parent, sizeof(parent), path);
       }
       *p = saved;
       if (saved == '\0') break;
     }
   }
+}
+
+// A file bind's mount point: created empty on the jail's tmpfs; inside a host
+// bind it must exist already and is never opened for writing.
+void CreateFileTarget(int root_fd, const char* rel) {
+  const int existing =
+      OpenAt2(root_fd, rel, O_PATH | O_CLOEXEC | O_NOFOLLOW,
+              RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  if (existing >= 0) {
+    close(existing);
+    return;
+  }
+  if (errno != ENOENT) FailPath("bind target /", rel, errno);
+  char parent[PATH_MAX];
+  CopyString(parent, sizeof(parent), rel);
+  char* slash = strrchr(parent, '/');
+  if (slash != nullptr) {
+    *slash = '\0';
+  } else {
+    parent[0] = '\0';
+  }
+  if (!OnOwnTmpfs(root_fd, parent)) {
+    FailPath("missing inside a host bind: /", rel, ENOENT);
+  }
+  const int file = OpenAt2(
+      root_fd, rel, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+      RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  if (file < 0) FailPath("create bind target /", rel, errno);
+  close(file);
+}
+
+// Opens `rel` under `root_fd` with O_PATH, no symlinks followed, a chunk of at
+// most kChunk bytes (whole components) at a time, so a path longer than
+// PATH_MAX (a deep tree) can still be reached. -1 with errno on failure.
+int OpenLong(int root_fd, const char* rel, bool is_dir) {
+  constexpr size_t kChunk = 2048;
+  char chunk[kChunk + 1];
+  int cur = -1;
+  const char* p = rel;
+  while (true) {
+    // The longest run of whole components that fits the chunk.
+    size_t len = strlen(p);
+    bool last = len <= kChunk;
+    if (!last) {
+      len = kChunk;
+      while (len > 0 && p[len] != '/') --len;
+      if (len == 0) {
+        if (cur >= 0) close(cur);
+        errno = ENAMETOOLONG;
+        return -1;
+      }
+    }
+    memcpy(chunk, p, len);
+    chunk[len] = '\0';
+    const uint64_t flags =
+        O_PATH | O_CLOEXEC | O_NOFOLLOW | ((!last || is_dir) ? O_DIRECTORY : 0);
+    const int next = OpenAt2(cur < 0 ? root_fd : cur, chunk, flags,
+                             (cur < 0 ? RESOLVE_IN_ROOT : RESOLVE_BENEATH) |
+                                 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    const int saved = errno;
+    if (cur >= 0) close(cur);
+    if (next < 0) {
+      errno = saved;
+      return -1;
+    }
+    cur = next;
+    if (last) return cur;
+    p += len + 1;
+  }
+}
+
+// Binds the directory `rel` onto itself (with everything mounted below it) so
+// that it is a mount point the program cannot rename or remove.
+void PinDirectory(int root_fd, const char* rel) {
+  const int target = OpenLong(root_fd, rel, /*is_dir=*/true);
+  if (target < 0) FailPath("pin gone: /", rel, errno);
+  const int tree = open_tree(
+      target, "",
+      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+  if (tree < 0) FailPath("pin open_tree /", rel, errno);
+  if (move_mount(tree, "", target, "",
+                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+    FailPath("pin /", rel, errno);
+  }
+  close(tree);
+  close(target);
 }
 
 void MakeParentDirs(int root_fd, const char* rel) {
@@ -501,6 +625,9 @@ void JailChildMain(const ChildContext& ctx) {
   // The supervisor's death kills the jail's init, and with it the whole pid
   // namespace.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // This process becomes the jail's PID 1: first erase the supervisor's
+  // command line, environment and name from it.
+  HideSupervisorIdentity();
   // The sync socket goes to kSyncFd and the program's own stdio (when the
   // supervisor passed it) to kProgramStdioFd..+2, where only the program's
   // process dups them onto 0-2: the init never holds them, so the
@@ -562,6 +689,13 @@ void JailChildMain(const ChildContext& ctx) {
         O_PATH | O_CLOEXEC | O_NOFOLLOW | (bind.is_dir ? O_DIRECTORY : 0),
         RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
     if (src < 0) FailPath("bind source ", bind.source.c_str(), errno);
+    if (bind.check_identity && !bind.is_mask) {
+      struct stat st;
+      if (fstat(src, &st) != 0 || st.st_dev != bind.dev ||
+          st.st_ino != bind.ino) {
+        FailPath("bind source changed: ", bind.source.c_str(), ESTALE);
+      }
+    }
     trees[i] = open_tree(
         src, "",
         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
@@ -594,17 +728,21 @@ void JailChildMain(const ChildContext& ctx) {
   MakeDirs(root, "tmp");
   const int tmp = NewTmpfs(ctx.tmp_size.c_str(), "1777",
                            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, "/tmp tmpfs");
+  AddOwnDev(root);
+  AddOwnDev(tmp);
   AttachAt(tmp, root, "tmp", true);
   close(tmp);
   MakeDirs(root, "dev");
   const int dev = NewTmpfs("65536", "0755",
                            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev tmpfs");
+  AddOwnDev(dev);
   AttachAt(dev, root, "dev", true);
   close(dev);
   MakeDirs(root, "dev/shm");
   const int shm = NewTmpfs(
       ctx.tmp_size.c_str(), "1777",
       MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/dev/shm");
+  AddOwnDev(shm);
   AttachAt(shm, root, "dev/shm", true);
   close(shm);
   for (const char* link : {"fd", "stdin", "stdout", "stderr"}) {
@@ -633,34 +771,44 @@ void JailChildMain(const ChildContext& ctx) {
 
   for (int i = 0; i < bind_count; ++i) {
     const ChildBind& bind = ctx.binds[i];
-    if (bind.mask_dir) {
-      // Empty, read-only, mode 0000: the jail user cannot list or enter it.
-      const int mask = NewTmpfs("4096", "0000",
-                                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                    MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                                "mask tmpfs");
-      AttachAt(mask, root, bind.target.c_str(), true);
-      close(mask);
+    if (bind.is_mask) {
+      // Exactly the file the scan found, wherever its path leads now; the
+      // path may be longer than PATH_MAX.
+      const int target = OpenLong(root, bind.target.c_str(), bind.is_dir);
+      if (target < 0)
+        FailPath("mask target gone: /", bind.target.c_str(), errno);
+      struct stat st;
+      if (fstat(target, &st) != 0 || st.st_dev != bind.dev ||
+          st.st_ino != bind.ino) {
+        FailPath("mask target changed: /", bind.target.c_str(), ESTALE);
+      }
+      int tree = trees[i];
+      if (bind.mask_dir) {
+        // Empty, read-only, mode 0000: the jail user cannot list or enter it.
+        tree = NewTmpfs("4096", "0000",
+                        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                            MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                        "mask tmpfs");
+      }
+      if (move_mount(tree, "", target, "",
+                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+        FailPath("mask /", bind.target.c_str(), errno);
+      }
+      close(tree);
+      close(target);
       continue;
     }
     if (bind.is_dir) {
       MakeDirs(root, bind.target.c_str());
     } else {
       MakeParentDirs(root, bind.target.c_str());
-      const int file = OpenAt2(
-          root, bind.target.c_str(),
-          O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
-          RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-      // An existing file (a bind inside another bind) is fine; anything else is
-      // an error.
-      if (file >= 0) {
-        close(file);
-      } else if (errno != EROFS && errno != EEXIST && errno != EACCES) {
-        FailPath("create bind target /", bind.target.c_str(), errno);
-      }
+      CreateFileTarget(root, bind.target.c_str());
     }
     AttachAt(trees[i], root, bind.target.c_str(), bind.is_dir);
     close(trees[i]);
+    if (i == ctx.pins_after) {
+      for (const std::string& pin : ctx.pins) PinDirectory(root, pin.c_str());
+    }
   }
   for (const ChildSymlink& link : ctx.symlinks) {
     if (symlinkat(link.link_target.c_str(), root, link.path.c_str()) != 0) {

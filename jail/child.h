@@ -26,6 +26,14 @@ struct ChildBind {
   // A masked directory: an empty, read-only, mode-0000 tmpfs is mounted at
   // `target` instead of a bind (`source` unused).
   bool mask_dir = false;
+  // A mask (file or directory): `target` must exist already; nothing is
+  // ever created for it.
+  bool is_mask = false;
+  // The identity `target` (a mask) or `source` (a bind) must have when it
+  // is mounted: anything else fails the launch.
+  bool check_identity = false;
+  unsigned long long dev = 0;
+  unsigned long long ino = 0;
 };
 
 struct ChildSymlink {
@@ -41,6 +49,13 @@ struct ChildContext {
   std::string staging_dir = "/tmp";
   std::vector<ChildBind> binds;  // in mount order: parents before children
   std::vector<ChildSymlink> symlinks;  // merged-/usr links (/bin -> usr/bin)
+  // Directories inside the root that hold a mask or a bind (every ancestor
+  // between the root and it), bound onto themselves right after
+  // binds[pins_after] so the program cannot rename or remove them: a
+  // directory that is a mount point cannot be moved (EBUSY), so a masked
+  // path stays where every later scan finds it. Shallowest first.
+  std::vector<std::string> pins;
+  int pins_after = -1;
   std::vector<std::string>
       directories;       // extra empty directories to create (relative)
   std::string tmp_size;  // tmpfs size option for /tmp and /dev/shm ("67108864")

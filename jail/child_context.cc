@@ -54,6 +54,8 @@ absl::Status FillChildContext(const proto::JailSpec& spec, bool warm,
   ctx->staging_dir = StagingDir();
   ctx->binds = std::move(plan->binds);
   ctx->symlinks = std::move(plan->symlinks);
+  ctx->pins = std::move(plan->pins);
+  ctx->pins_after = plan->pins_after;
   std::vector<std::string>& read_exec = plan->read_exec;
   std::vector<std::string>& read_write = plan->read_write;
   ctx->tmp_size = absl::StrCat(spec.tmp_size_bytes());

@@ -35,8 +35,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "jail/clone_args.h"
 #include "jail/landlock.h"
+#include "jail/procfs.h"
 #include "jail/project_quota.h"
 #include "nlohmann/json.hpp"
 
@@ -995,6 +997,25 @@ LayerStatus ProbeProcMount(bool userns_ok) {
   return s;
 }
 
+// /proc must be the one of this process's pid namespace: jails and cgroup
+// owners are addressed as /proc/<pid>.
+LayerStatus ProbeProcfs() {
+  LayerStatus s = Row("procfs");
+  const absl::Status own = CheckOwnProcfs();
+  s.available = own.ok();
+  if (s.available) {
+    s.detail = absl::StrCat("/proc/self is this process (pid ", getpid(),
+                            "): /proc belongs to its pid namespace");
+    return s;
+  }
+  absl::string_view detail = own.message();
+  absl::ConsumePrefix(&detail, "procfs: ");
+  absl::ConsumeSuffix(&detail, absl::StrCat(" (fix: ", kProcfsFix, ")"));
+  s.detail = std::string(detail);
+  s.fix = kProcfsFix;
+  return s;
+}
+
 LayerStatus ProbeIoUring() {
   LayerStatus s = Row("io_uring");
   io_uring_params params = {};
@@ -1105,6 +1126,7 @@ std::vector<LayerStatus> ProbeHostLayers() {
   layers.push_back(ProbeClone3());
   layers.push_back(ProbeCloseRange());
   layers.push_back(ProbeMountApi(userns_ok));
+  layers.push_back(ProbeProcfs());
   layers.push_back(ProbeProcMount(userns_ok));
   layers.push_back(ProbeIoUring());
   return layers;

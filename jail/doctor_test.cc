@@ -49,6 +49,7 @@ const std::vector<std::string>& ExpectedNames() {
       "clone3",
       "close_range",
       "new_mount_api",
+      "procfs",
       "proc_in_pid_namespace",
       "io_uring",
   };
@@ -218,6 +219,7 @@ TEST_F(DoctorTest, ThisHostsLayers) {
                            "clone3",
                            "close_range",
                            "new_mount_api",
+                           "procfs",
                            "proc_in_pid_namespace"}) {
     const LayerStatus* layer = Find(name);
     ASSERT_NE(layer, nullptr) << name;

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 
@@ -59,23 +61,70 @@ absl::StatusOr<MountPlan> PlanMounts(const proto::JailSpec& spec) {
     (extra.read_only ? plan.read_exec : plan.read_write).push_back(extra.path);
   }
 
+  std::map<std::string, const proto::PathIdentity*> identities;
+  for (const proto::PathIdentity& id : spec.identity()) {
+    identities[id.path()] = &id;
+  }
+  for (ChildBind& bind : plan.binds) {
+    auto it = identities.find("/" + bind.target);
+    if (it == identities.end() || bind.target == spec.root().substr(1)) {
+      continue;
+    }
+    bind.check_identity = true;
+    bind.dev = it->second->dev();
+    bind.ino = it->second->ino();
+  }
+
   // Masks last: they cover paths inside the binds above. A file is covered by
   // a nodev bind of /dev/null (open fails with EACCES), a directory by an
   // empty mode-0000 tmpfs.
   for (const std::string& path : spec.mask()) {
-    struct stat st;
-    if (lstat(path.c_str(), &st) != 0) continue;  // vanished since Finalize
-    if (S_ISLNK(st.st_mode)) {
+    auto it = identities.find(path);
+    if (it == identities.end()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--mask: ", path, " became a symlink"));
+          absl::StrCat("--mask: ", path, " has no recorded identity"));
     }
     ChildBind mask;
     mask.source = "/dev/null";
     mask.target = path.substr(1);
     mask.read_only = true;
-    mask.is_dir = S_ISDIR(st.st_mode);
+    mask.is_dir = it->second->is_dir();
     mask.mask_dir = mask.is_dir;
+    mask.is_mask = true;
+    mask.check_identity = true;
+    mask.dev = it->second->dev();
+    mask.ino = it->second->ino();
     plan.binds.push_back(std::move(mask));
+  }
+
+  // Every directory between the root and a mask or a bind inside it is
+  // pinned (see ChildContext::pins).
+  const std::string& root = spec.root();
+  std::set<std::string> pins;
+  const auto pin_parents = [&](const std::string& path) {
+    if (path.size() <= root.size() + 1 || path.compare(0, root.size(), root) ||
+        (root != "/" && path[root.size()] != '/')) {
+      return;
+    }
+    for (size_t slash = path.find('/', root.size() + 1);
+         slash != std::string::npos; slash = path.find('/', slash + 1)) {
+      pins.insert(path.substr(1, slash - 1));
+    }
+  };
+  for (const std::string& path : spec.mask()) pin_parents(path);
+  for (const std::string& path : spec.ro()) pin_parents(path);
+  for (const std::string& path : spec.rw()) pin_parents(path);
+  plan.pins.assign(pins.begin(), pins.end());
+  std::stable_sort(plan.pins.begin(), plan.pins.end(),
+                   [](const std::string& a, const std::string& b) {
+                     return std::count(a.begin(), a.end(), '/') <
+                            std::count(b.begin(), b.end(), '/');
+                   });
+  for (size_t i = 0; i < plan.binds.size(); ++i) {
+    if ("/" + plan.binds[i].target == root && !plan.binds[i].mask_dir) {
+      plan.pins_after = static_cast<int>(i);
+      break;
+    }
   }
 
   for (const char* device : kJailDevices) {

@@ -27,6 +27,7 @@
 #include "jail/cgroup.h"
 #include "jail/child.h"
 #include "jail/child_context.h"
+#include "jail/procfs.h"
 #include "jail/run_impl.h"
 #include "jail/seccomp_policy.h"
 #include "jail/seccomp_precompiled.h"
@@ -98,19 +99,20 @@ std::string NamespaceFix(int err) {
   }
 }
 
-absl::Status WriteProcFile(pid_t pid, const char* name,
+// Writes one file of the process whose /proc directory is `proc_dir`.
+absl::Status WriteProcFile(int proc_dir, const char* name,
                            const std::string& content) {
-  const std::string path = absl::StrCat("/proc/", pid, "/", name);
-  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
+  const int fd = openat(proc_dir, name, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
     return absl::InternalError(
-        absl::StrCat("open ", path, ": ", ErrnoText(errno)));
+        absl::StrCat("open /proc/<init>/", name, ": ", ErrnoText(errno)));
+  }
   const ssize_t n = write(fd, content.data(), content.size());
   const int err = errno;
   close(fd);
   if (n != static_cast<ssize_t>(content.size())) {
     return absl::InternalError(
-        absl::StrCat("write ", path, ": ", ErrnoText(err)));
+        absl::StrCat("write /proc/<init>/", name, ": ", ErrnoText(err)));
   }
   return absl::OkStatus();
 }
@@ -281,14 +283,22 @@ bool JailRun::Impl::CloneInZygote(bool* zygote_gone) {
 
 bool JailRun::Impl::MapIdsAndGo() {
   int64_t t = RunNowUs();
-  absl::Status status = WriteProcFile(init_pid_, "setgroups", "deny");
+  // The init's /proc directory is found through its pidfd, never as
+  // /proc/<init_pid_>: that number means another process in a /proc that
+  // is not this pid namespace's.
+  absl::StatusOr<int> proc_dir = OpenProcDirOf(pidfd_);
+  absl::Status status = proc_dir.status();
   if (status.ok()) {
-    status = WriteProcFile(init_pid_, "uid_map",
-                           absl::StrCat(ctx_.uid, " ", ctx_.uid, " 1\n"));
-  }
-  if (status.ok()) {
-    status = WriteProcFile(init_pid_, "gid_map",
-                           absl::StrCat(ctx_.gid, " ", ctx_.gid, " 1\n"));
+    status = WriteProcFile(*proc_dir, "setgroups", "deny");
+    if (status.ok()) {
+      status = WriteProcFile(*proc_dir, "uid_map",
+                             absl::StrCat(ctx_.uid, " ", ctx_.uid, " 1\n"));
+    }
+    if (status.ok()) {
+      status = WriteProcFile(*proc_dir, "gid_map",
+                             absl::StrCat(ctx_.gid, " ", ctx_.gid, " 1\n"));
+    }
+    close(*proc_dir);
   }
   if (!status.ok()) {
     SetupError(absl::StrCat("user namespace id map: ", status.message(),

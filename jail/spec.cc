@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -602,8 +603,10 @@ bool IsSameOrBelow(const std::string& path, const std::string& dir) {
 }
 
 // Masks must lie strictly below the root; the type on the host decides how
-// the jail covers them. Vanished paths are skipped (the tree may change
-// between a scan and the launch); symlinks are refused.
+// the jail covers them. A mask with a recorded identity (jcs serve's scan) is
+// kept as it is: the jail checks it, and a path too long for lstat is fine.
+// Any other mask gets its identity here; one that does not exist is skipped
+// with a warning (jcs run's --mask), a symlink is refused.
 absl::Status FinalizeMasks(const std::string& root, JailSpec& spec,
                            std::vector<std::string>* warnings) {
   if (spec.mask_size() > kMaxMasks) {
@@ -611,7 +614,16 @@ absl::Status FinalizeMasks(const std::string& root, JailSpec& spec,
         "--mask: ", spec.mask_size(), " paths, at most ", kMaxMasks,
         " (mask a parent directory instead, or narrow the root)"));
   }
+  std::map<std::string, proto::PathIdentity> recorded;
+  for (const proto::PathIdentity& id : spec.identity()) {
+    if (id.path().empty() || id.path().find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          "identity: expected a path without NUL bytes");
+    }
+    recorded[LexicallyNormal(id.path(), root)] = id;
+  }
   google::protobuf::RepeatedPtrField<std::string> kept;
+  google::protobuf::RepeatedPtrField<proto::PathIdentity> identities;
   std::set<std::string> seen;
   for (const std::string& given : spec.mask()) {
     if (given.empty() || given.find('\0') != std::string::npos) {
@@ -622,6 +634,16 @@ absl::Status FinalizeMasks(const std::string& root, JailSpec& spec,
     if (path == root || !IsSameOrBelow(path, root)) {
       return absl::InvalidArgumentError(
           absl::StrCat("--mask: ", path, " is not below the root ", root));
+    }
+    if (!seen.insert(path).second) continue;
+    auto it = recorded.find(path);
+    if (it != recorded.end()) {
+      *kept.Add() = path;
+      proto::PathIdentity* id = identities.Add();
+      *id = it->second;
+      id->set_path(path);
+      recorded.erase(it);
+      continue;
     }
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) {
@@ -637,9 +659,21 @@ absl::Status FinalizeMasks(const std::string& root, JailSpec& spec,
       return absl::InvalidArgumentError(absl::StrCat(
           "--mask: ", path, " is a symlink; give the path it points to"));
     }
-    if (seen.insert(path).second) *kept.Add() = path;
+    *kept.Add() = path;
+    proto::PathIdentity* id = identities.Add();
+    id->set_path(path);
+    id->set_dev(st.st_dev);
+    id->set_ino(st.st_ino);
+    id->set_is_dir(S_ISDIR(st.st_mode));
+  }
+  // Identities of ro/rw binds stay (the jail checks the bind's source).
+  for (auto& [path, id] : recorded) {
+    proto::PathIdentity* kept_id = identities.Add();
+    *kept_id = id;
+    kept_id->set_path(path);
   }
   spec.mutable_mask()->Swap(&kept);
+  spec.mutable_identity()->Swap(&identities);
   return absl::OkStatus();
 }
 

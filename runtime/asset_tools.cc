@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,7 +20,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "runtime/fs_tools.h"
+#include "runtime/path_policy.h"
 #include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
@@ -187,6 +191,20 @@ ReadStatus ReadAsset(int type_fd, const std::string& rel, std::string* content,
   return ReadStatus::kOk;
 }
 
+// The root-relative path of an asset file as the sensitive-path policy sees
+// it: data_dir's empty and "." segments dropped ("./.jido//" is ".jido"), as
+// fs tools normalize the paths they check.
+std::string PolicyPath(const std::string& data_dir, const AssetType& type,
+                       const std::string& rel) {
+  std::string out;
+  for (absl::string_view segment : absl::StrSplit(data_dir, '/')) {
+    if (segment.empty() || segment == ".") continue;
+    absl::StrAppend(&out, segment, "/");
+  }
+  absl::StrAppend(&out, type.dir, "/", rel);
+  return out;
+}
+
 json Item(const AssetType& type, const std::string& data_dir,
           const Asset& asset) {
   return {{"type", type.kind},
@@ -269,10 +287,26 @@ class Runner {
   }
 
  private:
+  // True when the policy denies the asset file `rel` (relative to the type
+  // directory, ending in ".md"): see "Safety" in the header.
+  bool Sensitive(const AssetType& type, const std::string& rel) const {
+    const std::string file = PolicyPath(ctx_.data_dir, type, rel);
+    const std::string name = file.substr(0, file.size() - 3);
+    return IsSensitivePathOrAncestor(file, ctx_.sensitive_denylist,
+                                     ctx_.sensitive_allowlist) ||
+           IsSensitivePathOrAncestor(name, ctx_.sensitive_denylist,
+                                     ctx_.sensitive_allowlist);
+  }
+
   ToolOutcome ListOrSearch(const AssetType& type, int type_fd, bool search,
                            const std::string& query) {
     WalkState state;
     Walk(type_fd, "", 0, type.recursive, &state);
+    // Before sorting and the per-type cap: a sensitive asset is not an item,
+    // its name is not matched and its content never read.
+    std::erase_if(state.assets, [&](const Asset& asset) {
+      return Sensitive(type, asset.rel);
+    });
     std::sort(state.assets.begin(), state.assets.end(),
               [](const Asset& a, const Asset& b) { return a.name < b.name; });
     bool truncated = state.truncated;
@@ -332,6 +366,15 @@ class Runner {
       pos = slash + 1;
     }
     const Asset asset{key, key + ".md"};
+    // Refused before any open, so the answer does not depend on (and does
+    // not reveal) whether the file exists.
+    if (Sensitive(type, asset.rel)) {
+      return ToolOutcome::Fail(
+          "sensitive_path_denied",
+          {{"type", type.kind},
+           {"key", key},
+           {"path", Item(type, ctx_.data_dir, asset)["path"]}});
+    }
     std::string content;
     uint64_t size = 0;
     switch (ReadAsset(type_fd, asset.rel, &content, &size)) {

@@ -35,6 +35,17 @@
 //   - With ctx.use_identity, the work runs under ScopedFsIdentity(uid, gid)
 //     (runtime/fs_tools.h; the process must have no supplementary groups).
 //   - Names that are not valid UTF-8 are skipped.
+//   - The project's sensitive-path policy holds here as for the fs tools (an
+//     asset is a file of the root, and `asset.get skills .env` must not read
+//     what `fs.read` refuses): an asset is sensitive when
+//     IsSensitivePathOrAncestor (runtime/path_policy.h) holds for its file's
+//     root-relative path ("<data_dir>/skills/.env.md") or for that path without
+//     ".md" (".../.env", the name the caller uses). Both must pass, so
+//     allowlisting an asset takes a pattern covering both
+//     (".jido/skills/.env*"). Sensitive assets are left out of asset.list
+//     and asset.search (neither name nor content is looked at) and asset.get
+//     refuses them with "sensitive_path_denied" {type, key, path} before
+//     any open, whether the file exists or not.
 // Bounds: at most kMaxAssetsPerType items per type (the smallest names; the
 // result then has "truncated": true, a key absent otherwise), at most
 // kMaxAssetDirEntries directory entries visited per call, files larger than
@@ -47,6 +58,7 @@
 //       type/query/key missing or not a string, key empty or with NUL, a
 //       string longer than 4096 bytes (problems as in runtime/fs_tools.h)
 //   invalid_asset_type {type}
+//   sensitive_path_denied {type, key, path}  path: the root-relative file
 //   asset_not_found {type, key}   also for keys that cannot name an asset
 //                                 ("a/b" outside skill_graph, "..", "")
 //   asset_too_large {type, key, size, max}
@@ -67,6 +79,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nlohmann/json.hpp"
 #include "runtime/tool_outcome.h"
@@ -86,6 +99,9 @@ struct AssetToolContext {
   bool use_identity = false;
   uid_t uid = 0;
   gid_t gid = 0;
+  // The project's sensitive_path_denylist / sensitive_path_allowlist.
+  std::vector<std::string> sensitive_denylist;
+  std::vector<std::string> sensitive_allowlist;
 };
 
 // True for "asset.list", "asset.search" and "asset.get".

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -324,6 +325,107 @@ TEST_F(AssetToolsTest, IdentityDeniesRootOnlyAssets) {
   EXPECT_EQ(syscall(SYS_setfsgid, static_cast<gid_t>(-1)), 0);
   ctx_.use_identity = false;
   EXPECT_TRUE(Run("asset.get", {{"type", "skill"}, {"key", "private"}}).ok);
+}
+
+// The project's sensitive-path policy holds for assets as for fs.read: a
+// skill named ".env" is the file ".env.md", which `.env.*` denies, and
+// "SERVER.KEY" / "id_rsa" are denied by name (case-insensitively), so none
+// of them is listed, searched or returned.
+class AssetToolsSensitiveTest : public AssetToolsTest {
+ protected:
+  void SetUp() override {
+    AssetToolsTest::SetUp();
+    for (const char* name : {".env", "SERVER.KEY", "id_rsa", "Id_Ed25519"}) {
+      WriteFile(data_ + "/skills/" + name + ".md", kSecret);
+    }
+    WriteFile(data_ + "/skill_graph/secrets.key/notes.md", kSecret);
+    WriteFile(data_ + "/skill_graph/nodes/.ENV.md", kSecret);
+    ctx_.sensitive_denylist = {".env", ".env.*", "*.key", "id_rsa",
+                               "id_ed25519"};
+  }
+
+  void ExpectNoSecret(const ToolOutcome& out) {
+    EXPECT_EQ(out.result.dump().find(kSecret), std::string::npos)
+        << out.result.dump();
+  }
+
+  static constexpr char kSecret[] = "TOKEN=ASSET-SECRET-5be1";
+};
+
+TEST_F(AssetToolsSensitiveTest, ListAndSearchLeaveSensitiveAssetsOut) {
+  ToolOutcome out = Run("asset.list", {{"type", "skill"}});
+  ASSERT_TRUE(out.ok) << out.reason << out.detail.dump();
+  EXPECT_EQ(Names(out), (std::vector<std::string>{"beta", "big",
+                                                  "example_skill", "latin1"}));
+  out = Run("asset.list", {{"type", "skill_graph"}});
+  ASSERT_TRUE(out.ok);
+  EXPECT_EQ(Names(out),
+            (std::vector<std::string>{"index", "nodes/a", "nodes/deep/b"}));
+  // Neither by name nor by content.
+  for (const char* query : {"", "ASSET-SECRET", "env", "server", "id_"}) {
+    SCOPED_TRACE(query);
+    for (const char* type : {"skill", "skill_graph"}) {
+      out = Run("asset.search", {{"type", type}, {"query", query}});
+      ASSERT_TRUE(out.ok);
+      ExpectNoSecret(out);
+      for (const std::string& name : Names(out)) {
+        EXPECT_TRUE(name == "beta" || name == "big" ||
+                    name == "example_skill" || name == "latin1" ||
+                    name == "index" || name == "nodes/a" ||
+                    name == "nodes/deep/b")
+            << name;
+      }
+    }
+  }
+}
+
+TEST_F(AssetToolsSensitiveTest, GetRefusesSensitiveAssets) {
+  for (const auto& [type, key] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"skill", ".env"},
+           {"skill", ".env.md"},
+           {"skill", "SERVER.KEY"},
+           {"skill", "id_rsa"},
+           {"skill", "Id_Ed25519"},
+           {"skill", "missing.key"},  // refused before any open
+           {"skill_graph", "secrets.key/notes"},
+           {"skill_graph", "nodes/.ENV"}}) {
+    SCOPED_TRACE(key);
+    const ToolOutcome out = Run("asset.get", {{"type", type}, {"key", key}});
+    ExpectFail(out, "sensitive_path_denied");
+    EXPECT_EQ(out.detail.value("key", ""), key);
+    ExpectNoSecret(out);
+  }
+  const ToolOutcome out =
+      Run("asset.get", {{"type", "skills"}, {"key", ".env"}});
+  EXPECT_EQ(out.detail, json({{"type", "skill"},
+                              {"key", ".env"},
+                              {"path", ".jido/skills/.env.md"}}));
+  // The data dir is checked as normalized: "./.jido/" is ".jido".
+  ctx_.data_dir = "./.jido/";
+  ExpectFail(Run("asset.get", {{"type", "skill"}, {"key", "id_rsa"}}),
+             "sensitive_path_denied");
+  // Public halves and plain names stay readable.
+  ctx_.data_dir = ".jido";
+  EXPECT_TRUE(Run("asset.get", {{"type", "skill"}, {"key", "beta"}}).ok);
+}
+
+// Both forms of an asset's path must pass: allowlisting only the name ".env"
+// leaves the file ".env.md" denied by ".env.*"; a pattern covering both
+// (or the file's own path) allows the asset.
+TEST_F(AssetToolsSensitiveTest, AllowlistOverridesWhenItCoversTheFile) {
+  ctx_.sensitive_allowlist = {".env"};
+  ExpectFail(Run("asset.get", {{"type", "skill"}, {"key", ".env"}}),
+             "sensitive_path_denied");
+  ctx_.sensitive_allowlist = {".JIDO/skills/.env*"};
+  ToolOutcome out = Run("asset.get", {{"type", "skill"}, {"key", ".env"}});
+  ASSERT_TRUE(out.ok) << out.reason << out.detail.dump();
+  EXPECT_EQ(out.result["asset"]["content"], kSecret);
+  out = Run("asset.list", {{"type", "skill"}});
+  EXPECT_EQ(Names(out), (std::vector<std::string>{".env", "beta", "big",
+                                                  "example_skill", "latin1"}));
+  ExpectFail(Run("asset.get", {{"type", "skill"}, {"key", "SERVER.KEY"}}),
+             "sensitive_path_denied");
 }
 
 TEST_F(AssetToolsTest, CapsItemsPerType) {

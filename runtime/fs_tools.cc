@@ -435,6 +435,18 @@ ToolOutcome FsRead(const FsToolContext& ctx, const json& args) {
     return ToolOutcome::Fail("not_a_file",
                              {{"path", path}, {"type", TypeName(st.st_mode)}});
   }
+  if (st.st_nlink > 1 && ctx.is_sensitive_inode) {
+    absl::StatusOr<bool> sensitive = ctx.is_sensitive_inode(
+        static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+    if (!sensitive.ok() || *sensitive) {
+      return ToolOutcome::Fail(
+          "sensitive_path_denied",
+          {{"path", path},
+           {"message", sensitive.ok()
+                           ? "a hard link of a sensitive file"
+                           : std::string(sensitive.status().message())}});
+    }
+  }
   const uint64_t max = ctx.max_read_bytes;
   if (static_cast<uint64_t>(st.st_size) > max) {
     return ToolOutcome::Fail("output_too_large",

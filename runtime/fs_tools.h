@@ -86,9 +86,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "runtime/tool_outcome.h"
 
@@ -112,6 +114,10 @@ struct FsToolContext {
   // state/, as the jail shows them.
   std::string read_only_dir;
   std::string private_dir;
+  // Whether (device, inode) is a sensitive file's (its hard link), asked
+  // only for files with more than one link; an error fails the read closed.
+  std::function<absl::StatusOr<bool>(uint64_t dev, uint64_t ino)>
+      is_sensitive_inode;
 };
 
 // Sets the calling thread's fsuid/fsgid for its lifetime and restores the

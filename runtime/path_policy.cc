@@ -54,6 +54,33 @@ std::string ForwardSlashes(std::string_view s) {
   return out;
 }
 
+// §3.4 wildcard matching with the character comparison `same`: greedy with
+// backtracking to the last `*` only, hence O(|pattern| * |text|).
+template <typename Same>
+bool WildcardMatchImpl(std::string_view pattern, std::string_view text,
+                       Same same) {
+  std::size_t p = 0, t = 0;
+  std::size_t star = std::string_view::npos, star_text = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() &&
+        (pattern[p] == '?' ||
+         (pattern[p] != '*' && same(pattern[p], text[t])))) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      star_text = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++star_text;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
 const RE2& OpaquePathRe() {
   static const RE2* const re = [] {
     RE2::Options options;
@@ -228,16 +255,67 @@ std::string_view Basename(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
+// The sensitive-path comparison of one character: ASCII case folded, `\`
+// read as `/` (patterns may be written with either separator).
+char FoldSensitive(char c) {
+  return c == '\\' ? '/' : absl::ascii_tolower(static_cast<unsigned char>(c));
+}
+
+bool IsSeparator(char c) { return c == '/' || c == '\\'; }
+
+// One trimmed, non-empty pattern (trailing separators already removed)
+// against `path` (forward slashes): see IsSensitivePath for the rules.
+bool SensitivePatternMatches(std::string_view pattern, std::string_view path) {
+  const auto match = [](std::string_view p, std::string_view t) {
+    return WildcardMatchImpl(p, t, [](char a, char b) {
+      return FoldSensitive(a) == FoldSensitive(b);
+    });
+  };
+  // Quick reject (the mask walk asks for every entry of the tree): what
+  // follows the pattern's last wildcard or separator is literal, and every
+  // form below matches up to the end of the path, so the path must end so.
+  const std::size_t cut = pattern.find_last_of("*?/\\");
+  const std::string_view tail =
+      cut == std::string_view::npos ? pattern : pattern.substr(cut + 1);
+  if (path.size() < tail.size() ||
+      !std::equal(tail.begin(), tail.end(), path.end() - tail.size(),
+                  [](char a, char b) {
+                    return FoldSensitive(a) == FoldSensitive(b);
+                  })) {
+    return false;
+  }
+  if (std::none_of(pattern.begin(), pattern.end(), IsSeparator)) {
+    return match(pattern, Basename(path));
+  }
+  if (IsSeparator(pattern.front())) {
+    // Anchored. A root-relative path is matched as "/" + path: dropping the
+    // pattern's leading separator instead avoids the copy.
+    if (!path.empty() && path.front() == '/') return match(pattern, path);
+    return match(pattern.substr(1), path);
+  }
+  // Unanchored: the whole path or any run of its trailing whole segments, so
+  // ".aws/credentials" also catches "home/.aws/credentials" (and, outside the
+  // root, "/home/u/.aws/credentials") but not "x.aws/credentials".
+  std::size_t start = 0;
+  while (true) {
+    if (match(pattern, path.substr(start))) return true;
+    const std::size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) return false;
+    start = slash + 1;
+  }
+}
+
 bool AnyMatches(const std::vector<std::string>& patterns,
                 std::string_view path) {
   for (const std::string& raw : patterns) {
-    std::string pattern(Trim(raw));
-    if (pattern.empty()) continue;
-    pattern = ForwardSlashes(pattern);
-    const bool with_slash = pattern.find('/') != std::string::npos;
-    if (WildcardMatch(pattern, with_slash ? path : Basename(path))) {
-      return true;
+    std::string_view pattern = Trim(raw);
+    // "secrets/" names the directory "secrets": the trailing separator would
+    // otherwise make the pattern match nothing (fail open).
+    while (!pattern.empty() && IsSeparator(pattern.back())) {
+      pattern.remove_suffix(1);
     }
+    if (pattern.empty()) continue;
+    if (SensitivePatternMatches(pattern, path)) return true;
   }
   return false;
 }
@@ -294,24 +372,8 @@ std::vector<std::string> ExtractPathCandidates(const nlohmann::json& args,
 }
 
 bool WildcardMatch(std::string_view pattern, std::string_view text) {
-  std::size_t p = 0, t = 0;
-  std::size_t star = std::string_view::npos, star_text = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      star_text = t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++star_text;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
+  return WildcardMatchImpl(pattern, text,
+                           [](char a, char b) { return a == b; });
 }
 
 absl::StatusOr<std::string> CanonicalRoot(const std::string& root) {
@@ -354,6 +416,23 @@ bool IsSensitivePath(std::string_view match_path,
                      const std::vector<std::string>& allowlist) {
   const std::string path = ForwardSlashes(match_path);
   return AnyMatches(denylist, path) && !AnyMatches(allowlist, path);
+}
+
+bool IsSensitivePathOrAncestor(std::string_view match_path,
+                               const std::vector<std::string>& denylist,
+                               const std::vector<std::string>& allowlist) {
+  const std::string path = ForwardSlashes(match_path);
+  for (std::size_t slash = path.find('/'); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    // "" (the leading slash of an absolute path) and "a/" (an empty
+    // segment) name no ancestor.
+    if (slash == 0 || path[slash - 1] == '/') continue;
+    if (IsSensitivePath(std::string_view(path).substr(0, slash), denylist,
+                        allowlist)) {
+      return true;
+    }
+  }
+  return !path.empty() && IsSensitivePath(path, denylist, allowlist);
 }
 
 PathDecision CheckToolPaths(const std::string& root, const nlohmann::json& args,
@@ -400,8 +479,8 @@ PathDecision CheckToolPaths(const std::string& root, const nlohmann::json& args,
       }
       match_path = *resolved;
     }
-    if (IsSensitivePath(match_path, options.sensitive_path_denylist,
-                        options.sensitive_path_allowlist)) {
+    if (IsSensitivePathOrAncestor(match_path, options.sensitive_path_denylist,
+                                  options.sensitive_path_allowlist)) {
       return Deny("sensitive_path_denied", candidate, *resolved, codes);
     }
   }

@@ -37,10 +37,13 @@
 //      against the canonical root, `..` collapsed, symlinks resolved),
 //      deduplicated and sorted by (pattern, reason_code); the first match in
 //      that order wins. A resolution error drops the entry.
-//   7. The sensitive check on an outside-root path matches the absolute
-//      resolved path (patterns with `/`) or its basename.
+//   7. The sensitive check on an outside-root path matches its absolute
+//      resolved path (IsSensitivePath's rules below, so ".aws/credentials"
+//      catches "/home/u/.aws/credentials").
 //   8. Reason codes of the exceptions used are recorded once each, in first
 //      use order.
+//   9. The sensitive check covers the candidate's ancestors too
+//      (IsSensitivePathOrAncestor), as the fs tools and the jail's masks do.
 #ifndef JCS_RUNTIME_PATH_POLICY_H_
 #define JCS_RUNTIME_PATH_POLICY_H_
 
@@ -69,8 +72,10 @@ std::vector<std::string> ExtractPathCandidates(const nlohmann::json& args,
                                                bool* truncated = nullptr);
 
 // §3.4 wildcard: `*` any run of characters (`/` included), `?` exactly one
-// character, everything else literal; anchored and case-sensitive. Runs in
-// O(|pattern| * |text|) time worst case, without recursion.
+// character, everything else literal; anchored and case-sensitive (the
+// outside_root_allowlist match; the sensitive-path match folds case, see
+// IsSensitivePath). Runs in O(|pattern| * |text|) time worst case, without
+// recursion.
 bool WildcardMatch(std::string_view pattern, std::string_view text);
 
 // The canonical root (realpath); FailedPrecondition("invalid_root_path") when
@@ -92,10 +97,36 @@ absl::StatusOr<std::string> ResolveInRoot(const std::string& root,
 bool IsInsideRoot(std::string_view canonical_root, std::string_view path);
 
 // §3.4 decision on a root-relative (or, outside the root, absolute) path:
-// denied iff a denylist pattern matches and no allowlist pattern does.
+// sensitive iff a denylist pattern matches and no allowlist pattern does.
+// One rule for both lists, used by every tool and by the jail's masks
+// (runtime/sensitive_mask.h), so what a tool may not read the jail hides:
+//   - Patterns are trimmed; `\` reads as `/` in patterns and paths; trailing
+//     separators are dropped ("secrets/" is "secrets"); empty ones ignored.
+//   - Matching is ASCII case-insensitive ("*.key" denies "SERVER.KEY", and an
+//     allowlisted ".env" allows ".ENV"): a key is no less secret for its
+//     name's case, and on a case-folding filesystem (vfat, ext4 casefold)
+//     another spelling opens the same file. Non-ASCII bytes compare exactly.
+//   - A pattern without `/` matches the path's last segment (basename); the
+//     callers check ancestors themselves where a sensitive directory hides
+//     its content (fs tools, asset tools, the mask walk).
+//   - A pattern starting with `/` is anchored: it matches the whole path, a
+//     root-relative path being read as "/" + path ("/secrets/*" is the root's
+//     secrets/ only; "/etc/shadow" an absolute path outside the root, or the
+//     root's etc/shadow).
+//   - Any other pattern with a `/` matches the whole path or any run of its
+//     trailing whole segments: ".aws/credentials" matches ".aws/credentials"
+//     and "home/.aws/credentials", not "x.aws/credentials".
 bool IsSensitivePath(std::string_view match_path,
                      const std::vector<std::string>& denylist,
                      const std::vector<std::string>& allowlist);
+
+// IsSensitivePath of `match_path` or of any of its ancestors, each on its
+// own: a file inside a sensitive directory is sensitive even when the file
+// itself is allowlisted, as the jail masks such a directory whole
+// ("certs.pem/readme.txt" is denied by "*.pem"). "" is never sensitive.
+bool IsSensitivePathOrAncestor(std::string_view match_path,
+                               const std::vector<std::string>& denylist,
+                               const std::vector<std::string>& allowlist);
 
 struct PathDecision {
   bool allowed = true;

@@ -124,11 +124,38 @@ TEST_F(PathPolicyTest, SensitiveDefaultsAndAllowlist) {
   EXPECT_FALSE(Check({{"path", ".env"}}).allowed);
 }
 
-TEST_F(PathPolicyTest, PatternWithSlashMatchesWholeRelativePath) {
-  options_.sensitive_path_denylist = {"secrets/*"};
+// A pattern with `/` matches any trailing run of whole segments, so a
+// credential file is caught wherever it sits in the tree; a leading `/`
+// anchors it at the root.
+TEST_F(PathPolicyTest, PatternWithSlashMatchesTrailingSegments) {
+  options_.sensitive_path_denylist = {"secrets/*", "/top/*"};
   EXPECT_FALSE(Check({{"path", "secrets/a/b.txt"}}).allowed);
-  EXPECT_TRUE(Check({{"path", "x/secrets/b.txt"}}).allowed);
+  EXPECT_FALSE(Check({{"path", "x/secrets/b.txt"}}).allowed);
+  EXPECT_TRUE(Check({{"path", "xsecrets/b.txt"}}).allowed);
+  EXPECT_FALSE(Check({{"path", "top/a"}}).allowed);
+  EXPECT_TRUE(Check({{"path", "x/top/a"}}).allowed);
   EXPECT_TRUE(Check({{"path", ".env"}}).allowed);  // defaults overridden
+}
+
+// The argument policy decides as the fs tools and the jail's masks do: a
+// file inside a sensitive directory is sensitive.
+TEST_F(PathPolicyTest, SensitiveAncestorDeniesTheCandidate) {
+  PathDecision d = Check({{"path", "certs.pem/readme.txt"}});
+  EXPECT_EQ(d.reason, "sensitive_path_denied");
+  EXPECT_EQ(d.candidate, "certs.pem/readme.txt");
+  EXPECT_FALSE(Check({{"path", "home/.AWS/credentials/x"}}).allowed);
+  EXPECT_TRUE(Check({{"path", "certs/readme.txt"}}).allowed);
+}
+
+// Outside the root the absolute resolved path is matched by the same rules.
+TEST_F(PathPolicyTest, OutsideRootPathsMatchSlashPatternsBySuffix) {
+  fs::create_directories(outside_ + "/.aws");
+  options_.outside_root_allowlist = {{"../outside/*", false, "shared"}};
+  PathDecision d = Check({{"path", "escape/.aws/credentials"}});
+  EXPECT_EQ(d.reason, "sensitive_path_denied");
+  EXPECT_TRUE(Check({{"path", "escape/.aws/config"}}).allowed);
+  EXPECT_EQ(Check({{"path", "escape/SERVER.KEY"}}).reason,
+            "sensitive_path_denied");
 }
 
 TEST_F(PathPolicyTest, OutsideRootAllowlist) {
@@ -243,6 +270,10 @@ TEST(WildcardMatchTest, EdgeCases) {
   EXPECT_TRUE(WildcardMatch("**", "x"));
   EXPECT_FALSE(WildcardMatch("a", "ab"));
   EXPECT_TRUE(WildcardMatch("[a]", "[a]"));  // everything else literal
+  // A `*` in the text is not a literal match for the pattern's `*`, which
+  // would leave nothing for the rest of the text.
+  EXPECT_TRUE(WildcardMatch("*", "*a"));
+  EXPECT_TRUE(WildcardMatch("a*", "a*b"));
 }
 
 TEST(WildcardMatchTest, PathologicalPatternIsFast) {

@@ -146,8 +146,26 @@ struct ValidatedOptions {
   EgressPolicy network_egress_policy = EgressPolicy::kDeny;
   std::vector<std::string> network_allowlist;
   std::vector<std::string> network_allowed_schemes = {"http", "https"};
+  // Credential files by their conventional names, matched by
+  // IsSensitivePath (runtime/path_policy.h: ASCII case-insensitive, `/`
+  // patterns anywhere in the tree). Every entry hides files from every tool
+  // and masks them in the jail, so a false positive breaks a real project:
+  // only names that hold secrets by convention are here (README.md,
+  // "Sensitive paths", says what was left out and why).
   std::vector<std::string> sensitive_path_denylist = {
-      ".env", ".env.*", "*.pem", "*.key", "id_rsa", "id_ed25519"};
+      // dotenv files.
+      ".env", ".env.*",
+      // Private keys and key stores (PEM, PKCS#12, Java, PuTTY).
+      "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk",
+      // OpenSSH private keys of every type; the public halves (*.pub) are
+      // not secrets and stay readable.
+      "id_rsa", "id_dsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519",
+      "id_ed25519_sk", "id_xmss",
+      // Credential stores of common tools.
+      ".netrc", "_netrc", ".npmrc", ".pypirc", ".pgpass", ".git-credentials",
+      ".aws/credentials", ".docker/config.json", ".kube/config",
+      ".config/gh/hosts.yml", ".gnupg/private-keys-v1.d", ".gnupg/secring.gpg",
+      "credentials.json", "application_default_credentials.json"};
   std::vector<std::string> sensitive_path_allowlist;
   std::vector<std::string> tool_env_allowlist;
   std::vector<std::string> protocol_allowlist = {"mcp", "a2a"};  // raw

@@ -342,7 +342,14 @@ TEST(RuntimeOptionsTest, Defaults) {
   EXPECT_THAT(o->network_allowed_schemes, ElementsAre("http", "https"));
   EXPECT_THAT(
       o->sensitive_path_denylist,
-      ElementsAre(".env", ".env.*", "*.pem", "*.key", "id_rsa", "id_ed25519"));
+      ElementsAre(".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks",
+                  "*.keystore", "*.ppk", "id_rsa", "id_dsa", "id_ecdsa",
+                  "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss",
+                  ".netrc", "_netrc", ".npmrc", ".pypirc", ".pgpass",
+                  ".git-credentials", ".aws/credentials", ".docker/config.json",
+                  ".kube/config", ".config/gh/hosts.yml",
+                  ".gnupg/private-keys-v1.d", ".gnupg/secring.gpg",
+                  "credentials.json", "application_default_credentials.json"));
   EXPECT_THAT(o->sensitive_path_allowlist, IsEmpty());
   EXPECT_THAT(o->tool_env_allowlist, IsEmpty());
   EXPECT_THAT(o->protocol_allowlist, ElementsAre("mcp", "a2a"));

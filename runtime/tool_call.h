@@ -8,8 +8,10 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,8 +19,10 @@
 #include "jail/runner.h"
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
+#include "runtime/event_loop.h"
 #include "runtime/tool_catalog.h"
 #include "runtime/tool_runtime.h"
+#include "runtime/worker_pool.h"
 
 namespace jcs::runtime {
 
@@ -65,8 +69,21 @@ struct ToolRuntime::Call {
   bool warm = false;  // launched in a warm jail
   std::string stdin_data;
   bool stdin_pending = false;
+  int64_t scan_us = 0;  // the sensitive-path scan (worker thread)
+  nlohmann::json scan_info;
+
+  // Watches the directories that hold the jail's masks while it runs: a
+  // masked name that the host replaces (an editor's save renames a new .env
+  // over the old one) would lose its mask in the running jail, so the jail is
+  // killed (sensitive_path_changed).
+  int mask_watch_fd = -1;
+  OpId mask_watch_op = 0;
+  bool mask_watch_reading = false;
+  std::map<int, std::set<std::string>> mask_watch_names;  // wd -> names
+  std::array<char, 4096> mask_watch_buffer;
 
   ~Call() {
+    if (mask_watch_fd >= 0 && !mask_watch_reading) close(mask_watch_fd);
     for (int& fd : out_fd) {
       if (fd >= 0) close(fd);
     }
@@ -76,6 +93,21 @@ struct ToolRuntime::Call {
     }
   }
 };
+
+// Runs `work` on the shared worker pool (it must use only what it captured)
+// and `then` with its result on the loop thread, unless the runtime is gone
+// by then. Fails when the pool's queue is full.
+template <typename T>
+absl::Status RunOffLoop(EventLoop* loop, std::weak_ptr<bool> alive,
+                        std::function<T()> work, std::function<void(T)> then) {
+  return WorkerPool::Shared().Submit(
+      [loop, alive, work = std::move(work), then = std::move(then)] {
+        auto result = std::make_shared<T>(work());
+        (void)loop->Post([alive, result, then] {
+          if (!alive.expired()) then(std::move(*result));
+        });
+      });
+}
 
 }  // namespace jcs::runtime
 

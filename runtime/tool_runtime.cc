@@ -1,5 +1,6 @@
 #include "runtime/tool_runtime.h"
 
+#include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include "runtime/fs_tools.h"
 #include "runtime/network_policy.h"
 #include "runtime/path_policy.h"
+#include "runtime/sensitive_mask.h"
 #include "runtime/sensitive_scan.h"
 #include "runtime/tool_call.h"
 #include "runtime/tool_catalog.h"
@@ -101,6 +103,14 @@ ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
   if (stat(config_.root.c_str(), &st) == 0) {
     fs_uid_ = st.st_uid == 0 ? 65534 : st.st_uid;
     fs_gid_ = st.st_uid == 0 || st.st_gid == 0 ? 65534 : st.st_gid;
+  }
+  // The data dir is followed by this fd from now on (jail_masks.h).
+  if (!config_.data_dir.empty()) {
+    UniqueFd root_fd(
+        open(config_.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (root_fd.valid()) {
+      data_dir_fd_->Reset(OpenDirBeneathLong(root_fd.get(), config_.data_dir));
+    }
   }
 }
 
@@ -358,7 +368,9 @@ void ToolRuntime::Execute(const std::shared_ptr<Call>& call) {
 
 void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
   const ValidatedOptions& options = config_.options;
-  ToolOutcome outcome;
+  // The work itself runs on a worker thread (disk reads, fsync'ed writes):
+  // it gets copies of everything it needs, never `this`.
+  std::function<ToolOutcome()> work;
   switch (call->tool->kind) {
     case ToolKind::kAssetList:
     case ToolKind::kAssetSearch:
@@ -369,7 +381,12 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
       ctx.use_identity = true;
       ctx.uid = fs_uid_;
       ctx.gid = fs_gid_;
-      outcome = RunAssetTool(ctx, call->tool_name, call->args);
+      // One sensitive-path policy for every tool that reads the tree.
+      ctx.sensitive_denylist = options.sensitive_path_denylist;
+      ctx.sensitive_allowlist = options.sensitive_path_allowlist;
+      work = [ctx, name = call->tool_name, args = call->args] {
+        return RunAssetTool(ctx, name, args);
+      };
       break;
     }
     default: {
@@ -382,15 +399,70 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
           static_cast<uint64_t>(options.tool_max_artifact_bytes);
       ctx.sensitive_denylist = options.sensitive_path_denylist;
       ctx.sensitive_allowlist = options.sensitive_path_allowlist;
-      // The jail's rules for the data dir hold for the file tools too.
-      ctx.read_only_dir = config_.data_dir;
-      ctx.private_dir = config_.data_dir + "/state";
-      outcome = call->tool->kind == ToolKind::kFsRead ? FsRead(ctx, call->args)
-                : call->tool->kind == ToolKind::kFsWrite
-                    ? FsWrite(ctx, call->args)
-                    : FsList(ctx, call->args);
+      // Another name of a secret's inode (a hard link) is a secret too.
+      ctx.is_sensitive_inode =
+          [root = config_.root, deny = options.sensitive_path_denylist,
+           allow = options.sensitive_path_allowlist](
+              uint64_t dev, uint64_t ino) -> absl::StatusOr<bool> {
+        absl::StatusOr<SensitiveScan> scan =
+            ScanSensitivePaths(root, deny, allow);
+        if (!scan.ok()) return scan.status();
+        for (const SensitiveEntry& e : scan->entries) {
+          if (e.dev == dev && e.ino == ino) return true;
+        }
+        return false;
+      };
+      const ToolKind kind = call->tool->kind;
+      work = [ctx, kind, args = call->args,
+              data_fd = data_dir_fd_]() mutable -> ToolOutcome {
+        // The jail's rules for the data dir hold for the file tools too,
+        // wherever the data dir is now.
+        if (data_fd->valid()) {
+          absl::StatusOr<PathId> data = LocateDirFd(ctx.root, data_fd->get());
+          if (!data.ok()) {
+            return ToolOutcome::Fail(
+                "data_dir_unavailable",
+                {{"message", std::string(data.status().message())}});
+          }
+          const std::string rel =
+              data->path.size() > ctx.root.size()
+                  ? data->path.substr(ctx.root == "/" ? 1 : ctx.root.size() + 1)
+                  : std::string();
+          ctx.read_only_dir = rel;
+          ctx.private_dir = rel + "/state";
+        }
+        return kind == ToolKind::kFsRead    ? FsRead(ctx, args)
+               : kind == ToolKind::kFsWrite ? FsWrite(ctx, args)
+                                            : FsList(ctx, args);
+      };
+      if (!data_dir_fd_->valid() && !config_.data_dir.empty()) {
+        // Not located by fd (never opened): the path rules still hold.
+        work = [ctx, kind, args = call->args,
+                data_dir = config_.data_dir]() mutable {
+          ctx.read_only_dir = data_dir;
+          ctx.private_dir = data_dir + "/state";
+          return kind == ToolKind::kFsRead    ? FsRead(ctx, args)
+                 : kind == ToolKind::kFsWrite ? FsWrite(ctx, args)
+                                              : FsList(ctx, args);
+        };
+      }
     }
   }
+  std::weak_ptr<Call> weak_call = call;
+  absl::Status queued = RunOffLoop<ToolOutcome>(
+      loop_, alive_, std::move(work), [this, weak_call](ToolOutcome outcome) {
+        std::shared_ptr<Call> call = weak_call.lock();
+        if (call == nullptr || call->done) return;
+        FinishInProcess(call, std::move(outcome));
+      });
+  if (!queued.ok()) {
+    Fail(call, "tool_failed",
+         {{"reason", "busy"}, {"message", std::string(queued.message())}});
+  }
+}
+
+void ToolRuntime::FinishInProcess(const std::shared_ptr<Call>& call,
+                                  ToolOutcome outcome) {
   if (!outcome.ok) {
     // The runtime's own limits keep their names; everything else is the
     // tool's failure.
@@ -482,6 +554,7 @@ void ToolRuntime::Fail(const std::shared_ptr<Call>& call, std::string reason,
 void ToolRuntime::Finish(const std::shared_ptr<Call>& call) {
   if (call->done) return;
   call->done = true;
+  StopMaskWatch(*call);
   // A call still waiting for a warm jail holds the jail ends of its pipes:
   // closing them ends its output reads.
   CloseChildFds(*call);

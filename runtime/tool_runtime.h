@@ -71,7 +71,10 @@
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
 #include "runtime/event_loop.h"
+#include "runtime/jail_masks.h"
 #include "runtime/runtime_options.h"
+#include "runtime/tool_outcome.h"
+#include "runtime/unique_fd.h"
 #include "telemetry/bus.h"
 
 namespace jcs::runtime {
@@ -155,7 +158,17 @@ class ToolRuntime {
   void ReleaseCapacity(Call& call);
   void Execute(const std::shared_ptr<Call>& call);
   void ExecuteInProcess(const std::shared_ptr<Call>& call);
+  void FinishInProcess(const std::shared_ptr<Call>& call, ToolOutcome outcome);
   void StartJail(const std::shared_ptr<Call>& call);
+  // After the worker's scan: the masks, the data dir and the rest of the
+  // jail's spec.
+  void ContinueJail(const std::shared_ptr<Call>& call,
+                    absl::StatusOr<JailMasks> masks);
+  // Watches the directories holding masks (see Call::mask_watch_fd); false
+  // after failing the call when a mask already changed.
+  bool WatchMasks(const std::shared_ptr<Call>& call, const JailMasks& masks);
+  void ArmMaskWatch(const std::shared_ptr<Call>& call);
+  void StopMaskWatch(Call& call);
   // Warm jails (a per-kind pool of kWarmJailsPerKind jails built ahead on the
   // launcher thread, each used for one call): see Dispatch().
   struct WarmJail {
@@ -189,6 +202,9 @@ class ToolRuntime {
   EventLoop* const loop_;
   telemetry::Bus* const bus_;
   const ToolRuntimeConfig config_;
+  // The data dir, opened (O_PATH) when the project started and followed by
+  // this fd from then on (jail_masks.h); shared with worker jobs.
+  std::shared_ptr<UniqueFd> data_dir_fd_ = std::make_shared<UniqueFd>();
   uid_t fs_uid_ = 65534;
   gid_t fs_gid_ = 65534;
   uint64_t next_call_ = 1;

@@ -3,6 +3,7 @@
 // call each) and the mapping of the jail's result to the call's result.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,11 +11,14 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <map>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "jail/spec.h"
 #include "runtime/fs_tools.h"
+#include "runtime/jail_masks.h"
 #include "runtime/sensitive_mask.h"
 #include "runtime/tool_call.h"
 #include "runtime/tool_runtime.h"
@@ -51,31 +55,89 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
     var->set_key(key);
     var->set_value(value);
   }
-  // The data dir is read-only for the program and its state/ hidden.
-  const std::string data_dir =
-      absl::StrCat(config_.root, "/", config_.data_dir);
-  struct stat st;
-  if (lstat(data_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    spec.add_ro(data_dir);
-    const std::string state = data_dir + "/state";
-    if (lstat(state.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      spec.add_mask(state);
+  if (!config_.data_dir.empty() && !data_dir_fd_->valid()) {
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", "data_dir"},
+          {"message",
+           absl::StrCat("data_dir_unavailable: the data dir ", config_.data_dir,
+                        " could not be opened when the project started; "
+                        "stop and start the project again")}});
+    return;
+  }
+  call->jail_spec = std::move(spec);
+  // The scan of the tree (and the data dir's location) is filesystem work:
+  // it runs on a worker thread, never on the loop.
+  const std::string root = config_.root;
+  const std::vector<std::string> deny = options.sensitive_path_denylist;
+  const std::vector<std::string> allow = options.sensitive_path_allowlist;
+  std::shared_ptr<UniqueFd> data_fd = data_dir_fd_;
+  std::weak_ptr<Call> weak_call = call;
+  absl::Status queued = RunOffLoop<absl::StatusOr<JailMasks>>(
+      loop_, alive_,
+      [root, deny, allow, data_fd] {
+        return PrepareJailMasks(root, deny, allow, data_fd->get());
+      },
+      [this, weak_call](absl::StatusOr<JailMasks> masks) {
+        if (std::shared_ptr<Call> call = weak_call.lock()) {
+          ContinueJail(call, std::move(masks));
+        }
+      });
+  if (!queued.ok()) {
+    Fail(
+        call, "sandbox_setup_failed",
+        {{"layer", "worker_pool"}, {"message", std::string(queued.message())}});
+  }
+}
+
+void ToolRuntime::ContinueJail(const std::shared_ptr<Call>& call,
+                               absl::StatusOr<JailMasks> masks) {
+  if (call->done) return;  // cancelled meanwhile
+  const ValidatedOptions& options = config_.options;
+  proto::JailSpec spec = std::move(call->jail_spec);
+  call->jail_spec.Clear();
+  if (!masks.ok()) {
+    // Fail closed: no jail without its masks.
+    const std::string message(masks.status().message());
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", absl::StartsWith(message, "data_dir_unavailable")
+                        ? "data_dir"
+                        : "sensitive_mask"},
+          {"message", message}});
+    return;
+  }
+  call->scan_us = masks->scan_us;
+  call->scan_info = {{"entries_seen", masks->scan.entries_seen},
+                     {"directories", masks->scan.directories},
+                     {"attempts", masks->scan.attempts},
+                     {"masked", masks->scan.entries.size()},
+                     {"hard_link_walk", masks->scan.hard_link_walk}};
+  const auto add_identity = [&spec](const std::string& path, uint64_t dev,
+                                    uint64_t ino, bool is_dir) {
+    proto::PathIdentity* id = spec.add_identity();
+    id->set_path(path);
+    id->set_dev(dev);
+    id->set_ino(ino);
+    id->set_is_dir(is_dir);
+  };
+  // The data dir is read-only for the program and its state/ hidden; both
+  // are checked in the jail to be the directories located by fd.
+  if (masks->data_dir.has_value()) {
+    spec.add_ro(masks->data_dir->path);
+    add_identity(masks->data_dir->path, masks->data_dir->dev,
+                 masks->data_dir->ino, true);
+    if (masks->state.has_value()) {
+      spec.add_mask(masks->state->path);
+      add_identity(masks->state->path, masks->state->dev, masks->state->ino,
+                   true);
     }
   }
   // The OS-level twin of the sensitive-path policy: every matching path in
-  // the root is masked, so a path the argument scan could not see (built by
-  // the program itself) is still unreadable.
-  absl::StatusOr<std::vector<std::string>> sensitive =
-      FindSensitivePaths(config_.root, options.sensitive_path_denylist,
-                         options.sensitive_path_allowlist);
-  if (!sensitive.ok()) {
-    Fail(call, "sandbox_setup_failed",
-         {{"layer", "sensitive_mask"},
-          {"message", std::string(sensitive.status().message())}});
-    return;
-  }
-  for (const std::string& rel : *sensitive) {
-    spec.add_mask(absl::StrCat(config_.root, "/", rel));
+  // the root is masked (hard links of a secret too), so a path the argument
+  // scan could not see (built by the program itself) is still unreadable.
+  for (const SensitiveEntry& e : masks->scan.entries) {
+    const std::string path = absl::StrCat(config_.root, "/", e.rel);
+    spec.add_mask(path);
+    add_identity(path, e.dev, e.ino, e.is_dir);
   }
   if (call->tool->network_capable) {
     // The OS-level twin of the network policy: the jail's only way out is
@@ -114,6 +176,7 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
     return;
   }
 
+  if (!WatchMasks(call, *masks)) return;
   call->prepare_us = ToolNowUs() - call->start_us;
   // stdio: pipes for stdout/stderr (read here, capped), stdin from the
   // argument or /dev/null.
@@ -163,6 +226,125 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
     }
   }
   Dispatch(call);
+}
+
+bool ToolRuntime::WatchMasks(const std::shared_ptr<Call>& call,
+                             const JailMasks& masks) {
+  if (masks.scan.entries.empty()) return true;
+  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) {
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", "mask_watch"}, {"message", strerror(errno)}});
+    return false;
+  }
+  call->mask_watch_fd = fd;
+  UniqueFd root_fd(
+      open(config_.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  const auto fail = [&](const std::string& rel, const std::string& why) {
+    Fail(call, "sandbox_setup_failed",
+         {{"layer", "sensitive_mask"},
+          {"path", rel.substr(0, 512)},
+          {"message", why}});
+    return false;
+  };
+  if (!root_fd.valid()) return fail("", strerror(errno));
+  std::map<std::string, int> wd_of_dir;
+  for (const SensitiveEntry& e : masks.scan.entries) {
+    const size_t slash = e.rel.rfind('/');
+    const std::string dir =
+        slash == std::string::npos ? std::string() : e.rel.substr(0, slash);
+    const std::string name =
+        slash == std::string::npos ? e.rel : e.rel.substr(slash + 1);
+    auto it = wd_of_dir.find(dir);
+    if (it == wd_of_dir.end()) {
+      UniqueFd dir_fd(OpenDirBeneathLong(root_fd.get(), dir));
+      if (!dir_fd.valid()) {
+        return fail(e.rel, absl::StrCat("the directory of a masked path "
+                                        "changed during the launch: ",
+                                        strerror(errno)));
+      }
+      const std::string proc = absl::StrCat("/proc/self/fd/", dir_fd.get());
+      const int wd = inotify_add_watch(
+          fd, proc.c_str(),
+          IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR);
+      if (wd < 0) {
+        return fail(e.rel, absl::StrCat("inotify: ", strerror(errno)));
+      }
+      // Armed first, checked second: a replacement before this point is
+      // seen here, one after it arrives as an event.
+      it = wd_of_dir.emplace(dir, wd).first;
+    }
+    call->mask_watch_names[it->second].insert(name);
+    UniqueFd parent(OpenDirBeneathLong(root_fd.get(), dir));
+    struct stat st;
+    if (!parent.valid() ||
+        fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        static_cast<uint64_t>(st.st_dev) != e.dev ||
+        static_cast<uint64_t>(st.st_ino) != e.ino) {
+      return fail(e.rel, "a masked path changed during the launch");
+    }
+  }
+  ArmMaskWatch(call);
+  return true;
+}
+
+void ToolRuntime::ArmMaskWatch(const std::shared_ptr<Call>& call) {
+  std::weak_ptr<bool> alive = alive_;
+  std::weak_ptr<Call> weak_call = call;
+  const int fd = call->mask_watch_fd;
+  absl::StatusOr<OpId> op = loop_->Read(
+      fd,
+      absl::Span<char>(call->mask_watch_buffer.data(),
+                       call->mask_watch_buffer.size()),
+      [this, alive, weak_call, fd](int res) {
+        std::shared_ptr<Call> call = weak_call.lock();
+        if (call == nullptr) {
+          close(fd);  // the call is gone; its watch was ours to close
+          return;
+        }
+        call->mask_watch_reading = false;
+        if (alive.expired() || res <= 0 || call->done) {
+          close(call->mask_watch_fd);
+          call->mask_watch_fd = -1;
+          return;
+        }
+        bool changed = false;
+        for (int off = 0;
+             off + static_cast<int>(sizeof(inotify_event)) <= res;) {
+          const auto* ev = reinterpret_cast<const inotify_event*>(
+              call->mask_watch_buffer.data() + off);
+          off += static_cast<int>(sizeof(inotify_event) + ev->len);
+          if (ev->mask & IN_Q_OVERFLOW) changed = true;
+          auto it = call->mask_watch_names.find(ev->wd);
+          if (it != call->mask_watch_names.end() && ev->len > 0 &&
+              it->second.count(ev->name) != 0) {
+            changed = true;
+          }
+        }
+        if (changed && call->kill_reason.empty()) {
+          call->kill_reason = "sensitive_path_changed";
+          call->kill_detail = {
+              {"message",
+               "a masked path was replaced on the host while the program "
+               "ran; the jail was killed so it cannot read the new file"}};
+          if (call->run != nullptr) call->run->Kill();
+        }
+        ArmMaskWatch(call);
+      });
+  if (op.ok()) {
+    call->mask_watch_op = *op;
+    call->mask_watch_reading = true;
+  }
+}
+
+void ToolRuntime::StopMaskWatch(Call& call) {
+  if (call.mask_watch_fd < 0) return;
+  if (call.mask_watch_reading) {
+    (void)loop_->Cancel(call.mask_watch_op);  // the callback closes the fd
+  } else {
+    close(call.mask_watch_fd);
+    call.mask_watch_fd = -1;
+  }
 }
 
 // The jail's shape (everything but argv, env, cwd and the timeout) and the
@@ -324,6 +506,11 @@ void ToolRuntime::OnWarmEnded(int kind, uint64_t id) {
 void ToolRuntime::LaunchJail(const std::shared_ptr<Call>& call,
                              std::unique_ptr<jail::JailRun> warm) {
   if (call->done) return;
+  if (!call->kill_reason.empty()) {
+    // A mask changed while the call waited for a jail.
+    Fail(call, call->kill_reason, call->kill_detail);
+    return;
+  }
   const jail::JailStdio stdio{call->child_fds[0], call->child_fds[1],
                               call->child_fds[2]};
   std::weak_ptr<bool> alive = alive_;
@@ -485,6 +672,8 @@ void ToolRuntime::MaybeFinishJail(const std::shared_ptr<Call>& call) {
   for (const auto& [step, us] : r.setup_us) timing["setup_" + step] = us;
   for (const auto& [step, us] : r.teardown_us) timing["teardown_" + step] = us;
   timing["prepare_us"] = call->prepare_us;
+  timing["scan_us"] = call->scan_us;
+  timing["scan"] = call->scan_info;
   timing["warm_jail"] = call->warm;
   // jcs's own measurements go beside the result, not in it: the result is
   // what the tool produced (and what the sensitive scan looks at).

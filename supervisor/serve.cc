@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "jail/procfs.h"
 #include "jail/zygote.h"
 #include "runtime/event_loop.h"
 #include "runtime/value.h"
@@ -118,6 +119,12 @@ void Daemon::OnSignal() {
 }
 
 int Daemon::Run() {
+  // Jails are addressed through /proc: refuse a /proc of another pid
+  // namespace (unshare --pid without --mount-proc) before anything starts.
+  if (absl::Status s = jail::CheckOwnProcfs(); !s.ok()) {
+    fprintf(stderr, "jcs serve: %s\n", std::string(s.message()).c_str());
+    return kStartError;
+  }
   // Forked first, while this process is small: warm jails are cloned by it
   // (jail/zygote.h).
   absl::StatusOr<std::unique_ptr<jail::Zygote>> zygote = jail::Zygote::Start();

@@ -112,7 +112,9 @@ TEST(ServeLifetimeTest, DrainLetsRunningToolCallsFinishWithinTheGrace) {
                           "; wait; echo finished"}}},
                    /*async=*/false);
   });
-  ASSERT_TRUE(WaitForMarkerCount(marker.substr(5), 1, 10.0));
+  // The jailed sleep itself (comm "sleep"): the CLI's own argv carries the
+  // marker too, before the daemon has even received the call.
+  ASSERT_TRUE(WaitForMarkerCount(marker.substr(5), 1, 10.0, "sleep"));
   const double signalled = NowSeconds();
   daemon.Signal(SIGTERM);
   client.join();
@@ -142,7 +144,7 @@ TEST(ServeLifetimeTest, DrainKillsToolCallsStillRunningAfterTheGrace) {
   const RunResult async_call = RunTool(
       daemon, project, {{"argv", {"/bin/sleep", marker}}}, /*async=*/true);
   ASSERT_EQ(async_call.exit_code, 0) << async_call.Describe();
-  ASSERT_TRUE(WaitForMarkerCount(marker, 3, 10.0));
+  ASSERT_TRUE(WaitForMarkerCount(marker, 3, 10.0, "sleep"));
   const double signalled = NowSeconds();
   daemon.Signal(SIGTERM);
   client.join();

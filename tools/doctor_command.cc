@@ -49,7 +49,8 @@ int DoctorCommand(const std::vector<std::string>& args) {
     for (const char* essential :
          {"user_namespace", "mount_namespace", "pid_namespace",
           "network_namespace", "ipc_namespace", "uts_namespace",
-          "cgroup_namespace", "seccomp", "seccomp_user_notification"}) {
+          "cgroup_namespace", "seccomp", "seccomp_user_notification",
+          "procfs"}) {
       if (layer.name == essential && !layer.available) essential_ok = false;
     }
   }

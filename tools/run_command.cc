@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "jail/procfs.h"
 #include "jail/report.h"
 #include "jail/runner.h"
 #include "jail/spec.h"
@@ -47,6 +48,12 @@ int RunCommand(const std::vector<std::string>& args) {
   if (invocation->help) {
     fputs(jail::RunUsage().c_str(), stdout);
     return 0;
+  }
+  // The jail is addressed through /proc: refuse a /proc of another pid
+  // namespace (unshare --pid without --mount-proc) up front.
+  if (absl::Status s = jail::CheckOwnProcfs(); !s.ok()) {
+    fprintf(stderr, "jcs run: %s\n", std::string(s.message()).c_str());
+    return kUsageError;
   }
   char cwd[PATH_MAX];
   if (getcwd(cwd, sizeof(cwd)) == nullptr) {

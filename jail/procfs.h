@@ -1,0 +1,41 @@
+// Whether /proc is this process's own: a procfs mounted for the pid namespace
+// the process lives in. jcs addresses processes as /proc/<pid> (the jail's id
+// maps, cgroup owners); through a procfs of another pid namespace those paths
+// name other processes (under `unshare --pid --fork` without --mount-proc,
+// /proc/2 is the host's kthreadd, not the jail's init).
+#ifndef JCS_JAIL_PROCFS_H_
+#define JCS_JAIL_PROCFS_H_
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace jcs::jail {
+
+// The fix named in every procfs error.
+inline constexpr char kProcfsFix[] =
+    "mount a procfs for this pid namespace, e.g. unshare --pid --fork "
+    "--mount-proc, or mount -t proc proc /proc in a private mount namespace";
+
+// OK when `proc` is a procfs whose "self" is this process's pid (getpid()).
+// FailedPrecondition otherwise, naming what was found and kProcfsFix.
+absl::Status CheckOwnProcfs(const std::string& proc = "/proc");
+
+// The pid under which /proc shows the process of `pidfd` (the "Pid:" line of
+// /proc/self/fdinfo/<pidfd>: the kernel translates it into the procfs's pid
+// namespace, so the path is right even when /proc is not this process's).
+// FailedPrecondition when the process has exited or /proc cannot see it.
+absl::StatusOr<pid_t> ProcPidOf(int pidfd);
+
+// An O_DIRECTORY fd of /proc/<pid> for the process of `pidfd`, proven to be
+// that process: it was still alive after the open, so its pid could not have
+// been reused meanwhile. Files opened relative to it (openat) belong to that
+// process even if the number is reused later.
+absl::StatusOr<int> OpenProcDirOf(int pidfd);
+
+}  // namespace jcs::jail
+
+#endif  // JCS_JAIL_PROCFS_H_
