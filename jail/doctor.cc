@@ -39,6 +39,7 @@
 #include "jail/clone_args.h"
 #include "jail/landlock.h"
 #include "jail/procfs.h"
+#include "jail/project_quota.h"
 #include "nlohmann/json.hpp"
 
 namespace jcs::jail {
@@ -1129,6 +1130,16 @@ std::vector<LayerStatus> ProbeHostLayers() {
   layers.push_back(ProbeProcMount(userns_ok));
   layers.push_back(ProbeIoUring());
   return layers;
+}
+
+// project_quota: the probe lives in jail/project_quota.cc.
+LayerStatus ProbeProjectQuotaLayer(const std::string& dir) {
+  const ProjectQuotaProbe probe = ProbeProjectQuota(dir);
+  LayerStatus s = Row("project_quota");
+  s.available = probe.available;
+  s.detail = probe.detail;
+  s.fix = probe.fix;
+  return s;
 }
 
 std::string FormatLayerTable(const std::vector<LayerStatus>& layers) {

@@ -22,6 +22,12 @@ struct LayerStatus {
 // Runs every probe; each probe that needs a child process forks and reaps it.
 std::vector<LayerStatus> ProbeHostLayers();
 
+// `project_quota`: whether a per-project disk budget (disk_quota_bytes,
+// disk_quota_inodes) can be enforced for projects under `dir`
+// (jail/project_quota.h). Not part of ProbeHostLayers: it depends on the
+// directory, not the host.
+LayerStatus ProbeProjectQuotaLayer(const std::string& dir);
+
 // Human-readable table, one layer per line: "ok   user_namespace  ..." /
 // "MISSING ... fix: ...".
 std::string FormatLayerTable(const std::vector<LayerStatus>& layers);

@@ -65,6 +65,24 @@ OptionSpec PositiveInt(absl::string_view key, int64_t ValidatedOptions::*field,
           in_runtime_opts};
 }
 
+// An integer > 0 kept optional (unset = no limit of that kind).
+OptionSpec OptionalPositiveInt(
+    absl::string_view key, std::optional<int64_t> ValidatedOptions::*field) {
+  return {key,
+          [field](const Value& v, ValidatedOptions& o) -> Failure {
+            if (!v.is_int() || v.int_value() <= 0) {
+              return Fail("expected_positive_integer");
+            }
+            o.*field = v.int_value();
+            return std::nullopt;
+          },
+          [field](const ValidatedOptions& o) {
+            return (o.*field).has_value() ? Value::Int(*(o.*field))
+                                          : Value::Null();
+          },
+          true};
+}
+
 OptionSpec Boolean(absl::string_view key, bool ValidatedOptions::*field) {
   return {key,
           [field](const Value& v, ValidatedOptions& o) -> Failure {
@@ -340,6 +358,10 @@ const std::vector<OptionSpec>& Table() {
                                         : Value::Null();
        },
        true},
+      OptionalPositiveInt("disk_quota_bytes",
+                          &ValidatedOptions::disk_quota_bytes),
+      OptionalPositiveInt("disk_quota_inodes",
+                          &ValidatedOptions::disk_quota_inodes),
       // Not shown in runtime_opts.
       {"allow_tools",
        [](const Value& v, ValidatedOptions& o) -> Failure {

@@ -50,6 +50,10 @@
 //                                   (digits, optional K/M/G/T suffix,
 //                                   powers of 1024) > 0    expected_size
 //   jail_cpus                     number > 0    expected_positive_number
+//   disk_quota_bytes, disk_quota_inodes
+//                                 integer > 0   expected_positive_integer
+//                                   (a kernel-enforced budget for the whole
+//                                   project tree: jail/project_quota.h)
 //   llm_adapter, conversation_default_mode, conversation_mode_defaults,
 //   conversation_mode_registry, conversation_mode_unknown_key_policy,
 //   tool_providers                passthrough (any value, stored raw)
@@ -188,6 +192,11 @@ struct ValidatedOptions {
   std::optional<uint64_t> jail_memory_bytes;
   std::optional<int64_t> jail_pids;
   std::optional<double> jail_cpus;
+
+  // The project's disk budget (bytes, inodes) as project quota limits;
+  // nullopt = no budget of that kind (jail/project_quota.h).
+  std::optional<int64_t> disk_quota_bytes;
+  std::optional<int64_t> disk_quota_inodes;
 
   // Keys that were passed explicitly (project_id and data_dir excluded).
   std::set<std::string> explicit_keys;

@@ -224,6 +224,16 @@ std::vector<Case> AllCases() {
        {I(0), I(-1), D(0.0), D(-0.5), D(kInf), D(kNaN), S("1"), N(), B(true)}) {
     cases.push_back({"jail_cpus", bad, "expected_positive_number", {}});
   }
+  // The disk budget: positive integers only (a size string or a float would
+  // be a silently different budget), unset = no budget.
+  for (const std::string key : {"disk_quota_bytes", "disk_quota_inodes"}) {
+    cases.push_back({key, I(1), "", I(1)});
+    cases.push_back({key, I(8ll << 20), "", I(8ll << 20)});
+    for (const Value& bad : {I(0), I(-1), D(8.0), D(1.5), S("8M"), S("100"),
+                             B(true), N(), L({}), M({})}) {
+      cases.push_back({key, bad, "expected_positive_integer", std::nullopt});
+    }
+  }
   for (const std::string key :
        {"llm_adapter", "conversation_default_mode",
         "conversation_mode_defaults", "conversation_mode_registry",
@@ -294,7 +304,8 @@ TEST(RuntimeOptionsTest, EveryKnownKeyIsCovered) {
   for (const auto& [key, value] : EffectiveOptionsEntries(ValidatedOptions())) {
     keys.push_back(key);
   }
-  EXPECT_EQ(keys.size(), 40u);  // 37 spec tunables + 3 jail limits
+  // 37 spec tunables + 3 jail limits + 2 disk budget limits
+  EXPECT_EQ(keys.size(), 42u);
   for (const std::string& key : keys) {
     EXPECT_TRUE(IsKnownRuntimeOption(key)) << key;
     bool ok = false;
@@ -359,6 +370,8 @@ TEST(RuntimeOptionsTest, Defaults) {
   EXPECT_FALSE(o->jail_memory_bytes.has_value());
   EXPECT_FALSE(o->jail_pids.has_value());
   EXPECT_FALSE(o->jail_cpus.has_value());
+  EXPECT_FALSE(o->disk_quota_bytes.has_value());
+  EXPECT_FALSE(o->disk_quota_inodes.has_value());
   EXPECT_THAT(o->explicit_keys, IsEmpty());
   EXPECT_THAT(RuntimeOptsEntries(*o), IsEmpty());
   EXPECT_EQ(RuntimeOptsJson(*o), nlohmann::json::object());
@@ -378,6 +391,8 @@ TEST(RuntimeOptionsTest, NormalizedFieldsAreTyped) {
       {"jail_memory", S("64M")},
       {"jail_pids", I(32)},
       {"jail_cpus", D(1.5)},
+      {"disk_quota_bytes", I(8 << 20)},
+      {"disk_quota_inodes", I(1000)},
   });
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->tool_timeout_ms, 500);
@@ -391,6 +406,8 @@ TEST(RuntimeOptionsTest, NormalizedFieldsAreTyped) {
   EXPECT_EQ(*o->jail_memory_bytes, 64u << 20);
   EXPECT_EQ(*o->jail_pids, 32);
   EXPECT_EQ(*o->jail_cpus, 1.5);
+  EXPECT_EQ(*o->disk_quota_bytes, 8 << 20);
+  EXPECT_EQ(*o->disk_quota_inodes, 1000);
 }
 
 TEST(RuntimeOptionsTest, FirstErrorWinsInListOrder) {
@@ -469,6 +486,7 @@ TEST(RuntimeOptionsTest, RuntimeOptsShowsExplicitDiagnosticsKeysNormalized) {
       {"project_id", S("p")},      // not an option at all
       {"command_executor", S(" WORKSPACE_SHELL ")},
       {"tool_timeout_ms", I(10)},
+      {"disk_quota_inodes", I(500)},
       {"jail_cpus", I(2)},
   });
   ASSERT_TRUE(o.ok()) << o.status();
@@ -478,11 +496,13 @@ TEST(RuntimeOptionsTest, RuntimeOptsShowsExplicitDiagnosticsKeysNormalized) {
                         {"protocol_allowlist", SL({"MCP"})},
                         {"network_egress_policy", S("allow")},
                         {"command_executor", S("workspace_shell")},
-                        {"jail_cpus", D(2.0)}}));
+                        {"jail_cpus", D(2.0)},
+                        {"disk_quota_inodes", I(500)}}));
   EXPECT_EQ(RuntimeOptsJson(*o),
             nlohmann::json::parse(R"({"tool_timeout_ms": 10,
               "protocol_allowlist": ["MCP"], "network_egress_policy": "allow",
-              "command_executor": "workspace_shell", "jail_cpus": 2.0})"));
+              "command_executor": "workspace_shell", "jail_cpus": 2.0,
+              "disk_quota_inodes": 500})"));
   EXPECT_EQ(OptionsFromProto(RuntimeOptsProto(*o)), RuntimeOptsEntries(*o));
   // Matched case-insensitively.
   EXPECT_TRUE(o->ProtocolAllowed("mcp"));

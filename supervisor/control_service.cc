@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "jail/project_quota.h"
 #include "runtime/runtime_options.h"
 #include "runtime/runtime_options_error.h"
 #include "runtime/tool_catalog.h"
@@ -49,6 +50,19 @@ bool ParseObjectField(const std::string& text, const char* field,
   }
   *out = std::move(parsed);
   return true;
+}
+
+// The project's disk budget (runtime options disk_quota_bytes/_inodes).
+jail::ProjectQuotaLimits DiskBudget(const runtime::ProjectSummary& summary) {
+  jail::ProjectQuotaLimits limits;
+  const runtime::ValidatedOptions& o = summary.options;
+  if (o.disk_quota_bytes) {
+    limits.bytes = static_cast<uint64_t>(*o.disk_quota_bytes);
+  }
+  if (o.disk_quota_inodes) {
+    limits.inodes = static_cast<uint64_t>(*o.disk_quota_inodes);
+  }
+  return limits;
 }
 
 }  // namespace
@@ -170,6 +184,17 @@ absl::StatusOr<std::string> ControlService::StartProject(
   absl::StatusOr<std::string> id = registry_.StartProject(root, merged, params);
   if (!id.ok()) return id;
   std::optional<runtime::ProjectSummary> summary = registry_.GetProject(*id);
+  // ---- disk budget (jail/project_quota.h): before any jail exists; fail
+  // closed when the filesystem cannot enforce it.
+  if (summary.has_value()) {
+    absl::StatusOr<uint32_t> quota =
+        jail::ApplyProjectQuota(summary->root_path, DiskBudget(*summary));
+    if (!quota.ok()) {
+      (void)registry_.StopProject(*id);
+      return quota.status();
+    }
+  }
+  // ---- end disk budget
   if (summary.has_value()) {
     runtime::ToolRuntimeConfig config;
     config.project_id = *id;
@@ -256,6 +281,12 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
                     {"timeout_counts", tools["timeout_counts"]}};
   }
   doc["policy"] = policy;
+  // ---- disk budget: limits and usage as the kernel accounts them.
+  if (jail::ProjectQuotaLimits budget = DiskBudget(*summary); budget.any()) {
+    doc["disk_quota"] =
+        jail::ProjectQuotaDiagnostics(summary->root_path, budget);
+  }
+  // ---- end disk budget
   const nlohmann::json& errors = doc["telemetry"]["recent_errors"];
   doc["health"] = {{"status", errors.empty() ? "ok" : "degraded"},
                    {"error_count", errors.size()},

@@ -1,6 +1,9 @@
-// `jcs doctor [--json]`: which jail layers this host can enforce, with fixes
-// for the missing ones.
+// `jcs doctor [--json] [--path DIR]`: which jail layers this host can
+// enforce, with fixes for the missing ones.
+#include <unistd.h>
+
 #include <cstdio>
+#include <string>
 
 #include "jail/doctor.h"
 #include "tools/commands.h"
@@ -9,21 +12,35 @@ namespace jcs::tools {
 
 int DoctorCommand(const std::vector<std::string>& args) {
   bool json = false;
-  for (const std::string& arg : args) {
+  // project_quota depends on the filesystem: by default the one of the
+  // current directory (where `jcs project start .` would put the project).
+  std::string quota_path = ".";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
     if (arg == "--json") {
       json = true;
+    } else if (arg == "--path") {
+      if (i + 1 >= args.size()) {
+        fputs("jcs doctor: --path needs a directory\n", stderr);
+        return 2;
+      }
+      quota_path = args[++i];
     } else if (arg == "-h" || arg == "--help") {
       puts(
-          "usage: jcs doctor [--json]\nProbes each jail layer on this host; "
-          "exit 0 when the "
-          "default jail (jcs run) can be enforced, 1 otherwise.");
+          "usage: jcs doctor [--json] [--path DIR]\nProbes each jail layer "
+          "on this host; exit 0 when the default jail (jcs run) can be "
+          "enforced, 1 otherwise.\n--path DIR: where project_quota (the "
+          "disk_quota_bytes/disk_quota_inodes budget) is probed (default: the "
+          "current directory).");
       return 0;
     } else {
       fprintf(stderr, "jcs doctor: unknown argument '%s'\n", arg.c_str());
       return 2;
     }
   }
-  const std::vector<jail::LayerStatus> layers = jail::ProbeHostLayers();
+  std::vector<jail::LayerStatus> layers = jail::ProbeHostLayers();
+  // Optional per project, so not essential for the exit status.
+  layers.push_back(jail::ProbeProjectQuotaLayer(quota_path));
   fputs((json ? jail::FormatLayerJson(layers) : jail::FormatLayerTable(layers))
             .c_str(),
         stdout);
