@@ -884,6 +884,10 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
   return out;
 }
 
+std::vector<std::string> DefaultSystemDirs() {
+  return {std::begin(kDefaultSystemRo), std::end(kDefaultSystemRo)};
+}
+
 std::string FormatSpec(const proto::JailSpec& spec) {
   google::protobuf::TextFormat::Printer printer;
   std::string text;

@@ -44,6 +44,9 @@ struct FinalSpec {
 absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
                                    const std::string& cwd);
 
+// The host directories every jail binds read-only by default (system_ro).
+std::vector<std::string> DefaultSystemDirs();
+
 // The effective spec in text format, as --print-config prints it.
 std::string FormatSpec(const proto::JailSpec& spec);
 

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/random.h>
@@ -317,12 +318,33 @@ ScopedFsIdentity::ScopedFsIdentity(uid_t uid, gid_t gid) {
     problem_ = "setfsid_failed";
     return;
   }
+  // The fsuid switch drops the filesystem capabilities, not
+  // CAP_SYS_RESOURCE, which lets writes pass quotas and the reserved blocks:
+  // this thread lowers it from its effective set for as long as it acts for
+  // the project (capset(2) on pid 0 changes only the calling thread).
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  if (syscall(SYS_capget, &header, caps_) == 0) {
+    struct __user_cap_data_struct lowered[2] = {caps_[0], caps_[1]};
+    lowered[CAP_TO_INDEX(CAP_SYS_RESOURCE)].effective &=
+        ~CAP_TO_MASK(CAP_SYS_RESOURCE);
+    if (syscall(SYS_capset, &header, lowered) != 0) {
+      syscall(SYS_setfsuid, old_uid_);
+      syscall(SYS_setfsgid, old_gid_);
+      problem_ = "cap_drop_failed";
+      return;
+    }
+    caps_saved_ = true;
+  }
   switched_ = true;
   ok_ = true;
 }
 
 ScopedFsIdentity::~ScopedFsIdentity() {
   if (!switched_) return;
+  if (caps_saved_) {
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    syscall(SYS_capset, &header, caps_);
+  }
   // uid first: with fsuid 0 again the fs capabilities come back, then the gid.
   syscall(SYS_setfsuid, old_uid_);
   syscall(SYS_setfsgid, old_gid_);

@@ -82,6 +82,7 @@
 #ifndef JCS_RUNTIME_FS_TOOLS_H_
 #define JCS_RUNTIME_FS_TOOLS_H_
 
+#include <linux/capability.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -132,7 +133,8 @@ class ScopedFsIdentity {
   ScopedFsIdentity& operator=(const ScopedFsIdentity&) = delete;
 
   bool ok() const { return ok_; }
-  // "" when ok, else "supplementary_groups_present" or "setfsid_failed".
+  // "" when ok, else "supplementary_groups_present", "setfsid_failed" or
+  // "cap_drop_failed".
   const std::string& problem() const { return problem_; }
 
  private:
@@ -140,6 +142,9 @@ class ScopedFsIdentity {
   bool switched_ = false;
   uid_t old_uid_ = 0;
   gid_t old_gid_ = 0;
+  // The thread's capabilities before CAP_SYS_RESOURCE was lowered.
+  struct __user_cap_data_struct caps_[2] = {};
+  bool caps_saved_ = false;
   std::string problem_;
 };
 

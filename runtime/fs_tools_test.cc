@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -679,6 +680,34 @@ TEST_F(FsToolsTest, DataDirIsReadOnlyAndItsStatePrivate) {
   EXPECT_TRUE(skill.ok) << skill.detail.dump();
   ToolOutcome list = List({{"path", ".jido"}});
   EXPECT_TRUE(list.ok) << list.detail.dump();
+}
+
+}  // namespace
+}  // namespace jcs::runtime
+
+namespace jcs::runtime {
+namespace {
+
+bool ThreadHasEffective(int cap) {
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  return (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap)) != 0;
+}
+
+// Quotas and the reserved blocks let CAP_SYS_RESOURCE through: a write made
+// for a project must not carry it.
+TEST(ScopedFsIdentityCapsTest, LowersSysResourceWhileActingForTheProject) {
+  if (geteuid() != 0 || !ThreadHasEffective(CAP_SYS_RESOURCE)) {
+    GTEST_SKIP() << "needs root with CAP_SYS_RESOURCE";
+  }
+  ASSERT_EQ(setgroups(0, nullptr), 0);  // ScopedFsIdentity refuses groups
+  {
+    ScopedFsIdentity identity(1000, 1000);
+    ASSERT_TRUE(identity.ok()) << identity.problem();
+    EXPECT_FALSE(ThreadHasEffective(CAP_SYS_RESOURCE));
+  }
+  EXPECT_TRUE(ThreadHasEffective(CAP_SYS_RESOURCE));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "jail/procfs.h"
+#include "jail/spec.h"
 #include "jail/zygote.h"
 #include "runtime/event_loop.h"
 #include "runtime/value.h"
@@ -31,6 +33,45 @@ namespace {
 
 constexpr int kUsageError = 2;
 constexpr int kStartError = 1;
+
+// `path` made canonical as far as it exists: the realpath of its deepest
+// existing ancestor, then the rest as written.
+std::string CanonicalAsFarAsItExists(const std::string& path) {
+  std::string existing = path;
+  std::string rest;
+  while (!existing.empty() && existing != "/") {
+    char* real = realpath(existing.c_str(), nullptr);
+    if (real != nullptr) {
+      std::string out(real);
+      free(real);
+      return rest.empty() ? out : absl::StrCat(out == "/" ? "" : out, rest);
+    }
+    const size_t slash = existing.rfind('/');
+    if (slash == std::string::npos) break;
+    rest = existing.substr(slash) + rest;
+    existing = slash == 0 ? "/" : existing.substr(0, slash);
+  }
+  return rest.empty() ? "/" : rest;
+}
+
+absl::Status CheckOutsideJailView(const char* what, const std::string& path) {
+  const std::string canonical = CanonicalAsFarAsItExists(path);
+  for (const std::string& dir : jail::DefaultSystemDirs()) {
+    char* real = realpath(dir.c_str(), nullptr);
+    if (real == nullptr) continue;
+    const std::string system(real);
+    free(real);
+    if (canonical == system ||
+        (canonical.rfind(system, 0) == 0 && canonical[system.size()] == '/')) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          what, " ", path, " is inside ", system,
+          ", which every jail sees (read-only): a jailed program could reach "
+          "the daemon's files there; use a directory such as /run/jcs or "
+          "/var/lib/jcs"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // mkdir -p with `mode` for the directories it creates.
 absl::Status MakeDirs(const std::string& path, mode_t mode) {
@@ -135,6 +176,17 @@ int Daemon::Run() {
   } else {
     fprintf(stderr, "jcs serve: %s (warm jails are cloned in-process)\n",
             std::string(zygote.status().message()).c_str());
+  }
+  // Every jail sees the system directories: the daemon's socket (a jailed
+  // program could connect to it as the project's owner) and state must not
+  // be among them.
+  for (const auto& [what, path] : {std::pair<const char*, std::string>{
+                                       "socket_path", config_.socket_path()},
+                                   {"state_dir", config_.state_dir()}}) {
+    if (absl::Status s = CheckOutsideJailView(what, path); !s.ok()) {
+      fprintf(stderr, "jcs serve: %s\n", std::string(s.message()).c_str());
+      return kStartError;
+    }
   }
   if (absl::Status s = MakeDirs(config_.state_dir(), 0700); !s.ok()) {
     fprintf(stderr, "jcs serve: state_dir: %s\n",

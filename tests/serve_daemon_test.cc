@@ -15,12 +15,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/serve_harness.h"
 #include "tools/control_client.h"
 
 namespace jcs::serve_test {
 namespace {
+
+using ::testing::HasSubstr;
 
 mode_t ModeOf(const std::string& path) {
   struct stat st;
@@ -190,6 +193,31 @@ TEST(ServeDaemonTest, NoConfigUsesTheEmbeddedDefaultPaths) {
   const ExitInfo exit = daemon.Stop();
   EXPECT_TRUE(exit.exited && exit.exit_code == 0) << exit.Describe() << "\n"
                                                   << daemon.Log();
+}
+
+// Every jail binds /etc, /usr, ... read-only: a socket there could be
+// connected to from inside a jail, as the project's owner.
+TEST(ServeDaemonTest, SocketOrStateInsideTheJailsSystemDirsIsRefused) {
+  const std::string marker = absl::StrCat("jcs-refused-", getpid());
+  TempDir elsewhere;
+  for (const std::string& config :
+       {absl::StrCat("socket_path: \"/etc/", marker, "/jcs.sock\"\n",
+                     "state_dir: \"", elsewhere.Sub("state"), "\"\n"),
+        absl::StrCat("socket_path: \"", elsewhere.Sub("jcs.sock"), "\"\n",
+                     "state_dir: \"/usr/", marker, "/state\"\n")}) {
+    DaemonOptions options;
+    options.set_paths = false;
+    options.extra_config = config;
+    options.wait_ready = false;
+    Daemon daemon(options);
+    daemon.Start();
+    const ExitInfo exit = daemon.Wait(10);
+    EXPECT_TRUE(exit.exited && exit.exit_code == 1) << exit.Describe() << "\n"
+                                                    << daemon.Log();
+    EXPECT_THAT(daemon.Log(), HasSubstr("which every jail sees"));
+    EXPECT_FALSE(PathExists("/etc/" + marker));
+    EXPECT_FALSE(PathExists("/usr/" + marker));
+  }
 }
 
 TEST(ServeDaemonTest, BootProjectsAppearInProjectList) {

@@ -109,6 +109,7 @@ TEST_F(ServeQuotaTest, BudgetOnTmpfsRefusesTheStart) {
   const std::string mnt = MountTmpfs(dir_.Sub("tmpfs"));
   const std::string root = mnt + "/project";
   ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(chown(root.c_str(), 1000, 1000), 0);  // tools never run as root
   ExpectStartRefused(
       Cli({"project", "start", root, "--opt", kBudget}),
       absl::StrCat("disk_quota_unavailable: tmpfs at ", mnt,
@@ -124,7 +125,7 @@ TEST_F(ServeQuotaTest, BudgetOnTmpfsRefusesTheStart) {
 TEST_F(ServeQuotaTest, BudgetOnAFilesystemWithoutPrjquotaRefusesTheStart) {
   // The test's temp dir is on the host's root filesystem (here ext4 mounted
   // without prjquota).
-  const std::string root = dir_.MakeDir("host_project");
+  const std::string root = dir_.MakeOwnedDir("host_project");
   // `jcs doctor --path` says whether this filesystem can enforce a budget
   // (and with which fix); only then is a refusal the right answer.
   const RunResult doctor =
@@ -152,7 +153,7 @@ TEST_F(ServeQuotaTest, BudgetOnAFilesystemWithoutPrjquotaRefusesTheStart) {
 }
 
 TEST_F(ServeQuotaTest, InvalidBudgetIsAnInvalidRuntimeOpt) {
-  const std::string root = dir_.MakeDir("bad_opt");
+  const std::string root = dir_.MakeOwnedDir("bad_opt");
   for (const std::string opt :
        {"disk_quota_bytes=0", "disk_quota_bytes=\"8M\"", "disk_quota_inodes=-1",
         "disk_quota_inodes=1.5"}) {
