@@ -16,9 +16,6 @@
 namespace jcs::runtime {
 namespace {
 
-constexpr uint64_t kResolveBeneath =
-    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-
 int64_t MonotonicUs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -31,33 +28,6 @@ absl::Status Unavailable(const std::string& detail) {
 }
 
 }  // namespace
-
-int OpenDirBeneathLong(int root_fd, const std::string& rel) {
-  constexpr size_t kChunk = 2048;
-  if (rel.empty())
-    return OpenAt2(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC,
-                   kResolveBeneath);
-  UniqueFd cur;
-  size_t pos = 0;
-  while (pos < rel.size()) {
-    size_t len = rel.size() - pos;
-    if (len > kChunk) {
-      len = rel.rfind('/', pos + kChunk);
-      if (len == std::string::npos || len <= pos) {
-        errno = ENAMETOOLONG;
-        return -1;
-      }
-      len -= pos;
-    }
-    const int next =
-        OpenAt2(cur.valid() ? cur.get() : root_fd, rel.substr(pos, len),
-                O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, kResolveBeneath);
-    if (next < 0) return -1;
-    cur.Reset(next);
-    pos += len + 1;
-  }
-  return cur.release();
-}
 
 absl::StatusOr<PathId> LocateDirFd(const std::string& root, int dir_fd) {
   struct stat st;

@@ -42,15 +42,13 @@ struct JailMasks {
 // reached by name from the root without symlinks, at or below `root`.
 absl::StatusOr<PathId> LocateDirFd(const std::string& root, int dir_fd);
 
+// OpenDirBeneathLong (opening a directory beneath the root by a long path)
+// lives in runtime/sensitive_mask.h, shared with the sensitive-path index.
+
 // `data_dir_fd` < 0: the project has no data dir to protect.
 absl::StatusOr<JailMasks> PrepareJailMasks(
     const std::string& root, const std::vector<std::string>& denylist,
     const std::vector<std::string>& allowlist, int data_dir_fd);
-
-// Opens the directory `rel` below `root_fd` (O_PATH, no symlinks, never above
-// the root) in chunks of whole components, so a path longer than PATH_MAX is
-// reachable. -1 with errno on failure.
-int OpenDirBeneathLong(int root_fd, const std::string& rel);
 
 }  // namespace jcs::runtime
 
