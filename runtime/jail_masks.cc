@@ -70,9 +70,31 @@ absl::StatusOr<PathId> LocateDirFd(const std::string& root, int dir_fd) {
                 static_cast<uint64_t>(st.st_ino), true};
 }
 
+absl::StatusOr<SensitiveScan> SensitiveSet(
+    const std::string& root, const std::vector<std::string>& denylist,
+    const std::vector<std::string>& allowlist, SensitiveIndex* index,
+    std::string* mode, std::string* reason, uint64_t* events) {
+  *mode = "full_scan";
+  *reason = "no index";
+  *events = 0;
+  if (index != nullptr) {
+    SensitiveIndex::Snapshot snapshot = index->Take();
+    *events = snapshot.events;
+    if (snapshot.scan.has_value()) {
+      *mode = "index";
+      reason->clear();
+      return *std::move(snapshot.scan);
+    }
+    *reason = std::move(snapshot.reason);
+  }
+  // Never unmasked: an index that cannot be trusted means the full walk.
+  return ScanSensitivePaths(root, denylist, allowlist);
+}
+
 absl::StatusOr<JailMasks> PrepareJailMasks(
     const std::string& root, const std::vector<std::string>& denylist,
-    const std::vector<std::string>& allowlist, int data_dir_fd) {
+    const std::vector<std::string>& allowlist, int data_dir_fd,
+    SensitiveIndex* index) {
   const int64_t start = MonotonicUs();
   JailMasks masks;
   if (data_dir_fd >= 0) {
@@ -91,7 +113,8 @@ absl::StatusOr<JailMasks> PrepareJailMasks(
     }
   }
   absl::StatusOr<SensitiveScan> scan =
-      ScanSensitivePaths(root, denylist, allowlist);
+      SensitiveSet(root, denylist, allowlist, index, &masks.scan_mode,
+                   &masks.scan_reason, &masks.scan_events);
   if (!scan.ok()) return scan.status();
   masks.scan = *std::move(scan);
   masks.scan_us = MonotonicUs() - start;

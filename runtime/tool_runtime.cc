@@ -109,6 +109,11 @@ ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
       data_dir_fd_->Reset(OpenDirBeneathLong(root_fd.get(), config_.data_dir));
     }
   }
+  // Off the loop: calls use the full scan until it is ready.
+  index_ = std::make_shared<SensitiveIndex>(
+      config_.root, config_.options.sensitive_path_denylist,
+      config_.options.sensitive_path_allowlist);
+  index_->StartBuild();
 }
 
 ToolRuntime::~ToolRuntime() {
@@ -116,6 +121,7 @@ ToolRuntime::~ToolRuntime() {
   on_idle_ = nullptr;
   KillAll("project_stopped");
   *alive_ = false;
+  index_->Stop();  // a build still running ends early
   for (WarmPool& pool : pools_) pool.jails.clear();  // kills the warm jails
 }
 
@@ -399,10 +405,12 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
       // Another name of a secret's inode (a hard link) is a secret too.
       ctx.is_sensitive_inode =
           [root = config_.root, deny = options.sensitive_path_denylist,
-           allow = options.sensitive_path_allowlist](
-              uint64_t dev, uint64_t ino) -> absl::StatusOr<bool> {
-        absl::StatusOr<SensitiveScan> scan =
-            ScanSensitivePaths(root, deny, allow);
+           allow = options.sensitive_path_allowlist,
+           index = index_](uint64_t dev, uint64_t ino) -> absl::StatusOr<bool> {
+        std::string mode, reason;
+        uint64_t events = 0;
+        absl::StatusOr<SensitiveScan> scan = SensitiveSet(
+            root, deny, allow, index.get(), &mode, &reason, &events);
         if (!scan.ok()) return scan.status();
         for (const SensitiveEntry& e : scan->entries) {
           if (e.dev == dev && e.ino == ino) return true;
@@ -688,7 +696,8 @@ nlohmann::json ToolRuntime::Diagnostics() const {
   }
   return {{"recent_decisions", decisions},
           {"running_calls", running},
-          {"timeout_counts", timeouts}};
+          {"timeout_counts", timeouts},
+          {"sensitive_index", index_->Diagnostics()}};
 }
 
 }  // namespace jcs::runtime

@@ -73,11 +73,12 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
   const std::vector<std::string> deny = options.sensitive_path_denylist;
   const std::vector<std::string> allow = options.sensitive_path_allowlist;
   std::shared_ptr<UniqueFd> data_fd = data_dir_fd_;
+  std::shared_ptr<SensitiveIndex> index = index_;
   std::weak_ptr<Call> weak_call = call;
   absl::Status queued = RunOffLoop<absl::StatusOr<JailMasks>>(
       loop_, alive_,
-      [root, deny, allow, data_fd] {
-        return PrepareJailMasks(root, deny, allow, data_fd->get());
+      [root, deny, allow, data_fd, index] {
+        return PrepareJailMasks(root, deny, allow, data_fd->get(), index.get());
       },
       [this, weak_call](absl::StatusOr<JailMasks> masks) {
         if (std::shared_ptr<Call> call = weak_call.lock()) {
@@ -108,11 +109,16 @@ void ToolRuntime::ContinueJail(const std::shared_ptr<Call>& call,
     return;
   }
   call->scan_us = masks->scan_us;
-  call->scan_info = {{"entries_seen", masks->scan.entries_seen},
+  call->scan_info = {{"mode", masks->scan_mode},
+                     {"events", masks->scan_events},
+                     {"entries_seen", masks->scan.entries_seen},
                      {"directories", masks->scan.directories},
                      {"attempts", masks->scan.attempts},
                      {"masked", masks->scan.entries.size()},
                      {"hard_link_walk", masks->scan.hard_link_walk}};
+  if (!masks->scan_reason.empty()) {
+    call->scan_info["reason"] = masks->scan_reason;
+  }
   const auto add_identity = [&spec](const std::string& path, uint64_t dev,
                                     uint64_t ino, bool is_dir) {
     proto::PathIdentity* id = spec.add_identity();
