@@ -278,7 +278,8 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
     nlohmann::json tools = it->second->Diagnostics();
     policy["recent_decisions"] = tools["recent_decisions"];
     doc["tools"] = {{"running_calls", tools["running_calls"]},
-                    {"timeout_counts", tools["timeout_counts"]}};
+                    {"timeout_counts", tools["timeout_counts"]},
+                    {"sensitive_index", tools["sensitive_index"]}};
   }
   doc["policy"] = policy;
   // ---- disk budget: limits and usage as the kernel accounts them.
