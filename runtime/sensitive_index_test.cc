@@ -1,6 +1,8 @@
 #include "runtime/sensitive_index.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -268,6 +270,25 @@ TEST_F(SensitiveIndexTest, QueueOverflowFallsBackThenRebuilds) {
   ASSERT_EQ(index_->state(), SensitiveIndex::State::kReady);
   ExpectMatchesFullScan("after the rebuild");
   EXPECT_GE(index_->Diagnostics()["builds"].get<int>(), 2);
+}
+
+// A mount raises no inotify event: a file system mounted below the root
+// after the build (with a secret in it) must not be missed.
+TEST_F(SensitiveIndexTest, AMountBelowTheRootDistrustsTheIndex) {
+  const std::string source = base_ + "/source";
+  fs::create_directories(source);
+  std::ofstream(source + "/.env") << "SECRET";
+  Write("mnt/keep.txt");
+  Built();
+  ASSERT_EQ(index_->Take().mode, "index");
+  if (mount(source.c_str(), (root_ + "/mnt").c_str(), nullptr, MS_BIND,
+            nullptr) != 0) {
+    GTEST_SKIP() << "cannot bind-mount here: " << strerror(errno);
+  }
+  const SensitiveIndex::Snapshot snapshot = index_->Take();
+  EXPECT_EQ(umount2((root_ + "/mnt").c_str(), MNT_DETACH), 0);
+  EXPECT_EQ(snapshot.mode, "full_scan");
+  EXPECT_THAT(snapshot.reason, HasSubstr("mount table"));
 }
 
 TEST_F(SensitiveIndexTest, AMissingRootIsAFallbackNotAnEmptySet) {
