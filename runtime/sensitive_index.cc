@@ -778,6 +778,11 @@ SensitiveIndex::Snapshot SensitiveIndex::Take() {
       snapshot.reason = state_ == State::kBuilding
                             ? std::string("building")
                             : absl::StrCat("fallback: ", reason_);
+      // A build that failed on a busy tree is tried again (in the
+      // background; this call and the next use the full scan meanwhile).
+      rebuild = state_ == State::kFallback &&
+                (reason_.rfind("overflow", 0) == 0 ||
+                 reason_.rfind("the tree kept", 0) == 0);
     } else {
       Updater updater(this, tree_.get());
       snapshot.events = updater.Drain();
