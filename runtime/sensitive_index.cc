@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -13,12 +14,15 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
+#include <map>
+#include <set>
 #include <unordered_map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "runtime/path_policy.h"
+#include "runtime/unique_fd.h"
 #include "runtime/worker_pool.h"
 
 namespace jcs::runtime {
@@ -152,22 +156,36 @@ class SensitiveIndex::Updater {
   }
 
   // Reads every queued notification and re-examines what they touched,
-  // until one round finds the index consistent with the disk.
-  uint64_t Drain() {
+  // round after round, until a round ends with the queue empty: then every
+  // change made before that moment was read and every name it touched was
+  // examined after it, so the index is exact at that moment. A round that
+  // ends with more notifications queued proves nothing (a secret renamed
+  // back and forth can be missed under both names); after kDrainRounds such
+  // rounds the tree is busy: sets *quiescent false (the caller runs the full
+  // scan) and keeps the index, the rest of the queue is for the next drain.
+  uint64_t Drain(bool* quiescent) {
     uint64_t events = 0;
+    *quiescent = false;
     for (int round = 0; round < kDrainRounds && !Untrusted(); ++round) {
-      CheckMounts();
       std::set<std::pair<int, std::string>> dirty;
       events += ReadEvents(&dirty);
       if (Untrusted()) break;
-      if (Reexamine(dirty)) {
-        ResolveLinks();
-        return events;
+      raced_ = false;
+      const bool found_all = Reexamine(dirty) && !raced_;
+      if (Untrusted()) break;
+      ResolveLinks();
+      CheckMounts();
+      if (Untrusted()) break;
+      int queued = 0;
+      if (ioctl(tree_->inotify.get(), FIONREAD, &queued) != 0) {
+        Distrust(absl::StrCat("FIONREAD on inotify: ", strerror(errno)));
+        break;
+      }
+      if (found_all && queued == 0) {
+        *quiescent = true;
+        break;
       }
     }
-    Distrust(absl::StrCat("the tree kept changing under ", kDrainRounds,
-                          " drains (a directory is not where the index "
-                          "has it)"));
     return events;
   }
 
@@ -345,6 +363,7 @@ class SensitiveIndex::Updater {
           return Distrust(
               absl::StrCat("cannot open the root: ", strerror(errno)));
         }
+        raced_ = true;
         continue;  // moved or removed: queued on the parent's watch
       }
       struct stat st;
@@ -464,7 +483,18 @@ class SensitiveIndex::Updater {
       }
       UniqueFd still(above ? -1 : OpenNode(old));
       if (above || still.valid()) {
-        Distrust("a directory is reachable by two paths (a bind mount)");
+        // Two paths at once need a mount below the root; without one it is
+        // a rename racing this walk (seen at both names in turn): this
+        // round is not exact, the next one reads the rename.
+        bool mounts_below = false;
+        for (const std::string& point : tree_->mounts) {
+          mounts_below = mounts_below || point != index_->root_;
+        }
+        if (above || mounts_below) {
+          Distrust("a directory is reachable by two paths (a bind mount)");
+        } else {
+          raced_ = true;
+        }
         return nullptr;
       }
       DropDir(old->parent, old->name);
@@ -651,6 +681,8 @@ class SensitiveIndex::Updater {
  private:
   SensitiveIndex* const index_;
   Tree* const tree_;
+  // A walk of this round met a directory that moved under it.
+  bool raced_ = false;
 };
 
 SensitiveIndex::SensitiveIndex(std::string root,
@@ -736,18 +768,17 @@ void SensitiveIndex::Build() {
   entries_done_.store(0);
   const int64_t start = NowMs();
   std::unique_ptr<Tree> tree;
-  // A tree that changed too fast for the drains (or overflowed the queue)
-  // while it was walked is walked again; other failures are not transient.
+  // A tree that overflowed the queue while it was walked is walked again;
+  // other failures are not transient.
   for (int attempt = 0; attempt < kSensitiveScanAttempts; ++attempt) {
     tree = std::make_unique<Tree>();
     Updater updater(this, tree.get());
     updater.BuildAll();
     if (!updater.Untrusted()) updater.ResolveLinks();
-    if (!updater.Untrusted()) updater.Drain();
-    const std::string& why = tree->untrusted;
-    if (why.rfind("overflow", 0) != 0 && why.rfind("the tree kept", 0) != 0) {
-      break;
-    }
+    // Not quiescent is fine here: what is still queued is for Take().
+    bool quiescent = false;
+    if (!updater.Untrusted()) updater.Drain(&quiescent);
+    if (tree->untrusted.rfind("overflow", 0) != 0) break;
   }
   PublishSizes(*tree);
   const std::string untrusted = tree->untrusted;
@@ -780,13 +811,17 @@ SensitiveIndex::Snapshot SensitiveIndex::Take() {
                             : absl::StrCat("fallback: ", reason_);
       // A build that failed on a busy tree is tried again (in the
       // background; this call and the next use the full scan meanwhile).
-      rebuild = state_ == State::kFallback &&
-                (reason_.rfind("overflow", 0) == 0 ||
-                 reason_.rfind("the tree kept", 0) == 0);
+      rebuild = state_ == State::kFallback && reason_.rfind("overflow", 0) == 0;
     } else {
       Updater updater(this, tree_.get());
-      snapshot.events = updater.Drain();
-      if (updater.Untrusted()) {
+      bool quiescent = false;
+      snapshot.events = updater.Drain(&quiescent);
+      if (!updater.Untrusted() && !quiescent) {
+        // The index stays; this call cannot be given an exact set from it.
+        snapshot.reason =
+            absl::StrCat("busy: the tree kept changing during ", kDrainRounds,
+                         " drains of its notifications");
+      } else if (updater.Untrusted()) {
         snapshot.reason = tree_->untrusted;
         // A watch limit would be hit again: no rebuild until a restart.
         rebuild = snapshot.reason.rfind("watch_limit", 0) != 0;
@@ -803,7 +838,10 @@ SensitiveIndex::Snapshot SensitiveIndex::Take() {
     absl::MutexLock lock(&stats_mu_);
     ++snapshots_;
     events_applied_ += snapshot.events;
-    if (snapshot.mode != "index") ++fallbacks_;
+    if (snapshot.mode != "index") {
+      ++fallbacks_;
+      last_fallback_ = snapshot.reason;
+    }
   }
   if (rebuild && !stopped_.load()) ScheduleRebuild();
   return snapshot;
@@ -820,6 +858,7 @@ nlohmann::json SensitiveIndex::Diagnostics() const {
   doc["builds"] = builds_;
   doc["snapshots"] = snapshots_;
   doc["fallbacks"] = fallbacks_;
+  doc["last_fallback"] = last_fallback_;
   doc["events_applied"] = events_applied_;
   return doc;
 }

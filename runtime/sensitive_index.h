@@ -14,7 +14,7 @@
 //     sensitive files that have more than one link ("hard_link" entries).
 //
 // Watches are added to a directory before it is listed, so whatever changes
-// in it after the listing is queued as an event. Snapshot() first drains
+// in it after the listing is queued as an event. Take() first drains
 // every queued event (a `.env` created before the call was requested is in
 // the queue), in two steps: (1) apply the tree's shape (a deleted or moved
 // directory drops its node and its watches) and note each (directory, name)
@@ -33,26 +33,29 @@
 // Fallback (never unmasked): when the index cannot be trusted -- the event
 // queue overflowed (IN_Q_OVERFLOW), the watch limit was reached
 // (fs.inotify.max_user_watches), the mount table changed (a mount raises no
-// inotify event), inotify is unavailable, a directory could not be
-// re-opened where the index has it after kDrainRounds drains -- Snapshot()
-// says so (Snapshot::mode "full_scan" and why) and the caller runs
-// ScanSensitivePaths instead; a rebuild is started on the worker pool
-// (except for the watch limit: raise fs.inotify.max_user_watches and restart
-// the project). While the first build runs, calls use the full scan too.
+// inotify event), inotify is unavailable, the same directory is reachable
+// twice (a bind mount) -- Take() says so (Snapshot::mode "full_scan" and
+// why), the caller runs ScanSensitivePaths instead and a rebuild is started
+// on the worker pool (not for the watch limit: raise
+// fs.inotify.max_user_watches and restart the project). The same fallback,
+// keeping the index, when no drain round ends with the queue empty
+// ("busy"): the set is only exact as of a moment with nothing queued (a
+// secret's directory renamed back and forth can otherwise be missed under
+// both names). While a build runs, calls use the full scan too. Notifications
+// are drained on demand only: a tree that changes more than
+// fs.inotify.max_queued_events times between two calls overflows, and the next
+// call pays a full scan while the index is rebuilt.
 //
 // Thread safety: every public method may be called from any thread. Build()
-// and Snapshot() do filesystem work: call them off the event loop.
+// and Take() do filesystem work: call them off the event loop.
 #ifndef JCS_RUNTIME_SENSITIVE_INDEX_H_
 #define JCS_RUNTIME_SENSITIVE_INDEX_H_
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -60,13 +63,13 @@
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "runtime/sensitive_mask.h"
-#include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
 
-// Drains (event reads and re-examinations) a snapshot tries before it gives
-// up on a tree that keeps moving under it.
-inline constexpr int kDrainRounds = 3;
+// Rounds of reading notifications and re-examining what they touched that a
+// Take() tries before it gives up on a tree that keeps changing (the call
+// then runs the full scan; the index stays).
+inline constexpr int kDrainRounds = 8;
 
 class SensitiveIndex : public std::enable_shared_from_this<SensitiveIndex> {
  public:
@@ -102,7 +105,7 @@ class SensitiveIndex : public std::enable_shared_from_this<SensitiveIndex> {
   State state() const;
   // {state, reason, directories_done, entries_done, directories, sensitive,
   //  hard_links, watches, build_ms, builds, snapshots, fallbacks,
-  //  events_applied, bytes, bytes_per_directory}
+  //  last_fallback, events_applied, bytes, bytes_per_directory}
   nlohmann::json Diagnostics() const;
 
  private:
@@ -134,6 +137,7 @@ class SensitiveIndex : public std::enable_shared_from_this<SensitiveIndex> {
   uint64_t snapshots_ ABSL_GUARDED_BY(stats_mu_) = 0;
   uint64_t fallbacks_ ABSL_GUARDED_BY(stats_mu_) = 0;
   uint64_t events_applied_ ABSL_GUARDED_BY(stats_mu_) = 0;
+  std::string last_fallback_ ABSL_GUARDED_BY(stats_mu_);
   nlohmann::json sizes_ ABSL_GUARDED_BY(stats_mu_) = nlohmann::json::object();
   // Build progress, read while Build() runs.
   std::atomic<uint64_t> directories_done_{0};

@@ -214,6 +214,52 @@ TEST_F(SensitiveIndexTest, RandomMutationsKeepTheIndexExact) {
   }
 }
 
+// A racer renames a secret's directory back and forth: a snapshot from the
+// index has the secret under one of its names, or the call is told to run
+// the full scan; never an index without it.
+TEST_F(SensitiveIndexTest, ARenameRaceNeverHidesTheSecret) {
+  Write("config/.env", "SECRET");
+  Built();
+  std::atomic<bool> stop{false};
+  std::atomic<long> renames{0};
+  std::thread racer([&] {
+    const std::string a = root_ + "/config", b = root_ + "/cfgx";
+    while (!stop.load()) {
+      if (rename(a.c_str(), b.c_str()) == 0) ++renames;
+      if (rename(b.c_str(), a.c_str()) == 0) ++renames;
+    }
+  });
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (renames.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  int by_index = 0, busy = 0;
+  for (int i = 0; (i < 300 || renames.load() < 30000) && !HasFailure() &&
+                  std::chrono::steady_clock::now() < deadline;
+       ++i) {
+    const SensitiveIndex::Snapshot snapshot = index_->Take();
+    if (snapshot.mode != "index") {
+      EXPECT_THAT(snapshot.reason, HasSubstr("busy")) << i;
+      ++busy;
+      continue;
+    }
+    ++by_index;
+    bool found = false;
+    for (const SensitiveEntry& e : snapshot.scan->entries) {
+      found = found || e.rel == "config/.env" || e.rel == "cfgx/.env";
+    }
+    EXPECT_TRUE(found) << "snapshot " << i << " has no secret";
+  }
+  stop = true;
+  racer.join();
+  fprintf(stderr, "race: %d snapshots by index, %d busy, %ld renames\n",
+          by_index, busy, renames.load());
+  EXPECT_GT(renames.load(), 1000);
+  // Once the racer stops, the index is exact again.
+  ExpectMatchesFullScan("after the race");
+}
+
 // The tree changes while the index is built: once it settles, the index
 // equals a full scan.
 TEST_F(SensitiveIndexTest, ChangesDuringTheBuildAreCaught) {
