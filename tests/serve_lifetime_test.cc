@@ -169,9 +169,11 @@ TEST(ServeLifetimeTest, ToolCallsSurviveTheZygotesDeath) {
   const std::string project = StartProject(daemon, MakeProject(daemon));
   const pid_t zygote = ZygoteOf(daemon.pid());
   ASSERT_GT(zygote, 0) << "the daemon has no zygote";
+  std::string last_call;
   const auto ok = [&] {
     const RunResult r =
         RunTool(daemon, project, {{"argv", {"/bin/echo", "alive"}}}, false);
+    last_call = r.Describe();
     const nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, false);
     return r.exit_code == 0 && doc.is_object() &&
            doc["result"]["stdout"] == "alive\n";
@@ -188,7 +190,8 @@ TEST(ServeLifetimeTest, ToolCallsSurviveTheZygotesDeath) {
   }
   ASSERT_NE(ParentOf(zygote), daemon.pid()) << "the zygote was not reaped";
   for (int i = 0; i < 4; ++i) {
-    EXPECT_TRUE(ok()) << "call " << i << " after the zygote died\n"
+    EXPECT_TRUE(ok()) << "call " << i << " after the zygote died: " << last_call
+                      << "\n"
                       << daemon.Log();
   }
   EXPECT_TRUE(daemon.running());
