@@ -122,7 +122,9 @@ ToolRuntime::~ToolRuntime() {
   KillAll("project_stopped");
   *alive_ = false;
   index_->Stop();  // a build still running ends early
-  for (WarmPool& pool : pools_) pool.jails.clear();  // kills the warm jails
+  // Killed in the background; the daemon waits for them at exit
+  // (jail::StopJailTeardowns).
+  for (WarmPool& pool : pools_) DiscardJails(pool);
 }
 
 nlohmann::json ToolRuntime::ListTools() const {
@@ -621,8 +623,12 @@ void ToolRuntime::Terminate(const std::shared_ptr<Call>& call,
   uint64_t terminated = 0;
   if (call->run != nullptr && !call->run->finished()) {
     // Kill() tears the jail down now and reports through the done callback,
-    // which sees `cancelled` and only finishes the call.
+    // which sees `cancelled` and only finishes the call. A cancel is the
+    // runbook's containment step: it answers only once the whole process
+    // tree is dead, so this teardown waits on the loop (the one that does;
+    // every other teardown runs on the jail reaper thread).
     std::optional<jail::RunResult> before = call->jail_result;
+    call->run->set_async_teardown(false);
     call->run->Kill();
     if (call->jail_result.has_value() && !before.has_value()) {
       terminated = call->jail_result->descendants_killed +

@@ -192,6 +192,8 @@ class ToolRuntime {
   static std::string WarmFingerprint(const proto::JailSpec& spec);
   void Dispatch(const std::shared_ptr<Call>& call);
   static std::unique_ptr<jail::JailRun> TakeIdle(WarmPool& pool);
+  // Kills the pool's jails in the background: the loop does not wait.
+  static void DiscardJails(WarmPool& pool);
   void RefillPool(int kind);
   void OnWarmReady(int kind);
   void OnWarmEnded(int kind, uint64_t id);
