@@ -367,6 +367,17 @@ std::string MakeTree(const std::string& parent, int64_t files) {
   return root;
 }
 
+// The upper bound of the highest log2 bucket (PingResponse.loop) that gained
+// rounds between two snapshots: no round in between took longer.
+uint64_t LongestRoundBoundUs(
+    const google::protobuf::RepeatedField<uint64_t>& before,
+    const google::protobuf::RepeatedField<uint64_t>& after) {
+  for (int i = after.size() - 1; i >= 0; --i) {
+    if (after[i] > (i < before.size() ? before[i] : 0)) return uint64_t{2} << i;
+  }
+  return 0;
+}
+
 // The scale mode (issue 10): for each size, a fresh tree, a project on it,
 // the index build watched (diagnostics every 50 ms on one connection, pings
 // every ms on another), then interleaved exec/plain calls.
@@ -428,6 +439,7 @@ int RunScale(const std::string& socket_path, const std::string& parent,
     }
     const double start_ms = MsSince(t0);
     std::vector<double> ping_ms;
+    jcs::proto::LoopStats loop_first, loop_last;
     nlohmann::json index;
     Clock::time_point last_check = Clock::now() - std::chrono::seconds(1);
     while (MsSince(t0) < 120000) {
@@ -453,6 +465,8 @@ int RunScale(const std::string& socket_path, const std::string& parent,
         return 1;
       }
       ping_ms.push_back(MsSince(p0));
+      if (ping_ms.size() == 1) loop_first = pong->ping().loop();
+      loop_last = pong->ping().loop();
       usleep(1000);
     }
     const double ready_ms = MsSince(t0);
@@ -492,6 +506,15 @@ int RunScale(const std::string& socket_path, const std::string& parent,
         "%.3f ms (target: within 5 ms)\n",
         ping_ms.size(), Percentile(ping_ms, 0.5), Percentile(ping_ms, 0.99),
         ping_ms.empty() ? 0.0 : ping_ms.back());
+    printf(
+        "  event loop while it built: %llu rounds, longest under %llu us of "
+        "CPU and %llu us of wall time\n",
+        static_cast<unsigned long long>(loop_last.rounds() -
+                                        loop_first.rounds()),
+        static_cast<unsigned long long>(LongestRoundBoundUs(
+            loop_first.cpu_us_log2(), loop_last.cpu_us_log2())),
+        static_cast<unsigned long long>(LongestRoundBoundUs(
+            loop_first.wall_us_log2(), loop_last.wall_us_log2())));
     printf(
         "  pings before the project started (1 s): %zu, p50 %.3f ms, p99 "
         "%.3f ms, max %.3f ms\n",
