@@ -173,7 +173,7 @@ class EventLoop {
   // How long each round between two waits took, for operators (a callback
   // that blocks the loop shows here) and for tests. Two clocks: the round's
   // wall time, which shows a blocking call on the loop, and the loop thread's
-  // CPU time since the previous round, which a loop preempted on a saturated
+  // CPU time in it (see RecordRound), which a loop preempted on a saturated
   // host does not accumulate, so a loop that computes too long can be told
   // from a busy machine.
   struct Stats {
