@@ -12,11 +12,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "egress/egress_proxy.h"
+#include "jail/background_thread.h"
 #include "jail/cgroup.h"
 #include "jail/child.h"
 #include "jail/runner.h"
@@ -39,6 +41,11 @@ inline int PidfdSignal(int pidfd, int sig) {
   return static_cast<int>(
       syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
+
+// The threads that do the jail supervisor's blocking work, so that the loop
+// never waits: one builds warm jails, one kills and removes finished ones.
+BackgroundThread& JailLauncher();
+BackgroundThread& JailReaper();
 
 class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
  public:
@@ -77,6 +84,8 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   void DropDone() {
     done_ = nullptr;
     on_ready_ = nullptr;
+    std::lock_guard<std::mutex> lock(deliver_mu_);
+    deliver_wanted_ = false;
   }
   bool finished() const { return finished_; }
 
@@ -105,7 +114,12 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   void HandleNotification();
   // Tears the jail down, computes the result and calls done_ (once).
   void Finish();
-  void Teardown();
+  // The part of the teardown that never waits; false when what is left must
+  // wait for the kernel (TeardownAndWait).
+  bool TeardownWithoutWaiting();
+  void TeardownAndWait();
+  bool TeardownOffLoop();
+  void Deliver();
   void ReadCgroupStats();
   void FinishTeardown();
   void ComputeResult();
@@ -131,6 +145,12 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   bool armed_ = false;           // warm: polls armed on the loop
   bool built_ = false;           // warm: the init reported kWarmReady
   bool deferred_reap_ = false;
+  bool only_init_ = false;  // at teardown, nothing but the init was left
+  int64_t teardown_t0_us_ = 0;
+  // Whether a teardown on the reaper thread may still post the result to the
+  // loop; cleared by DropDone() (see TeardownOffLoop).
+  std::mutex deliver_mu_;
+  bool deliver_wanted_ = true;
   std::function<void()> on_ready_;
   bool killed_ = false;
   std::unique_ptr<Cgroup> cgroup_;

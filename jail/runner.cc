@@ -476,44 +476,60 @@ void JailRun::Impl::ReadCgroupStats() {
 }
 
 // The second half of a deferred teardown: reap the (killed) init, remove the
-// cgroup, close the fds. Holds the run alive until done.
+// cgroup, close the fds. Holds the run alive until done. The loop only sees
+// the init's exit: removing a cgroup can wait for the kernel (EBUSY retries),
+// so it runs on the reaper thread.
 void JailRun::Impl::FinishTeardown() {
   std::shared_ptr<Impl> self = shared_from_this();
-  auto reap = [self](bool wait) {
+  auto reap = [self] {
     siginfo_t info = {};
     waitid(static_cast<idtype_t>(P_PIDFD), self->pidfd_, &info,
-           WEXITED | __WALL | (wait ? 0 : WNOHANG));
+           WEXITED | __WALL);
     if (self->cgroup_ != nullptr) (void)self->cgroup_->Destroy();
     self->CloseFds();
   };
-  absl::StatusOr<runtime::OpId> op =
-      loop_->WaitPid(pidfd_, [reap](int res) { reap(true); });
-  if (!op.ok()) reap(true);
+  absl::StatusOr<runtime::OpId> op = loop_->WaitPid(pidfd_, [reap](int res) {
+    if (!JailReaper().Submit(reap)) reap();
+  });
+  if (!op.ok()) reap();
 }
 
-void JailRun::Impl::Teardown() {
-  int64_t t = RunNowUs();
+bool JailRun::Impl::TeardownWithoutWaiting() {
+  teardown_t0_us_ = RunNowUs();
+  const int64_t t = teardown_t0_us_;
   // Common case: the program is gone and nothing else runs beside the jail's
   // init, which never forks again, so killing the init (and with it the pid
   // namespace) is all that is left to do.
   absl::StatusOr<std::vector<pid_t>> left =
       cgroup_ != nullptr ? cgroup_->Processes()
                          : absl::StatusOr<std::vector<pid_t>>();
-  const bool only_init =
+  only_init_ =
       left.ok() && std::all_of(left->begin(), left->end(),
                                [&](pid_t pid) { return pid == init_pid_; });
-  if (only_init && pidfd_ >= 0 && async_teardown_ && !init_dead_) {
+  if (only_init_ && pidfd_ >= 0 && async_teardown_ && !init_dead_) {
     // Nothing of the program is left: the result is complete once the
     // cgroup's counters are read. The init's death (the pid namespace's
-    // teardown takes milliseconds) and the cgroup's removal finish on the
-    // loop after `done` (FinishTeardown).
+    // teardown takes milliseconds) and the cgroup's removal finish after
+    // `done` (FinishTeardown).
     ReadCgroupStats();
     PidfdSignal(pidfd_, SIGKILL);
     r_.teardown_us.emplace_back("kill", RunNowUs() - t);
     deferred_reap_ = true;
-    return;
+    return true;
   }
-  if (only_init && pidfd_ >= 0) {
+  if (cgroup_ == nullptr && pidfd_ < 0) {
+    TeardownAndWait();  // nothing was started: nothing to wait for
+    return true;
+  }
+  return false;
+}
+
+// Kills what is left and waits for it, reaps the init, reads the cgroup's
+// counters and removes it. Waits for the kernel: off the loop when the run
+// tears down asynchronously.
+void JailRun::Impl::TeardownAndWait() {
+  int64_t t = teardown_t0_us_;
+  if (only_init_ && pidfd_ >= 0) {
     PidfdSignal(pidfd_, SIGKILL);
   } else if (cgroup_ != nullptr && init_pid_ > 0) {
     absl::StatusOr<std::vector<pid_t>> killed = cgroup_->KillAll(kKillWaitMs);
@@ -729,7 +745,31 @@ void JailRun::Impl::Finish() {
   if (killed_ && !program_exited_) r_.program_killed = true;
   StopEgress();
   if (timed_out_ && !program_exited_) r_.program_killed = true;
-  Teardown();
+  if (!TeardownWithoutWaiting()) {
+    if (async_teardown_ && TeardownOffLoop()) return;
+    TeardownAndWait();
+  }
+  Deliver();
+}
+
+// Kills, waits and cleans up on the reaper thread, then delivers the result
+// on the loop. False when the reaper takes no more work (shutting down).
+bool JailRun::Impl::TeardownOffLoop() {
+  std::shared_ptr<Impl> self = shared_from_this();
+  return JailReaper().Submit([self] {
+    self->TeardownAndWait();
+    // Posted under deliver_mu_: once DropDone() has returned, this run no
+    // longer touches the loop, which its owner may then destroy.
+    std::lock_guard<std::mutex> lock(self->deliver_mu_);
+    for (int attempt = 0; self->deliver_wanted_ && attempt < 1000; ++attempt) {
+      if (self->loop_->Post([self] { self->Deliver(); }).ok()) return;
+      usleep(1000);  // the loop's task queue is full
+    }
+  });
+}
+
+// On the loop, after the teardown: the result, then the caller's `done`.
+void JailRun::Impl::Deliver() {
   ComputeResult();
   // Keeps this run alive through `done` (which may drop the last handle).
   std::shared_ptr<Impl> self = shared_from_this();
@@ -822,6 +862,13 @@ const char* RunStatusName(RunStatus status) {
   return "unknown";
 }
 
+BackgroundThread& JailReaper() {
+  static BackgroundThread* const thread = new BackgroundThread();
+  return *thread;
+}
+
+void StopJailTeardowns() { JailReaper().Stop(/*drop_queued=*/false); }
+
 std::unique_ptr<JailRun> JailRun::Start(runtime::EventLoop* loop,
                                         const proto::JailSpec& spec,
                                         std::vector<std::string> warnings,
@@ -833,8 +880,15 @@ std::unique_ptr<JailRun> JailRun::Start(runtime::EventLoop* loop,
   return std::unique_ptr<JailRun>(new JailRun(std::move(impl)));
 }
 
+void JailRun::Abandon() {
+  abandoned_ = true;
+  impl_->DropDone();
+  impl_->Kill();
+}
+
 JailRun::~JailRun() {
   impl_->DropDone();
+  if (abandoned_) return;  // ends in the background (see Abandon)
   // Nobody may be running the loop any more: tear down synchronously.
   impl_->set_async_teardown(false);
   impl_->Kill();

@@ -141,11 +141,18 @@ class JailRun {
                       OnEgressDenied on_denied = nullptr);
   // Warm, built and waiting for Launch().
   bool idle() const;
-  // When the program's processes are all gone and only the jail's init is
-  // left, `done` runs as soon as the init is killed; reaping it and removing
-  // the cgroup then finish on the loop (the loop must keep running). Off by
-  // default (`jcs run` exits right after `done`).
+  // The loop never waits for the kernel: when the program's processes are
+  // all gone and only the jail's init is left, `done` runs as soon as the
+  // init is killed, and reaping it and removing the cgroup finish on a
+  // background thread afterwards; when more is left, killing it, waiting for
+  // it and removing the cgroup run on that thread before `done` is posted
+  // to the loop (which must keep running until `done`). Off by default
+  // (`jcs run` has nothing else to serve and exits right after `done`).
   void set_async_teardown(bool on);
+
+  // Drops `done` and ends the run like Kill(), in the background when async
+  // teardown is on: for a caller that discards a warm jail on the loop.
+  void Abandon();
 
   // Kills the run if it is still going, without calling `done`.
   ~JailRun();
@@ -164,12 +171,18 @@ class JailRun {
  private:
   explicit JailRun(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<Impl> impl_;
+  bool abandoned_ = false;
 };
 
 // Stops building warm jails: queued builds are dropped and the one in
 // progress is waited for. Call it before destroying the event loop (and the
 // zygote) the warm jails were started on.
 void StopWarmJailBuilds();
+
+// Finishes the teardowns still running off the loop (killing and removing
+// every jail they hold) and takes no more: later ones run inline. Call it
+// at shutdown, after the runs' owners are gone and before the process exits.
+void StopJailTeardowns();
 
 // The one-shot form (`jcs run`): its own loop, the caller's stdio, and
 // SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded to the program (a second one ends

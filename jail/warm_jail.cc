@@ -4,14 +4,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <functional>
-#include <mutex>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "jail/background_thread.h"
 #include "jail/child_context.h"
 #include "jail/fd_passing.h"
 #include "jail/run_impl.h"
@@ -19,70 +15,13 @@
 #include "jail/zygote.h"
 
 namespace jcs::jail {
-namespace {
 
-// Warm jails are built off the event loop, on one thread that lives as long
-// as the process: a jail's init has PR_SET_PDEATHSIG, which fires when the
-// thread that cloned it exits.
-class LauncherThread {
- public:
-  static LauncherThread& Get() {
-    static LauncherThread* const thread = new LauncherThread();
-    return *thread;
-  }
-  // False once Stop() was called (the task is dropped).
-  bool Submit(std::function<void()> task) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return false;
-      tasks_.push_back(std::move(task));
-    }
-    cv_.notify_all();
-    return true;
-  }
-  // Drops queued builds and waits for the one in progress.
-  void Stop() {
-    std::deque<std::function<void()>> dropped;
-    std::unique_lock<std::mutex> lock(mu_);
-    stopping_ = true;
-    dropped.swap(tasks_);
-    cv_.wait(lock, [this] { return !busy_; });
-  }
-  bool stopping() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stopping_;
-  }
-
- private:
-  LauncherThread() {
-    std::thread([this] {
-      while (true) {
-        std::function<void()> task;
-        {
-          std::unique_lock<std::mutex> lock(mu_);
-          cv_.wait(lock, [this] { return !tasks_.empty(); });
-          task = std::move(tasks_.front());
-          tasks_.pop_front();
-          busy_ = true;
-        }
-        task();
-        task = nullptr;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          busy_ = false;
-        }
-        cv_.notify_all();
-      }
-    }).detach();
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  bool busy_ = false;
-  bool stopping_ = false;
-};
-
-}  // namespace
+BackgroundThread& JailLauncher() {
+  // Never destroyed: see BackgroundThread (the PDEATHSIG of the jails it
+  // clones).
+  static BackgroundThread* const thread = new BackgroundThread();
+  return *thread;
+}
 
 void JailRun::Impl::StartWarm(std::function<void()> on_ready) {
   on_ready_ = std::move(on_ready);
@@ -91,14 +30,14 @@ void JailRun::Impl::StartWarm(std::function<void()> on_ready) {
   warm_ = true;
   warming_ = true;
   std::shared_ptr<Impl> self = shared_from_this();
-  const bool submitted = LauncherThread::Get().Submit([self] {
+  const bool submitted = JailLauncher().Submit([self] {
     const bool built = self->Prepare() && self->Clone() && self->JoinCgroup();
     // Back to the loop (it outlives this task: StopWarmJailBuilds() waits
     // for it); retried while the loop's task queue is full.
     for (int attempt = 0; attempt < 1000; ++attempt) {
       absl::Status posted =
           self->loop_->Post([self, built] { self->OnWarmedUp(built); });
-      if (posted.ok() || LauncherThread::Get().stopping()) return;
+      if (posted.ok() || JailLauncher().stopping()) return;
       usleep(1000);
     }
     // The loop is wedged: this jail is never used; its init dies with the
@@ -112,7 +51,7 @@ void JailRun::Impl::StartWarm(std::function<void()> on_ready) {
   }
 }
 
-void StopWarmJailBuilds() { LauncherThread::Get().Stop(); }
+void StopWarmJailBuilds() { JailLauncher().Stop(/*drop_queued=*/true); }
 
 void JailRun::Impl::OnWarmedUp(bool built) {
   warming_ = false;

@@ -40,6 +40,7 @@
 
 #include <liburing.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -169,6 +170,25 @@ class EventLoop {
   // True on the loop's thread, and on any thread before the loop is bound.
   bool IsLoopThread() const;
 
+  // How long each round between two waits took, for operators (a callback
+  // that blocks the loop shows here) and for tests. Two clocks: the round's
+  // wall time, which shows a blocking call on the loop, and the loop thread's
+  // CPU time in it (see RecordRound), which a loop preempted on a saturated
+  // host does not accumulate, so a loop that computes too long can be told
+  // from a busy machine.
+  struct Stats {
+    static constexpr int kBuckets = 24;
+    uint64_t rounds = 0;  // rounds that ran at least one callback or task
+    uint64_t max_cpu_us = 0;
+    uint64_t max_wall_us = 0;
+    // [i] counts rounds of [2^i, 2^(i+1)) µs (bucket 0 also takes rounds
+    // under 1 µs); the last bucket takes everything above.
+    std::array<uint64_t, kBuckets> cpu_us_log2 = {};
+    std::array<uint64_t, kBuckets> wall_us_log2 = {};
+  };
+  // Loop thread only (a control request answered on the loop reads it).
+  const Stats& stats() const { return stats_; }
+
  private:
   enum class Kind : uint8_t {
     kFree,
@@ -213,6 +233,7 @@ class EventLoop {
   // Runs the callback(s) for one completion; returns how many ran.
   int Dispatch(uint64_t user_data, int res, uint32_t flags);
   int RunPosted();
+  void RecordRound(uint64_t wall_us);
   // Destructor helper: cancels everything and reaps without callbacks.
   void CancelAllAndDrain();
 
@@ -234,6 +255,8 @@ class EventLoop {
   std::deque<Slot> slots_;  // grows up to max_in_flight_; references stable
   std::vector<uint32_t> free_slots_;
   std::vector<Task> running_tasks_;
+  Stats stats_;
+  uint64_t cpu_mark_us_ = 0;  // the thread's CPU time after the last round
 
   std::atomic<bool> stop_{false};
 

@@ -968,6 +968,50 @@ TEST_P(EventLoopTest, EmptyCallbacksAreRejected) {
   EXPECT_EQ(loop_->in_flight(), 0u);
 }
 
+TEST_P(EventLoopTest, StatsMeasureEachRoundsCpuAndWallTime) {
+  ASSERT_TRUE(loop_->RunOnce(absl::ZeroDuration()).ok());  // bind
+  const EventLoop::Stats before = loop_->stats();
+  // A task that burns 20 ms of CPU: one round in the [16, 32) ms CPU bucket.
+  ASSERT_TRUE(loop_
+                  ->Post([] {
+                    timespec start, now;
+                    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+                    do {
+                      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+                    } while ((now.tv_sec - start.tv_sec) * 1000000000L +
+                                 (now.tv_nsec - start.tv_nsec) <
+                             20000000L);
+                  })
+                  .ok());
+  ASSERT_GT(loop_->RunOnce(absl::Seconds(5)).value(), 0);
+  const EventLoop::Stats burnt = loop_->stats();
+  EXPECT_EQ(burnt.rounds, before.rounds + 1);
+  EXPECT_GE(burnt.max_cpu_us, 20000u);
+  EXPECT_LT(burnt.max_cpu_us, 32768u);
+  EXPECT_GE(burnt.max_wall_us, 20000u);
+  EXPECT_EQ(burnt.cpu_us_log2[14], before.cpu_us_log2[14] + 1);  // [16, 32) ms
+
+  // A task that blocks 20 ms without computing: the wall clock sees the
+  // stall, the CPU clock does not.
+  ASSERT_TRUE(loop_->Post([] { usleep(20000); }).ok());
+  ASSERT_GT(loop_->RunOnce(absl::Seconds(5)).value(), 0);
+  const EventLoop::Stats slept = loop_->stats();
+  EXPECT_EQ(slept.rounds, burnt.rounds + 1);
+  uint64_t wall_over_16ms = 0, cpu_under_4ms = 0;
+  for (int i = 0; i < EventLoop::Stats::kBuckets; ++i) {
+    const uint64_t wall = slept.wall_us_log2[i] - burnt.wall_us_log2[i];
+    const uint64_t cpu = slept.cpu_us_log2[i] - burnt.cpu_us_log2[i];
+    if (i >= 14) wall_over_16ms += wall;
+    if (i < 12) cpu_under_4ms += cpu;
+  }
+  EXPECT_EQ(wall_over_16ms, 1u);
+  EXPECT_EQ(cpu_under_4ms, 1u);
+
+  // A round with nothing to do is not counted.
+  ASSERT_TRUE(loop_->RunOnce(absl::ZeroDuration()).ok());
+  EXPECT_EQ(loop_->stats().rounds, slept.rounds);
+}
+
 INSTANTIATE_TEST_SUITE_P(Rings, EventLoopTest, ::testing::ValuesIn(kVariants),
                          [](const ::testing::TestParamInfo<RingVariant>& info) {
                            return std::string(info.param.name);

@@ -16,9 +16,6 @@
 namespace jcs::runtime {
 namespace {
 
-constexpr uint64_t kResolveBeneath =
-    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-
 int64_t MonotonicUs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -31,33 +28,6 @@ absl::Status Unavailable(const std::string& detail) {
 }
 
 }  // namespace
-
-int OpenDirBeneathLong(int root_fd, const std::string& rel) {
-  constexpr size_t kChunk = 2048;
-  if (rel.empty())
-    return OpenAt2(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC,
-                   kResolveBeneath);
-  UniqueFd cur;
-  size_t pos = 0;
-  while (pos < rel.size()) {
-    size_t len = rel.size() - pos;
-    if (len > kChunk) {
-      len = rel.rfind('/', pos + kChunk);
-      if (len == std::string::npos || len <= pos) {
-        errno = ENAMETOOLONG;
-        return -1;
-      }
-      len -= pos;
-    }
-    const int next =
-        OpenAt2(cur.valid() ? cur.get() : root_fd, rel.substr(pos, len),
-                O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, kResolveBeneath);
-    if (next < 0) return -1;
-    cur.Reset(next);
-    pos += len + 1;
-  }
-  return cur.release();
-}
 
 absl::StatusOr<PathId> LocateDirFd(const std::string& root, int dir_fd) {
   struct stat st;
@@ -100,9 +70,31 @@ absl::StatusOr<PathId> LocateDirFd(const std::string& root, int dir_fd) {
                 static_cast<uint64_t>(st.st_ino), true};
 }
 
+absl::StatusOr<SensitiveScan> SensitiveSet(
+    const std::string& root, const std::vector<std::string>& denylist,
+    const std::vector<std::string>& allowlist, SensitiveIndex* index,
+    std::string* mode, std::string* reason, uint64_t* events) {
+  *mode = "full_scan";
+  *reason = "no index";
+  *events = 0;
+  if (index != nullptr) {
+    SensitiveIndex::Snapshot snapshot = index->Take();
+    *events = snapshot.events;
+    if (snapshot.scan.has_value()) {
+      *mode = "index";
+      reason->clear();
+      return *std::move(snapshot.scan);
+    }
+    *reason = std::move(snapshot.reason);
+  }
+  // Never unmasked: an index that cannot be trusted means the full walk.
+  return ScanSensitivePaths(root, denylist, allowlist);
+}
+
 absl::StatusOr<JailMasks> PrepareJailMasks(
     const std::string& root, const std::vector<std::string>& denylist,
-    const std::vector<std::string>& allowlist, int data_dir_fd) {
+    const std::vector<std::string>& allowlist, int data_dir_fd,
+    SensitiveIndex* index) {
   const int64_t start = MonotonicUs();
   JailMasks masks;
   if (data_dir_fd >= 0) {
@@ -121,7 +113,8 @@ absl::StatusOr<JailMasks> PrepareJailMasks(
     }
   }
   absl::StatusOr<SensitiveScan> scan =
-      ScanSensitivePaths(root, denylist, allowlist);
+      SensitiveSet(root, denylist, allowlist, index, &masks.scan_mode,
+                   &masks.scan_reason, &masks.scan_events);
   if (!scan.ok()) return scan.status();
   masks.scan = *std::move(scan);
   masks.scan_us = MonotonicUs() - start;

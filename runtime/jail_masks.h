@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/sensitive_index.h"
 #include "runtime/sensitive_mask.h"
 
 namespace jcs::runtime {
@@ -36,21 +37,32 @@ struct JailMasks {
   std::optional<PathId> data_dir;  // bound read-only
   std::optional<PathId> state;     // masked
   int64_t scan_us = 0;
+  std::string scan_mode = "full_scan";  // "index" | "full_scan"
+  std::string scan_reason;              // why full_scan ("" for index)
+  uint64_t scan_events = 0;             // notifications the index applied
 };
+
+// The sensitive set from the project's index when it can be trusted (after
+// draining its notifications), else from ScanSensitivePaths, with which one
+// and why in `mode`/`reason`. `index` may be null (always the full scan).
+absl::StatusOr<SensitiveScan> SensitiveSet(
+    const std::string& root, const std::vector<std::string>& denylist,
+    const std::vector<std::string>& allowlist, SensitiveIndex* index,
+    std::string* mode, std::string* reason, uint64_t* events);
 
 // Where the directory `dir_fd` is now, checked to be the same directory when
 // reached by name from the root without symlinks, at or below `root`.
 absl::StatusOr<PathId> LocateDirFd(const std::string& root, int dir_fd);
 
-// `data_dir_fd` < 0: the project has no data dir to protect.
+// OpenDirBeneathLong (opening a directory beneath the root by a long path)
+// lives in runtime/sensitive_mask.h, shared with the sensitive-path index.
+
+// `data_dir_fd` < 0: the project has no data dir to protect. The sensitive
+// paths come from SensitiveSet (`index` may be null).
 absl::StatusOr<JailMasks> PrepareJailMasks(
     const std::string& root, const std::vector<std::string>& denylist,
-    const std::vector<std::string>& allowlist, int data_dir_fd);
-
-// Opens the directory `rel` below `root_fd` (O_PATH, no symlinks, never above
-// the root) in chunks of whole components, so a path longer than PATH_MAX is
-// reachable. -1 with errno on failure.
-int OpenDirBeneathLong(int root_fd, const std::string& rel);
+    const std::vector<std::string>& allowlist, int data_dir_fd,
+    SensitiveIndex* index = nullptr);
 
 }  // namespace jcs::runtime
 

@@ -24,6 +24,8 @@
 namespace jcs::runtime {
 namespace {
 
+constexpr uint64_t kResolveBeneath =
+    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 constexpr size_t kDirentBufferBytes = 64 * 1024;
 constexpr int kDirFlags =
     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
@@ -304,6 +306,33 @@ absl::StatusOr<SensitiveScan> ScanSensitivePaths(
       "sensitive_mask: the tree under ", root, " changed during ",
       kSensitiveScanAttempts, " scans (last: ", last_change.substr(0, 300),
       "); the call fails closed"));
+}
+
+int OpenDirBeneathLong(int root_fd, const std::string& rel) {
+  constexpr size_t kChunk = 2048;
+  if (rel.empty())
+    return OpenAt2(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC,
+                   kResolveBeneath);
+  UniqueFd cur;
+  size_t pos = 0;
+  while (pos < rel.size()) {
+    size_t len = rel.size() - pos;
+    if (len > kChunk) {
+      len = rel.rfind('/', pos + kChunk);
+      if (len == std::string::npos || len <= pos) {
+        errno = ENAMETOOLONG;
+        return -1;
+      }
+      len -= pos;
+    }
+    const int next =
+        OpenAt2(cur.valid() ? cur.get() : root_fd, rel.substr(pos, len),
+                O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, kResolveBeneath);
+    if (next < 0) return -1;
+    cur.Reset(next);
+    pos += len + 1;
+  }
+  return cur.release();
 }
 
 absl::StatusOr<std::vector<std::string>> FindSensitivePaths(

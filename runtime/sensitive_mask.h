@@ -74,6 +74,11 @@ absl::StatusOr<std::vector<std::string>> FindSensitivePaths(
     const std::string& root, const std::vector<std::string>& denylist,
     const std::vector<std::string>& allowlist);
 
+// Opens the directory `rel` below `root_fd` (O_PATH, no symlinks, never above
+// the root) in chunks of whole components, so a path longer than PATH_MAX is
+// reachable. -1 with errno on failure.
+int OpenDirBeneathLong(int root_fd, const std::string& rel);
+
 }  // namespace jcs::runtime
 
 #endif  // JCS_RUNTIME_SENSITIVE_MASK_H_

@@ -109,6 +109,11 @@ ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
       data_dir_fd_->Reset(OpenDirBeneathLong(root_fd.get(), config_.data_dir));
     }
   }
+  // Off the loop: calls use the full scan until it is ready.
+  index_ = std::make_shared<SensitiveIndex>(
+      config_.root, config_.options.sensitive_path_denylist,
+      config_.options.sensitive_path_allowlist);
+  index_->StartBuild();
 }
 
 ToolRuntime::~ToolRuntime() {
@@ -116,7 +121,10 @@ ToolRuntime::~ToolRuntime() {
   on_idle_ = nullptr;
   KillAll("project_stopped");
   *alive_ = false;
-  for (WarmPool& pool : pools_) pool.jails.clear();  // kills the warm jails
+  index_->Stop();  // a build still running ends early
+  // Killed in the background; the daemon waits for them at exit
+  // (jail::StopJailTeardowns).
+  for (WarmPool& pool : pools_) DiscardJails(pool);
 }
 
 nlohmann::json ToolRuntime::ListTools() const {
@@ -399,10 +407,12 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
       // Another name of a secret's inode (a hard link) is a secret too.
       ctx.is_sensitive_inode =
           [root = config_.root, deny = options.sensitive_path_denylist,
-           allow = options.sensitive_path_allowlist](
-              uint64_t dev, uint64_t ino) -> absl::StatusOr<bool> {
-        absl::StatusOr<SensitiveScan> scan =
-            ScanSensitivePaths(root, deny, allow);
+           allow = options.sensitive_path_allowlist,
+           index = index_](uint64_t dev, uint64_t ino) -> absl::StatusOr<bool> {
+        std::string mode, reason;
+        uint64_t events = 0;
+        absl::StatusOr<SensitiveScan> scan = SensitiveSet(
+            root, deny, allow, index.get(), &mode, &reason, &events);
         if (!scan.ok()) return scan.status();
         for (const SensitiveEntry& e : scan->entries) {
           if (e.dev == dev && e.ino == ino) return true;
@@ -613,8 +623,12 @@ void ToolRuntime::Terminate(const std::shared_ptr<Call>& call,
   uint64_t terminated = 0;
   if (call->run != nullptr && !call->run->finished()) {
     // Kill() tears the jail down now and reports through the done callback,
-    // which sees `cancelled` and only finishes the call.
+    // which sees `cancelled` and only finishes the call. A cancel is the
+    // runbook's containment step: it answers only once the whole process
+    // tree is dead, so this teardown waits on the loop (the one that does;
+    // every other teardown runs on the jail reaper thread).
     std::optional<jail::RunResult> before = call->jail_result;
+    call->run->set_async_teardown(false);
     call->run->Kill();
     if (call->jail_result.has_value() && !before.has_value()) {
       terminated = call->jail_result->descendants_killed +
@@ -688,7 +702,8 @@ nlohmann::json ToolRuntime::Diagnostics() const {
   }
   return {{"recent_decisions", decisions},
           {"running_calls", running},
-          {"timeout_counts", timeouts}};
+          {"timeout_counts", timeouts},
+          {"sensitive_index", index_->Diagnostics()}};
 }
 
 }  // namespace jcs::runtime

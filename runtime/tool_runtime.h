@@ -73,6 +73,7 @@
 #include "runtime/event_loop.h"
 #include "runtime/jail_masks.h"
 #include "runtime/runtime_options.h"
+#include "runtime/sensitive_index.h"
 #include "runtime/tool_outcome.h"
 #include "runtime/unique_fd.h"
 #include "telemetry/bus.h"
@@ -139,7 +140,9 @@ class ToolRuntime {
     on_idle_ = std::move(on_idle);
   }
 
-  // {recent_decisions, running_calls, timeout_counts}.
+  // {recent_decisions, running_calls, timeout_counts, sensitive_index}
+  // (SensitiveIndex::Diagnostics: state building|ready|fallback, progress,
+  // size).
   nlohmann::json Diagnostics() const;
 
  private:
@@ -189,6 +192,8 @@ class ToolRuntime {
   static std::string WarmFingerprint(const proto::JailSpec& spec);
   void Dispatch(const std::shared_ptr<Call>& call);
   static std::unique_ptr<jail::JailRun> TakeIdle(WarmPool& pool);
+  // Kills the pool's jails in the background: the loop does not wait.
+  static void DiscardJails(WarmPool& pool);
   void RefillPool(int kind);
   void OnWarmReady(int kind);
   void OnWarmEnded(int kind, uint64_t id);
@@ -209,6 +214,9 @@ class ToolRuntime {
   // The data dir, opened (O_PATH) when the project started and followed by
   // this fd from then on (jail_masks.h); shared with worker jobs.
   std::shared_ptr<UniqueFd> data_dir_fd_ = std::make_shared<UniqueFd>();
+  // The project's sensitive paths, built on the worker pool when the project
+  // starts and kept by inotify (sensitive_index.h); shared with worker jobs.
+  std::shared_ptr<SensitiveIndex> index_;
   uid_t fs_uid_ = 65534;
   gid_t fs_gid_ = 65534;
   uint64_t next_call_ = 1;

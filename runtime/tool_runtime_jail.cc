@@ -73,11 +73,12 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
   const std::vector<std::string> deny = options.sensitive_path_denylist;
   const std::vector<std::string> allow = options.sensitive_path_allowlist;
   std::shared_ptr<UniqueFd> data_fd = data_dir_fd_;
+  std::shared_ptr<SensitiveIndex> index = index_;
   std::weak_ptr<Call> weak_call = call;
   absl::Status queued = RunOffLoop<absl::StatusOr<JailMasks>>(
       loop_, alive_,
-      [root, deny, allow, data_fd] {
-        return PrepareJailMasks(root, deny, allow, data_fd->get());
+      [root, deny, allow, data_fd, index] {
+        return PrepareJailMasks(root, deny, allow, data_fd->get(), index.get());
       },
       [this, weak_call](absl::StatusOr<JailMasks> masks) {
         if (std::shared_ptr<Call> call = weak_call.lock()) {
@@ -108,11 +109,16 @@ void ToolRuntime::ContinueJail(const std::shared_ptr<Call>& call,
     return;
   }
   call->scan_us = masks->scan_us;
-  call->scan_info = {{"entries_seen", masks->scan.entries_seen},
+  call->scan_info = {{"mode", masks->scan_mode},
+                     {"events", masks->scan_events},
+                     {"entries_seen", masks->scan.entries_seen},
                      {"directories", masks->scan.directories},
                      {"attempts", masks->scan.attempts},
                      {"masked", masks->scan.entries.size()},
                      {"hard_link_walk", masks->scan.hard_link_walk}};
+  if (!masks->scan_reason.empty()) {
+    call->scan_info["reason"] = masks->scan_reason;
+  }
   const auto add_identity = [&spec](const std::string& path, uint64_t dev,
                                     uint64_t ino, bool is_dir) {
     proto::PathIdentity* id = spec.add_identity();
@@ -356,11 +362,15 @@ void ToolRuntime::StopMaskWatch(Call& call) {
 }
 
 // The jail's shape (everything but argv, env, cwd and the timeout) and the
-// identity (device, inode, ctime) of every path its mounts sit on. A mount
-// on a file or directory that the host deletes or renames over disappears
-// from every namespace: a warm jail built before that would no longer mask a
-// replaced .env or keep a replaced data dir read-only, so it must not be
-// used. ctime guards against a reused inode number.
+// identity of every path its mounts sit on. A mount on a file or directory
+// that the host deletes or renames over disappears from every namespace: a
+// warm jail built before that would no longer mask a replaced .env or keep a
+// replaced data dir read-only, so it must not be used. The identity is the
+// device, the inode and the inode's birth time, which tells a reused inode
+// number apart and, unlike ctime, does not change when a file is written
+// into the root (which would discard the warm jails on every fs.write).
+// Where the filesystem keeps no birth time, ctime stands in (more rebuilds,
+// never a stale jail).
 std::string ToolRuntime::WarmFingerprint(const proto::JailSpec& spec) {
   proto::JailSpec shape = spec;
   shape.clear_argv();
@@ -369,13 +379,18 @@ std::string ToolRuntime::WarmFingerprint(const proto::JailSpec& spec) {
   shape.clear_timeout_ms();
   std::string fingerprint = shape.SerializeAsString();
   const auto identity = [&fingerprint](const std::string& path) {
-    struct stat st;
-    if (lstat(path.c_str(), &st) != 0) {
+    struct statx stx;
+    if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW,
+              STATX_INO | STATX_BTIME | STATX_CTIME, &stx) != 0) {
       absl::StrAppend(&fingerprint, "|", path, ":-");
       return;
     }
-    absl::StrAppend(&fingerprint, "|", path, ":", st.st_dev, ":", st.st_ino,
-                    ":", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec);
+    const statx_timestamp& born =
+        (stx.stx_mask & STATX_BTIME) ? stx.stx_btime : stx.stx_ctime;
+    absl::StrAppend(&fingerprint, "|", path, ":", stx.stx_dev_major, ",",
+                    stx.stx_dev_minor, ":", stx.stx_ino, ":",
+                    (stx.stx_mask & STATX_BTIME) ? "b" : "c", born.tv_sec, ".",
+                    born.tv_nsec);
   };
   identity(spec.root());
   for (const std::string& path : spec.ro()) identity(path);
@@ -394,7 +409,7 @@ void ToolRuntime::Dispatch(const std::shared_ptr<Call>& call) {
   if (pool.fingerprint != fingerprint) {
     // The project's tree changed shape (a sensitive file appeared, ...):
     // jails built for the old shape are discarded.
-    pool.jails.clear();
+    DiscardJails(pool);
     std::deque<std::weak_ptr<Call>> waiting = std::move(pool.waiting);
     pool.waiting.clear();
     pool.fingerprint = fingerprint;
@@ -445,6 +460,13 @@ std::unique_ptr<jail::JailRun> ToolRuntime::TakeIdle(WarmPool& pool) {
     }
   }
   return nullptr;
+}
+
+void ToolRuntime::DiscardJails(WarmPool& pool) {
+  for (WarmJail& jail : pool.jails) {
+    if (jail.run != nullptr) jail.run->Abandon();
+  }
+  pool.jails.clear();
 }
 
 void ToolRuntime::RefillPool(int kind) {
@@ -547,7 +569,8 @@ void ToolRuntime::LaunchJail(const std::shared_ptr<Call>& call,
     call->run = std::move(warm);
     call->warm = true;
   } else {
-    warm.reset();  // unusable: torn down now
+    if (warm != nullptr) warm->Abandon();  // unusable: torn down
+    warm.reset();
     call->run = jail::JailRun::Start(
         loop_, call->jail_spec, call->jail_warnings, stdio, on_done, on_denied);
     call->run->set_async_teardown(true);

@@ -278,7 +278,8 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
     nlohmann::json tools = it->second->Diagnostics();
     policy["recent_decisions"] = tools["recent_decisions"];
     doc["tools"] = {{"running_calls", tools["running_calls"]},
-                    {"timeout_counts", tools["timeout_counts"]}};
+                    {"timeout_counts", tools["timeout_counts"]},
+                    {"sensitive_index", tools["sensitive_index"]}};
   }
   doc["policy"] = policy;
   // ---- disk budget: limits and usage as the kernel accounts them.
@@ -397,9 +398,18 @@ void ControlService::Handle(const proto::Request& request,
       HandleToolRequest(request, response, respond);
       if (!respond) return;  // answered later (a running tool call)
       break;
-    case proto::Request::kPing:
-      response.mutable_ping()->set_version(kVersion);
+    case proto::Request::kPing: {
+      proto::PingResponse* ping = response.mutable_ping();
+      ping->set_version(kVersion);
+      const runtime::EventLoop::Stats& stats = loop_->stats();
+      proto::LoopStats* loop = ping->mutable_loop();
+      loop->set_rounds(stats.rounds);
+      loop->set_max_cpu_us(stats.max_cpu_us);
+      loop->set_max_wall_us(stats.max_wall_us);
+      for (const uint64_t n : stats.cpu_us_log2) loop->add_cpu_us_log2(n);
+      for (const uint64_t n : stats.wall_us_log2) loop->add_wall_us_log2(n);
       break;
+    }
     default: {
       proto::Error* error = response.mutable_error();
       error->set_reason("unknown_request");

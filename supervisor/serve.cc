@@ -305,6 +305,7 @@ int Daemon::Run() {
   absl::Status status = loop_->Run();
   service_.reset();  // kills any tool call still running
   jail::StopWarmJailBuilds();
+  jail::StopJailTeardowns();
   server_.reset();
   ReapChildren();
   if (!status.ok()) {

@@ -618,6 +618,26 @@ TEST_F(ToolRuntimePolicyTest, SeccompDenialsAreReportedAsSandboxViolations) {
   EXPECT_TRUE(found) << diag;
 }
 
+// Writing files into the root does not change the shape of the jail: the
+// warm jails built before stay valid and are used (they were thrown away on
+// every fs.write when the root's ctime was part of their identity).
+TEST_F(ToolRuntimePolicyTest, WarmJailsSurviveWritesIntoTheRoot) {
+  const std::string p = StartProject();
+  ASSERT_TRUE(ExpectOk(Tool(p, "exec", ExecArgs({"true"}))));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitForIdleWarmJail(daemon_.pid())) << "the pool is empty";
+    ASSERT_TRUE(ExpectOk(Tool(
+        p, "fs.write",
+        {{"path", absl::StrCat("notes", i, ".txt")}, {"content", "hello"}})));
+    const ToolResponse next =
+        Tool(p, "exec", ExecArgs({"cat", absl::StrCat("notes", i, ".txt")}));
+    ASSERT_TRUE(ExpectOk(next));
+    EXPECT_EQ(next.result()["stdout"], "hello") << next.Describe();
+    EXPECT_TRUE(next.doc["timing_us"].value("warm_jail", false))
+        << "the write threw the warm jails away: " << next.Describe();
+  }
+}
+
 // Warm jails (built ahead, one call each): nothing of one call reaches the
 // next (/tmp, /dev/shm, processes), and a jail built before a sensitive file
 // appeared is never used for a call that must mask it.
