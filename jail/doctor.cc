@@ -48,6 +48,10 @@ namespace {
 
 using doctor_probe::AppendCgroupLayers;
 using doctor_probe::ErrnoText;
+using doctor_probe::kAppArmorContainerHint;
+using doctor_probe::kProcMountContainerHint;
+using doctor_probe::kSeccompContainerHint;
+using doctor_probe::ProbeCapabilities;
 using doctor_probe::ReadSmallFile;
 using doctor_probe::ReadTrimmed;
 using doctor_probe::Row;
@@ -327,11 +331,10 @@ LayerStatus ProbeUserNamespace() {
     fixes.push_back("build the kernel with CONFIG_USER_NS=y");
   }
   if (out.clone_errno == EPERM && fixes.empty()) {
-    fixes.push_back(
+    fixes.push_back(absl::StrCat(
         "user namespaces are blocked for this process (chroot, or a container "
-        "seccomp "
-        "profile): run jcs on the host as root, or in a container started with "
-        "--security-opt seccomp=unconfined (or --privileged)");
+        "seccomp profile): run jcs on the host as root; ",
+        kSeccompContainerHint));
   }
   if (out.clone_errno == ENOSPC && fixes.empty()) {
     fixes.push_back(
@@ -370,12 +373,11 @@ LayerStatus ProbeNamespace(const NamespaceKind& kind, bool userns_ok) {
   } else if (out.clone_errno == EINVAL) {
     s.fix = absl::StrCat("build the kernel with ", kind.config, "=y");
   } else if (out.clone_errno == EPERM) {
-    s.fix =
-        absl::StrCat("creating ", kind.flag_name,
-                     " is blocked (container seccomp profile or LSM policy): "
-                     "run jcs as root on the host or "
-                     "with --security-opt seccomp=unconfined; kernel needs ",
-                     kind.config, "=y");
+    s.fix = absl::StrCat("creating ", kind.flag_name,
+                         " is blocked (container seccomp profile or LSM "
+                         "policy): run jcs as root on the host; ",
+                         kSeccompContainerHint, "; kernel needs ", kind.config,
+                         "=y");
   } else {
     s.fix = absl::StrCat("kernel needs ", kind.config, "=y; run jcs as root");
   }
@@ -416,10 +418,10 @@ LayerStatus ProbeSeccomp() {
                 ? "build the kernel with CONFIG_SECCOMP=y and "
                   "CONFIG_SECCOMP_FILTER=y (Linux >= "
                   "4.14 for SECCOMP_RET_KILL_PROCESS)"
-                : "the seccomp(2) syscall is blocked (container seccomp "
-                  "profile): allow seccomp "
-                  "in the profile or run jcs with --security-opt "
-                  "seccomp=unconfined";
+                : absl::StrCat(
+                      "the seccomp(2) syscall is blocked (container seccomp "
+                      "profile): allow seccomp in the profile; ",
+                      kSeccompContainerHint);
   }
   return s;
 }
@@ -539,10 +541,15 @@ LayerStatus ProbeClone3() {
   const int err = errno;
   if (pid < 0) {
     s.detail = absl::StrCat("clone3(CLONE_PIDFD) failed: ", ErrnoText(err));
-    s.fix = err == ENOSYS ? "needs Linux >= 5.3 (5.7 for CLONE_INTO_CGROUP); "
-                            "container runtimes' seccomp "
-                            "profiles often return ENOSYS for clone3: allow it"
-                          : "allow clone3 in the seccomp profile / LSM policy";
+    s.fix =
+        err == ENOSYS
+            ? absl::StrCat(
+                  "needs Linux >= 5.3 (5.7 for CLONE_INTO_CGROUP); "
+                  "container runtimes' seccomp profiles often return "
+                  "ENOSYS for clone3: allow it; ",
+                  kSeccompContainerHint)
+            : absl::StrCat("allow clone3 in the seccomp profile / LSM policy; ",
+                           kSeccompContainerHint);
     return s;
   }
   ChildOutcome out;
@@ -616,6 +623,13 @@ LayerStatus ProbeMountApi(bool userns_ok) {
           "needs Linux >= 5.2 (fsopen, fsmount, move_mount, open_tree), or "
           "allow these "
           "syscalls in the container's seccomp profile";
+    } else if (out.reported && (out.err == EACCES || out.err == EPERM)) {
+      // An LSM (AppArmor's container profile denies mount) or a seccomp
+      // profile refused a mount call inside the probe's own namespaces.
+      s.fix = absl::StrCat(
+          "mounting inside the jail's own namespaces was refused (AppArmor "
+          "or seccomp): ",
+          kAppArmorContainerHint, "; ", kSeccompContainerHint);
     } else {
       s.fix =
           "allow fsopen/fsconfig/fsmount/move_mount/open_tree (seccomp "
@@ -638,12 +652,14 @@ LayerStatus ProbeProcMount(bool userns_ok) {
     if (!userns_ok) {
       s.fix = "needs user namespaces first: see the user_namespace fix";
     } else if (out.reported && out.step == 1 && out.err == EPERM) {
-      s.fix =
+      s.fix = absl::StrCat(
           "the kernel refuses a new proc mount while the visible /proc is "
-          "partly masked or "
-          "over-mounted (mount_too_revealing): run jcs where /proc is fully "
-          "visible, e.g. docker "
-          "--security-opt systempaths=unconfined (or --privileged)";
+          "partly masked or over-mounted (mount_too_revealing): run jcs where "
+          "/proc is fully visible; ",
+          kProcMountContainerHint);
+    } else if (out.reported && out.err == EACCES) {
+      s.fix =
+          absl::StrCat("mount was denied by an LSM: ", kAppArmorContainerHint);
     } else {
       s.fix =
           "kernel needs CONFIG_PID_NS=y and CONFIG_PROC_FS=y; run jcs as root";
@@ -701,10 +717,10 @@ LayerStatus ProbeIoUring() {
           "build the kernel with CONFIG_IO_URING=y (Linux >= 5.1; jcs wants >= "
           "5.19)";
     } else {
-      s.fix =
+      s.fix = absl::StrCat(
           "allow io_uring_setup/io_uring_enter/io_uring_register in the "
-          "container's seccomp "
-          "profile (Docker blocks them by default)";
+          "container's seccomp profile (Docker blocks them by default); ",
+          kSeccompContainerHint);
     }
   }
   return s;
@@ -722,6 +738,7 @@ std::string SanitizeForTable(const std::string& text) {
 
 std::vector<LayerStatus> ProbeHostLayers() {
   std::vector<LayerStatus> layers;
+  layers.push_back(ProbeCapabilities());
   layers.push_back(ProbeUserNamespace());
   const bool userns_ok = layers.back().available;
   static const NamespaceKind kKinds[] = {

@@ -233,7 +233,8 @@ LayerStatus ProbeCgroupV2(const CgroupV2View& v2) {
                       "the cgroup2 mount is read-only: mount -o remount,rw ",
                       v2.mount->mount_point,
                       " (Bazel's sandbox does this: run jail tests with "
-                      "tags=[\"local\"])")
+                      "tags=[\"local\"]); ",
+                      kCgroupContainerHint)
                 : "run jcs as root, or delegate a cgroup subtree to its user "
                   "(systemd "
                   "Delegate=yes / chown the cgroup directory)";
@@ -341,7 +342,7 @@ LayerStatus ProbeCgroupV1Controller(const MountEntry* mount,
     s.fix =
         err == EROFS
             ? absl::StrCat("the hierarchy is read-only: mount -o remount,rw ",
-                           mount->mount_point)
+                           mount->mount_point, "; ", kCgroupContainerHint)
             : absl::StrCat("run jcs as root, or chown -R the jcs user ",
                            mount->mount_point, " (delegation)");
   }

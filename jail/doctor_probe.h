@@ -23,6 +23,17 @@ LayerStatus Row(std::string name);
 // The cgroup rows: v2 and its controllers, the v1 controllers.
 void AppendCgroupLayers(std::vector<LayerStatus>* layers);
 
+// jail/doctor_container.cc: the setting a container must add (docker run
+// flag, Kubernetes securityContext field) when a layer is missing because
+// the container withholds it.
+extern const char kSeccompContainerHint[];
+extern const char kAppArmorContainerHint[];
+extern const char kProcMountContainerHint[];
+extern const char kCgroupContainerHint[];
+// `capabilities`: as root, the capabilities jcs serve needs (a container
+// that dropped one gets the setting that adds it).
+LayerStatus ProbeCapabilities();
+
 }  // namespace jcs::jail::doctor_probe
 
 #endif  // JCS_JAIL_DOCTOR_PROBE_H_

@@ -27,6 +27,7 @@ using ::testing::StartsWith;
 
 const std::vector<std::string>& ExpectedNames() {
   static const std::vector<std::string> names = {
+      "capabilities",
       "user_namespace",
       "mount_namespace",
       "pid_namespace",

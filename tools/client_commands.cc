@@ -1,7 +1,8 @@
 // The jcs CLI as a control API client: `jcs project start|stop|list`,
-// `jcs tool list|run|cancel` and `jcs diagnostics`. Common flags: --socket PATH
-// (default $JCS_SOCKET, else /run/jcs/jcs.sock) and --json. Errors print the
-// daemon's reason on stderr and exit 1; bad command lines exit 2.
+// `jcs tool list|run|cancel`, `jcs diagnostics` and `jcs ping`. Common flags:
+// --socket PATH (default $JCS_SOCKET, else /run/jcs/jcs.sock) and --json.
+// Errors print the daemon's reason on stderr and exit 1; bad command lines
+// exit 2.
 #include <unistd.h>
 
 #include <climits>
@@ -417,6 +418,68 @@ int ToolCommand(const std::vector<std::string>& args) {
     return 0;
   }
   return Usage("tool", "unknown subcommand '" + sub + "'", kToolUsage);
+}
+
+int PingCommand(const std::vector<std::string>& args) {
+  constexpr char kPingUsage[] =
+      "jcs ping [--socket PATH] [--json] [--timeout SECONDS]";
+  // --timeout is ping's own flag: a health check must give up before the
+  // container runtime's own probe timeout kills it without a message.
+  std::vector<std::string> rest;
+  double timeout_s = 5;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--timeout") {
+      rest.push_back(args[i]);
+      continue;
+    }
+    if (i + 1 >= args.size() || !absl::SimpleAtod(args[i + 1], &timeout_s) ||
+        !(timeout_s > 0 && timeout_s <= 3600)) {
+      return Usage("ping", "--timeout: expected seconds in (0, 3600]",
+                   kPingUsage);
+    }
+    ++i;
+  }
+  CommonFlags flags;
+  std::string error;
+  if (!ParseFlags(rest, false, &flags, &error)) {
+    return Usage("ping", error, kPingUsage);
+  }
+  if (!flags.positional.empty()) {
+    return Usage("ping", "takes no arguments", kPingUsage);
+  }
+  // The timeout bounds both the connect and the answer.
+  absl::StatusOr<std::unique_ptr<ControlClient>> client =
+      ControlClient::Connect(flags.socket, absl::Seconds(timeout_s));
+  if (!client.ok()) return Fail("ping", client.status());
+  proto::Request request;
+  request.mutable_ping();
+  absl::StatusOr<proto::Response> response = (*client)->Call(request);
+  if (!response.ok()) return Fail("ping", response.status());
+  if (response->has_error()) {
+    return Fail("ping", StatusFromError(response->error()));
+  }
+  if (!response->has_ping()) {
+    return Fail("ping", absl::InternalError(
+                            "the daemon answered without a PingResponse"));
+  }
+  const proto::PingResponse& ping = response->ping();
+  if (!flags.json) {
+    printf("%s\n", ping.version().c_str());
+    return 0;
+  }
+  const proto::LoopStats& loop = ping.loop();
+  nlohmann::json out = {
+      {"version", ping.version()},
+      {"loop",
+       {{"rounds", loop.rounds()},
+        {"max_cpu_us", loop.max_cpu_us()},
+        {"max_wall_us", loop.max_wall_us()},
+        {"cpu_us_log2", std::vector<uint64_t>(loop.cpu_us_log2().begin(),
+                                              loop.cpu_us_log2().end())},
+        {"wall_us_log2", std::vector<uint64_t>(loop.wall_us_log2().begin(),
+                                               loop.wall_us_log2().end())}}}};
+  printf("%s\n", out.dump().c_str());
+  return 0;
 }
 
 }  // namespace jcs::tools

@@ -47,14 +47,23 @@ int DoctorCommand(const std::vector<std::string>& args) {
   bool essential_ok = true;
   for (const jail::LayerStatus& layer : layers) {
     for (const char* essential :
-         {"user_namespace", "mount_namespace", "pid_namespace",
+         {"capabilities", "user_namespace", "mount_namespace", "pid_namespace",
           "network_namespace", "ipc_namespace", "uts_namespace",
-          "cgroup_namespace", "seccomp", "seccomp_user_notification",
-          "procfs"}) {
+          "cgroup_namespace", "seccomp", "seccomp_user_notification", "procfs",
+          "new_mount_api", "proc_in_pid_namespace"}) {
       if (layer.name == essential && !layer.available) essential_ok = false;
     }
   }
-  return essential_ok ? 0 : 1;
+  // Every jail runs in its own cgroup: some writable hierarchy (cgroup2, or
+  // the v1 controllers) must exist.
+  bool any_cgroup = false;
+  for (const jail::LayerStatus& layer : layers) {
+    if ((layer.name == "cgroup_v2" || layer.name.rfind("cgroup_v1.", 0) == 0) &&
+        layer.available) {
+      any_cgroup = true;
+    }
+  }
+  return essential_ok && any_cgroup ? 0 : 1;
 }
 
 }  // namespace jcs::tools

@@ -17,7 +17,8 @@ constexpr char kUsage[] =
     "  serve        run the supervisor daemon (jcs serve --help)\n"
     "  project      start|stop|list projects on the daemon\n"
     "  tool         list|run|cancel a project's tools\n"
-    "  diagnostics  a project's diagnostics\n";
+    "  diagnostics  a project's diagnostics\n"
+    "  ping         exit 0 when the daemon answers (health checks)\n";
 
 }  // namespace
 
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   if (command == "project") return jcs::tools::ProjectCommand(args);
   if (command == "diagnostics") return jcs::tools::DiagnosticsCommand(args);
   if (command == "tool") return jcs::tools::ToolCommand(args);
+  if (command == "ping") return jcs::tools::PingCommand(args);
   if (command == "-h" || command == "--help" || command == "help") {
     fputs(kUsage, stdout);
     return 0;
