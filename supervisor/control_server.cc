@@ -451,4 +451,10 @@ void ControlServer::Publish(const proto::Event& event) {
   }
 }
 
+size_t ControlServer::queued_bytes() const {
+  size_t bytes = 0;
+  for (const auto& [id, client] : clients_) bytes += client->queued_bytes;
+  return bytes;
+}
+
 }  // namespace jcs::supervisor

@@ -88,6 +88,8 @@ class ControlServer {
   // clients keep being served.
   void StopAccepting();
   size_t client_count() const { return clients_.size(); }
+  // Bytes of responses and events waiting to be written to clients.
+  size_t queued_bytes() const;
   uint64_t clients_rejected() const { return clients_rejected_; }
 
  private:

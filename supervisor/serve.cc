@@ -105,6 +105,7 @@ class Daemon {
  private:
   void OnSignal();
   void BeginDrain();
+  void FlushThenStop(absl::Time deadline);
   void ReapChildren();
 
   proto::SupervisorConfig config_;
@@ -139,8 +140,19 @@ void Daemon::BeginDrain() {
     fprintf(stderr, "jcs serve: tool calls drained\n");
     const absl::Duration flush = std::min(
         absl::Milliseconds(config_.drain_grace_ms()), absl::Milliseconds(200));
-    (void)loop_->Timeout(flush, [this](int) { loop_->Stop(); });
+    FlushThenStop(absl::Now() + flush);
   });
+}
+
+// Stops once every queued answer is written, or at `deadline` (a client that
+// does not read must not hold the exit up).
+void Daemon::FlushThenStop(absl::Time deadline) {
+  if (server_->queued_bytes() == 0 || absl::Now() >= deadline) {
+    loop_->Stop();
+    return;
+  }
+  (void)loop_->Timeout(absl::Milliseconds(5),
+                       [this, deadline](int) { FlushThenStop(deadline); });
 }
 
 void Daemon::OnSignal() {
