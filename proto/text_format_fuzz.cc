@@ -23,8 +23,10 @@ void Check(absl::string_view text, google::protobuf::Message* message,
       jcs::proto::ParseTextProto(text, "fuzz.textproto", message);
   if (!status.ok()) {
     FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument);
-    FUZZ_CHECK(absl::StartsWith(status.message(), "fuzz.textproto:"));
-    const char after = status.message()["fuzz.textproto:".size()];
+    constexpr absl::string_view kPrefix = "fuzz.textproto:";
+    FUZZ_CHECK(absl::StartsWith(status.message(), kPrefix));
+    FUZZ_CHECK(status.message().size() > kPrefix.size());
+    const char after = status.message()[kPrefix.size()];
     FUZZ_CHECK(after >= '1' && after <= '9');
     return;
   }
