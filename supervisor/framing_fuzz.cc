@@ -60,10 +60,13 @@ void HandleRequest(const std::string& frame) {
     (void)jcs::runtime::ValidateRuntimeOptions(options);
   }
   if (request.has_run_tool()) {
-    (void)nlohmann::json::parse(request.run_tool().args_json(), nullptr,
-                                /*allow_exceptions=*/false);
-    (void)nlohmann::json::parse(request.run_tool().meta_json(), nullptr,
-                                /*allow_exceptions=*/false);
+    // As the service reads them: each must be a JSON object (or empty).
+    for (const std::string* text :
+         {&request.run_tool().args_json(), &request.run_tool().meta_json()}) {
+      const nlohmann::json parsed =
+          nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+      FUZZ_CHECK(parsed.is_discarded() || !text->empty());
+    }
   }
 }
 
