@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "absl/strings/ascii.h"
+#include "egress/http_request.h"
 
 namespace jcs::egress {
 namespace {
@@ -27,30 +28,6 @@ Step Fail(std::string error) {
 bool IsFieldChar(char c) {
   const unsigned char u = static_cast<unsigned char>(c);
   return (u >= 0x20 && u < 0x7f) || u == '\t';
-}
-
-bool IsTokenChar(char c) {
-  if (absl::ascii_isalnum(static_cast<unsigned char>(c))) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
 }
 
 // The line at the start of data without its CRLF; nullopt while no CRLF has

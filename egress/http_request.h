@@ -44,6 +44,9 @@
 
 namespace jcs::egress {
 
+// An RFC 9110 token character (methods, header names, chunk extensions).
+bool IsTokenChar(char c);
+
 inline constexpr size_t kMaxHeaderLines = 100;
 
 struct RequestHead {

@@ -122,9 +122,10 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   RunResult r_;
   bool setup_failed_ = false;
   bool finished_ = false;
-  bool warm_ = false;     // built ahead; the command comes with Launch()
-  bool warming_ = false;  // the launcher thread is building it
-  bool ready_ = false;    // warm and armed, waiting for Launch()
+  bool warm_ = false;       // built ahead; the command comes with Launch()
+  bool warming_ = false;    // the launcher thread is building it
+  bool in_zygote_ = false;  // cloned by the zygote: dies with it (PDEATHSIG)
+  bool ready_ = false;      // warm and armed, waiting for Launch()
   bool launched_ = false;
   bool async_teardown_ = false;  // see JailRun::set_async_teardown
   bool armed_ = false;           // warm: polls armed on the loop

@@ -274,6 +274,7 @@ bool JailRun::Impl::CloneInZygote(bool* zygote_gone) {
   init_pid_ = cloned->pid;
   pidfd_ = cloned->pidfd;
   sync_fd_ = cloned->sync_fd;
+  in_zygote_ = true;
   const int on = 1;
   setsockopt(sync_fd_, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
   clone_us_ = RunNowUs() - t;

@@ -16,6 +16,7 @@
 #include "jail/fd_passing.h"
 #include "jail/run_impl.h"
 #include "jail/sync_protocol.h"
+#include "jail/zygote.h"
 
 namespace jcs::jail {
 namespace {
@@ -141,6 +142,13 @@ absl::Status JailRun::Impl::Launch(const proto::JailSpec& call, JailStdio stdio,
                                    JailRun::OnEgressDenied on_denied) {
   if (!idle()) {
     return absl::FailedPreconditionError("the warm jail is not ready");
+  }
+  // A jail the zygote cloned is killed when the zygote dies (its init's
+  // PDEATHSIG), but can still look idle while that SIGKILL is in flight: a
+  // command sent now would die mid-run. The caller starts a fresh jail.
+  if (in_zygote_ && (ProcessZygote() == nullptr || !ProcessZygote()->Alive())) {
+    return absl::UnavailableError(
+        "warm jail: the zygote that cloned it is gone");
   }
   if (stdio.in < 0 || stdio.out < 0 || stdio.err < 0) {
     return absl::InvalidArgumentError("a warm jail needs all three stdio fds");

@@ -215,6 +215,11 @@ absl::StatusOr<Zygote::Cloned> Zygote::Clone(const proto::JailSpec& spec,
   return Cloned{reply.pid, fds[0], fds[1]};
 }
 
+bool Zygote::Alive() const {
+  struct pollfd p = {sock_, 0, 0};
+  return poll(&p, 1, 0) >= 0 && (p.revents & (POLLHUP | POLLERR)) == 0;
+}
+
 void SetProcessZygote(Zygote* zygote) { g_zygote = zygote; }
 Zygote* ProcessZygote() { return g_zygote; }
 

@@ -50,6 +50,9 @@ class Zygote {
   // -1, or a cgroup v2 directory to clone into.
   absl::StatusOr<Cloned> Clone(const proto::JailSpec& spec, bool warm,
                                int cgroup_fd);
+  // False once the zygote has exited (its end of the request socket is
+  // closed, which happens before its jails get their PDEATHSIG). Thread-safe.
+  bool Alive() const;
 
  private:
   Zygote(pid_t pid, int sock) : pid_(pid), sock_(sock) {}

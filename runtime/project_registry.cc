@@ -326,9 +326,25 @@ absl::StatusOr<std::string> ProjectRegistry::StartProject(
   absl::MutexLock lifecycle(&lifecycle_mu_);
 
   absl::StatusOr<std::string> root_path = CheckRoot(root);
+  absl::StatusOr<RunAs> run_as =
+      root_path.ok() ? ResolveIdentity(*root_path, params) : root_path.status();
+  if (!params.requester.privileged && !root.empty() &&
+      root.find('\0') == std::string::npos &&
+      (!root_path.ok() ||
+       (!run_as.ok() && absl::IsPermissionDenied(run_as.status()) &&
+        !params.run_as_uid.has_value() && !params.run_as_gid.has_value()))) {
+    // One answer whether the path is missing, not a directory or not the
+    // client's to use: the daemon resolves paths as root, and different
+    // answers would tell a client what exists in directories it cannot read.
+    return ProjectError(
+        absl::StatusCode::kPermissionDenied,
+        absl::StrCat("unauthorized: uid ", params.requester.uid,
+                     " may not use ", absl::CEscape(root),
+                     " as a root: it is not a directory this uid can read, "
+                     "write and search (a client starts projects only on "
+                     "directories it can use itself)"));
+  }
   if (!root_path.ok()) return root_path.status();
-
-  absl::StatusOr<RunAs> run_as = ResolveIdentity(*root_path, params);
   if (!run_as.ok()) return run_as.status();
 
   absl::StatusOr<std::string> data_dir = CheckDataDir(options, params);

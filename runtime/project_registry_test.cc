@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -503,6 +504,26 @@ TEST_F(ProjectRegistryTest, AClientStartsProjectsOnlyAsItself) {
   ASSERT_EQ(symlink(alice.c_str(), (own + "/to-alice").c_str()), 0);
   ExpectRefused(own + "/to-alice", bob, "unauthorized: uid 1000 ");
   EXPECT_FALSE(Exists(alice + "/.jido"));
+
+  // No oracle: a missing path, a file and an existing directory inside
+  // Alice's private directory get the same answer (the daemon resolves as
+  // root).
+  ASSERT_EQ(mkdir((alice + "/exists").c_str(), 0700), 0);
+  ASSERT_EQ(close(open((alice + "/file").c_str(), O_CREAT | O_WRONLY, 0600)),
+            0);
+  std::vector<std::string> answers;
+  for (const char* rel : {"/exists", "/missing", "/file"}) {
+    absl::StatusOr<std::string> refused =
+        registry_->StartProject(alice + rel, {}, bob);
+    ASSERT_FALSE(refused.ok());
+    std::string message(refused.status().message());
+    const size_t at = message.find(alice + rel);
+    ASSERT_NE(at, std::string::npos) << message;
+    message.erase(at, alice.size() + strlen(rel));
+    answers.push_back(message);
+  }
+  EXPECT_EQ(answers[0], answers[1]);
+  EXPECT_EQ(answers[0], answers[2]);
 
   absl::StatusOr<std::string> id = registry_->StartProject(own, {}, bob);
   ASSERT_TRUE(id.ok()) << id.status();

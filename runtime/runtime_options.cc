@@ -16,6 +16,9 @@
 namespace jcs::runtime {
 namespace {
 
+// The jail refuses a private /tmp smaller than this (jail/spec.cc).
+constexpr uint64_t kMinJailTmpBytes = 1 << 20;
+
 // A failed check: the reason (and entry details) without the key.
 using Failure = std::optional<InvalidRuntimeOpt>;
 
@@ -79,6 +82,44 @@ OptionSpec OptionalPositiveInt(
           [field](const ValidatedOptions& o) {
             return (o.*field).has_value() ? Value::Int(*(o.*field))
                                           : Value::Null();
+          },
+          true};
+}
+
+// A byte size: an integer > 0 or a size string ("512M": digits, optional
+// K/M/G/T suffix, powers of 1024) > 0 that fits an int64; at least
+// `min_bytes` (else `below_min_reason`). Unset = the jail's own default.
+OptionSpec Size(absl::string_view key,
+                std::optional<uint64_t> ValidatedOptions::*field,
+                uint64_t min_bytes = 1,
+                absl::string_view below_min_reason = "expected_size") {
+  return {key,
+          [key, field, min_bytes, below_min_reason](
+              const Value& v, ValidatedOptions& o) -> Failure {
+            uint64_t bytes = 0;
+            if (v.is_int()) {
+              if (v.int_value() <= 0) return Fail("expected_size");
+              bytes = static_cast<uint64_t>(v.int_value());
+            } else if (v.is_string()) {
+              absl::StatusOr<uint64_t> parsed =
+                  jail::ParseSize(v.string_value(), key);
+              if (!parsed.ok() || *parsed == 0 ||
+                  *parsed > static_cast<uint64_t>(
+                                std::numeric_limits<int64_t>::max())) {
+                return Fail("expected_size");
+              }
+              bytes = *parsed;
+            } else {
+              return Fail("expected_size");
+            }
+            if (bytes < min_bytes) return Fail(below_min_reason);
+            o.*field = bytes;
+            return std::nullopt;
+          },
+          [field](const ValidatedOptions& o) {
+            return (o.*field).has_value()
+                       ? Value::Int(static_cast<int64_t>(*(o.*field)))
+                       : Value::Null();
           },
           true};
 }
@@ -305,33 +346,7 @@ const std::vector<OptionSpec>& Table() {
        true},
       Passthrough("llm_adapter", &ValidatedOptions::llm_adapter, true),
       // jcs's own jail limits.
-      {"jail_memory",
-       [](const Value& v, ValidatedOptions& o) -> Failure {
-         uint64_t bytes = 0;
-         if (v.is_int()) {
-           if (v.int_value() <= 0) return Fail("expected_size");
-           bytes = static_cast<uint64_t>(v.int_value());
-         } else if (v.is_string()) {
-           absl::StatusOr<uint64_t> parsed =
-               jail::ParseSize(v.string_value(), "jail_memory");
-           if (!parsed.ok() || *parsed == 0 ||
-               *parsed >
-                   static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-             return Fail("expected_size");
-           }
-           bytes = *parsed;
-         } else {
-           return Fail("expected_size");
-         }
-         o.jail_memory_bytes = bytes;
-         return std::nullopt;
-       },
-       [](const ValidatedOptions& o) {
-         return o.jail_memory_bytes.has_value()
-                    ? Value::Int(static_cast<int64_t>(*o.jail_memory_bytes))
-                    : Value::Null();
-       },
-       true},
+      Size("jail_memory", &ValidatedOptions::jail_memory_bytes),
       {"jail_pids",
        [](const Value& v, ValidatedOptions& o) -> Failure {
          if (!v.is_int() || v.int_value() <= 0) {
@@ -358,6 +373,9 @@ const std::vector<OptionSpec>& Table() {
                                         : Value::Null();
        },
        true},
+      Size("jail_fsize", &ValidatedOptions::jail_fsize_bytes),
+      Size("jail_tmp_bytes", &ValidatedOptions::jail_tmp_bytes,
+           kMinJailTmpBytes, "expected_size_at_least_1M"),
       OptionalPositiveInt("disk_quota_bytes",
                           &ValidatedOptions::disk_quota_bytes),
       OptionalPositiveInt("disk_quota_inodes",

@@ -49,6 +49,14 @@
 //   jail_memory                   integer bytes > 0 | size string "512M"
 //                                   (digits, optional K/M/G/T suffix,
 //                                   powers of 1024) > 0    expected_size
+//   jail_fsize                    size as jail_memory     expected_size
+//                                   (RLIMIT_FSIZE in the exec jail: the
+//                                   largest file a program may write)
+//   jail_tmp_bytes                size as jail_memory     expected_size;
+//                                   below 1M: expected_size_at_least_1M
+//                                   (size of the jail's private /tmp and
+//                                   /dev/shm; tmpfs pages count towards
+//                                   the jail's memory limit)
 //   jail_cpus                     number > 0    expected_positive_number
 //   disk_quota_bytes, disk_quota_inodes
 //                                 integer > 0   expected_positive_integer
@@ -89,9 +97,15 @@
 //      consumers validate them on use.
 //   9. runtime_opts (diagnostics) lists only the options that were explicitly
 //      passed, restricted to the spec's 25 keys plus jcs's jail_memory,
-//      jail_pids and jail_cpus, in that fixed order, with normalized values.
-//  10. jail_memory / jail_pids / jail_cpus unset mean "the jail's own default"
-//      (512M, 256 pids, no CPU quota; see jail/spec.h).
+//      jail_pids, jail_cpus, jail_fsize, jail_tmp_bytes and the disk budget,
+//      in that fixed order, with normalized values.
+//  10. jail_memory / jail_pids / jail_cpus / jail_fsize / jail_tmp_bytes
+//      unset mean "the jail's own default" (512M, 256 pids, no CPU quota,
+//      1G, 64M; see jail/spec.h).
+//  11. tool_max_artifact_bytes caps the artifacts in a tool's result (and
+//      fs.write's content), not the files an exec program writes: those are
+//      bounded by jail_fsize, jail_tmp_bytes and the disk budget, so a
+//      build, `git gc` or a package install works with the defaults.
 #ifndef JCS_RUNTIME_RUNTIME_OPTIONS_H_
 #define JCS_RUNTIME_RUNTIME_OPTIONS_H_
 
@@ -192,6 +206,9 @@ struct ValidatedOptions {
   std::optional<uint64_t> jail_memory_bytes;
   std::optional<int64_t> jail_pids;
   std::optional<double> jail_cpus;
+  // RLIMIT_FSIZE for exec (bytes) and the size of its private /tmp.
+  std::optional<uint64_t> jail_fsize_bytes;
+  std::optional<uint64_t> jail_tmp_bytes;
 
   // The project's disk budget (bytes, inodes) as project quota limits;
   // nullopt = no budget of that kind (jail/project_quota.h).

@@ -218,6 +218,23 @@ std::vector<Case> AllCases() {
         S(" 5M"), S("8388608T"), D(1.5), B(true), N(), L({})}) {
     cases.push_back({"jail_memory", bad, "expected_size", std::nullopt});
   }
+  // The jail's file size limit and /tmp size: sizes like jail_memory; /tmp
+  // at least 1M (the jail refuses less).
+  for (const std::string key : {"jail_fsize", "jail_tmp_bytes"}) {
+    cases.push_back({key, S("200M"), "", I(200ll << 20)});
+    cases.push_back({key, S("2G"), "", I(2ll << 30)});
+    cases.push_back({key, I(1048576), "", I(1048576)});
+    for (const Value& bad : {I(0), I(-1), S("0"), S(""), S("12Q"), S("-5M"),
+                             S("8388608T"), D(1.5), B(true), N(), L({})}) {
+      cases.push_back({key, bad, "expected_size", std::nullopt});
+    }
+  }
+  cases.push_back({"jail_fsize", I(1), "", I(1)});
+  cases.push_back({"jail_fsize", S("4096"), "", I(4096)});
+  for (const Value& small : {I(1), I(1048575), S("1023K")}) {
+    cases.push_back(
+        {"jail_tmp_bytes", small, "expected_size_at_least_1M", std::nullopt});
+  }
   cases.push_back({"jail_cpus", I(2), "", D(2.0)});
   cases.push_back({"jail_cpus", D(0.5), "", D(0.5)});
   for (const Value& bad :
@@ -304,8 +321,8 @@ TEST(RuntimeOptionsTest, EveryKnownKeyIsCovered) {
   for (const auto& [key, value] : EffectiveOptionsEntries(ValidatedOptions())) {
     keys.push_back(key);
   }
-  // 37 spec tunables + 3 jail limits + 2 disk budget limits
-  EXPECT_EQ(keys.size(), 42u);
+  // 37 spec tunables + 5 jail limits + 2 disk budget limits
+  EXPECT_EQ(keys.size(), 44u);
   for (const std::string& key : keys) {
     EXPECT_TRUE(IsKnownRuntimeOption(key)) << key;
     bool ok = false;
@@ -370,6 +387,8 @@ TEST(RuntimeOptionsTest, Defaults) {
   EXPECT_FALSE(o->jail_memory_bytes.has_value());
   EXPECT_FALSE(o->jail_pids.has_value());
   EXPECT_FALSE(o->jail_cpus.has_value());
+  EXPECT_FALSE(o->jail_fsize_bytes.has_value());
+  EXPECT_FALSE(o->jail_tmp_bytes.has_value());
   EXPECT_FALSE(o->disk_quota_bytes.has_value());
   EXPECT_FALSE(o->disk_quota_inodes.has_value());
   EXPECT_THAT(o->explicit_keys, IsEmpty());
@@ -391,6 +410,8 @@ TEST(RuntimeOptionsTest, NormalizedFieldsAreTyped) {
       {"jail_memory", S("64M")},
       {"jail_pids", I(32)},
       {"jail_cpus", D(1.5)},
+      {"jail_fsize", S("2G")},
+      {"jail_tmp_bytes", I(200 << 20)},
       {"disk_quota_bytes", I(8 << 20)},
       {"disk_quota_inodes", I(1000)},
   });
@@ -406,6 +427,8 @@ TEST(RuntimeOptionsTest, NormalizedFieldsAreTyped) {
   EXPECT_EQ(*o->jail_memory_bytes, 64u << 20);
   EXPECT_EQ(*o->jail_pids, 32);
   EXPECT_EQ(*o->jail_cpus, 1.5);
+  EXPECT_EQ(*o->jail_fsize_bytes, 2ull << 30);
+  EXPECT_EQ(*o->jail_tmp_bytes, 200u << 20);
   EXPECT_EQ(*o->disk_quota_bytes, 8 << 20);
   EXPECT_EQ(*o->disk_quota_inodes, 1000);
 }
@@ -488,6 +511,7 @@ TEST(RuntimeOptionsTest, RuntimeOptsShowsExplicitDiagnosticsKeysNormalized) {
       {"tool_timeout_ms", I(10)},
       {"disk_quota_inodes", I(500)},
       {"jail_cpus", I(2)},
+      {"jail_tmp_bytes", S("200M")},
   });
   ASSERT_TRUE(o.ok()) << o.status();
   // Fixed order (the table's), normalized values, protocol list raw.
@@ -497,12 +521,13 @@ TEST(RuntimeOptionsTest, RuntimeOptsShowsExplicitDiagnosticsKeysNormalized) {
                         {"network_egress_policy", S("allow")},
                         {"command_executor", S("workspace_shell")},
                         {"jail_cpus", D(2.0)},
+                        {"jail_tmp_bytes", I(200 << 20)},
                         {"disk_quota_inodes", I(500)}}));
   EXPECT_EQ(RuntimeOptsJson(*o),
             nlohmann::json::parse(R"({"tool_timeout_ms": 10,
               "protocol_allowlist": ["MCP"], "network_egress_policy": "allow",
               "command_executor": "workspace_shell", "jail_cpus": 2.0,
-              "disk_quota_inodes": 500})"));
+              "jail_tmp_bytes": 209715200, "disk_quota_inodes": 500})"));
   EXPECT_EQ(OptionsFromProto(RuntimeOptsProto(*o)), RuntimeOptsEntries(*o));
   // Matched case-insensitively.
   EXPECT_TRUE(o->ProtocolAllowed("mcp"));

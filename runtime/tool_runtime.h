@@ -20,11 +20,11 @@
 //      exec in a fresh jail (root read-write at its own path, the data dir
 //      read-only with its state/ hidden, every sensitive path masked, only
 //      the allowed env, tool_timeout_ms, the project's memory/pids/cpus,
-//      RLIMIT_FSIZE = tool_max_artifact_bytes). stdout+stderr are capped
-//      while the program runs (tool_max_output_bytes: the jail is killed at
-//      the cap -> output_too_large); a program killed by SIGXFSZ ->
-//      artifact_too_large. Seccomp denials -> security.sandbox_violation per
-//      syscall.
+//      RLIMIT_FSIZE = jail_fsize, /tmp sized by jail_tmp_bytes). stdout+
+//      stderr are capped while the program runs (tool_max_output_bytes: the
+//      jail is killed at the cap -> output_too_large); a program killed by
+//      SIGXFSZ -> file_size_limit {limit_bytes, signal: 25}. Seccomp denials
+//      -> security.sandbox_violation per syscall.
 //   6. result checks: canonical JSON of the result <= tool_max_output_bytes
 //      (output_too_large), every artifact <= tool_max_artifact_bytes
 //      (artifact_too_large), then the sensitive-artifact scan -> risk_flags

@@ -163,7 +163,13 @@ void ToolRuntime::ContinueJail(const std::shared_ptr<Call>& call,
   if (options.jail_pids)
     spec.set_pids(static_cast<uint64_t>(*options.jail_pids));
   if (options.jail_cpus) spec.set_cpus(*options.jail_cpus);
-  spec.set_fsize_bytes(static_cast<uint64_t>(options.tool_max_artifact_bytes));
+  // Files the program writes are bounded by jail_fsize (default: the jail's
+  // 1G), the size of its /tmp and the project's disk budget; not by
+  // tool_max_artifact_bytes, which caps what the result carries.
+  if (options.jail_fsize_bytes) {
+    spec.set_fsize_bytes(*options.jail_fsize_bytes);
+  }
+  if (options.jail_tmp_bytes) spec.set_tmp_size_bytes(*options.jail_tmp_bytes);
   absl::StatusOr<jail::FinalSpec> final_spec =
       jail::Finalize(spec, config_.root);
   if (!final_spec.ok()) {
@@ -640,11 +646,19 @@ void ToolRuntime::MaybeFinishJail(const std::shared_ptr<Call>& call) {
     return;
   }
   if (r.status == jail::RunStatus::kSignaled && r.signal == SIGXFSZ) {
-    Fail(
-        call, "artifact_too_large",
-        {{"index", 0},
-         {"max", config_.options.tool_max_artifact_bytes},
-         {"message", "the program wrote a file past tool_max_artifact_bytes"}});
+    // The program itself wrote past RLIMIT_FSIZE. (A descendant killed so
+    // shows only through its parent's exit status, e.g. git's "died of
+    // signal 25".)
+    Fail(call, "file_size_limit",
+         {{"limit_bytes", call->jail_spec.fsize_bytes()},
+          {"signal", SIGXFSZ},
+          {"stdout_bytes", call->text[0].size()},
+          {"stderr_bytes", call->text[1].size()},
+          {"message",
+           absl::StrCat("the program was killed by SIGXFSZ: it wrote a file "
+                        "past ",
+                        call->jail_spec.fsize_bytes(),
+                        " bytes (the project's jail_fsize)")}});
     return;
   }
   nlohmann::json result = {{"exit_code", r.exit_code},

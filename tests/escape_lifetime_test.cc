@@ -106,7 +106,9 @@ TEST(EscapeLifetime, SupervisorSignalsEndTheRun) {
                       Bash("trap '' TERM; " + Escapees(m) + "sleep " + m));
   ASSERT_TRUE(WaitForMarkerCount(m, 4, 15, "sleep"));
   jail.Signal(SIGTERM);
-  usleep(300'000);
+  // The second SIGTERM must be a signal of its own, not merged with a first
+  // one jcs has not read yet.
+  ASSERT_TRUE(WaitForSignalTaken(jail.pid(), SIGTERM, 15));
   jail.Signal(SIGTERM);
   const double t0 = NowSeconds();
   const JcsResult r = jail.Wait();

@@ -479,6 +479,28 @@ bool WaitForNoMarker(const std::string& marker, double timeout_s) {
   }
 }
 
+bool WaitForSignalTaken(pid_t pid, int sig, double timeout_s) {
+  const double deadline = NowSeconds() + timeout_s;
+  const unsigned long long bit = 1ULL << (sig - 1);
+  for (;;) {
+    // ShdPnd: signals sent to the process; SigPnd: to its main thread.
+    std::istringstream status(
+        ReadSmallFile("/proc/" + std::to_string(pid) + "/status"));
+    unsigned long long pending = 0;
+    bool found = false;
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("ShdPnd:", 0) == 0 || line.rfind("SigPnd:", 0) == 0) {
+        pending |= std::stoull(line.substr(7), nullptr, 16);
+        found = true;
+      }
+    }
+    if (found && (pending & bit) == 0) return true;
+    if (NowSeconds() >= deadline) return false;
+    usleep(5'000);
+  }
+}
+
 namespace {
 
 void FindRunDirs(const std::string& dir, const std::string& prefix, int depth,

@@ -172,6 +172,11 @@ bool WaitForMarkerCount(const std::string& marker, size_t count,
                         double timeout_s, const std::string& comm = "");
 // Polls until none exists; false on deadline.
 bool WaitForNoMarker(const std::string& marker, double timeout_s);
+// Polls until `sig`, sent to `pid` (which blocks it and reads it from a
+// signalfd), is no longer pending: the process has taken it. Standard
+// signals do not queue, so a second one sent earlier would merge with the
+// first. False on deadline.
+bool WaitForSignalTaken(pid_t pid, int sig, double timeout_s);
 
 // Per-run cgroup directories of the jcs process `jcs_pid` (named
 // run-<jcs_pid>-*) anywhere below /sys/fs/cgroup.

@@ -1,9 +1,11 @@
 #include "tests/serve_harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -481,6 +483,81 @@ std::string Daemon::StopCleanly(double timeout_s) {
   }
   if (!problems.empty()) absl::StrAppend(&problems, "log:\n", Log());
   return problems;
+}
+
+// ---- processes on the host ----
+
+pid_t ParentOf(pid_t pid) {
+  const std::string text =
+      ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  // The comm field may hold spaces and parentheses: parse after the last ')'.
+  const size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return -1;
+  char state = 0;
+  int ppid = -1;
+  if (sscanf(text.c_str() + paren + 1, " %c %d", &state, &ppid) != 2) {
+    return -1;
+  }
+  return ppid;
+}
+
+std::string CommOf(pid_t pid) {
+  std::string comm = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/comm"));
+  if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+  return comm;
+}
+
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> children;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) return children;
+  while (struct dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    const long pid = strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    if (ParentOf(static_cast<pid_t>(pid)) == parent) {
+      children.push_back(static_cast<pid_t>(pid));
+    }
+  }
+  closedir(dir);
+  return children;
+}
+
+pid_t ZygoteOf(pid_t daemon_pid, double timeout_s) {
+  const double deadline = NowSeconds() + timeout_s;
+  while (true) {
+    for (pid_t child : ChildrenOf(daemon_pid)) {
+      if (CommOf(child) == "jcs-zygote") return child;
+    }
+    if (NowSeconds() >= deadline) return -1;
+    SleepMs(5);
+  }
+}
+
+std::vector<pid_t> IdleWarmJails(pid_t zygote) {
+  std::vector<pid_t> idle;
+  for (pid_t init : ChildrenOf(zygote)) {
+    for (pid_t program : ChildrenOf(init)) {
+      // Before the command's exec the program process is still the init's
+      // clone (named "init"); a jail in use runs something else.
+      if (CommOf(program) == "init") {
+        idle.push_back(init);
+        break;
+      }
+    }
+  }
+  return idle;
+}
+
+bool WaitForIdleWarmJail(pid_t daemon_pid, double timeout_s) {
+  const double deadline = NowSeconds() + timeout_s;
+  const pid_t zygote = ZygoteOf(daemon_pid, timeout_s);
+  if (zygote < 0) return false;
+  while (IdleWarmJails(zygote).empty()) {
+    if (NowSeconds() >= deadline) return false;
+    SleepMs(10);
+  }
+  return true;
 }
 
 // ---- raw protocol ----

@@ -151,6 +151,26 @@ class Daemon {
   ExitInfo exit_;
 };
 
+// ---- processes on the host (/proc) ----
+
+// The parent of `pid` by /proc/PID/stat (zombies included), -1 if gone.
+pid_t ParentOf(pid_t pid);
+// /proc/PID/comm without the newline ("" if gone).
+std::string CommOf(pid_t pid);
+// The children of `parent` (zombies included; this kernel has no
+// /proc/PID/task/TID/children).
+std::vector<pid_t> ChildrenOf(pid_t parent);
+// The daemon's zygote (jail/zygote.h): its child named "jcs-zygote", or -1
+// after `timeout_s`. Polls: the zygote renames itself only after the fork,
+// so right after the daemon started it may still read as "jcs".
+pid_t ZygoteOf(pid_t daemon_pid, double timeout_s = 10);
+// The idle warm jails the zygote has built: its children (the jails' inits)
+// whose own child (the warm program process, forked once the jail's mounts
+// and masks are in place) has not exec'd a command yet.
+std::vector<pid_t> IdleWarmJails(pid_t zygote);
+// Polls until the zygote of `daemon_pid` holds at least one idle warm jail.
+bool WaitForIdleWarmJail(pid_t daemon_pid, double timeout_s = 20);
+
 // ---- raw protocol ----
 
 // A connected Unix stream socket, or -1 (errno set).

@@ -6,8 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,7 +72,8 @@ TEST(ServeLifetimeTest, KillMinus9OfTheDaemonKillsEveryJailItStarted) {
     ASSERT_EQ(r.exit_code, 0) << r.Describe();
     EXPECT_EQ(nlohmann::json::parse(r.out)["status"], "accepted") << r.out;
   }
-  ASSERT_TRUE(WaitForMarkerCount(marker, 9, 10.0))
+  // Only the sleeps (comm "sleep"): the jails' shells carry the marker too.
+  ASSERT_TRUE(WaitForMarkerCount(marker, 9, 10.0, "sleep"))
       << ProcessesWithMarker(marker).size() << " processes";
   daemon.Signal(SIGKILL);
   daemon.Wait();
@@ -168,38 +167,32 @@ TEST(ServeLifetimeTest, ToolCallsSurviveTheZygotesDeath) {
   Daemon daemon;
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
   const std::string project = StartProject(daemon, MakeProject(daemon));
-  pid_t zygote = -1;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream comm(entry.path() / "comm");
-    std::string line;
-    std::getline(comm, line);
-    std::ifstream stat(entry.path() / "stat");
-    std::string stat_line;
-    std::getline(stat, stat_line);
-    const size_t close = stat_line.rfind(')');
-    if (line != "jcs-zygote" || close == std::string::npos) continue;
-    int ppid = 0;
-    sscanf(stat_line.c_str() + close + 2, "%*c %d", &ppid);
-    if (ppid == daemon.pid()) zygote = std::stoi(name);
-  }
+  const pid_t zygote = ZygoteOf(daemon.pid());
   ASSERT_GT(zygote, 0) << "the daemon has no zygote";
+  std::string last_call;
   const auto ok = [&] {
     const RunResult r =
         RunTool(daemon, project, {{"argv", {"/bin/echo", "alive"}}}, false);
+    last_call = r.Describe();
     const nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, false);
     return r.exit_code == 0 && doc.is_object() &&
            doc["result"]["stdout"] == "alive\n";
   };
   ASSERT_TRUE(ok());  // builds the warm pool through the zygote
-  usleep(300'000);
+  ASSERT_TRUE(WaitForIdleWarmJail(daemon.pid()))
+      << "the zygote built no warm jail\n"
+      << daemon.Log();
   ASSERT_EQ(kill(zygote, SIGKILL), 0);
-  usleep(100'000);
+  // Gone once the daemon has reaped it.
+  const double deadline = NowSeconds() + 10;
+  while (ParentOf(zygote) == daemon.pid() && NowSeconds() < deadline) {
+    usleep(5'000);
+  }
+  ASSERT_NE(ParentOf(zygote), daemon.pid()) << "the zygote was not reaped";
   for (int i = 0; i < 4; ++i) {
-    EXPECT_TRUE(ok()) << "call " << i << " after the zygote died\n"
+    EXPECT_TRUE(ok()) << "call " << i << " after the zygote died: " << last_call
+                      << "\n"
                       << daemon.Log();
-    usleep(100'000);
   }
   EXPECT_TRUE(daemon.running());
   EXPECT_EQ(daemon.StopCleanly(), "");

@@ -9,7 +9,6 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -23,84 +22,52 @@
 namespace jcs::serve_test {
 namespace {
 
-struct ProcStat {
-  pid_t pid = 0;
-  char state = '?';
-  pid_t ppid = 0;
-};
-
-bool ReadStat(pid_t pid, ProcStat* out) {
-  const std::string text =
-      ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
-  const size_t paren = text.rfind(')');
-  if (paren == std::string::npos || paren + 4 >= text.size()) return false;
-  std::istringstream rest(text.substr(paren + 2));
-  out->pid = pid;
-  rest >> out->state >> out->ppid;
-  return !rest.fail();
-}
-
-std::vector<pid_t> AllPids() {
-  std::vector<pid_t> pids;
+// Live `sleep` processes (comm "sleep": a shell forked for one still has
+// the shell's argv, marker included, until its exec) whose argv contains
+// `marker`.
+std::vector<pid_t> SleepsWithMarker(const std::string& marker) {
+  std::vector<pid_t> found;
   DIR* dir = opendir("/proc");
-  if (dir == nullptr) return pids;
+  if (dir == nullptr) return found;
   while (struct dirent* e = readdir(dir)) {
     char* end = nullptr;
     const long pid = strtol(e->d_name, &end, 10);
-    if (end != e->d_name && *end == '\0') pids.push_back(pid);
-  }
-  closedir(dir);
-  return pids;
-}
-
-// Children of `pid`, zombies included (by /proc/PID/stat's ppid: this
-// kernel has no /proc/PID/task/TID/children).
-// The daemon's children other than its zygote (jail/zygote.h), which lives
-// as long as the daemon and is not an orphan.
-bool IsZygote(pid_t pid) {
-  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  std::getline(comm, name);
-  return name == "jcs-zygote";
-}
-
-std::set<pid_t> ChildrenOf(pid_t parent) {
-  std::set<pid_t> children;
-  for (pid_t pid : AllPids()) {
-    ProcStat stat;
-    if (ReadStat(pid, &stat) && stat.ppid == parent && !IsZygote(pid)) {
-      children.insert(pid);
-    }
-  }
-  return children;
-}
-
-std::vector<pid_t> ZombiesOf(pid_t parent) {
-  std::vector<pid_t> zombies;
-  for (pid_t pid : AllPids()) {
-    ProcStat stat;
-    if (ReadStat(pid, &stat) && stat.ppid == parent && stat.state == 'Z') {
-      zombies.push_back(pid);
-    }
-  }
-  return zombies;
-}
-
-// Live processes whose argv contains `marker`, with their parents.
-std::vector<ProcStat> WithMarker(const std::string& marker) {
-  std::vector<ProcStat> found;
-  for (pid_t pid : AllPids()) {
+    if (end == e->d_name || *end != '\0') continue;
     std::string cmdline =
         ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/cmdline"));
     for (char& c : cmdline) {
       if (c == '\0') c = ' ';
     }
-    ProcStat stat;
-    if (cmdline.find(marker) != std::string::npos && ReadStat(pid, &stat)) {
-      found.push_back(stat);
+    if (cmdline.find(marker) != std::string::npos && CommOf(pid) == "sleep") {
+      found.push_back(static_cast<pid_t>(pid));
     }
   }
+  closedir(dir);
   return found;
+}
+
+bool IsZombie(pid_t pid) {
+  const std::string text =
+      ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  const size_t paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() &&
+         text[paren + 2] == 'Z';
+}
+
+// The daemon's children other than its zygote (which lives as long as the
+// daemon and is not an orphan), zombies included.
+std::set<pid_t> OrphansOf(pid_t daemon_pid, pid_t zygote) {
+  std::set<pid_t> orphans;
+  for (pid_t child : ChildrenOf(daemon_pid)) {
+    if (child != zygote) orphans.insert(child);
+  }
+  return orphans;
+}
+
+size_t ZombieCount(const std::set<pid_t>& pids) {
+  size_t zombies = 0;
+  for (pid_t pid : pids) zombies += IsZombie(pid);
+  return zombies;
 }
 
 std::string NsPidLine(pid_t pid) {
@@ -136,10 +103,17 @@ TEST(ServePid1Test, ReapsEveryOrphanAndDrainsOnSigterm) {
       absl::StrSplit(NsPidLine(pid), absl::ByAnyChar(" \t"), absl::SkipEmpty());
   ASSERT_EQ(nspid.size(), 3u) << NsPidLine(pid);
   ASSERT_EQ(nspid.back(), "1") << "the daemon is not PID 1 of its namespace";
-  EXPECT_TRUE(ChildrenOf(pid).empty());
+  // Found by pid, once it has renamed itself: right after the fork it is a
+  // "jcs" like the daemon.
+  const pid_t zygote = ZygoteOf(pid);
+  ASSERT_GT(zygote, 0) << "the daemon has no zygote\n" << daemon.Log();
+  EXPECT_TRUE(OrphansOf(pid, zygote).empty());
 
-  // `sleep 1.<unique>` marks the long-lived orphans.
-  const std::string marker = absl::StrCat("1.", getpid(), time(nullptr) % 1000);
+  // `sleep 1000.<unique>` marks the long-lived orphans; the test ends them
+  // itself once it has seen them reparented (a short sleep could end before
+  // a loaded machine has run the whole script).
+  const std::string marker =
+      absl::StrCat("1000.", getpid(), time(nullptr) % 1000);
   const std::string script = absl::StrCat(
       // (The orphans must not hold nsenter's output pipes open.)
       "exec >/dev/null 2>&1; ",
@@ -155,32 +129,36 @@ TEST(ServePid1Test, ReapsEveryOrphanAndDrainsOnSigterm) {
                  TimeoutAfter(30));
   ASSERT_TRUE(entered.exited && entered.exit_code == 0) << entered.Describe();
 
-  // The long-lived orphans are now the daemon's children.
-  double deadline = NowSeconds() + 0.9;
-  std::vector<ProcStat> orphans;
-  while (NowSeconds() < deadline) {
-    orphans = WithMarker("sleep " + marker);
-    if (orphans.size() >= 5) break;
+  // The long-lived orphans become the daemon's children (the inner `sh -c`
+  // runs in the background: its two sleeps are reparented only once it has
+  // exited).
+  const auto reparented = [&](const std::vector<pid_t>& sleeps) {
+    size_t count = 0;
+    for (pid_t s : sleeps) count += ParentOf(s) == pid;
+    return count;
+  };
+  double deadline = NowSeconds() + 15;
+  std::vector<pid_t> orphans = SleepsWithMarker(marker);
+  while (reparented(orphans) < 5 && NowSeconds() < deadline) {
     usleep(5000);
+    orphans = SleepsWithMarker(marker);
   }
-  ASSERT_EQ(orphans.size(), 5u) << "expected 5 sleeping orphans";
-  for (const ProcStat& o : orphans) {
-    EXPECT_EQ(o.ppid, pid) << "orphan " << o.pid << " was not reparented to "
-                           << "the daemon";
-  }
+  EXPECT_EQ(orphans.size(), 5u) << "expected 5 sleeping orphans";
+  EXPECT_EQ(reparented(orphans), orphans.size())
+      << "not every orphan was reparented to the daemon";
+  for (pid_t orphan : orphans) kill(orphan, SIGKILL);
 
   // Once they exit, nothing is left: no child at all, in particular no
   // zombie.
-  deadline = NowSeconds() + 10;
-  std::set<pid_t> children = ChildrenOf(pid);
+  deadline = NowSeconds() + 15;
+  std::set<pid_t> children = OrphansOf(pid, zygote);
   while (!children.empty() && NowSeconds() < deadline) {
     usleep(10000);
-    children = ChildrenOf(pid);
+    children = OrphansOf(pid, zygote);
   }
   EXPECT_TRUE(children.empty())
       << children.size()
-      << " children still there, zombies: " << ZombiesOf(pid).size();
-  EXPECT_TRUE(ZombiesOf(pid).empty());
+      << " children still there, zombies: " << ZombieCount(children);
 
   EXPECT_EQ(PingError(daemon.socket_path()), "");
   EXPECT_EQ(daemon.StopCleanly(), "");
@@ -201,11 +179,14 @@ TEST(ServePid1Test, SigtermWithRunningOrphansExitsZero) {
        "exec >/dev/null 2>&1; for i in 1 2 3; do (sleep 30 &); done"},
       TimeoutAfter(30));
   ASSERT_TRUE(entered.exited && entered.exit_code == 0) << entered.Describe();
-  const double deadline = NowSeconds() + 5;
-  while (ChildrenOf(daemon.pid()).size() < 3 && NowSeconds() < deadline) {
+  const pid_t zygote = ZygoteOf(daemon.pid());
+  ASSERT_GT(zygote, 0) << "the daemon has no zygote\n" << daemon.Log();
+  const double deadline = NowSeconds() + 15;
+  while (OrphansOf(daemon.pid(), zygote).size() < 3 &&
+         NowSeconds() < deadline) {
     usleep(5000);
   }
-  ASSERT_EQ(ChildrenOf(daemon.pid()).size(), 3u);
+  ASSERT_EQ(OrphansOf(daemon.pid(), zygote).size(), 3u);
   EXPECT_EQ(daemon.StopCleanly(), "");
 }
 

@@ -561,8 +561,18 @@ TEST_F(ToolRuntimePolicyTest, CancelKillsTheCallsProcessTreeAndDropsItsResult) {
   EXPECT_EQ(cancel.out, "2\n");
   EXPECT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker2) == 0; }, 5));
 
-  usleep(300'000);  // a late result would have arrived by now
-  const nlohmann::json diag = Diagnostics(p);
+  // Every cancellation is recorded; a late result would have been recorded
+  // before the call left running_calls.
+  nlohmann::json diag;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        diag = Diagnostics(p);
+        return Count(diag, "tool.cancelled") == 3 &&
+               Count(diag, "tool.child_processes_terminated") == 3 &&
+               diag["tools"]["running_calls"] == nlohmann::json::array();
+      },
+      10))
+      << diag;
   EXPECT_EQ(Count(diag, "tool.cancelled"), 3) << diag;
   EXPECT_EQ(Count(diag, "tool.child_processes_terminated"), 3) << diag;
   EXPECT_EQ(Count(diag, "tool.completed"), 0) << diag;
@@ -624,7 +634,7 @@ TEST_F(ToolRuntimePolicyTest, WarmJailsAreFreshForEveryCallAndFollowTheTree) {
   // The next calls run in warm jails.
   bool saw_warm = false;
   for (int i = 0; i < 3; ++i) {
-    usleep(200'000);  // let the pool refill
+    ASSERT_TRUE(WaitForIdleWarmJail(daemon_.pid())) << "the pool is empty";
     const ToolResponse next =
         Tool(p, "exec",
              ExecArgs({"sh", "-c",
@@ -644,7 +654,7 @@ TEST_F(ToolRuntimePolicyTest, WarmJailsAreFreshForEveryCallAndFollowTheTree) {
 
   // A sensitive file appears after the pool was built: the call still
   // cannot read it.
-  usleep(200'000);
+  ASSERT_TRUE(WaitForIdleWarmJail(daemon_.pid())) << "the pool is empty";
   WriteRootFile("late.pem", "LATE-PRIVATE-KEY\n");
   const ToolResponse after = Tool(p, "exec", ExecArgs({"cat", "late.pem"}));
   ASSERT_TRUE(ExpectOk(after));
@@ -660,7 +670,8 @@ TEST_F(ToolRuntimePolicyTest, ReplacedSensitiveFilesStayMaskedInWarmJails) {
   WriteRootFile(".env", "OLD-SECRET\n");
   const std::string p = StartProject();
   ASSERT_TRUE(ExpectOk(Tool(p, "exec", ExecArgs({"true"}))));
-  usleep(300'000);  // the pool is built, masking the old .env
+  // The pool is built, masking the old .env.
+  ASSERT_TRUE(WaitForIdleWarmJail(daemon_.pid())) << "the pool is empty";
   WriteRootFile(".env.new", "NEW-SECRET\n");
   ASSERT_EQ(rename((root_ + "/.env.new").c_str(), (root_ + "/.env").c_str()),
             0);
@@ -669,7 +680,7 @@ TEST_F(ToolRuntimePolicyTest, ReplacedSensitiveFilesStayMaskedInWarmJails) {
     ASSERT_TRUE(ExpectOk(r));
     EXPECT_NE(r.result()["exit_code"], 0) << r.Describe();
     EXPECT_EQ(r.run.out.find("SECRET"), std::string::npos) << r.Describe();
-    usleep(300'000);
+    ASSERT_TRUE(WaitForIdleWarmJail(daemon_.pid())) << "the pool is empty";
   }
 }
 
@@ -701,37 +712,36 @@ TEST_F(ToolRuntimePolicyTest, CancelAnswersTheWaitingCaller) {
 TEST_F(ToolRuntimePolicyTest, WarmJailsInheritNoDescriptors) {
   const std::string p = StartProject();
   ASSERT_TRUE(ExpectOk(Tool(p, "exec", ExecArgs({"true"}))));
-  usleep(400'000);
+  // The idle warm jails of this daemon: inits (PID 1 of their own pid
+  // namespace) whose program process is forked, so their descriptors are
+  // final.
+  const pid_t zygote = ZygoteOf(daemon_.pid());
+  ASSERT_GT(zygote, 0) << "the daemon has no zygote";
+  ASSERT_TRUE(WaitForIdleWarmJail(daemon_.pid())) << "no warm jail found";
   int inits = 0;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream status(entry.path() / "status");
-    std::string line, ppid_line, nspid_line;
+  for (pid_t init : IdleWarmJails(zygote)) {
+    const std::string dir = absl::StrCat("/proc/", init);
+    std::ifstream status(dir + "/status");
+    std::string line, nspid_line;
     while (std::getline(status, line)) {
-      if (line.rfind("PPid:", 0) == 0) ppid_line = line;
       if (line.rfind("NSpid:", 0) == 0) nspid_line = line;
     }
-    // A warm jail's init: PID 1 of its own pid namespace, child of the
-    // daemon's zygote.
-    std::ifstream parent_comm("/proc/" + ppid_line.substr(6) + "/comm");
-    std::string parent;
-    std::getline(parent_comm, parent);
-    const bool init_of_jail = nspid_line.size() > 2 &&
-                              nspid_line.substr(nspid_line.size() - 2) == "\t1";
-    if (parent != "jcs-zygote" || !init_of_jail) continue;
+    EXPECT_TRUE(nspid_line.size() > 2 &&
+                nspid_line.substr(nspid_line.size() - 2) == "\t1")
+        << init << " is not the init of its jail: " << nspid_line;
     ++inits;
     std::set<std::string> fds;
+    std::error_code ec;
     for (const auto& fd :
-         std::filesystem::directory_iterator(entry.path() / "fd")) {
+         std::filesystem::directory_iterator(dir + "/fd", ec)) {
       fds.insert(fd.path().filename());
-      const std::string target = std::filesystem::read_symlink(fd.path());
+      const std::string target = std::filesystem::read_symlink(fd.path(), ec);
       const int number = std::stoi(fd.path().filename());
       if (number <= 2) {
-        EXPECT_EQ(target, "/dev/null") << name << " fd " << number;
+        EXPECT_EQ(target, "/dev/null") << init << " fd " << number;
       }
     }
-    EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2", "3"})) << name;
+    EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2", "3"})) << init;
   }
   EXPECT_GE(inits, 1) << "no warm jail found";
 }
