@@ -33,7 +33,7 @@
 #include "jail/seccomp_precompiled.h"
 #include "jail/sync_protocol.h"
 #include "jail/zygote.h"
-#include "runtime/event_loop.h"
+#include "loop/event_loop.h"
 
 namespace jcs::jail {
 namespace {

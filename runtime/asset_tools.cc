@@ -22,9 +22,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "base/unique_fd.h"
 #include "runtime/fs_tools.h"
 #include "runtime/path_policy.h"
-#include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
 namespace {

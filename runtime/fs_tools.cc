@@ -22,8 +22,8 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/unique_fd.h"
 #include "runtime/path_policy.h"
-#include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "runtime/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace jcs::runtime {
 namespace {

@@ -1,5 +1,5 @@
 // What a tool call's jail must hide and keep read-only, computed from one
-// view of the project tree on a worker thread (runtime/worker_pool.h):
+// view of the project tree on a worker thread (loop/worker_pool.h):
 //   - every sensitive path (runtime/sensitive_mask.h), with the identity the
 //     jail checks before it masks it;
 //   - the project's data dir, followed through the directory fd the tool

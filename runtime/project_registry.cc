@@ -16,8 +16,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/unique_fd.h"
 #include "runtime/root_access.h"
-#include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
 namespace {

@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "runtime/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace jcs::runtime {
 namespace {

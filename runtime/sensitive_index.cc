@@ -21,9 +21,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/unique_fd.h"
+#include "loop/worker_pool.h"
 #include "runtime/path_policy.h"
-#include "runtime/unique_fd.h"
-#include "runtime/worker_pool.h"
 
 namespace jcs::runtime {
 namespace {

@@ -90,7 +90,7 @@ class SensitiveIndex : public std::enable_shared_from_this<SensitiveIndex> {
   SensitiveIndex(const SensitiveIndex&) = delete;
   SensitiveIndex& operator=(const SensitiveIndex&) = delete;
 
-  // Queues Build() on the shared worker pool (runtime/worker_pool.h).
+  // Queues Build() on the shared worker pool (loop/worker_pool.h).
   void StartBuild();
   // Walks the tree and watches it (the caller's thread). A failure leaves
   // the index in fallback with the reason.

@@ -18,8 +18,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/unique_fd.h"
 #include "runtime/path_policy.h"
-#include "runtime/unique_fd.h"
 
 namespace jcs::runtime {
 namespace {

@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "jail/runner.h"
+#include "loop/event_loop.h"
+#include "loop/worker_pool.h"
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
-#include "runtime/event_loop.h"
 #include "runtime/tool_catalog.h"
 #include "runtime/tool_runtime.h"
-#include "runtime/worker_pool.h"
 
 namespace jcs::runtime {
 

@@ -67,15 +67,15 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "base/unique_fd.h"
 #include "jail/runner.h"
+#include "loop/event_loop.h"
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
-#include "runtime/event_loop.h"
 #include "runtime/jail_masks.h"
 #include "runtime/runtime_options.h"
 #include "runtime/sensitive_index.h"
 #include "runtime/tool_outcome.h"
-#include "runtime/unique_fd.h"
 #include "telemetry/bus.h"
 
 namespace jcs::runtime {

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "loop/event_loop.h"
 #include "proto/control.pb.h"
-#include "runtime/event_loop.h"
 #include "runtime/project_registry.h"
 #include "runtime/tool_runtime.h"
 #include "runtime/value.h"

@@ -22,7 +22,7 @@
 #include "jail/procfs.h"
 #include "jail/spec.h"
 #include "jail/zygote.h"
-#include "runtime/event_loop.h"
+#include "loop/event_loop.h"
 #include "runtime/value.h"
 #include "supervisor/control_server.h"
 #include "supervisor/control_service.h"

@@ -1,4 +1,4 @@
-#include "runtime/uring_setup.h"
+#include "loop/uring_setup.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "runtime/event_loop.h"
+#include "loop/event_loop.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -22,7 +22,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "runtime/uring_setup.h"
+#include "loop/uring_setup.h"
 
 namespace jcs::runtime {
 namespace {

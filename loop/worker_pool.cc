@@ -1,4 +1,4 @@
-#include "runtime/worker_pool.h"
+#include "loop/worker_pool.h"
 
 #include <sys/resource.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "runtime/event_loop.h"
+#include "loop/event_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>

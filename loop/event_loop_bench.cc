@@ -1,7 +1,7 @@
 // Round trips per second of a socketpair ping-pong through the event loop,
 // against plain blocking read/write loops:
 //
-//   ./bazelw run //runtime:event_loop_bench -- --seconds=2 --size=64 --pairs=1
+//   ./bazelw run //loop:event_loop_bench -- --seconds=2 --size=64 --pairs=1
 //
 // Modes printed:
 //   event loop        client and echo server are both loop operations on one
@@ -30,8 +30,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "runtime/event_loop.h"
-#include "runtime/uring_setup.h"
+#include "loop/event_loop.h"
+#include "loop/uring_setup.h"
 
 namespace jcs::runtime {
 namespace {
