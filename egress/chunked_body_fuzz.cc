@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "egress/chunked_body.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "egress/http_request.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 namespace {
 

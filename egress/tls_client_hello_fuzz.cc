@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "egress/tls_client_hello.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 namespace {
 

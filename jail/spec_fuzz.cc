@@ -13,7 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "jail/spec.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include "proto/jail.pb.h"
 #include "proto/supervisor_config.pb.h"
 #include "proto/text_format.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 namespace {
 

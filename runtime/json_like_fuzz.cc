@@ -10,7 +10,7 @@
 
 #include "nlohmann/json.hpp"
 #include "runtime/json_like.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "runtime/network_policy.h"
 #include "runtime/runtime_options.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 namespace {
 

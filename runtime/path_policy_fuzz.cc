@@ -19,7 +19,7 @@
 #include "nlohmann/json.hpp"
 #include "runtime/path_policy.h"
 #include "runtime/runtime_options.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "runtime/runtime_options.h"
 #include "runtime/value.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include "absl/strings/match.h"
 #include "nlohmann/json.hpp"
 #include "runtime/tool_schema.h"
-#include "tools/fuzz_check.h"
+#include "sanitizers/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -15,8 +15,8 @@
 #include "proto/control.pb.h"
 #include "runtime/runtime_options.h"
 #include "runtime/value.h"
+#include "sanitizers/fuzz_check.h"
 #include "supervisor/framing.h"
-#include "tools/fuzz_check.h"
 
 namespace {
 

@@ -7,8 +7,8 @@
 
 #include "absl/strings/match.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "sanitizers/fuzz_check.h"
 #include "supervisor/serve_config.h"
-#include "tools/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view text(reinterpret_cast<const char*>(data), size);

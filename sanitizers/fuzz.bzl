@@ -25,11 +25,11 @@ def jcs_fuzz_target(name, srcs, deps = []):
         name = name,
         testonly = True,
         deps = [":" + name + "_entry"] + select({
-            "//tools:fuzz": [],
-            "//conditions:default": ["//tools:fuzz_replay_main"],
+            "//sanitizers:fuzz": [],
+            "//conditions:default": ["//sanitizers:fuzz_replay_main"],
         }),
         linkopts = select({
-            "//tools:fuzz": ["-fsanitize=fuzzer"],
+            "//sanitizers:fuzz": ["-fsanitize=fuzzer"],
             "//conditions:default": [],
         }),
         tags = ["manual"],
@@ -41,6 +41,6 @@ def jcs_fuzz_target(name, srcs, deps = []):
         data = native.glob([corpus + "/*"], allow_empty = False),
         deps = [
             ":" + name + "_entry",
-            "//tools:fuzz_replay_main",
+            "//sanitizers:fuzz_replay_main",
         ],
     )
