@@ -9,7 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "nlohmann/json.hpp"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 
 namespace jcs::runtime {
 

@@ -11,7 +11,7 @@
 #include "nlohmann/json.hpp"
 #include "re2/re2.h"
 #include "runtime/json_like.h"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 
 namespace jcs::runtime {
 namespace {

@@ -14,7 +14,7 @@
 #include "absl/strings/match.h"
 #include "nlohmann/json.hpp"
 #include "runtime/network_policy.h"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 #include "sanitizers/fuzz_check.h"
 
 namespace {

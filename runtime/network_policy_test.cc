@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 
 namespace jcs::runtime {
 namespace {

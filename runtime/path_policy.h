@@ -54,7 +54,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 
 namespace jcs::runtime {
 

@@ -18,7 +18,7 @@
 
 #include "nlohmann/json.hpp"
 #include "runtime/path_policy.h"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 #include "sanitizers/fuzz_check.h"
 
 namespace {

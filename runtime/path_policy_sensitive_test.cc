@@ -7,7 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "runtime/path_policy.h"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 
 namespace jcs::runtime {
 namespace {

@@ -21,7 +21,7 @@
 #include "runtime/env_policy.h"
 #include "runtime/network_policy.h"
 #include "runtime/path_policy.h"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 #include "runtime/sensitive_scan.h"
 #include "runtime/tool_schema.h"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 
 namespace jcs::runtime {
 

@@ -73,7 +73,7 @@
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
 #include "runtime/jail_masks.h"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 #include "runtime/sensitive_index.h"
 #include "runtime/tool_outcome.h"
 #include "telemetry/bus.h"

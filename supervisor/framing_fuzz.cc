@@ -13,8 +13,8 @@
 
 #include "nlohmann/json.hpp"
 #include "proto/control.pb.h"
-#include "runtime/runtime_options.h"
-#include "runtime/value.h"
+#include "runtime/project/runtime_options.h"
+#include "runtime/project/value.h"
 #include "sanitizers/fuzz_check.h"
 #include "supervisor/framing.h"
 

@@ -23,7 +23,7 @@
 #include "jail/spec.h"
 #include "jail/zygote.h"
 #include "loop/event_loop.h"
-#include "runtime/value.h"
+#include "runtime/project/value.h"
 #include "supervisor/control_server.h"
 #include "supervisor/control_service.h"
 #include "supervisor/serve_config.h"

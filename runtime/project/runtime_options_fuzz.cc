@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "runtime/runtime_options.h"
-#include "runtime/value.h"
+#include "runtime/project/runtime_options.h"
+#include "runtime/project/value.h"
 #include "sanitizers/fuzz_check.h"
 
 namespace {

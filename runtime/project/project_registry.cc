@@ -1,4 +1,4 @@
-#include "runtime/project_registry.h"
+#include "runtime/project/project_registry.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/unique_fd.h"
-#include "runtime/root_access.h"
+#include "runtime/project/root_access.h"
 
 namespace jcs::runtime {
 namespace {

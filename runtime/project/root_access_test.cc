@@ -1,4 +1,4 @@
-#include "runtime/root_access.h"
+#include "runtime/project/root_access.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "runtime/root_access.h"
+#include "runtime/project/root_access.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "runtime/value.h"
+#include "runtime/project/value.h"
 
 #include <cmath>
 #include <string>
@@ -8,7 +8,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "runtime/runtime_options_error.h"
+#include "runtime/project/runtime_options_error.h"
 
 namespace jcs::runtime {
 namespace {

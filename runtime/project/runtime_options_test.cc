@@ -1,4 +1,4 @@
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 
 #include <cmath>
 #include <limits>
@@ -10,8 +10,8 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "runtime/runtime_options_error.h"
-#include "runtime/value.h"
+#include "runtime/project/runtime_options_error.h"
+#include "runtime/project/value.h"
 
 namespace jcs::runtime {
 namespace {

@@ -120,8 +120,8 @@
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 #include "proto/runtime_options.pb.h"
-#include "runtime/runtime_options_error.h"
-#include "runtime/value.h"
+#include "runtime/project/runtime_options_error.h"
+#include "runtime/project/value.h"
 
 namespace jcs::runtime {
 

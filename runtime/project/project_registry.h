@@ -98,8 +98,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
-#include "runtime/runtime_options.h"
-#include "runtime/value.h"
+#include "runtime/project/runtime_options.h"
+#include "runtime/project/value.h"
 
 namespace jcs::runtime {
 

@@ -1,4 +1,4 @@
-#include "runtime/project_registry.h"
+#include "runtime/project/project_registry.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,8 +16,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runtime/runtime_options_error.h"
-#include "runtime/value.h"
+#include "runtime/project/runtime_options_error.h"
+#include "runtime/project/value.h"
 
 namespace jcs::runtime {
 namespace {

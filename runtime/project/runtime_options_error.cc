@@ -1,4 +1,4 @@
-#include "runtime/runtime_options_error.h"
+#include "runtime/project/runtime_options_error.h"
 
 #include <string>
 

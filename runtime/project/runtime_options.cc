@@ -1,4 +1,4 @@
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 
 #include <cmath>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "runtime/value.h"
+#include "runtime/project/value.h"
 
 #include <cstdint>
 #include <limits>
@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "runtime/runtime_options_error.h"
+#include "runtime/project/runtime_options_error.h"
 
 namespace jcs::runtime {
 namespace {
