@@ -24,7 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "base/unique_fd.h"
 #include "runtime/fs_tools.h"
-#include "runtime/path_policy.h"
+#include "runtime/policy/path_policy.h"
 
 namespace jcs::runtime {
 namespace {

@@ -38,8 +38,9 @@
 //   - The project's sensitive-path policy holds here as for the fs tools (an
 //     asset is a file of the root, and `asset.get skills .env` must not read
 //     what `fs.read` refuses): an asset is sensitive when
-//     IsSensitivePathOrAncestor (runtime/path_policy.h) holds for its file's
-//     root-relative path ("<data_dir>/skills/.env.md") or for that path without
+//     IsSensitivePathOrAncestor (runtime/policy/path_policy.h) holds for its
+//     file's root-relative path ("<data_dir>/skills/.env.md") or for that path
+//     without
 //     ".md" (".../.env", the name the caller uses). Both must pass, so
 //     allowlisting an asset takes a pattern covering both
 //     (".jido/skills/.env*"). Sensitive assets are left out of asset.list

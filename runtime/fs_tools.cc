@@ -23,7 +23,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/unique_fd.h"
-#include "runtime/path_policy.h"
+#include "runtime/policy/path_policy.h"
 
 namespace jcs::runtime {
 namespace {

@@ -16,9 +16,9 @@
 //   - Sensitive paths: the requested (normalized) path and, after opening,
 //     the opened object's real path (readlink of /proc/self/fd/N, made
 //     relative to the root) are checked with IsSensitivePath
-//     (runtime/path_policy.h) against ctx.sensitive_denylist/allowlist. Every
-//     ancestor prefix is checked too (`secrets.key/notes.txt` is denied, as
-//     the jail masks the whole directory) -> "sensitive_path_denied". A real
+//     (runtime/policy/path_policy.h) against ctx.sensitive_denylist/allowlist.
+//     Every ancestor prefix is checked too (`secrets.key/notes.txt` is denied,
+//     as the jail masks the whole directory) -> "sensitive_path_denied". A real
 //     path that is not below the root (a concurrent rename, an odd mount)
 //     fails closed with "outside_root".
 //   - Non-regular files are never opened for I/O: fs.read opens with O_PATH,

@@ -1,6 +1,7 @@
 // What a tool call's jail must hide and keep read-only, computed from one
 // view of the project tree on a worker thread (loop/worker_pool.h):
-//   - every sensitive path (runtime/sensitive_mask.h), with the identity the
+//   - every sensitive path (runtime/policy/sensitive_mask.h), with the identity
+//   the
 //     jail checks before it masks it;
 //   - the project's data dir, followed through the directory fd the tool
 //     runtime opened when the project started (never re-resolved by name: a
@@ -20,8 +21,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "runtime/sensitive_index.h"
-#include "runtime/sensitive_mask.h"
+#include "runtime/policy/sensitive_index.h"
+#include "runtime/policy/sensitive_mask.h"
 
 namespace jcs::runtime {
 
@@ -55,7 +56,8 @@ absl::StatusOr<SensitiveScan> SensitiveSet(
 absl::StatusOr<PathId> LocateDirFd(const std::string& root, int dir_fd);
 
 // OpenDirBeneathLong (opening a directory beneath the root by a long path)
-// lives in runtime/sensitive_mask.h, shared with the sensitive-path index.
+// lives in runtime/policy/sensitive_mask.h, shared with the sensitive-path
+// index.
 
 // `data_dir_fd` < 0: the project has no data dir to protect. The sensitive
 // paths come from SensitiveSet (`index` may be null).

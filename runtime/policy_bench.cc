@@ -18,11 +18,11 @@
 
 #include "benchmark/benchmark.h"
 #include "nlohmann/json.hpp"
-#include "runtime/env_policy.h"
-#include "runtime/network_policy.h"
-#include "runtime/path_policy.h"
+#include "runtime/policy/env_policy.h"
+#include "runtime/policy/network_policy.h"
+#include "runtime/policy/path_policy.h"
+#include "runtime/policy/sensitive_scan.h"
 #include "runtime/project/runtime_options.h"
-#include "runtime/sensitive_scan.h"
 #include "runtime/tool_schema.h"
 
 namespace jcs::runtime {

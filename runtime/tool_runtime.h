@@ -73,8 +73,8 @@
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
 #include "runtime/jail_masks.h"
+#include "runtime/policy/sensitive_index.h"
 #include "runtime/project/runtime_options.h"
-#include "runtime/sensitive_index.h"
 #include "runtime/tool_outcome.h"
 #include "telemetry/bus.h"
 

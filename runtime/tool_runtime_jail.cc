@@ -19,7 +19,7 @@
 #include "jail/spec.h"
 #include "runtime/fs_tools.h"
 #include "runtime/jail_masks.h"
-#include "runtime/sensitive_mask.h"
+#include "runtime/policy/sensitive_mask.h"
 #include "runtime/tool_call.h"
 #include "runtime/tool_runtime.h"
 

@@ -161,7 +161,7 @@ struct ValidatedOptions {
   std::vector<std::string> network_allowlist;
   std::vector<std::string> network_allowed_schemes = {"http", "https"};
   // Credential files by their conventional names, matched by
-  // IsSensitivePath (runtime/path_policy.h: ASCII case-insensitive, `/`
+  // IsSensitivePath (runtime/policy/path_policy.h: ASCII case-insensitive, `/`
   // patterns anywhere in the tree). Every entry hides files from every tool
   // and masks them in the jail, so a false positive breaks a real project:
   // only names that hold secrets by convention are here (README.md,

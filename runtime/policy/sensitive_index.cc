@@ -1,4 +1,4 @@
-#include "runtime/sensitive_index.h"
+#include "runtime/policy/sensitive_index.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,7 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "base/unique_fd.h"
 #include "loop/worker_pool.h"
-#include "runtime/path_policy.h"
+#include "runtime/policy/path_policy.h"
 
 namespace jcs::runtime {
 namespace {

@@ -1,4 +1,4 @@
-#include "runtime/path_policy.h"
+#include "runtime/policy/path_policy.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -99,7 +99,8 @@ bool IsInsideRoot(std::string_view canonical_root, std::string_view path);
 // §3.4 decision on a root-relative (or, outside the root, absolute) path:
 // sensitive iff a denylist pattern matches and no allowlist pattern does.
 // One rule for both lists, used by every tool and by the jail's masks
-// (runtime/sensitive_mask.h), so what a tool may not read the jail hides:
+// (runtime/policy/sensitive_mask.h), so what a tool may not read the jail
+// hides:
 //   - Patterns are trimmed; `\` reads as `/` in patterns and paths; trailing
 //     separators are dropped ("secrets/" is "secrets"); empty ones ignored.
 //   - Matching is ASCII case-insensitive ("*.key" denies "SERVER.KEY", and an

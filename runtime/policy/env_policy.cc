@@ -1,4 +1,4 @@
-#include "runtime/env_policy.h"
+#include "runtime/policy/env_policy.h"
 
 #include <algorithm>
 #include <set>

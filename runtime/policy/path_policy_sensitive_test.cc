@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "runtime/path_policy.h"
+#include "runtime/policy/path_policy.h"
 #include "runtime/project/runtime_options.h"
 
 namespace jcs::runtime {

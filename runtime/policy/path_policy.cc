@@ -1,4 +1,4 @@
-#include "runtime/path_policy.h"
+#include "runtime/policy/path_policy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,7 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "re2/re2.h"
-#include "runtime/json_like.h"
+#include "runtime/policy/json_like.h"
 
 namespace jcs::runtime {
 namespace {

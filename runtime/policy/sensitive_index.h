@@ -1,6 +1,6 @@
 // A project's index of its sensitive paths, so an `exec` call's masks cost
 // the same on a 1,000,000-file tree as on an empty one (issue 10). The full
-// walk of ScanSensitivePaths (runtime/sensitive_mask.h) is linear in the
+// walk of ScanSensitivePaths (runtime/policy/sensitive_mask.h) is linear in the
 // tree; this index walks the tree once, when the project starts (Build, on a
 // worker thread), then follows it through inotify.
 //
@@ -62,7 +62,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
-#include "runtime/sensitive_mask.h"
+#include "runtime/policy/sensitive_mask.h"
 
 namespace jcs::runtime {
 

@@ -1,4 +1,4 @@
-#include "runtime/sensitive_index.h"
+#include "runtime/policy/sensitive_index.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runtime/sensitive_mask.h"
+#include "runtime/policy/sensitive_mask.h"
 
 namespace jcs::runtime {
 namespace {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
-#include "runtime/path_policy.h"
+#include "runtime/policy/path_policy.h"
 #include "runtime/project/runtime_options.h"
 #include "sanitizers/fuzz_check.h"
 

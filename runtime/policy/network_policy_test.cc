@@ -1,4 +1,4 @@
-#include "runtime/network_policy.h"
+#include "runtime/policy/network_policy.h"
 
 #include <string>
 #include <vector>

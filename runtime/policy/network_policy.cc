@@ -1,4 +1,4 @@
-#include "runtime/network_policy.h"
+#include "runtime/policy/network_policy.h"
 
 #include <algorithm>
 #include <optional>
@@ -10,7 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "nlohmann/json.hpp"
 #include "re2/re2.h"
-#include "runtime/json_like.h"
+#include "runtime/policy/json_like.h"
 #include "runtime/project/runtime_options.h"
 
 namespace jcs::runtime {

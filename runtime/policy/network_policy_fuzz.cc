@@ -13,7 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "nlohmann/json.hpp"
-#include "runtime/network_policy.h"
+#include "runtime/policy/network_policy.h"
 #include "runtime/project/runtime_options.h"
 #include "sanitizers/fuzz_check.h"
 

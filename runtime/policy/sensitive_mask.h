@@ -10,7 +10,7 @@
 // besides the root's, so depth has no limit (no PATH_MAX, no fd budget), and
 // neither has the number of entries.
 //   - Reports the regular files and directories for which
-//     IsSensitivePath(rel, denylist, allowlist) (runtime/path_policy.h)
+//     IsSensitivePath(rel, denylist, allowlist) (runtime/policy/path_policy.h)
 //     holds, each with its identity (device, inode) as seen through the fd
 //     walk, so the jail can check it masks exactly that file.
 //   - Symlinks are never reported nor followed; other file types (FIFOs,

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "nlohmann/json.hpp"
-#include "runtime/json_like.h"
+#include "runtime/policy/json_like.h"
 #include "sanitizers/fuzz_check.h"
 
 namespace {

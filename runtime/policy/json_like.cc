@@ -1,4 +1,4 @@
-#include "runtime/json_like.h"
+#include "runtime/policy/json_like.h"
 
 namespace jcs::runtime {
 

@@ -1,4 +1,4 @@
-#include "runtime/sensitive_scan.h"
+#include "runtime/policy/sensitive_scan.h"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "runtime/sensitive_mask.h"
+#include "runtime/policy/sensitive_mask.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

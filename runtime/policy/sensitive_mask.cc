@@ -1,4 +1,4 @@
-#include "runtime/sensitive_mask.h"
+#include "runtime/policy/sensitive_mask.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/unique_fd.h"
-#include "runtime/path_policy.h"
+#include "runtime/policy/path_policy.h"
 
 namespace jcs::runtime {
 namespace {
