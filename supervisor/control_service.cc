@@ -9,7 +9,7 @@
 #include "jail/project_quota.h"
 #include "runtime/project/runtime_options.h"
 #include "runtime/project/runtime_options_error.h"
-#include "runtime/tool_catalog.h"
+#include "runtime/tools/tool_catalog.h"
 
 namespace jcs::supervisor {
 namespace {

@@ -18,7 +18,7 @@
 #include "proto/control.pb.h"
 #include "runtime/project/project_registry.h"
 #include "runtime/project/value.h"
-#include "runtime/tool_runtime.h"
+#include "runtime/tools/tool_runtime.h"
 #include "supervisor/control_server.h"
 #include "telemetry/bus.h"
 

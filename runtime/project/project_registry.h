@@ -1,5 +1,5 @@
 // Projects: start_project / stop_project / list_projects (spec §1, §1.1) with
-// validated runtime options (runtime/runtime_options.h).
+// validated runtime options (runtime/project/runtime_options.h).
 //
 // StartProject checks, in this order (the first failure is returned and
 // nothing is started, nothing created):
@@ -41,7 +41,8 @@
 //        invalid_project_id: invalid_chars    outside the charset above
 //   4. runtime options ValidateRuntimeOptions, first error wins
 //        invalid_runtime_opt{key: "K", reason: "R"}  (payload: see
-//        runtime/runtime_options_error.h; GetInvalidRuntimeOpt reads it)
+//        runtime/project/runtime_options_error.h; GetInvalidRuntimeOpt reads
+//        it)
 //   5. duplicate       already_started: <project_id>
 //   6. daemon files    the root must not contain (or, for a directory, lie
 //                      inside) one of Config::daemon_paths (the control

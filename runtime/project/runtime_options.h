@@ -3,11 +3,11 @@
 //
 // Every source of options (protobuf from the control API, KEY=VALUE from the
 // CLI, a JSON options file, boot-time projects in the supervisor config) is
-// first converted to an OptionList (runtime/value.h) and then validated here,
-// by ValidateRuntimeOptions only.
+// first converted to an OptionList (runtime/project/value.h) and then validated
+// here, by ValidateRuntimeOptions only.
 //
 // Validation walks the list in order and the first failing entry wins; the
-// error is an `invalid_runtime_opt` (runtime/runtime_options_error.h):
+// error is an `invalid_runtime_opt` (runtime/project/runtime_options_error.h):
 // InvalidArgument, message `invalid_runtime_opt{key: "K", reason: "R"}`,
 // structured payload readable with GetInvalidRuntimeOpt.
 //
@@ -66,7 +66,7 @@
 //   conversation_mode_registry, conversation_mode_unknown_key_policy,
 //   tool_providers                passthrough (any value, stored raw)
 //   project_id, data_dir          passthrough here; StartProject validates
-//                                   them (runtime/project_registry.h)
+//                                   them (runtime/project/project_registry.h)
 //   anything else (also the application-env-only alert_signal_events,
 //   alert_router, project_id_generator, default_data_dir; keys are
 //   case-sensitive and not trimmed)               unknown_option

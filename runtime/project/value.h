@@ -1,7 +1,7 @@
 // A small dynamic value for project runtime options: null, bool, int64,
 // double, string, list and map (string keys). Options arrive in three forms
 // and every form is converted to an OptionList of these values first, so one
-// validator (runtime/runtime_options.h) sees them all:
+// validator (runtime/project/runtime_options.h) sees them all:
 //   - JSON (an `--options FILE` object, or a JSON value): ParseOptionsJson,
 //     FromJson;
 //   - protobuf (the control API): OptionsFromProto / FromProto;

@@ -1,4 +1,4 @@
-#include "runtime/tool_runtime.h"
+#include "runtime/tools/tool_runtime.h"
 
 #include <fcntl.h>
 #include <sys/random.h>
@@ -15,17 +15,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "jail/runner.h"
-#include "runtime/asset_tools.h"
-#include "runtime/fs_tools.h"
 #include "runtime/policy/env_policy.h"
 #include "runtime/policy/network_policy.h"
 #include "runtime/policy/path_policy.h"
 #include "runtime/policy/sensitive_mask.h"
 #include "runtime/policy/sensitive_scan.h"
-#include "runtime/tool_call.h"
-#include "runtime/tool_catalog.h"
-#include "runtime/tool_outcome.h"
-#include "runtime/tool_schema.h"
+#include "runtime/tools/asset_tools.h"
+#include "runtime/tools/fs_tools.h"
+#include "runtime/tools/tool_call.h"
+#include "runtime/tools/tool_catalog.h"
+#include "runtime/tools/tool_outcome.h"
+#include "runtime/tools/tool_schema.h"
 
 namespace jcs::runtime {
 namespace {

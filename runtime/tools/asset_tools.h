@@ -33,7 +33,8 @@
 //     O_PATH, checked with fstat and only then reopened for reading through
 //     /proc/self/fd, so FIFOs and devices are never opened.
 //   - With ctx.use_identity, the work runs under ScopedFsIdentity(uid, gid)
-//     (runtime/fs_tools.h; the process must have no supplementary groups).
+//     (runtime/tools/fs_tools.h; the process must have no supplementary
+//     groups).
 //   - Names that are not valid UTF-8 are skipped.
 //   - The project's sensitive-path policy holds here as for the fs tools (an
 //     asset is a file of the root, and `asset.get skills .env` must not read
@@ -57,7 +58,7 @@
 // Failures:
 //   invalid_tool_args {field, problem}  args not an object (field "$"),
 //       type/query/key missing or not a string, key empty or with NUL, a
-//       string longer than 4096 bytes (problems as in runtime/fs_tools.h)
+//       string longer than 4096 bytes (problems as in runtime/tools/fs_tools.h)
 //   invalid_asset_type {type}
 //   sensitive_path_denied {type, key, path}  path: the root-relative file
 //   asset_not_found {type, key}   also for keys that cannot name an asset
@@ -83,7 +84,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
-#include "runtime/tool_outcome.h"
+#include "runtime/tools/tool_outcome.h"
 
 namespace jcs::runtime {
 

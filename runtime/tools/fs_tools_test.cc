@@ -1,4 +1,4 @@
-#include "runtime/fs_tools.h"
+#include "runtime/tools/fs_tools.h"
 
 #include <fcntl.h>
 #include <grp.h>

@@ -1,4 +1,4 @@
-#include "runtime/asset_tools.h"
+#include "runtime/tools/asset_tools.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,8 +23,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "base/unique_fd.h"
-#include "runtime/fs_tools.h"
 #include "runtime/policy/path_policy.h"
+#include "runtime/tools/fs_tools.h"
 
 namespace jcs::runtime {
 namespace {

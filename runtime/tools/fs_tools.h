@@ -93,7 +93,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "runtime/tool_outcome.h"
+#include "runtime/tools/tool_outcome.h"
 
 namespace jcs::runtime {
 

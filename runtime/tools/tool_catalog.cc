@@ -1,4 +1,4 @@
-#include "runtime/tool_catalog.h"
+#include "runtime/tools/tool_catalog.h"
 
 #include <algorithm>
 

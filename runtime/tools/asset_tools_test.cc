@@ -1,4 +1,4 @@
-#include "runtime/asset_tools.h"
+#include "runtime/tools/asset_tools.h"
 
 #include <grp.h>
 #include <stdlib.h>

@@ -2,8 +2,9 @@
 // (~50 keys, nested maps and lists, JSON-encoded strings, an opaque
 // "path=..." blob, URLs): each step on its own, then the whole sequence.
 //
-//   ./bazelw run -c opt //runtime:policy_bench
-//   ./bazelw run -c opt //runtime:policy_bench -- --benchmark_filter=Pipeline
+//   ./bazelw run -c opt //runtime/tools:policy_bench
+//   ./bazelw run -c opt //runtime/tools:policy_bench --
+//   --benchmark_filter=Pipeline
 //
 // Steps: ValidateToolArgs (tool_schema.h), CheckEnvPayload (env_policy.h),
 // CheckToolPaths (path_policy.h, against a temporary root with a few files),
@@ -23,7 +24,7 @@
 #include "runtime/policy/path_policy.h"
 #include "runtime/policy/sensitive_scan.h"
 #include "runtime/project/runtime_options.h"
-#include "runtime/tool_schema.h"
+#include "runtime/tools/tool_schema.h"
 
 namespace jcs::runtime {
 namespace {

@@ -1,10 +1,10 @@
-#include "runtime/tool_catalog.h"
+#include "runtime/tools/tool_catalog.h"
 
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "runtime/tool_schema.h"
+#include "runtime/tools/tool_schema.h"
 
 namespace jcs::runtime {
 namespace {

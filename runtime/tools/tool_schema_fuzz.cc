@@ -10,7 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "nlohmann/json.hpp"
-#include "runtime/tool_schema.h"
+#include "runtime/tools/tool_schema.h"
 #include "sanitizers/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,4 +1,4 @@
-#include "runtime/tool_schema.h"
+#include "runtime/tools/tool_schema.h"
 
 #include <cmath>
 #include <set>

@@ -21,8 +21,8 @@
 #include "loop/worker_pool.h"
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
-#include "runtime/tool_catalog.h"
-#include "runtime/tool_runtime.h"
+#include "runtime/tools/tool_catalog.h"
+#include "runtime/tools/tool_runtime.h"
 
 namespace jcs::runtime {
 

@@ -1,4 +1,4 @@
-#include "runtime/jail_masks.h"
+#include "runtime/tools/jail_masks.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

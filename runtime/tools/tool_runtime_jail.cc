@@ -17,11 +17,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "jail/spec.h"
-#include "runtime/fs_tools.h"
-#include "runtime/jail_masks.h"
 #include "runtime/policy/sensitive_mask.h"
-#include "runtime/tool_call.h"
-#include "runtime/tool_runtime.h"
+#include "runtime/tools/fs_tools.h"
+#include "runtime/tools/jail_masks.h"
+#include "runtime/tools/tool_call.h"
+#include "runtime/tools/tool_runtime.h"
 
 namespace jcs::runtime {
 namespace {

@@ -72,10 +72,10 @@
 #include "loop/event_loop.h"
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
-#include "runtime/jail_masks.h"
 #include "runtime/policy/sensitive_index.h"
 #include "runtime/project/runtime_options.h"
-#include "runtime/tool_outcome.h"
+#include "runtime/tools/jail_masks.h"
+#include "runtime/tools/tool_outcome.h"
 #include "telemetry/bus.h"
 
 namespace jcs::runtime {
