@@ -36,7 +36,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "egress/egress_proxy.h"
-#include "runtime/event_loop.h"
+#include "loop/event_loop.h"
 
 namespace jcs::egress {
 namespace {

@@ -103,7 +103,7 @@
 #include "absl/status/statusor.h"
 #include "egress/egress_policy.h"
 #include "egress/resolver.h"
-#include "runtime/event_loop.h"
+#include "loop/event_loop.h"
 
 namespace jcs::egress {
 

@@ -29,7 +29,7 @@
 #include "egress/test_client_hello.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runtime/event_loop.h"
+#include "loop/event_loop.h"
 
 namespace jcs::egress {
 namespace {

@@ -223,8 +223,14 @@ ParseResult ParseRequestHead(std::string_view data, size_t max_header_bytes,
   // request line is printable ASCII, its method a token, and it is checked
   // whole as soon as its CRLF is there.
   const size_t first_eol = data.find("\r\n");
-  const std::string_view first_line =
+  std::string_view first_line =
       data.substr(0, std::min(first_eol, max_header_bytes));
+  // Before its CRLF has arrived, a final CR may be the first half of it (a
+  // read can end between CR and LF): wait for the next byte to decide.
+  if (first_eol == std::string_view::npos && !first_line.empty() &&
+      first_line.back() == '\r') {
+    first_line.remove_suffix(1);
+  }
   for (char c : first_line) {
     const unsigned char u = static_cast<unsigned char>(c);
     if (u < 0x20 || u >= 0x7f) return Error(400, "malformed_request_line");

@@ -321,5 +321,22 @@ TEST(TunnelRequestTest, HostMustNameTheConnectTarget) {
   EXPECT_EQ(s.message(), "request_target_mismatch evil.test:80");
 }
 
+// Found by //egress:http_request_fuzz: a read that ends between the request
+// line's CR and its LF (TCP may split anywhere) was refused as a malformed
+// request line instead of waiting for the LF.
+TEST(RequestHeadTest, RequestLineSplitBetweenCrAndLfNeedsMore) {
+  const std::string req =
+      "CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n";
+  for (size_t n = 0; n < req.size(); ++n) {
+    EXPECT_EQ(Parse(req.substr(0, n)).state, State::kNeedMore)
+        << "prefix of " << n << " bytes";
+  }
+  ParseResult r = Parse(req);
+  ASSERT_EQ(r.state, State::kComplete) << r.error;
+  EXPECT_EQ(r.head_bytes, req.size());
+  // A CR followed by anything but LF is still refused.
+  EXPECT_EQ(Parse("CONNECT example.test:443 HTTP/1.1\rX").state, State::kError);
+}
+
 }  // namespace
 }  // namespace jcs::egress

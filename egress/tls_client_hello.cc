@@ -59,7 +59,6 @@ ClientHelloInfo ParseBody(std::string_view body, size_t consumed) {
   uint16_t version;
   uint8_t len8;
   uint16_t len16;
-  std::string_view ignored;
   if (!r.U16(&version) || !r.Skip(32)) return Malformed("short_client_hello");
   if (!r.U8(&len8) || len8 > 32 || !r.Skip(len8)) {
     return Malformed("bad_session_id");

@@ -34,7 +34,6 @@ constexpr uint64_t kExecute = 1ULL << 0;
 constexpr uint64_t kWriteFile = 1ULL << 1;
 constexpr uint64_t kReadFile = 1ULL << 2;
 constexpr uint64_t kReadDir = 1ULL << 3;
-constexpr uint64_t kMakeReg = 1ULL << 8;
 constexpr uint64_t kRefer = 1ULL << 13;
 constexpr uint64_t kTruncate = 1ULL << 14;
 constexpr uint64_t kIoctlDev = 1ULL << 15;

@@ -23,8 +23,8 @@
 #include "jail/child.h"
 #include "jail/runner.h"
 #include "jail/seccomp_policy.h"
+#include "loop/event_loop.h"
 #include "proto/jail.pb.h"
-#include "runtime/event_loop.h"
 
 namespace jcs::jail {
 

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "loop/event_loop.h"
 #include "proto/jail.pb.h"
-#include "runtime/event_loop.h"
 
 namespace jcs::jail {
 

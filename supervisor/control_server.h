@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "loop/event_loop.h"
 #include "proto/control.pb.h"
-#include "runtime/event_loop.h"
 
 namespace jcs::supervisor {
 

@@ -7,9 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "jail/project_quota.h"
-#include "runtime/runtime_options.h"
-#include "runtime/runtime_options_error.h"
-#include "runtime/tool_catalog.h"
+#include "runtime/project/runtime_options.h"
+#include "runtime/project/runtime_options_error.h"
+#include "runtime/tools/tool_catalog.h"
 
 namespace jcs::supervisor {
 namespace {

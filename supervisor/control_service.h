@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "loop/event_loop.h"
 #include "proto/control.pb.h"
-#include "runtime/event_loop.h"
-#include "runtime/project_registry.h"
-#include "runtime/tool_runtime.h"
-#include "runtime/value.h"
+#include "runtime/project/project_registry.h"
+#include "runtime/project/value.h"
+#include "runtime/tools/tool_runtime.h"
 #include "supervisor/control_server.h"
 #include "telemetry/bus.h"
 
@@ -42,7 +42,7 @@ struct ControlServiceOptions {
 
 // Who may do what: root and the daemon's uid ("privileged") start projects on
 // any root and choose run_as; any other peer starts projects only as itself
-// on roots it can use (runtime/root_access.h). A project is used (stop,
+// on roots it can use (runtime/project/root_access.h). A project is used (stop,
 // diagnostics, tools, subscriptions, list) only by the peer that started it
 // and by admins (privileged, admin_uids, admin_gids); others get
 // "unauthorized" naming their uid.

@@ -3,9 +3,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/text_format.h"
-#include "runtime/runtime_options.h"
-#include "runtime/runtime_options_error.h"
-#include "runtime/value.h"
+#include "runtime/project/runtime_options.h"
+#include "runtime/project/runtime_options_error.h"
+#include "runtime/project/value.h"
 
 namespace jcs::supervisor {
 namespace {

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "runtime/runtime_options.h"
+#include "runtime/project/runtime_options.h"
 #include "tests/tool_harness.h"
 
 namespace jcs::serve_test {

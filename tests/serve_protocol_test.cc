@@ -29,7 +29,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "proto/control.pb.h"
-#include "runtime/value.h"
+#include "runtime/project/value.h"
 #include "tests/serve_harness.h"
 #include "tools/control_client.h"
 

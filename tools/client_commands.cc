@@ -17,7 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "runtime/value.h"
+#include "runtime/project/value.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
 

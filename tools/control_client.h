@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/control.pb.h"
-#include "runtime/value.h"
+#include "runtime/project/value.h"
 #include "supervisor/framing.h"
 
 namespace jcs::tools {

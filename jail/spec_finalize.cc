@@ -1,0 +1,430 @@
+// Finalize: a parsed JailSpec becomes the one the jail runs, with every
+// default filled in, every limit and path checked against the host, and the
+// masks and egress policy resolved (see spec.h).
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "egress/egress_policy.h"
+#include "jail/env.h"
+#include "jail/spec.h"
+#include "jail/spec_limits.h"
+
+namespace jcs::jail {
+namespace {
+
+using proto::JailSpec;
+
+constexpr uint64_t kDefaultTimeoutMs = 60'000;
+constexpr uint64_t kDefaultMemory = 512ull << 20;
+constexpr uint64_t kMinMemory = 8ull << 20;
+constexpr uint64_t kDefaultPids = 256;
+constexpr uint64_t kDefaultTmpSize = 64ull << 20;
+constexpr uint64_t kDefaultNofile = 1024;
+constexpr uint64_t kMaxNofile = 1 << 20;
+constexpr uint64_t kDefaultFsize = 1ull << 30;
+constexpr uint32_t kNobody = 65534;
+// Each mask is one mount in the jail (the child handles 1024 binds in all).
+constexpr int kMaxMasks = 768;
+constexpr const char* kDefaultSystemRo[] = {
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"};
+
+bool IsSameOrUnder(const std::string& path, const std::string& dir) {
+  if (dir == "/") return true;
+  return path == dir || absl::StartsWith(path, dir + "/");
+}
+
+// Makes `path` absolute (against `cwd`) and removes ".", ".." and repeated
+// slashes lexically; with no symlink allowed in the path (checked next), the
+// lexical result is the physical one.
+std::string LexicallyNormal(const std::string& path, const std::string& cwd) {
+  const std::string absolute =
+      path[0] == '/' ? path : absl::StrCat(cwd, "/", path);
+  std::vector<std::string> parts;
+  for (absl::string_view part :
+       absl::StrSplit(absolute, '/', absl::SkipEmpty())) {
+    if (part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.emplace_back(part);
+  }
+  return absl::StrCat("/", absl::StrJoin(parts, "/"));
+}
+
+// A bind path: absolute, existing, and free of symlinks in every component.
+// Binds never follow symlinks, so one planted in a directory the program
+// controls (the root) cannot redirect a bind to a host path.
+absl::StatusOr<std::string> CheckedBindPath(const std::string& path,
+                                            const std::string& cwd,
+                                            absl::string_view what,
+                                            bool must_be_dir) {
+  const std::string normal = LexicallyNormal(path, cwd);
+  struct open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const int fd = static_cast<int>(
+      syscall(SYS_openat2, AT_FDCWD, normal.c_str(), &how, sizeof(how)));
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ELOOP) {
+      char resolved[PATH_MAX];
+      const bool known = realpath(normal.c_str(), resolved) != nullptr;
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": ", path,
+          ": the path goes through a symlink and binds never follow symlinks",
+          known ? absl::StrCat(" (the real path is ", resolved, ")") : ""));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", path, ": ",
+                     err == ENOENT ? "does not exist" : strerror(err)));
+  }
+  struct stat st;
+  const int rc = fstat(fd, &st);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", path, ": ", strerror(err)));
+  }
+  if (must_be_dir && !S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", path, ": not a directory"));
+  }
+  if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": ", path, ": expected a directory or a regular file"));
+  }
+  return normal;
+}
+
+// Paths the jail builds itself: a bind there would replace or shadow jail
+// internals.
+absl::Status CheckBindTarget(const std::string& path, absl::string_view what,
+                             const JailSpec& spec) {
+  for (const char* reserved : {"/proc", "/dev", "/sys"}) {
+    if (IsSameOrUnder(path, reserved)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": ", path, ": binds under ", reserved, " are not allowed"));
+    }
+  }
+  if (path == "/" || path == "/tmp") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": ", path, ": cannot bind over the jail's own ", path));
+  }
+  for (const std::string& system : spec.system_ro()) {
+    if (IsSameOrUnder(system, path)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": ", path, ": would cover the system directory ",
+                       system, " (bind a subdirectory instead)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IsSameOrBelow(const std::string& path, const std::string& dir) {
+  return path == dir || (absl::StartsWith(path, dir) &&
+                         (dir == "/" || path[dir.size()] == '/'));
+}
+
+// Masks must lie strictly below the root; the type on the host decides how
+// the jail covers them. A mask with a recorded identity (jcs serve's scan) is
+// kept as it is: the jail checks it, and a path too long for lstat is fine.
+// Any other mask gets its identity here; one that does not exist is skipped
+// with a warning (jcs run's --mask), a symlink is refused.
+absl::Status FinalizeMasks(const std::string& root, JailSpec& spec,
+                           std::vector<std::string>* warnings) {
+  if (spec.mask_size() > kMaxMasks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--mask: ", spec.mask_size(), " paths, at most ", kMaxMasks,
+        " (mask a parent directory instead, or narrow the root)"));
+  }
+  std::map<std::string, proto::PathIdentity> recorded;
+  for (const proto::PathIdentity& id : spec.identity()) {
+    if (id.path().empty() || id.path().find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          "identity: expected a path without NUL bytes");
+    }
+    recorded[LexicallyNormal(id.path(), root)] = id;
+  }
+  google::protobuf::RepeatedPtrField<std::string> kept;
+  google::protobuf::RepeatedPtrField<proto::PathIdentity> identities;
+  std::set<std::string> seen;
+  for (const std::string& given : spec.mask()) {
+    if (given.empty() || given.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          "--mask: expected a path without NUL bytes");
+    }
+    const std::string path = LexicallyNormal(given, root);
+    if (path == root || !IsSameOrBelow(path, root)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--mask: ", path, " is not below the root ", root));
+    }
+    if (!seen.insert(path).second) continue;
+    auto it = recorded.find(path);
+    if (it != recorded.end()) {
+      *kept.Add() = path;
+      proto::PathIdentity* id = identities.Add();
+      *id = it->second;
+      id->set_path(path);
+      recorded.erase(it);
+      continue;
+    }
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) {
+        warnings->push_back(
+            absl::StrCat("--mask: ", path, " does not exist; skipped"));
+        continue;
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat("--mask: ", path, ": ", strerror(errno)));
+    }
+    if (S_ISLNK(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--mask: ", path, " is a symlink; give the path it points to"));
+    }
+    *kept.Add() = path;
+    proto::PathIdentity* id = identities.Add();
+    id->set_path(path);
+    id->set_dev(st.st_dev);
+    id->set_ino(st.st_ino);
+    id->set_is_dir(S_ISDIR(st.st_mode));
+  }
+  // Identities of ro/rw binds stay (the jail checks the bind's source).
+  for (auto& [path, id] : recorded) {
+    proto::PathIdentity* kept_id = identities.Add();
+    *kept_id = id;
+    kept_id->set_path(path);
+  }
+  spec.mutable_mask()->Swap(&kept);
+  spec.mutable_identity()->Swap(&identities);
+  return absl::OkStatus();
+}
+
+absl::Status FinalizeEgress(JailSpec& spec,
+                            std::vector<std::string>* warnings) {
+  const bool egress = spec.net() == proto::NET_EGRESS;
+  if (!egress &&
+      (spec.allow_host_size() > 0 || spec.allow_private_host_size() > 0 ||
+       spec.allow_scheme_size() > 0)) {
+    return absl::InvalidArgumentError(
+        "--allow-host/--allow-private-host/--allow-scheme: only with --net "
+        "egress");
+  }
+  if (!egress) return absl::OkStatus();
+  for (const auto& [what, list] :
+       {std::pair<const char*,
+                  const google::protobuf::RepeatedPtrField<std::string>*>{
+            "--allow-host", &spec.allow_host()},
+        {"--allow-private-host", &spec.allow_private_host()}}) {
+    for (const std::string& entry : *list) {
+      absl::StatusOr<egress::AllowEntry> parsed =
+          egress::ParseAllowEntry(entry);
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": '", absl::CHexEscape(entry),
+                         "': ", parsed.status().message()));
+      }
+    }
+  }
+  for (std::string& scheme : *spec.mutable_allow_scheme()) {
+    scheme = absl::AsciiStrToLower(scheme);
+    if (scheme.empty() || scheme.size() > 20 ||
+        !std::all_of(scheme.begin(), scheme.end(), [](char c) {
+          return absl::ascii_isalnum(c) || c == '+' || c == '-' || c == '.';
+        })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--allow-scheme: expected a URI scheme, got '",
+                       absl::CHexEscape(scheme), "'"));
+    }
+  }
+  if (spec.allow_host_size() == 0) {
+    warnings->push_back(
+        "--net egress without --allow-host: every destination is refused");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
+                                   const std::string& cwd) {
+  FinalSpec out;
+  JailSpec& spec = out.spec;
+  spec = in;
+  if (spec.argv().empty()) {
+    return absl::InvalidArgumentError(
+        "no program given: usage: jcs run [flags] -- PROGRAM [ARGS...]");
+  }
+  if (spec.argv(0).empty())
+    return absl::InvalidArgumentError("program name is empty");
+  for (const std::string& arg : spec.argv()) {
+    if (arg.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          "argv: an argument contains a NUL byte");
+    }
+  }
+  if (spec.system_ro().empty()) {
+    for (const char* dir : kDefaultSystemRo) spec.add_system_ro(dir);
+  }
+  for (const std::string& dir : spec.system_ro()) {
+    if (dir.empty() || dir[0] != '/' || absl::StrContains(dir, "..") ||
+        dir == "/") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "system_ro: expected an absolute path without '..', got '", dir,
+          "'"));
+    }
+  }
+
+  absl::StatusOr<std::string> root =
+      CheckedBindPath(spec.root().empty() ? cwd : spec.root(), cwd, "--root",
+                      /*must_be_dir=*/true);
+  if (!root.ok()) return root.status();
+  spec.set_root(*root);
+  absl::Status status = CheckBindTarget(*root, "--root", spec);
+  if (!status.ok()) return status;
+  std::set<std::string> seen = {*root};
+  for (auto* list : {spec.mutable_ro(), spec.mutable_rw()}) {
+    const char* what = list == spec.mutable_ro() ? "--ro" : "--rw";
+    for (std::string& path : *list) {
+      absl::StatusOr<std::string> resolved =
+          CheckedBindPath(path, cwd, what, false);
+      if (!resolved.ok()) return resolved.status();
+      status = CheckBindTarget(*resolved, what, spec);
+      if (!status.ok()) return status;
+      if (!seen.insert(*resolved).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": ", *resolved, " is bound more than once"));
+      }
+      path = *resolved;
+    }
+  }
+
+  if (spec.cwd().empty()) spec.set_cwd(*root);
+  spec.set_cwd(LexicallyNormal(spec.cwd(), *root));
+  if (!IsSameOrBelow(spec.cwd(), *root)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cwd: ", spec.cwd(), " is not the root ", *root, " or below it"));
+  }
+  status = FinalizeMasks(*root, spec, &out.warnings);
+  if (!status.ok()) return status;
+
+  std::set<std::string> keys;
+  for (const proto::EnvVar& var : spec.env()) {
+    status = ValidateEnvVar(var.key(), var.value());
+    if (!status.ok()) return status;
+    if (!keys.insert(var.key()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--env: ", var.key(), " is given twice"));
+    }
+  }
+
+  if (spec.net() == proto::NET_MODE_UNSPECIFIED) spec.set_net(proto::NET_NONE);
+  status = FinalizeEgress(spec, &out.warnings);
+  if (!status.ok()) return status;
+  if (spec.cgroup() == proto::CGROUP_BACKEND_UNSPECIFIED)
+    spec.set_cgroup(proto::CGROUP_AUTO);
+  if (spec.landlock() == proto::LANDLOCK_MODE_UNSPECIFIED) {
+    spec.set_landlock(proto::LANDLOCK_BEST_EFFORT);
+  }
+  if (!spec.has_timeout_ms()) spec.set_timeout_ms(kDefaultTimeoutMs);
+  if (spec.timeout_ms() == 0 || spec.timeout_ms() > kMaxTimeoutMs) {
+    return absl::InvalidArgumentError("timeout_ms: expected 1 ms to 7 days");
+  }
+  if (!spec.has_memory_bytes()) spec.set_memory_bytes(kDefaultMemory);
+  if (spec.memory_bytes() != 0 && spec.memory_bytes() < kMinMemory) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--memory: at least 8M is needed to start a program, got ",
+                     spec.memory_bytes(), " bytes"));
+  }
+  if (!spec.has_pids()) spec.set_pids(kDefaultPids);
+  if (spec.pids() == 1) {
+    return absl::InvalidArgumentError(
+        "--pids: at least 2 (the jail's init and the program), got 1");
+  }
+  if (spec.has_cpus() && (!(spec.cpus() > 0) || spec.cpus() > 4096)) {
+    return absl::InvalidArgumentError(
+        "--cpus: expected a number of CPUs above 0, at most 4096");
+  }
+  if (!spec.has_hostname()) spec.set_hostname("jcs");
+  if (spec.hostname().empty() || spec.hostname().size() > 64) {
+    return absl::InvalidArgumentError(
+        "--hostname: expected 1 to 64 characters");
+  }
+  for (char c : spec.hostname()) {
+    if (!absl::ascii_isalnum(c) && c != '-' && c != '.') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--hostname: expected letters, digits, '-' and '.', got '",
+          absl::CHexEscape(spec.hostname()), "'"));
+    }
+  }
+  if (!spec.has_tmp_size_bytes()) spec.set_tmp_size_bytes(kDefaultTmpSize);
+  if (spec.tmp_size_bytes() < (1 << 20)) {
+    return absl::InvalidArgumentError("--tmp-size: at least 1M");
+  }
+  if (!spec.has_nofile()) spec.set_nofile(kDefaultNofile);
+  if (spec.nofile() < 16 || spec.nofile() > kMaxNofile) {
+    return absl::InvalidArgumentError("--nofile: expected 16 to 1048576");
+  }
+  if (!spec.has_fsize_bytes()) spec.set_fsize_bytes(kDefaultFsize);
+  if (!spec.has_cgroup_parent()) spec.set_cgroup_parent("jcs");
+  if (spec.cgroup_parent().empty() ||
+      absl::StrContains(spec.cgroup_parent(), "..") ||
+      spec.cgroup_parent()[0] == '/') {
+    return absl::InvalidArgumentError(
+        "--cgroup-parent: expected a relative cgroup path without '..'");
+  }
+
+  // The jail user: the root's owner by default, never host root unless
+  // explicitly allowed.
+  struct stat st;
+  if (stat(spec.root().c_str(), &st) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--root: ", strerror(errno)));
+  }
+  if (!spec.has_uid()) {
+    if (st.st_uid == 0 && !spec.allow_host_root()) {
+      spec.set_uid(kNobody);
+      out.warnings.push_back(
+          absl::StrCat("--root ", spec.root(),
+                       " is owned by host uid 0; the jail user maps to uid "
+                       "65534 (nobody), so the root is "
+                       "not writable to the program: pass --uid UID, or "
+                       "--allow-host-root to map to uid 0"));
+    } else {
+      spec.set_uid(st.st_uid);
+    }
+  }
+  if (!spec.has_gid()) {
+    spec.set_gid(spec.uid() == st.st_uid ? st.st_gid : spec.uid());
+    if (spec.gid() == 0 && !spec.allow_host_root()) spec.set_gid(kNobody);
+  }
+  if ((spec.uid() == 0 || spec.gid() == 0) && !spec.allow_host_root()) {
+    return absl::InvalidArgumentError(
+        "--uid/--gid: mapping the jail user to host uid or gid 0 needs "
+        "--allow-host-root "
+        "(uid 0 owns system files even without capabilities)");
+  }
+  return out;
+}
+
+std::vector<std::string> DefaultSystemDirs() {
+  return {std::begin(kDefaultSystemRo), std::end(kDefaultSystemRo)};
+}
+
+}  // namespace jcs::jail

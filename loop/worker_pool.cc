@@ -1,0 +1,67 @@
+#include "loop/worker_pool.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace jcs::runtime {
+
+WorkerPool::WorkerPool(int threads, size_t max_queued)
+    : max_queued_(max_queued) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+}
+
+WorkerPool::~WorkerPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+absl::Status WorkerPool::Submit(std::function<void()> job) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::FailedPreconditionError("worker pool stopping");
+  if (jobs_.size() >= max_queued_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "worker pool: ", max_queued_, " jobs already wait for a thread"));
+  }
+  jobs_.push_back(std::move(job));
+  return absl::OkStatus();
+}
+
+size_t WorkerPool::queued() const {
+  absl::MutexLock lock(&mu_);
+  return jobs_.size();
+}
+
+void WorkerPool::Work() {
+  // Below the loop's priority: on a busy host the loop (every client's
+  // latency) gets the CPU before a background scan does.
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
+  while (true) {
+    std::function<void()> job;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](WorkerPool* pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool->mu_) {
+            return pool->stopping_ || !pool->jobs_.empty();
+          },
+          this));
+      if (jobs_.empty()) return;  // stopping, nothing left
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+WorkerPool& WorkerPool::Shared() {
+  static WorkerPool* pool = new WorkerPool(kSharedThreads, kSharedMaxQueued);
+  return *pool;
+}
+
+}  // namespace jcs::runtime
