@@ -91,6 +91,9 @@ uint64_t Journal::Append(const telemetry::Event& event) {
 }
 
 void Journal::PutToolResult(StoredToolResult result) {
+  // Retention goes by this time: an unset one would make the result look
+  // decades old and prune it at once.
+  if (result.at_ms == 0) result.at_ms = absl::ToUnixMillis(absl::Now());
   Entry entry;
   entry.kind = Entry::Kind::kResult;
   entry.result = std::move(result);

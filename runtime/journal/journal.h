@@ -70,6 +70,7 @@ class Journal {
   // Loop thread. Returns the event's sequence number. The event's
   // conversation_id and correlation_id come from its payload.
   uint64_t Append(const telemetry::Event& event);
+  // `at_ms` 0 means now.
   void PutToolResult(StoredToolResult result);
   void ProjectStarted(const std::string& project_id, const nlohmann::json& spec,
                       absl::Time at);
