@@ -61,6 +61,7 @@ void Journal::PostToLoop(std::function<void()> task) {
 }
 
 void Journal::Enqueue(Entry entry) {
+  entry.ticket = next_ticket_++;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() >= options_.max_pending) {
@@ -124,7 +125,7 @@ void Journal::WriterLoop() {
   bool failing = false;
   for (;;) {
     Batch batch;
-    uint64_t batch_seq = 0;
+    uint64_t batch_seq = 0, batch_ticket = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
       const absl::Duration until_prune =
@@ -137,6 +138,7 @@ void Journal::WriterLoop() {
       in_flight_ = std::min(queue_.size(), options_.max_batch);
       for (size_t i = 0; i < in_flight_; ++i) {
         const Entry& entry = queue_[i];
+        batch_ticket = std::max(batch_ticket, entry.ticket);
         switch (entry.kind) {
           case Entry::Kind::kEvent:
             batch.events.push_back(entry.event);
@@ -169,10 +171,17 @@ void Journal::WriterLoop() {
         backoff = options_.retry_min;
         const bool recovered = failing;
         failing = false;
-        PostToLoop([this, batch_seq, recovered] {
+        PostToLoop([this, batch_seq, batch_ticket, recovered] {
           if (batch_seq > durable_seq_) {
             durable_seq_ = batch_seq;
             if (callbacks_.durable) callbacks_.durable(batch_seq);
+          }
+          durable_ticket_ = std::max(durable_ticket_, batch_ticket);
+          while (!flush_waiters_.empty() &&
+                 flush_waiters_.front().first <= durable_ticket_) {
+            auto done = std::move(flush_waiters_.front().second);
+            flush_waiters_.pop_front();
+            done(absl::OkStatus());
           }
           if (recovered) {
             failing_ = false;
@@ -191,6 +200,9 @@ void Journal::WriterLoop() {
           last_error_ = std::string(status.message());
           const bool first = !failing_;
           failing_ = true;
+          auto waiters = std::move(flush_waiters_);
+          flush_waiters_.clear();
+          for (auto& [ticket, done] : waiters) done(status);
           if (first && callbacks_.health) callbacks_.health(status, pending);
         });
         if (stopping) {
@@ -219,6 +231,17 @@ void Journal::WriterLoop() {
         });
       }
     }
+  }
+}
+
+void Journal::Flush(std::function<void(const absl::Status&)> done) {
+  const uint64_t ticket = next_ticket_ - 1;
+  if (ticket <= durable_ticket_) {
+    done(absl::OkStatus());
+  } else if (failing_) {
+    done(absl::UnavailableError(absl::StrCat("journal: ", last_error_)));
+  } else {
+    flush_waiters_.emplace_back(ticket, std::move(done));
   }
 }
 

@@ -76,6 +76,11 @@ class Journal {
                       absl::Time at);
   void ProjectStopped(const std::string& project_id);
 
+  // Loop thread: `done` runs once everything queued so far is committed
+  // (OK), or at once with the error while writes fail. For what must not be
+  // answered before it is durable (a project start or stop).
+  void Flush(std::function<void(const absl::Status&)> done);
+
   // Loop thread: the last sequence number known to be committed.
   uint64_t durable_seq() const { return durable_seq_; }
   uint64_t last_seq() const { return next_seq_ - 1; }
@@ -101,6 +106,7 @@ class Journal {
           std::unique_ptr<JournalStore> store, uint64_t max_seq);
   struct Entry {
     enum class Kind { kEvent, kResult, kProject } kind = Kind::kEvent;
+    uint64_t ticket = 0;  // order of Enqueue (Flush waits for a ticket)
     StoredEvent event;
     StoredToolResult result;
     ProjectChange project;
@@ -116,6 +122,10 @@ class Journal {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
   // Loop-thread state.
+  uint64_t next_ticket_ = 1;
+  uint64_t durable_ticket_ = 0;
+  std::deque<std::pair<uint64_t, std::function<void(const absl::Status&)>>>
+      flush_waiters_;
   uint64_t next_seq_;
   uint64_t durable_seq_;
   bool failing_ = false;

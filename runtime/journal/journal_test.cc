@@ -93,8 +93,20 @@ TEST_F(JournalTest, EventsBecomeDurableInOrderAndSeqContinuesAfterReopen) {
       EXPECT_EQ(seq, static_cast<uint64_t>(i));
       last = seq;
     }
+    // Flush answers once all of it is committed.
+    bool flushed = false;
+    journal->Flush([&](const absl::Status& s) {
+      EXPECT_TRUE(s.ok()) << s;
+      EXPECT_EQ(durable_, last);
+      flushed = true;
+    });
+    ASSERT_TRUE(RunUntil([&] { return flushed; }));
     ASSERT_TRUE(RunUntil([&] { return durable_ == last; })) << durable_;
     EXPECT_EQ(journal->durable_seq(), last);
+    // Nothing queued: at once.
+    bool again = false;
+    journal->Flush([&](const absl::Status& s) { again = s.ok(); });
+    EXPECT_TRUE(again);
     EXPECT_EQ(journal->Diagnostics()["pending"], 0);
   }
   durable_ = 0;
@@ -236,6 +248,15 @@ TEST_F(JournalTest, AFullDiskIsReportedOnceAndNothingIsLostWhenSpaceReturns) {
         [&] { return journal->Diagnostics()["write_failures"] >= 3; }));
     EXPECT_EQ(health_.size(), 1u);
     EXPECT_TRUE(journal->Diagnostics()["failing"].get<bool>());
+    // A flush while writes fail answers at once, with the error.
+    absl::Status flush_status;
+    bool flush_called = false;
+    journal->Flush([&](const absl::Status& s) {
+      flush_status = s;
+      flush_called = true;
+    });
+    EXPECT_TRUE(flush_called);
+    EXPECT_FALSE(flush_status.ok());
     // Space comes back: everything queued is written, and recovery is said.
     ASSERT_EQ(unlink((fs + "/filler").c_str()), 0);
     ASSERT_TRUE(RunUntil([&] { return durable_ == last; }));
