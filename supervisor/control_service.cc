@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -10,6 +11,8 @@
 #include "runtime/project/runtime_options.h"
 #include "runtime/project/runtime_options_error.h"
 #include "runtime/tools/tool_catalog.h"
+#include "supervisor/project_journal.h"
+#include "telemetry/redact.h"
 
 namespace jcs::supervisor {
 namespace {
@@ -100,14 +103,60 @@ ControlService::ControlService(runtime::EventLoop* loop,
           },
           [] { return absl::Now(); }, options_.daemon_paths}) {
   bus_.AddSink([this](const telemetry::Event& e) {
-    if (!publish_) return;
     proto::Event event;
     event.set_name(e.name);
     event.set_project_id(e.project_id);
     event.set_payload_json(Dump(e.payload));
     event.set_at(telemetry::Rfc3339(e.at));
-    publish_(event);
+    if (journal_ == nullptr) {
+      Publish(std::move(event));
+      return;
+    }
+    event.set_seq(journal_->Append(e));
+    if (journal_failing_) {
+      Publish(std::move(event));  // said not durable
+      return;
+    }
+    held_events_.push_back(std::move(event));
+    if (held_events_.size() > kMaxHeldEvents) {
+      proto::Event oldest = std::move(held_events_.front());
+      held_events_.pop_front();
+      Publish(std::move(oldest));
+    }
   });
+}
+
+void ControlService::Publish(proto::Event event) {
+  if (publish_) publish_(event);
+}
+
+void ControlService::OnJournalDurable(uint64_t seq) {
+  while (!held_events_.empty() && held_events_.front().seq() <= seq) {
+    proto::Event event = std::move(held_events_.front());
+    held_events_.pop_front();
+    event.set_durable(true);
+    Publish(std::move(event));
+  }
+}
+
+void ControlService::OnJournalHealth(const absl::Status& status,
+                                     size_t pending) {
+  if (status.ok()) {
+    journal_failing_ = false;
+    bus_.Emit("journal.write_recovered", nlohmann::json::object());
+    return;
+  }
+  journal_failing_ = true;
+  // Nothing waits for a disk that is full: what was held goes out now, marked
+  // not durable, like every event until writes work again.
+  while (!held_events_.empty()) {
+    proto::Event event = std::move(held_events_.front());
+    held_events_.pop_front();
+    Publish(std::move(event));
+  }
+  bus_.Emit("journal.write_failed", {{"reason", "journal_write_failed"},
+                                     {"error", std::string(status.message())},
+                                     {"pending", pending}});
 }
 
 ControlService::~ControlService() {
@@ -178,7 +227,7 @@ bool ControlService::MaySee(const PeerCredentials& peer,
 
 absl::StatusOr<std::string> ControlService::StartProject(
     const std::string& root, const runtime::OptionList& options,
-    const runtime::StartProjectParams& params) {
+    const runtime::StartProjectParams& params, bool boot) {
   runtime::OptionList merged = options_.default_options;
   merged.insert(merged.end(), options.begin(), options.end());
   absl::StatusOr<std::string> id = registry_.StartProject(root, merged, params);
@@ -203,12 +252,68 @@ absl::StatusOr<std::string> ControlService::StartProject(
     config.options = summary->options;
     config.uid = summary->run_as.uid;
     config.gid = summary->run_as.gid;
+    config.on_result = [this, project = *id](const std::string& call_id,
+                                             const std::string& conversation,
+                                             const nlohmann::json& response) {
+      if (journal_ == nullptr) return;
+      runtime::journal::StoredToolResult result;
+      result.project_id = project;
+      result.call_id = call_id;
+      result.conversation_id = conversation;
+      result.result_json = Dump(telemetry::Redacted(response));
+      journal_->PutToolResult(std::move(result));
+    };
     auto tools =
         std::make_unique<runtime::ToolRuntime>(loop_, &bus_, std::move(config));
     tools->set_on_idle([this] { CheckDrained(); });
     tools_[*id] = std::move(tools);
   }
+  if (journal_ != nullptr) {
+    JournaledStart start{root, options, params, boot};
+    start.params.project_id = *id;
+    journal_->ProjectStarted(*id, JournaledStartToJson(start), absl::Now());
+  }
   return id;
+}
+
+int ControlService::RestoreProjects(const std::set<std::string>& boot_ids) {
+  if (journal_ == nullptr) return 0;
+  absl::StatusOr<std::vector<runtime::journal::StoredProject>> running =
+      journal_->RunningProjects();
+  if (!running.ok()) {
+    fprintf(stderr,
+            "jcs serve: journal: cannot read the running projects: %s\n",
+            std::string(running.status().message()).c_str());
+    return 0;
+  }
+  int restored = 0;
+  for (const runtime::journal::StoredProject& stored : *running) {
+    absl::StatusOr<JournaledStart> start =
+        JournaledStartFromJson(stored.spec_json);
+    absl::Status status = start.status();
+    if (start.ok() && (start->boot || boot_ids.count(stored.project_id) > 0)) {
+      // The config starts it again (maybe under another generated id).
+      journal_->ProjectStopped(stored.project_id);
+      continue;
+    }
+    if (start.ok()) {
+      status =
+          StartProject(start->root, start->options, start->params).status();
+    }
+    if (status.ok()) {
+      ++restored;
+      continue;
+    }
+    fprintf(stderr, "jcs serve: project %s did not come back: %s\n",
+            stored.project_id.c_str(), std::string(status.message()).c_str());
+    journal_->ProjectStopped(stored.project_id);
+    bus_.Emit("project.restore_failed",
+              {{"project_id", stored.project_id},
+               {"root_path", start.ok() ? start->root : ""},
+               {"reason", ErrorFromStatus(status).reason()},
+               {"error", std::string(status.message())}});
+  }
+  return restored;
 }
 
 size_t ControlService::running_tool_calls() const {
@@ -292,6 +397,14 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
   doc["health"] = {{"status", errors.empty() ? "ok" : "degraded"},
                    {"error_count", errors.size()},
                    {"conversation_count", summary->conversation_count}};
+  if (journal_ != nullptr) {
+    doc["journal"] = journal_->Diagnostics();
+    // What happens now is not being kept: an operator must know.
+    if (journal_failing_) {
+      doc["health"]["status"] = "degraded";
+      doc["health"]["journal"] = "write_failed";
+    }
+  }
   return doc;
 }
 
@@ -326,6 +439,13 @@ void ControlService::Handle(const proto::Request& request,
       } else {
         fail(absl::InternalError("the project stopped while starting"));
       }
+      if (id.ok() && journal_ != nullptr) {
+        // Answered once the start is durable: a project its requester saw
+        // start comes back after a crash.
+        journal_->Flush([reply = std::move(respond),
+                         response](const absl::Status&) { reply(response); });
+        return;
+      }
       break;
     }
     case proto::Request::kStopProject: {
@@ -338,6 +458,15 @@ void ControlService::Handle(const proto::Request& request,
       // project_stopped), then the project goes.
       if (registry_.GetProject(id).has_value()) tools_.erase(id);
       absl::Status status = registry_.StopProject(id);
+      if (status.ok() && journal_ != nullptr) {
+        // Answered once the stop is durable: a stopped project stays
+        // stopped across a crash.
+        journal_->ProjectStopped(id);
+        response.mutable_stop_project();
+        journal_->Flush([reply = std::move(respond),
+                         response](const absl::Status&) { reply(response); });
+        return;
+      }
       if (status.ok()) {
         response.mutable_stop_project();
       } else {
@@ -397,6 +526,10 @@ void ControlService::Handle(const proto::Request& request,
       }
       HandleToolRequest(request, response, respond);
       if (!respond) return;  // answered later (a running tool call)
+      break;
+    case proto::Request::kGetToolResult:
+      HandleGetToolResult(request, peer, response, respond);
+      if (!respond) return;  // answered later (a running call, the journal)
       break;
     case proto::Request::kPing: {
       proto::PingResponse* ping = response.mutable_ping();
@@ -482,6 +615,89 @@ void ControlService::HandleToolRequest(const proto::Request& request,
     out.mutable_run_tool()->set_json(Dump(doc));
     reply(std::move(out));
   });
+}
+
+// A finished call's document: from the tool runtime while it is recent,
+// else from the journal; with `wait`, a running call answers when it ends.
+void ControlService::HandleGetToolResult(const proto::Request& request,
+                                         const PeerCredentials& peer,
+                                         proto::Response& response,
+                                         Respond& respond) {
+  const proto::GetToolResultRequest& get = request.get_tool_result();
+  const std::string& project_id = get.project_id();
+  const std::string& call_id = get.call_id();
+  if (call_id.empty()) {
+    SetError(response, "invalid_request", "call_id", "missing",
+             "get_tool_result: give call_id");
+    return;
+  }
+  if (owners_.count(project_id) > 0) {
+    if (std::optional<proto::Error> refused =
+            AuthorizeProject(peer, project_id)) {
+      *response.mutable_error() = *std::move(refused);
+      return;
+    }
+  } else if (!IsAdmin(peer)) {
+    // A stopped project's owner is no longer known: its results are for
+    // admins only, and others learn nothing about it.
+    SetError(response, "project_not_found", "project_id", project_id,
+             absl::StrCat("project_not_found: ", project_id));
+    return;
+  }
+  const uint64_t id = request.id();
+  const auto answer = [id](const std::string& json) {
+    proto::Response out;
+    out.set_id(id);
+    out.mutable_get_tool_result()->set_json(json);
+    return out;
+  };
+  if (auto it = tools_.find(project_id); it != tools_.end()) {
+    runtime::ToolRuntime& tools = *it->second;
+    if (std::optional<nlohmann::json> recent = tools.RecentResult(call_id)) {
+      response = answer(Dump(telemetry::Redacted(*std::move(recent))));
+      return;
+    }
+    if (tools.IsRunning(call_id)) {
+      if (!get.wait()) {
+        SetError(response, "call_running", "call_id", call_id,
+                 absl::StrCat("call_running: ", call_id,
+                              " has not finished (pass wait to wait for it)"));
+        return;
+      }
+      Respond reply = std::move(respond);
+      respond = nullptr;
+      tools.AwaitResult(call_id, [reply, answer](nlohmann::json doc) {
+        reply(answer(Dump(telemetry::Redacted(std::move(doc)))));
+      });
+      return;
+    }
+  }
+  if (journal_ == nullptr) {
+    SetError(response, "call_not_found", "call_id", call_id,
+             absl::StrCat("call_not_found: ", call_id));
+    return;
+  }
+  Respond reply = std::move(respond);
+  respond = nullptr;
+  journal_->QueryToolResult(
+      project_id, call_id,
+      [id, reply, answer, call_id](
+          absl::StatusOr<std::optional<runtime::journal::StoredToolResult>>
+              found) {
+        proto::Response out;
+        out.set_id(id);
+        if (!found.ok()) {
+          SetError(
+              out, "journal_unavailable", "", "",
+              absl::StrCat("journal_unavailable: ", found.status().message()));
+        } else if (!found->has_value()) {
+          SetError(out, "call_not_found", "call_id", call_id,
+                   absl::StrCat("call_not_found: ", call_id));
+        } else {
+          out = answer((*found)->result_json);
+        }
+        reply(std::move(out));
+      });
 }
 
 }  // namespace jcs::supervisor

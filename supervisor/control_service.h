@@ -6,6 +6,7 @@
 #ifndef JCS_SUPERVISOR_CONTROL_SERVICE_H_
 #define JCS_SUPERVISOR_CONTROL_SERVICE_H_
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "loop/event_loop.h"
 #include "proto/control.pb.h"
+#include "runtime/journal/journal.h"
 #include "runtime/project/project_registry.h"
 #include "runtime/project/value.h"
 #include "runtime/tools/tool_runtime.h"
@@ -53,6 +55,13 @@ class ControlService : public RequestHandler {
   ~ControlService();
 
   // Where events go (ControlServer::Publish). Set before serving.
+  // Events, tool results and project starts/stops go to `journal` (owned
+  // by the caller, outliving this service). Subscribers then get each event
+  // once it is durable (see proto Event.durable).
+  void set_journal(runtime::journal::Journal* journal) { journal_ = journal; }
+  // The journal's callbacks (runtime::journal::Journal::Callbacks).
+  void OnJournalDurable(uint64_t seq);
+  void OnJournalHealth(const absl::Status& status, size_t pending);
   void set_publisher(std::function<void(const proto::Event&)> publish) {
     publish_ = std::move(publish);
   }
@@ -66,10 +75,18 @@ class ControlService : public RequestHandler {
   size_t running_tool_calls() const;
 
   // Starts a project with the default options merged in (boot projects, and
-  // the StartProject request).
+  // the StartProject request), and journals the start (`boot`: from the
+  // supervisor config, which starts it again itself).
   absl::StatusOr<std::string> StartProject(
       const std::string& root, const runtime::OptionList& options,
-      const runtime::StartProjectParams& params);
+      const runtime::StartProjectParams& params, bool boot = false);
+
+  // Starts again the projects the journal says were running when the daemon
+  // last stopped (before the boot projects). A start that now fails is
+  // reported (stderr and a project.restore_failed event) and forgotten;
+  // boot projects, and any whose id a boot project takes (`boot_ids`), are
+  // left to the config. Returns how many came back.
+  int RestoreProjects(const std::set<std::string>& boot_ids);
 
   void Handle(const proto::Request& request, const PeerCredentials& peer,
               Respond respond) override;
@@ -91,6 +108,10 @@ class ControlService : public RequestHandler {
   void HandleToolRequest(const proto::Request& request,
                          proto::Response& response, Respond& respond);
   void CheckDrained();
+  void HandleGetToolResult(const proto::Request& request,
+                           const PeerCredentials& peer,
+                           proto::Response& response, Respond& respond);
+  void Publish(proto::Event event);
   // An "unauthorized" error when `project_id` runs and `peer` may not use it.
   std::optional<proto::Error> AuthorizeProject(
       const PeerCredentials& peer, const std::string& project_id) const;
@@ -106,6 +127,13 @@ class ControlService : public RequestHandler {
   std::map<std::string, std::unique_ptr<runtime::ToolRuntime>> tools_;
   bool draining_ = false;
   std::function<void()> drained_;
+
+  runtime::journal::Journal* journal_ = nullptr;
+  bool journal_failing_ = false;
+  // Events journaled but not yet durable, oldest first. Bounded: past
+  // kMaxHeldEvents the oldest are sent as not durable.
+  static constexpr size_t kMaxHeldEvents = 10000;
+  std::deque<proto::Event> held_events_;
 };
 
 }  // namespace jcs::supervisor

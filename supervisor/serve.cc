@@ -15,7 +15,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -112,6 +114,8 @@ class Daemon {
   std::string config_path_;  // "" without --config
   std::unique_ptr<jail::Zygote> zygote_;
   std::unique_ptr<runtime::EventLoop> loop_;
+  // After the loop (it posts to it), before the service (which writes to it).
+  std::unique_ptr<runtime::journal::Journal> journal_;
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlServer> server_;
   int signal_fd_ = -1;
@@ -260,6 +264,34 @@ int Daemon::Run() {
   service_ =
       std::make_unique<ControlService>(loop_.get(), std::move(service_options));
 
+  // The journal: what a subscriber was told is durable survives kill -9, and
+  // the projects that ran come back. Fail closed: a daemon that cannot keep
+  // it does not start.
+  runtime::journal::JournalOptions journal_options;
+  journal_options.path = config_.state_dir() + "/journal.db";
+  journal_options.retention.max_age_ms =
+      int64_t{config_.journal_max_age_hours()} * 3600 * 1000;
+  journal_options.retention.max_bytes =
+      static_cast<int64_t>(config_.journal_max_bytes());
+  runtime::journal::Journal::Callbacks journal_callbacks;
+  journal_callbacks.durable = [this](uint64_t seq) {
+    service_->OnJournalDurable(seq);
+  };
+  journal_callbacks.health = [this](const absl::Status& status,
+                                    size_t pending) {
+    service_->OnJournalHealth(status, pending);
+  };
+  absl::StatusOr<std::unique_ptr<runtime::journal::Journal>> journal =
+      runtime::journal::Journal::Open(loop_.get(), journal_options,
+                                      journal_callbacks);
+  if (!journal.ok()) {
+    fprintf(stderr, "jcs serve: %s\n",
+            std::string(journal.status().message()).c_str());
+    return kStartError;
+  }
+  journal_ = *std::move(journal);
+  service_->set_journal(journal_.get());
+
   ControlServerOptions options;
   options.socket_path = config_.socket_path();
   options.socket_mode = config_.socket_mode();
@@ -281,6 +313,15 @@ int Daemon::Run() {
   service_->set_publisher(
       [this](const proto::Event& event) { server_->Publish(event); });
 
+  std::set<std::string> boot_ids;
+  for (const proto::BootProject& boot : config_.projects()) {
+    if (boot.has_project_id()) boot_ids.insert(boot.project_id());
+  }
+  const int restored = service_->RestoreProjects(boot_ids);
+  if (restored > 0) {
+    fprintf(stderr, "jcs serve: %d project(s) from the journal are back\n",
+            restored);
+  }
   for (int i = 0; i < config_.projects_size(); ++i) {
     const proto::BootProject& boot = config_.projects(i);
     runtime::StartProjectParams params;
@@ -289,7 +330,8 @@ int Daemon::Run() {
     if (boot.has_run_as_uid()) params.run_as_uid = boot.run_as_uid();
     if (boot.has_run_as_gid()) params.run_as_gid = boot.run_as_gid();
     absl::StatusOr<std::string> id = service_->StartProject(
-        boot.root(), runtime::OptionsFromProto(boot.options()), params);
+        boot.root(), runtime::OptionsFromProto(boot.options()), params,
+        /*boot=*/true);
     if (!id.ok()) {
       fprintf(stderr, "jcs serve: config: projects[%d]: %s\n", i,
               std::string(id.status().message()).c_str());
@@ -319,6 +361,7 @@ int Daemon::Run() {
   jail::StopWarmJailBuilds();
   jail::StopJailTeardowns();
   server_.reset();
+  journal_.reset();  // commits what is queued
   ReapChildren();
   if (!status.ok()) {
     fprintf(stderr, "jcs serve: event loop: %s\n",

@@ -49,6 +49,12 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
   if (!config.has_drain_grace_ms()) config.set_drain_grace_ms(10000);
   if (!config.has_max_frame_bytes()) config.set_max_frame_bytes(4 << 20);
   if (!config.has_max_clients()) config.set_max_clients(1024);
+  if (!config.has_journal_max_age_hours()) {
+    config.set_journal_max_age_hours(168);
+  }
+  if (!config.has_journal_max_bytes()) {
+    config.set_journal_max_bytes(uint64_t{256} << 20);
+  }
   if (!config.has_max_send_queue_bytes()) {
     config.set_max_send_queue_bytes(8 << 20);
   }
@@ -69,6 +75,13 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
       return Invalid(absl::StrCat("alert_signal_events[", i, "]"),
                      "a non-empty event name");
     }
+  }
+  if (config.journal_max_age_hours() < 1 ||
+      config.journal_max_age_hours() > 87600) {
+    return Invalid("journal_max_age_hours", "1..87600 (ten years)");
+  }
+  if (config.journal_max_bytes() < (uint64_t{1} << 20)) {
+    return Invalid("journal_max_bytes", "at least 1048576 (1 MiB)");
   }
   if (config.drain_grace_ms() > 3'600'000) {
     return Invalid("drain_grace_ms", "at most 3600000 (one hour)");

@@ -22,6 +22,8 @@ TEST(ServeConfigTest, EmbeddedDefaults) {
   EXPECT_EQ(config.state_dir(), "/var/lib/jcs");
   EXPECT_EQ(config.socket_mode(), 0660u);
   EXPECT_EQ(config.drain_grace_ms(), 10000u);
+  EXPECT_EQ(config.journal_max_age_hours(), 168u);
+  EXPECT_EQ(config.journal_max_bytes(), uint64_t{256} << 20);
   ASSERT_EQ(config.alert_signal_events_size(), 2);
   EXPECT_EQ(config.alert_signal_events(0), "security.sandbox_violation");
 }
@@ -47,6 +49,10 @@ TEST(ServeConfigTest, ErrorsNameTheField) {
   EXPECT_THAT(ErrorOf("state_dir: \"/var/../etc\""), HasSubstr("state_dir"));
   EXPECT_THAT(ErrorOf("max_frame_bytes: 10"), HasSubstr("max_frame_bytes"));
   EXPECT_THAT(ErrorOf("max_clients: 0"), HasSubstr("max_clients"));
+  EXPECT_THAT(ErrorOf("journal_max_age_hours: 0"),
+              HasSubstr("journal_max_age_hours: expected 1..87600"));
+  EXPECT_THAT(ErrorOf("journal_max_bytes: 4096"),
+              HasSubstr("journal_max_bytes: expected at least 1048576"));
   EXPECT_THAT(ErrorOf("alert_signal_events: \"\""),
               HasSubstr("alert_signal_events[0]"));
   EXPECT_THAT(

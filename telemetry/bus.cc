@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "telemetry/redact.h"
+
 namespace jcs::telemetry {
 namespace {
 
@@ -31,6 +33,8 @@ void Bus::Emit(std::string_view name, nlohmann::json payload) {
   if (!payload.is_object()) {
     payload = nlohmann::json{{"value", std::move(payload)}};
   }
+  // First (spec §5.1 step 1): nothing below keeps or forwards a secret.
+  Redact(payload);
   Event event;
   event.name = std::string(name);
   const nlohmann::json project = Field(payload, "project_id");

@@ -47,8 +47,10 @@ class Bus {
   Bus(const Bus&) = delete;
   Bus& operator=(const Bus&) = delete;
 
-  // A non-object payload is wrapped as {"value": payload}. Sinks are called
-  // in the order they were added, after the bookkeeping.
+  // A non-object payload is wrapped as {"value": payload}. The payload is
+  // redacted first (telemetry/redact.h): the counters, the rings and every
+  // sink only ever see the redacted event. Sinks are called in the order
+  // they were added, after the bookkeeping.
   void Emit(std::string_view name, nlohmann::json payload);
 
   void AddSink(Sink sink) { sinks_.push_back(std::move(sink)); }

@@ -79,6 +79,29 @@ TEST(BusTest, SinksSeeEveryEventInOrderWithProjectAndTime) {
   EXPECT_EQ(seen[1], "b@@2026-11-18T11:06:40.000Z");
 }
 
+// Acceptance case runtime_hardening 44: redacted before anything keeps it.
+TEST(BusTest, SecretsAreRedactedBeforeTheRingsAndTheSinks) {
+  Bus bus;
+  std::string sunk;
+  bus.AddSink([&](const Event& e) { sunk = e.payload.dump(); });
+  bus.Emit("tool.failed",
+           {{"project_id", "p"},
+            {"reason", "upstream said authorization=Bearer dont-log-this"},
+            {"error",
+             {{"api_key", "dont-log-this"},
+              {"authorization", "dont-log-this"},
+              {"nested", {{"token", "dont-log-this"}}}}}});
+  const nlohmann::json error = bus.Snapshot("p")["recent_errors"][0];
+  EXPECT_EQ(error["error"]["api_key"], "[REDACTED]");
+  EXPECT_EQ(error["error"]["authorization"], "[REDACTED]");
+  EXPECT_EQ(error["error"]["nested"]["token"], "[REDACTED]");
+  EXPECT_NE(error["reason"].get<std::string>().find("[REDACTED]"),
+            std::string::npos);
+  EXPECT_EQ(bus.Snapshot("p").dump().find("dont-log-this"), std::string::npos);
+  EXPECT_FALSE(sunk.empty());
+  EXPECT_EQ(sunk.find("dont-log-this"), std::string::npos) << sunk;
+}
+
 TEST(BusTest, NonStringProjectIdCountsAsGlobal) {
   Bus bus;
   bus.Emit("a", {{"project_id", 42}});

@@ -413,6 +413,9 @@ bool Daemon::Start() {
   std::vector<std::string> env_strings = BuildEnv({});
   std::vector<char*> argv = CStrings(argv_strings);
   std::vector<char*> envp = CStrings(env_strings);
+  // A restarted daemon appends to the same log: only what this start wrote
+  // counts.
+  const size_t log_start = Log().size();
   const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   const int out = open(dir_.Sub("serve.out").c_str(),
                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -429,7 +432,8 @@ bool Daemon::Start() {
   if (!options_.wait_ready) return true;
   const double deadline = NowSeconds() + options_.ready_timeout_s;
   while (NowSeconds() < deadline) {
-    if (Log().find("jcs serve: listening on ") != std::string::npos) {
+    if (Log().find("jcs serve: listening on ", log_start) !=
+        std::string::npos) {
       return true;
     }
     int status = 0;

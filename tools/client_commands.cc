@@ -42,6 +42,7 @@ struct CommonFlags {
   std::string conversation;
   std::string correlation;
   bool async = false;
+  bool wait = false;  // jcs tool result
 };
 
 // Parses the flags every client command shares plus the start-only ones;
@@ -91,6 +92,8 @@ bool ParseFlags(const std::vector<std::string>& args, bool allow_start_flags,
       if (!value(&flags->correlation)) return false;
     } else if (allow_tool_flags && arg == "--async") {
       flags->async = true;
+    } else if (allow_tool_flags && arg == "--wait") {
+      flags->wait = true;
     } else if (arg.size() > 1 && arg[0] == '-') {
       *error = "unknown flag '" + arg + "'";
       return false;
@@ -312,7 +315,8 @@ int ToolCommand(const std::vector<std::string>& args) {
   constexpr char kToolUsage[] =
       "jcs tool list PROJECT | jcs tool run PROJECT NAME [--args JSON] "
       "[--meta JSON] [--conversation ID] [--correlation-id ID] [--async] | "
-      "jcs tool cancel PROJECT (CALL_ID | --conversation ID)   (all: "
+      "jcs tool cancel PROJECT (CALL_ID | --conversation ID) | "
+      "jcs tool result PROJECT CALL_ID [--wait]   (all: "
       "[--socket PATH] [--json])";
   if (args.empty()) return Usage("tool", "missing subcommand", kToolUsage);
   const std::string sub = args[0];
@@ -415,6 +419,27 @@ int ToolCommand(const std::vector<std::string>& args) {
     } else {
       printf("%u\n", *cancelled);
     }
+    return 0;
+  }
+  if (sub == "result") {
+    // A finished call's response document (sync or async), from the journal;
+    // --wait: a running call answers when it ends.
+    if (pos.size() != 2) {
+      return Usage("tool", "result: expected PROJECT and CALL_ID", kToolUsage);
+    }
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(flags.socket, absl::Hours(24 * 8));
+    if (!client.ok()) return Fail("tool", client.status());
+    absl::StatusOr<std::string> doc =
+        (*client)->GetToolResult(pos[0], pos[1], flags.wait);
+    if (!doc.ok()) return Fail("tool", doc.status());
+    const nlohmann::json parsed = nlohmann::json::parse(*doc, nullptr, false);
+    printf("%s\n", flags.json || parsed.is_discarded()
+                       ? doc->c_str()
+                       : parsed
+                             .dump(2, ' ', false,
+                                   nlohmann::json::error_handler_t::replace)
+                             .c_str());
     return 0;
   }
   return Usage("tool", "unknown subcommand '" + sub + "'", kToolUsage);

@@ -234,6 +234,18 @@ absl::StatusOr<std::string> ControlClient::RunTool(
   return response->run_tool().json();
 }
 
+absl::StatusOr<std::string> ControlClient::GetToolResult(
+    const std::string& project_id, const std::string& call_id, bool wait) {
+  proto::Request request;
+  proto::GetToolResultRequest* get = request.mutable_get_tool_result();
+  get->set_project_id(project_id);
+  get->set_call_id(call_id);
+  get->set_wait(wait);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->get_tool_result().json();
+}
+
 absl::StatusOr<uint32_t> ControlClient::CancelTool(
     const std::string& project_id, const std::string& call_id,
     const std::string& conversation_id, const std::string& meta_json) {

@@ -54,6 +54,11 @@ class ControlClient {
                                       const std::string& name,
                                       const std::string& args_json,
                                       const std::string& meta_json);
+  // A finished call's response document; `wait`: a running call answers
+  // when it ends (else the error call_running).
+  absl::StatusOr<std::string> GetToolResult(const std::string& project_id,
+                                            const std::string& call_id,
+                                            bool wait);
   // Cancels a call (call_id) or a conversation's calls; how many.
   absl::StatusOr<uint32_t> CancelTool(const std::string& project_id,
                                       const std::string& call_id,

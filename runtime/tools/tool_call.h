@@ -45,6 +45,8 @@ struct ToolRuntime::Call {
   bool async = false;
   int64_t start_us = 0;
   Respond respond;
+  // GetToolResult(wait) callers: answered with the same document.
+  std::vector<Respond> result_waiters;
   bool holds_capacity = false;
   bool done = false;        // responded (or dropped)
   bool cancelled = false;   // result dropped

@@ -96,7 +96,10 @@ std::string NewCorrelationId() {
 
 ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
                          ToolRuntimeConfig config)
-    : loop_(loop), bus_(bus), config_(std::move(config)) {
+    : loop_(loop),
+      bus_(bus),
+      config_(std::move(config)),
+      call_id_prefix_(NewCorrelationId().substr(5, 8)) {
   // The identity the in-process file tools use: the project's, the same as
   // the jail user's; never host root (fail closed to nobody).
   fs_uid_ = config_.uid == 0 ? 65534 : config_.uid;
@@ -169,7 +172,7 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
   auto call = std::make_shared<Call>();
   call->start_us = ToolNowUs();
   call->respond = std::move(respond);
-  call->call_id = absl::StrCat("call-", next_call_++);
+  call->call_id = absl::StrCat("call-", call_id_prefix_, "-", next_call_++);
   const bool meta_ok = request.meta.is_null() || request.meta.is_object();
   call->meta = request.meta.is_object() ? std::move(request.meta)
                                         : nlohmann::json::object();
@@ -542,7 +545,7 @@ void ToolRuntime::Succeed(const std::shared_ptr<Call>& call,
   Emit("tool.completed", *call, event);
   Respond respond = std::move(call->respond);
   Finish(call);
-  if (respond) respond(std::move(response));
+  Deliver(call, std::move(respond), std::move(response));
 }
 
 void ToolRuntime::Fail(const std::shared_ptr<Call>& call, std::string reason,
@@ -555,7 +558,35 @@ void ToolRuntime::Fail(const std::shared_ptr<Call>& call, std::string reason,
         {"detail", detail}});
   Respond respond = std::move(call->respond);
   Finish(call);
+  Deliver(call, std::move(respond), std::move(response));
+}
+
+void ToolRuntime::Deliver(const std::shared_ptr<Call>& call, Respond respond,
+                          nlohmann::json response) {
+  if (config_.on_result) {
+    config_.on_result(call->call_id, call->conversation_id, response);
+  }
+  recent_results_.emplace_back(call->call_id, response);
+  if (recent_results_.size() > kRecentResults) recent_results_.pop_front();
+  std::vector<Respond> waiters = std::move(call->result_waiters);
+  call->result_waiters.clear();
+  for (Respond& waiter : waiters) waiter(response);
   if (respond) respond(std::move(response));
+}
+
+std::optional<nlohmann::json> ToolRuntime::RecentResult(
+    std::string_view call_id) const {
+  for (auto it = recent_results_.rbegin(); it != recent_results_.rend(); ++it) {
+    if (it->first == call_id) return it->second;
+  }
+  return std::nullopt;
+}
+
+bool ToolRuntime::AwaitResult(std::string_view call_id, Respond waiter) {
+  auto it = calls_.find(std::string(call_id));
+  if (it == calls_.end() || it->second->done) return false;
+  it->second->result_waiters.push_back(std::move(waiter));
+  return true;
 }
 
 void ToolRuntime::Finish(const std::shared_ptr<Call>& call) {
@@ -649,7 +680,7 @@ void ToolRuntime::Terminate(const std::shared_ptr<Call>& call,
   nlohmann::json response =
       ErrorResponse(*call, reason, nlohmann::json::object());
   Finish(call);
-  if (respond) respond(std::move(response));
+  Deliver(call, std::move(respond), std::move(response));
 }
 
 absl::Status ToolRuntime::Cancel(std::string_view call_id,

@@ -62,6 +62,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -96,6 +97,12 @@ struct ToolRuntimeConfig {
   // fsgid and the jail user of exec (the project registry's run_as). Never 0.
   uid_t uid = 65534;
   gid_t gid = 65534;
+  // Every finished call's response document (the one its caller got, or
+  // would have: async calls), for the journal.
+  std::function<void(const std::string& call_id,
+                     const std::string& conversation_id,
+                     const nlohmann::json& response)>
+      on_result;
 };
 
 struct ToolCallRequest {
@@ -135,6 +142,16 @@ class ToolRuntime {
   void KillAll(std::string_view reason);
 
   size_t running() const { return calls_.size(); }
+  // Answers `waiter` with the call's response document when it ends; false
+  // when no such call runs.
+  bool AwaitResult(std::string_view call_id, Respond waiter);
+  bool IsRunning(std::string_view call_id) const {
+    return calls_.count(std::string(call_id)) > 0;
+  }
+  // The response document of one of the last kRecentResults calls (the
+  // journal commits a moment later; this closes that gap).
+  static constexpr size_t kRecentResults = 256;
+  std::optional<nlohmann::json> RecentResult(std::string_view call_id) const;
   // Called whenever a call ends (the drain waits on it).
   void set_on_idle(std::function<void()> on_idle) {
     on_idle_ = std::move(on_idle);
@@ -204,6 +221,10 @@ class ToolRuntime {
   void MaybeFinishJail(const std::shared_ptr<Call>& call);
   void FinishResult(const std::shared_ptr<Call>& call, nlohmann::json result);
   void Finish(const std::shared_ptr<Call>& call);
+  // Hands a finished call's document to the journal hook, the waiters and
+  // the caller (`respond`, taken before Finish()).
+  void Deliver(const std::shared_ptr<Call>& call, Respond respond,
+               nlohmann::json response);
   void CountTimeout(const Call& call);
   void Terminate(const std::shared_ptr<Call>& call, std::string reason,
                  const nlohmann::json& cancel_meta);
@@ -220,6 +241,10 @@ class ToolRuntime {
   uid_t fs_uid_ = 65534;
   gid_t fs_gid_ = 65534;
   uint64_t next_call_ = 1;
+  // Random per runtime: call ids stay unique across daemon restarts (the
+  // journal keeps results by id).
+  const std::string call_id_prefix_;
+  std::deque<std::pair<std::string, nlohmann::json>> recent_results_;
   std::map<std::string, std::shared_ptr<Call>> calls_;  // by call id
   std::map<std::string, int64_t> conversation_running_;
   std::deque<nlohmann::json> decisions_;  // newest first
