@@ -112,7 +112,15 @@ ClientHelloInfo ParseBody(std::string_view body, size_t consumed) {
         const unsigned char u = static_cast<unsigned char>(c);
         if (u <= 0x20 || u >= 0x7f) return Malformed("bad_server_name");
       }
+      // One trailing dot is the DNS root and is dropped. Any other empty
+      // label ("a..", ".a", "a..b", ".") names no host: no rule can match
+      // it, and normalising it (say "a.." to "a.") would let the proxy's
+      // view of the name differ from the server's, so it is refused.
       if (name.back() == '.') name.remove_suffix(1);
+      if (name.empty() || name.front() == '.' || name.back() == '.' ||
+          name.find("..") != std::string_view::npos) {
+        return Malformed("empty_server_name_label");
+      }
       info.has_sni = true;
       info.server_name.assign(name.data(), name.size());
       for (char& c : info.server_name) {

@@ -12,7 +12,9 @@
 //
 // server_name: the host_name entry of the server_name extension (type 0),
 // downcased with one trailing dot dropped. Two server_name extensions, two
-// host_name entries, an empty or non-printable name -> kMalformed. An
+// host_name entries, an empty or non-printable name -> kMalformed; a name
+// with an empty label (".", "a..", ".a", "a..b") -> kMalformed with error
+// "empty_server_name_label". An
 // encrypted_client_hello extension (0xfe0d) is reported (has_ech): its inner
 // SNI is invisible to the proxy, so the proxy refuses it.
 #ifndef JCS_EGRESS_TLS_CLIENT_HELLO_H_

@@ -2,10 +2,11 @@
 // "no crash": a complete hello consumed bytes of the input only, reads the
 // same from exactly those bytes, every strict prefix of it asks for more (a
 // client's hello may arrive in any number of TCP segments), and the server
-// name is downcased printable ASCII (one trailing dot is dropped, as
-// documented; "a.." reads as "a.").
+// name is downcased printable ASCII with no empty label (one trailing dot,
+// the root, is dropped; any other empty label makes the hello malformed).
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "egress/tls_client_hello.h"
@@ -27,6 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(info.consumed > 0 && info.consumed <= in.size());
   if (info.has_sni) {
     FUZZ_CHECK(!info.server_name.empty());
+    FUZZ_CHECK(info.server_name.front() != '.');
+    FUZZ_CHECK(info.server_name.back() != '.');
+    FUZZ_CHECK(info.server_name.find("..") == std::string::npos);
     for (char c : info.server_name) {
       FUZZ_CHECK(c > 0x20 && c < 0x7f && !(c >= 'A' && c <= 'Z'));
     }

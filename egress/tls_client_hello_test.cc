@@ -103,6 +103,22 @@ TEST(ClientHelloTest, BadNameCharactersRejected) {
             State::kMalformed);
 }
 
+// Found by tls_client_hello_fuzz: "a.." was read as "a.". A name with an
+// empty label names no host; it is refused, not normalised.
+TEST(ClientHelloTest, EmptyLabelRejected) {
+  for (const char* name : {"a..", ".", "..", ".a", "a..b", "a.b..", "..a"}) {
+    const ClientHelloInfo info =
+        ParseClientHello(BuildClientHello({.server_names = {name}}));
+    EXPECT_EQ(info.state, State::kMalformed) << name;
+    EXPECT_EQ(info.error, "empty_server_name_label") << name;
+  }
+  // One trailing dot (the root) is still accepted and dropped.
+  const ClientHelloInfo info =
+      ParseClientHello(BuildClientHello({.server_names = {"a.b."}}));
+  ASSERT_EQ(info.state, State::kComplete) << info.error;
+  EXPECT_EQ(info.server_name, "a.b");
+}
+
 TEST(ClientHelloTest, ReportsEch) {
   ClientHelloInfo info = ParseClientHello(
       BuildClientHello({.server_names = {"public.test"}, .ech = true}));

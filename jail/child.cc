@@ -500,6 +500,20 @@ int LockDown(const ChildContext& ctx, const char* cwd) {
 // memory).
 alignas(64) char g_program_stack[256 * 1024];
 
+// How the init clones the program's process: sharing its memory until the
+// exec (CLONE_VM | CLONE_VFORK, as posix_spawn does). Not under
+// --config=tsan: this file is not TSan-instrumented, but TSan's libc
+// interceptors still run here, and with CLONE_VM they would run on the
+// init's own TSan thread state, which the runtime then finds corrupt and
+// aborts in the init ("CHECK failed: tsan_rtl.cpp"); TSan turns vfork into
+// fork for the same reason. The program then gets a copy of the memory, and
+// the init still sleeps until the exec.
+#ifdef JCS_TSAN_RUNTIME
+constexpr int kProgramCloneFlags = CLONE_VFORK | SIGCHLD;
+#else
+constexpr int kProgramCloneFlags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+#endif
+
 int ProgramEntry(void* arg) {
   Stamp(kStepForkProgram);
   ProgramMain(*static_cast<const ProgramSpec*>(arg));
@@ -875,7 +889,7 @@ void JailChildMain(const ChildContext& ctx) {
     spec.path_env = ctx.path_env.c_str();
     for (int i = 0; i < 3; ++i) spec.stdio[i] = g_program_stdio[i];
     program = clone(ProgramEntry, g_program_stack + sizeof(g_program_stack),
-                    CLONE_VM | CLONE_VFORK | SIGCHLD, &spec);
+                    kProgramCloneFlags, &spec);
     if (program < 0) Fail("fork program", "clone", errno);
     for (int fd : spec.stdio) {
       if (fd >= 0) close(fd);

@@ -16,25 +16,29 @@ WorkerPool::WorkerPool(int threads, size_t max_queued)
 
 WorkerPool::~WorkerPool() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  wake_.notify_all();
   for (std::thread& t : threads_) t.join();
 }
 
 absl::Status WorkerPool::Submit(std::function<void()> job) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::FailedPreconditionError("worker pool stopping");
-  if (jobs_.size() >= max_queued_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "worker pool: ", max_queued_, " jobs already wait for a thread"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::FailedPreconditionError("worker pool stopping");
+    if (jobs_.size() >= max_queued_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "worker pool: ", max_queued_, " jobs already wait for a thread"));
+    }
+    jobs_.push_back(std::move(job));
   }
-  jobs_.push_back(std::move(job));
+  wake_.notify_one();
   return absl::OkStatus();
 }
 
 size_t WorkerPool::queued() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return jobs_.size();
 }
 
@@ -45,12 +49,8 @@ void WorkerPool::Work() {
   while (true) {
     std::function<void()> job;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](WorkerPool* pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool->mu_) {
-            return pool->stopping_ || !pool->jobs_.empty();
-          },
-          this));
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
       if (jobs_.empty()) return;  // stopping, nothing left
       job = std::move(jobs_.front());
       jobs_.pop_front();

@@ -11,15 +11,15 @@
 #ifndef JCS_RUNTIME_WORKER_POOL_H_
 #define JCS_RUNTIME_WORKER_POOL_H_
 
+#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 
 namespace jcs::runtime {
 
@@ -48,9 +48,14 @@ class WorkerPool {
   void Work();
 
   const size_t max_queued_;
-  mutable absl::Mutex mu_;
-  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex rather than absl::Mutex: ThreadSanitizer (--config=tsan) sees
+  // a std::mutex through its pthread interceptors, but not an absl::Mutex
+  // from Debian's uninstrumented Abseil, and would then report every job
+  // handed over here as a race.
+  mutable std::mutex mu_;
+  std::condition_variable wake_;  // a job was queued, or stopping_ was set
+  std::deque<std::function<void()>> jobs_;  // guarded by mu_
+  bool stopping_ = false;                   // guarded by mu_
   std::vector<std::thread> threads_;
 };
 

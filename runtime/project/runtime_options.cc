@@ -467,6 +467,7 @@ const OptionSpec* FindOption(absl::string_view key) {
 // Shared by ValidateRuntimeOptions and FirstInvalidRuntimeOpt.
 Failure Validate(const OptionList& options, ValidatedOptions* out) {
   for (const auto& [key, value] : options) {
+    if (Failure bad = NonUtf8KeyError(key)) return bad;
     const OptionSpec* spec = FindOption(key);
     if (spec == nullptr)
       return InvalidRuntimeOpt::Simple(key, "unknown_option");

@@ -1,10 +1,12 @@
 #include "runtime/project/runtime_options_error.h"
 
+#include <climits>
 #include <string>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/common.h"
 
 namespace jcs::runtime {
 
@@ -39,12 +41,35 @@ InvalidRuntimeOpt InvalidRuntimeOptFromProto(
   return InvalidRuntimeOpt::Simple(p.key(), p.reason());
 }
 
+namespace {
+
+// The check protobuf's parser applies to string fields, so what passes here
+// parses back.
+bool IsUtf8(absl::string_view text) {
+  if (text.size() > static_cast<size_t>(INT_MAX)) return false;
+  return google::protobuf::internal::IsStructurallyValidUTF8(text.data(),
+                                                             text.size());
+}
+
+}  // namespace
+
+std::string ReportableKey(absl::string_view key) {
+  return IsUtf8(key) ? std::string(key) : absl::CHexEscape(key);
+}
+
+std::optional<InvalidRuntimeOpt> NonUtf8KeyError(absl::string_view key) {
+  if (IsUtf8(key)) return std::nullopt;
+  return InvalidRuntimeOpt::Simple(ReportableKey(key), "expected_utf8_key");
+}
+
 absl::Status InvalidRuntimeOptStatus(const InvalidRuntimeOpt& error) {
+  InvalidRuntimeOpt reported = error;
+  reported.key = ReportableKey(error.key);
   absl::Status status =
-      absl::InvalidArgumentError(FormatInvalidRuntimeOpt(error));
+      absl::InvalidArgumentError(FormatInvalidRuntimeOpt(reported));
   status.SetPayload(
       kInvalidRuntimeOptPayloadUrl,
-      absl::Cord(InvalidRuntimeOptToProto(error).SerializeAsString()));
+      absl::Cord(InvalidRuntimeOptToProto(reported).SerializeAsString()));
   return status;
 }
 

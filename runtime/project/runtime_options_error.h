@@ -59,7 +59,19 @@ proto::InvalidRuntimeOpt InvalidRuntimeOptToProto(
     const InvalidRuntimeOpt& error);
 InvalidRuntimeOpt InvalidRuntimeOptFromProto(const proto::InvalidRuntimeOpt& p);
 
-// The absl::Status form described above.
+// The key as an error may carry it: unchanged when it is valid UTF-8,
+// otherwise hex-escaped (printable ASCII). The payload and the control API's
+// Error.key are proto3 string fields, which must hold UTF-8: a parser refuses
+// the whole message otherwise, and the error would lose its structure.
+std::string ReportableKey(absl::string_view key);
+
+// For a key that is not valid UTF-8 (possible through `--opt`; no option key
+// is): the error naming it (ReportableKey) with reason "expected_utf8_key".
+// nullopt for a UTF-8 key.
+std::optional<InvalidRuntimeOpt> NonUtf8KeyError(absl::string_view key);
+
+// The absl::Status form described above. A key that is not valid UTF-8 is
+// carried as ReportableKey(key), so the payload always parses back.
 absl::Status InvalidRuntimeOptStatus(const InvalidRuntimeOpt& error);
 // The struct back from a status built by InvalidRuntimeOptStatus (also after
 // it was wrapped with the same payload); nullopt for any other status.

@@ -7,12 +7,14 @@
 // diagnostics (what the supervisor reports is something it would accept).
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/strings/str_split.h"
 #include "runtime/project/runtime_options.h"
+#include "runtime/project/runtime_options_error.h"
 #include "runtime/project/value.h"
 #include "sanitizers/fuzz_check.h"
 
@@ -24,35 +26,28 @@ using jcs::runtime::Value;
 
 constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
 
-// Known finding (reported, runtime_options_error.* is not this target's to
-// fix): the structured invalid_runtime_opt payload is a proto3 message whose
-// `key` is a string field, so a key that is not UTF-8 (possible through
-// `--opt`) does not survive it and GetInvalidRuntimeOpt returns nullopt.
-// The payload is checked for ASCII keys only until that is fixed.
-bool IsAscii(absl::string_view text) {
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  }
-  return true;
-}
-
-bool AllKeysAscii(const OptionList& options) {
-  for (const auto& [key, value] : options) {
-    if (!IsAscii(key)) return false;
-  }
-  return true;
+// Every refusal carries the structured invalid_runtime_opt error whatever
+// the key's bytes, its key valid UTF-8 (so it survives the proto payload and
+// the control API's Error), and the message is that error formatted.
+void CheckStructuredError(const absl::Status& status) {
+  FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  const std::optional<jcs::runtime::InvalidRuntimeOpt> error =
+      jcs::runtime::GetInvalidRuntimeOpt(status);
+  FUZZ_CHECK(error.has_value());
+  FUZZ_CHECK(!error->reason.empty());
+  FUZZ_CHECK(jcs::runtime::ReportableKey(error->key) == error->key);
+  FUZZ_CHECK(status.message() == jcs::runtime::FormatInvalidRuntimeOpt(*error));
 }
 
 void ValidateAndRender(const OptionList& options) {
-  (void)jcs::runtime::FirstInvalidRuntimeOpt(options);
+  const std::optional<jcs::runtime::InvalidRuntimeOpt> first =
+      jcs::runtime::FirstInvalidRuntimeOpt(options);
   const absl::StatusOr<ValidatedOptions> valid =
       jcs::runtime::ValidateRuntimeOptions(options);
+  FUZZ_CHECK(valid.ok() == !first.has_value());
   if (!valid.ok()) {
-    FUZZ_CHECK(valid.status().code() == absl::StatusCode::kInvalidArgument);
-    if (AllKeysAscii(options)) {
-      FUZZ_CHECK(
-          jcs::runtime::GetInvalidRuntimeOpt(valid.status()).has_value());
-    }
+    CheckStructuredError(valid.status());
+    FUZZ_CHECK(jcs::runtime::GetInvalidRuntimeOpt(valid.status()) == first);
     return;
   }
   (void)jcs::runtime::RuntimeOptsJson(*valid).dump(-1, ' ', false, kReplace);
@@ -91,8 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(kv->size() == lines.size());
     for (const auto& [key, value] : *kv) CheckProtoRoundTrip(value);
     ValidateAndRender(*kv);
-  } else if (IsAscii(text)) {
-    FUZZ_CHECK(jcs::runtime::GetInvalidRuntimeOpt(kv.status()).has_value());
+  } else {
+    CheckStructuredError(kv.status());
   }
 
   if (absl::StatusOr<Value> value = jcs::runtime::ParseJson(text); value.ok()) {

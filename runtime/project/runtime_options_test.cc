@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -463,6 +464,29 @@ TEST(RuntimeOptionsTest, FirstErrorWinsInListOrder) {
     EXPECT_EQ(GetInvalidRuntimeOpt(result.status()), c.expected)
         << result.status();
   }
+}
+
+// Found by runtime_options_fuzz: a key that is not UTF-8 (`--opt`) made the
+// error lose its structured payload (a proto3 string field must be UTF-8), so
+// the control API could not name the field.
+TEST(RuntimeOptionsTest, NonUtf8KeyIsNamedAndExplained) {
+  const std::string key = "tool\xfftimeout";
+  for (const OptionList& options :
+       {OptionList{{key, I(5)}},
+        OptionList{{"tool_timeout_ms", I(5)}, {key + "\xc3", I(5)}}}) {
+    absl::StatusOr<ValidatedOptions> result = ValidateRuntimeOptions(options);
+    ASSERT_FALSE(result.ok());
+    const std::optional<InvalidRuntimeOpt> error =
+        GetInvalidRuntimeOpt(result.status());
+    ASSERT_TRUE(error.has_value()) << result.status();
+    EXPECT_EQ(error->reason, "expected_utf8_key");
+    EXPECT_EQ(error->key, absl::CHexEscape(options.back().first));
+    EXPECT_EQ(result.status().message(), FormatInvalidRuntimeOpt(*error));
+    EXPECT_EQ(FirstInvalidRuntimeOpt(options), error);
+  }
+  EXPECT_EQ(
+      GetInvalidRuntimeOpt(ValidateRuntimeOptions({{key, I(5)}}).status())->key,
+      "tool\\xfftimeout");
 }
 
 TEST(RuntimeOptionsTest, RepeatedKeyLastOccurrenceWins) {

@@ -128,6 +128,13 @@ TEST(ValueTest, ParseKeyValueWithoutEqualsIsAnInvalidRuntimeOpt) {
       GetInvalidRuntimeOpt(kv.status()),
       Eq(InvalidRuntimeOpt::Simple("watcher", "expected_key_value_tuple")));
 
+  // A non-UTF-8 argument keeps its structured error, the key hex-escaped.
+  kv = ParseKeyValue("watch\xe9r");
+  ASSERT_FALSE(kv.ok());
+  EXPECT_THAT(
+      GetInvalidRuntimeOpt(kv.status()),
+      Eq(InvalidRuntimeOpt::Simple("watch\\xe9r", "expected_key_value_tuple")));
+
   absl::StatusOr<OptionList> list =
       ParseKeyValues({"a=1", "broken", "also broken"});
   ASSERT_FALSE(list.ok());
