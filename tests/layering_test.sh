@@ -14,7 +14,7 @@ declare -A ALLOWED=(
   [sanitizers]=""
   [proto]="sanitizers"
   [loop]="base proto"
-  [telemetry]="base loop proto"
+  [telemetry]="base loop proto sanitizers"
   [egress]="base loop proto sanitizers"
   # The one arrow between siblings: a jail starts the egress proxy of its network policy.
   [jail]="base egress loop proto sanitizers"
