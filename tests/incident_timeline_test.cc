@@ -12,8 +12,10 @@
 //     the terminal. Conversation-source entries (and the §5.5 renames) are
 //     unit-tested over journal rows in runtime/conversation.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -262,6 +264,73 @@ TEST_F(IncidentTimelineTest, TableIsReadableAndInert) {
   EXPECT_TRUE(absl::StrContains(r.out, "conversation conv-t of project " + p))
       << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "tool=fs.read")) << r.out;
+}
+
+// The CLI as another user (setpriv). The runfiles live under root's private
+// home, so the binary is copied where every user can reach it.
+RunResult RunJcsAs(uid_t uid, const std::vector<std::string>& args) {
+  static TempDir* bin = new TempDir();
+  const std::string copy = bin->Sub("jcs");
+  if (!PathExists(copy)) {
+    std::filesystem::copy_file(JcsBinary(), copy);
+    chmod(copy.c_str(), 0755);
+  }
+  std::vector<std::string> argv = {"/usr/bin/setpriv",
+                                   "--reuid",
+                                   std::to_string(uid),
+                                   "--regid",
+                                   std::to_string(uid),
+                                   "--clear-groups",
+                                   "--",
+                                   copy};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(argv, TimeoutAfter(60));
+}
+
+// Attack: a timeline is a project's history (tool arguments, paths, hosts);
+// another allowed client must not read it, while the project runs or after
+// it stopped.
+TEST(IncidentTimelineAccessTest, OnlyTheOwnerAndAdminsReadATimeline) {
+  constexpr uid_t kBob = 1000;    // the attacker, an allowed client
+  constexpr uid_t kAlice = 1001;  // the victim
+  Daemon daemon(absl::StrCat("socket_mode: 0666\nallowed_uids: ", kBob,
+                             "\nallowed_uids: ", kAlice, "\n"));
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  TempDir homes;
+  const std::string home = homes.MakeDir("alice");
+  ASSERT_EQ(chown(home.c_str(), kAlice, kAlice), 0);
+  ASSERT_EQ(chmod(home.c_str(), 0700), 0);
+  const auto as = [&](int uid, std::vector<std::string> args) {
+    args.push_back("--socket");
+    args.push_back(daemon.socket_path());
+    return uid < 0 ? RunJcs(args, TimeoutAfter(60)) : RunJcsAs(uid, args);
+  };
+  const RunResult start =
+      as(kAlice, {"project", "start", home, "--project-id", "alice-p"});
+  ASSERT_EQ(start.exit_code, 0) << start.Describe();
+  as(kAlice, {"tool", "run", "alice-p", "fs.read", "--args",
+              R"({"path":"diary.md"})", "--conversation", "conv-x"});
+  const RunResult mine =
+      as(kAlice, {"timeline", "alice-p", "conv-x", "--json"});
+  ASSERT_EQ(mine.exit_code, 0) << mine.Describe();
+  EXPECT_TRUE(absl::StrContains(mine.out, "diary.md")) << mine.out;
+
+  const RunResult theirs = as(kBob, {"timeline", "alice-p", "conv-x"});
+  EXPECT_EQ(theirs.exit_code, 1) << theirs.Describe();
+  EXPECT_TRUE(absl::StrContains(theirs.err, "unauthorized")) << theirs.err;
+  EXPECT_TRUE(absl::StrContains(theirs.err, "uid 1000")) << theirs.err;
+  EXPECT_FALSE(absl::StrContains(theirs.out + theirs.err, "diary.md"));
+
+  ASSERT_EQ(as(kAlice, {"project", "stop", "alice-p"}).exit_code, 0);
+  // Stopped: its owner is no longer known, so admins only.
+  const RunResult later = as(kBob, {"timeline", "alice-p", "conv-x"});
+  EXPECT_EQ(later.exit_code, 1) << later.Describe();
+  EXPECT_TRUE(absl::StrContains(later.err, "project_not_found")) << later.err;
+  EXPECT_FALSE(absl::StrContains(later.out + later.err, "diary.md"));
+  const RunResult admin = as(-1, {"timeline", "alice-p", "conv-x", "--json"});
+  EXPECT_EQ(admin.exit_code, 0) << admin.Describe();
+  EXPECT_TRUE(absl::StrContains(admin.out, "diary.md")) << admin.out;
+  EXPECT_EQ(daemon.StopCleanly(), "");
 }
 
 }  // namespace
