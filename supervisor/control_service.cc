@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "jail/project_quota.h"
+#include "runtime/conversation/incident_timeline.h"
 #include "runtime/project/runtime_options.h"
 #include "runtime/project/runtime_options_error.h"
 #include "runtime/tools/tool_catalog.h"
@@ -531,6 +532,10 @@ void ControlService::Handle(const proto::Request& request,
       HandleGetToolResult(request, peer, response, respond);
       if (!respond) return;  // answered later (a running call, the journal)
       break;
+    case proto::Request::kIncidentTimeline:
+      HandleIncidentTimeline(request, peer, response, respond);
+      if (!respond) return;  // answered once the journal has read it
+      break;
     case proto::Request::kPing: {
       proto::PingResponse* ping = response.mutable_ping();
       ping->set_version(kVersion);
@@ -695,6 +700,68 @@ void ControlService::HandleGetToolResult(const proto::Request& request,
                    absl::StrCat("call_not_found: ", call_id));
         } else {
           out = answer((*found)->result_json);
+        }
+        reply(std::move(out));
+      });
+}
+
+// Served from the journal, which holds the events of live and stopped
+// conversations alike (and of a project that has stopped: those are for
+// admins only, as its tool results are).
+void ControlService::HandleIncidentTimeline(const proto::Request& request,
+                                            const PeerCredentials& peer,
+                                            proto::Response& response,
+                                            Respond& respond) {
+  const proto::IncidentTimelineRequest& get = request.incident_timeline();
+  const std::string& project_id = get.project_id();
+  if (project_id.empty() || get.conversation_id().empty()) {
+    const char* field = project_id.empty() ? "project_id" : "conversation_id";
+    SetError(response, "invalid_request", field, "missing",
+             absl::StrCat("incident_timeline: give ", field));
+    return;
+  }
+  if (owners_.count(project_id) > 0) {
+    if (std::optional<proto::Error> refused =
+            AuthorizeProject(peer, project_id)) {
+      *response.mutable_error() = *std::move(refused);
+      return;
+    }
+  } else if (!IsAdmin(peer)) {
+    SetError(response, "project_not_found", "project_id", project_id,
+             absl::StrCat("project_not_found: ", project_id));
+    return;
+  }
+  if (journal_ == nullptr) {
+    SetError(response, "journal_unavailable", "", "",
+             "journal_unavailable: the incident timeline is read from the "
+             "journal, which this daemon does not have (it opens one in its "
+             "state directory)");
+    return;
+  }
+  runtime::conversation::TimelineQuery query;
+  query.project_id = project_id;
+  query.conversation_id = get.conversation_id();
+  query.correlation_id = get.correlation_id();
+  query.limit = get.limit();
+  const uint64_t id = request.id();
+  Respond reply = std::move(respond);
+  respond = nullptr;
+  runtime::conversation::QueryIncidentTimeline(
+      journal_, std::move(query),
+      [id, reply, conversation_id = get.conversation_id()](
+          absl::StatusOr<nlohmann::json> timeline) {
+        proto::Response out;
+        out.set_id(id);
+        if (timeline.ok()) {
+          out.mutable_incident_timeline()->set_json(Dump(*timeline));
+        } else if (timeline.status().code() == absl::StatusCode::kNotFound) {
+          SetError(out, "conversation_not_found", "conversation_id",
+                   conversation_id,
+                   absl::StrCat("conversation_not_found: ", conversation_id));
+        } else {
+          SetError(out, "journal_unavailable", "", "",
+                   absl::StrCat("journal_unavailable: ",
+                                timeline.status().message()));
         }
         reply(std::move(out));
       });

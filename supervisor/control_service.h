@@ -111,6 +111,9 @@ class ControlService : public RequestHandler {
   void HandleGetToolResult(const proto::Request& request,
                            const PeerCredentials& peer,
                            proto::Response& response, Respond& respond);
+  void HandleIncidentTimeline(const proto::Request& request,
+                              const PeerCredentials& peer,
+                              proto::Response& response, Respond& respond);
   void Publish(proto::Event event);
   // An "unauthorized" error when `project_id` runs and `peer` may not use it.
   std::optional<proto::Error> AuthorizeProject(

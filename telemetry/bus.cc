@@ -18,6 +18,34 @@ void PushBounded(std::deque<T>& ring, T entry, size_t cap) {
   while (ring.size() > cap) ring.pop_back();
 }
 
+// The first non-null of payload[key] and payload.detail[key] (the tool
+// runtime puts what a failure was about, e.g. the denied path, in `detail`).
+nlohmann::json TriageField(const nlohmann::json& payload, const char* key) {
+  nlohmann::json value = Field(payload, key);
+  if (!value.is_null()) return value;
+  const nlohmann::json detail = Field(payload, "detail");
+  return detail.is_object() ? Field(detail, key) : nlohmann::json();
+}
+
+// What an operator triages from (issue 12): which tool (one field name,
+// `tool`, also for policy decisions that call it tool_name), why, and what
+// it was about. Fields the event does not have are left out.
+void AddTriageFields(const nlohmann::json& payload, nlohmann::json& entry) {
+  nlohmann::json tool = Field(payload, "tool");
+  if (tool.is_null()) tool = Field(payload, "tool_name");
+  entry["tool"] = std::move(tool);
+  nlohmann::json reason = Field(payload, "reason");
+  if (reason.is_null()) reason = TriageField(payload, "reason");
+  entry["reason"] = std::move(reason);
+  entry["error"] = Field(payload, "error");
+  for (const char* key :
+       {"call_id", "path", "resolved_path", "target", "host", "port", "scheme",
+        "errno", "syscall", "timeout_ms", "limit", "kind", "message"}) {
+    nlohmann::json value = TriageField(payload, key);
+    if (!value.is_null()) entry[key] = std::move(value);
+  }
+}
+
 bool EndsWith(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() &&
          text.substr(text.size() - suffix.size()) == suffix;
@@ -45,28 +73,21 @@ void Bus::Emit(std::string_view name, nlohmann::json payload) {
   ProjectState& state = projects_[event.project_id];
   ++state.total;
   ++state.counts[event.name];
-  PushBounded(
-      state.recent_events,
-      nlohmann::json{{"event", event.name},
-                     {"project_id", project},
-                     {"conversation_id", Field(payload, "conversation_id")},
-                     {"correlation_id", Field(payload, "correlation_id")},
-                     {"tool", Field(payload, "tool")},
-                     {"reason", Field(payload, "reason")},
-                     {"error", Field(payload, "error")},
-                     {"at", at}},
-      options_.recent_events_cap);
+  nlohmann::json recent = {
+      {"event", event.name},
+      {"project_id", project},
+      {"conversation_id", Field(payload, "conversation_id")},
+      {"correlation_id", Field(payload, "correlation_id")},
+      {"at", at}};
+  AddTriageFields(payload, recent);
   if (EndsWith(event.name, ".failed") || payload.contains("error")) {
-    PushBounded(
-        state.recent_errors,
-        nlohmann::json{{"event", event.name},
-                       {"conversation_id", Field(payload, "conversation_id")},
-                       {"correlation_id", Field(payload, "correlation_id")},
-                       {"reason", Field(payload, "reason")},
-                       {"error", Field(payload, "error")},
-                       {"at", at}},
-        options_.recent_errors_cap);
+    nlohmann::json error = recent;
+    error.erase("project_id");
+    PushBounded(state.recent_errors, std::move(error),
+                options_.recent_errors_cap);
   }
+  PushBounded(state.recent_events, std::move(recent),
+              options_.recent_events_cap);
   event.payload = std::move(payload);
   for (const Sink& sink : sinks_) sink(event);
 }

@@ -4,6 +4,12 @@
 // (spec §5.1), and hands each event to the sinks (control-API subscribers
 // today; the journal and the alert router plug in the same way).
 //
+// Ring entries keep what an operator triages from: event, conversation_id,
+// correlation_id, at, `tool` (also for events that name it tool_name),
+// `reason`, `error`, and, when the event has them (at the top level or in
+// its `detail`), call_id, path, resolved_path, target, host, port, scheme,
+// errno, syscall, timeout_ms, limit, kind and message.
+//
 // Not thread-safe by design: it belongs to the supervisor's event loop thread.
 #ifndef JCS_TELEMETRY_BUS_H_
 #define JCS_TELEMETRY_BUS_H_

@@ -102,6 +102,52 @@ TEST(BusTest, SecretsAreRedactedBeforeTheRingsAndTheSinks) {
   EXPECT_EQ(sunk.find("dont-log-this"), std::string::npos) << sunk;
 }
 
+// Issue 12: each entry says what failed (the tool runtime's shapes: the
+// triage fields in `detail`, policy decisions naming the tool tool_name).
+TEST(BusTest, RecentEntriesKeepWhatTriageNeeds) {
+  Bus bus;
+  bus.Emit("tool.failed",
+           {{"project_id", "p"},
+            {"tool", "fs.read"},
+            {"call_id", "call-1"},
+            {"reason", "outside_root"},
+            {"detail", {{"path", "link/x"}, {"resolved_path", "/etc/x"}}}});
+  bus.Emit("tool.failed",
+           {{"project_id", "p"},
+            {"tool", "fs.read"},
+            {"reason", "not_found"},
+            {"detail", {{"path", "gone"}, {"errno", "ENOENT"}}}});
+  bus.Emit("security.network_denied", {{"project_id", "p"},
+                                       {"tool_name", "exec.network"},
+                                       {"reason", "network_endpoint_denied"},
+                                       {"host", "evil.test"},
+                                       {"port", 443}});
+  bus.Emit("tool.failed", {{"project_id", "p"},
+                           {"tool", "exec"},
+                           {"reason", "timeout"},
+                           {"detail", {{"timeout_ms", 200}}}});
+  const nlohmann::json snap = bus.Snapshot("p");
+  const nlohmann::json& errors = snap["recent_errors"];
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0]["tool"], "exec");
+  EXPECT_EQ(errors[0]["reason"], "timeout");
+  EXPECT_EQ(errors[0]["timeout_ms"], 200);
+  EXPECT_EQ(errors[1]["path"], "gone");
+  EXPECT_EQ(errors[1]["errno"], "ENOENT");
+  EXPECT_EQ(errors[2]["tool"], "fs.read");
+  EXPECT_EQ(errors[2]["call_id"], "call-1");
+  EXPECT_EQ(errors[2]["path"], "link/x");
+  EXPECT_EQ(errors[2]["resolved_path"], "/etc/x");
+  EXPECT_FALSE(errors[2].contains("host"));
+  const nlohmann::json& network = snap["recent_events"][1];
+  EXPECT_EQ(network["event"], "security.network_denied");
+  EXPECT_EQ(network["tool"], "exec.network");
+  EXPECT_EQ(network["host"], "evil.test");
+  EXPECT_EQ(network["port"], 443);
+  EXPECT_EQ(network["reason"], "network_endpoint_denied");
+  EXPECT_EQ(snap["recent_events"][0]["timeout_ms"], 200);
+}
+
 TEST(BusTest, NonStringProjectIdCountsAsGlobal) {
   Bus bus;
   bus.Emit("a", {{"project_id", 42}});

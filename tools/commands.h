@@ -12,6 +12,9 @@ int DoctorCommand(const std::vector<std::string>& args);
 int ProjectCommand(const std::vector<std::string>& args);
 int DiagnosticsCommand(const std::vector<std::string>& args);
 int ToolCommand(const std::vector<std::string>& args);
+// `jcs timeline PROJECT CONVERSATION [--correlation-id ID] [--limit N]
+// [--json]`: the conversation's incident timeline, a table by default.
+int TimelineCommand(const std::vector<std::string>& args);
 // `jcs ping`: exit 0 when the daemon answers a Ping (a container health
 // check), 1 with one line on stderr when it does not.
 int PingCommand(const std::vector<std::string>& args);

@@ -246,6 +246,20 @@ absl::StatusOr<std::string> ControlClient::GetToolResult(
   return response->get_tool_result().json();
 }
 
+absl::StatusOr<std::string> ControlClient::IncidentTimeline(
+    const std::string& project_id, const std::string& conversation_id,
+    const std::string& correlation_id, int64_t limit) {
+  proto::Request request;
+  proto::IncidentTimelineRequest* get = request.mutable_incident_timeline();
+  get->set_project_id(project_id);
+  get->set_conversation_id(conversation_id);
+  get->set_correlation_id(correlation_id);
+  get->set_limit(limit);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->incident_timeline().json();
+}
+
 absl::StatusOr<uint32_t> ControlClient::CancelTool(
     const std::string& project_id, const std::string& call_id,
     const std::string& conversation_id, const std::string& meta_json) {

@@ -59,6 +59,10 @@ class ControlClient {
   absl::StatusOr<std::string> GetToolResult(const std::string& project_id,
                                             const std::string& call_id,
                                             bool wait);
+  // A conversation's incident timeline document (proto IncidentTimeline).
+  absl::StatusOr<std::string> IncidentTimeline(
+      const std::string& project_id, const std::string& conversation_id,
+      const std::string& correlation_id, int64_t limit);
   // Cancels a call (call_id) or a conversation's calls; how many.
   absl::StatusOr<uint32_t> CancelTool(const std::string& project_id,
                                       const std::string& call_id,

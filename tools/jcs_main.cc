@@ -18,6 +18,7 @@ constexpr char kUsage[] =
     "  project      start|stop|list projects on the daemon\n"
     "  tool         list|run|cancel a project's tools\n"
     "  diagnostics  a project's diagnostics\n"
+    "  timeline     a conversation's incident timeline\n"
     "  ping         exit 0 when the daemon answers (health checks)\n";
 
 }  // namespace
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   if (command == "project") return jcs::tools::ProjectCommand(args);
   if (command == "diagnostics") return jcs::tools::DiagnosticsCommand(args);
   if (command == "tool") return jcs::tools::ToolCommand(args);
+  if (command == "timeline") return jcs::tools::TimelineCommand(args);
   if (command == "ping") return jcs::tools::PingCommand(args);
   if (command == "-h" || command == "--help" || command == "help") {
     fputs(kUsage, stdout);
