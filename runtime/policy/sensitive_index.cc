@@ -695,19 +695,19 @@ SensitiveIndex::SensitiveIndex(std::string root,
 SensitiveIndex::~SensitiveIndex() = default;
 
 void SensitiveIndex::SetState(State state, std::string reason) {
-  absl::MutexLock lock(&stats_mu_);
+  std::lock_guard<std::mutex> lock(stats_mu_);
   state_ = state;
   reason_ = std::move(reason);
 }
 
 SensitiveIndex::State SensitiveIndex::state() const {
-  absl::MutexLock lock(&stats_mu_);
+  std::lock_guard<std::mutex> lock(stats_mu_);
   return state_;
 }
 
 void SensitiveIndex::StartBuild() {
   {
-    absl::MutexLock lock(&stats_mu_);
+    std::lock_guard<std::mutex> lock(stats_mu_);
     if (rebuild_queued_) return;
     rebuild_queued_ = true;
   }
@@ -716,7 +716,7 @@ void SensitiveIndex::StartBuild() {
     if (std::shared_ptr<SensitiveIndex> index = weak.lock()) index->Build();
   });
   if (!queued.ok()) {
-    absl::MutexLock lock(&stats_mu_);
+    std::lock_guard<std::mutex> lock(stats_mu_);
     rebuild_queued_ = false;
     state_ = State::kFallback;
     reason_ =
@@ -741,7 +741,7 @@ void SensitiveIndex::PublishSizes(const Tree& tree) {
                          tree.entries * (sizeof(IndexedEntry) + kMapSlot + 32) +
                          tree.links * (sizeof(Inode) + kMapSlot + 32) +
                          tree.with_entries.size() * kMapSlot;
-  absl::MutexLock lock(&stats_mu_);
+  std::lock_guard<std::mutex> lock(stats_mu_);
   sizes_ = {{"directories", dirs},
             {"sensitive", tree.entries},
             {"hard_links", tree.links},
@@ -751,9 +751,9 @@ void SensitiveIndex::PublishSizes(const Tree& tree) {
 }
 
 void SensitiveIndex::Build() {
-  absl::MutexLock build_lock(&build_mu_);
+  std::lock_guard<std::mutex> build_lock(build_mu_);
   {
-    absl::MutexLock lock(&stats_mu_);
+    std::lock_guard<std::mutex> lock(stats_mu_);
     rebuild_queued_ = false;
     if (stopped_.load()) return;
     state_ = State::kBuilding;
@@ -761,7 +761,7 @@ void SensitiveIndex::Build() {
   }
   {
     // Calls fall back to the full scan until the new tree is published.
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     tree_.reset();
   }
   directories_done_.store(0);
@@ -783,7 +783,7 @@ void SensitiveIndex::Build() {
   PublishSizes(*tree);
   const std::string untrusted = tree->untrusted;
   {
-    absl::MutexLock lock(&stats_mu_);
+    std::lock_guard<std::mutex> lock(stats_mu_);
     ++builds_;
     build_ms_ = NowMs() - start;
     if (!untrusted.empty()) {
@@ -792,7 +792,7 @@ void SensitiveIndex::Build() {
       return;
     }
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (stopped_.load()) return;
   tree_ = std::move(tree);
   SetState(State::kReady, "");
@@ -803,9 +803,9 @@ SensitiveIndex::Snapshot SensitiveIndex::Take() {
   snapshot.mode = "full_scan";
   bool rebuild = false;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (tree_ == nullptr) {
-      absl::MutexLock stats(&stats_mu_);
+      std::lock_guard<std::mutex> stats(stats_mu_);
       snapshot.reason = state_ == State::kBuilding
                             ? std::string("building")
                             : absl::StrCat("fallback: ", reason_);
@@ -835,7 +835,7 @@ SensitiveIndex::Snapshot SensitiveIndex::Take() {
     }
   }
   {
-    absl::MutexLock lock(&stats_mu_);
+    std::lock_guard<std::mutex> lock(stats_mu_);
     ++snapshots_;
     events_applied_ += snapshot.events;
     if (snapshot.mode != "index") {
@@ -848,7 +848,7 @@ SensitiveIndex::Snapshot SensitiveIndex::Take() {
 }
 
 nlohmann::json SensitiveIndex::Diagnostics() const {
-  absl::MutexLock lock(&stats_mu_);
+  std::lock_guard<std::mutex> lock(stats_mu_);
   nlohmann::json doc = sizes_;
   doc["state"] = SensitiveIndexStateName(state_);
   doc["reason"] = reason_;

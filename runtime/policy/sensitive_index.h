@@ -54,13 +54,13 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "runtime/policy/sensitive_mask.h"
 
@@ -122,23 +122,27 @@ class SensitiveIndex : public std::enable_shared_from_this<SensitiveIndex> {
 
   // The tree and its inotify fd: held for filesystem work (a drain, a
   // build's publication), never by Diagnostics().
-  absl::Mutex mu_;
-  std::unique_ptr<Tree> tree_ ABSL_GUARDED_BY(mu_);  // null unless ready
+  // std::mutex rather than absl::Mutex: ThreadSanitizer (--config=tsan)
+  // sees a std::mutex through its pthread interceptors, not an absl::Mutex
+  // from Debian's uninstrumented Abseil (it reported every access guarded
+  // here as a race).
+  std::mutex mu_;
+  std::unique_ptr<Tree> tree_;  // guarded by mu_; null unless ready
   // Only one Build() at a time (a rebuild queued while one runs waits).
-  absl::Mutex build_mu_;
+  std::mutex build_mu_;
 
   // What Diagnostics() shows; held only to copy numbers.
-  mutable absl::Mutex stats_mu_;
-  State state_ ABSL_GUARDED_BY(stats_mu_) = State::kBuilding;
-  std::string reason_ ABSL_GUARDED_BY(stats_mu_) = "building";
-  bool rebuild_queued_ ABSL_GUARDED_BY(stats_mu_) = false;
-  int64_t build_ms_ ABSL_GUARDED_BY(stats_mu_) = -1;
-  uint64_t builds_ ABSL_GUARDED_BY(stats_mu_) = 0;
-  uint64_t snapshots_ ABSL_GUARDED_BY(stats_mu_) = 0;
-  uint64_t fallbacks_ ABSL_GUARDED_BY(stats_mu_) = 0;
-  uint64_t events_applied_ ABSL_GUARDED_BY(stats_mu_) = 0;
-  std::string last_fallback_ ABSL_GUARDED_BY(stats_mu_);
-  nlohmann::json sizes_ ABSL_GUARDED_BY(stats_mu_) = nlohmann::json::object();
+  mutable std::mutex stats_mu_;  // guards the fields below
+  State state_ = State::kBuilding;
+  std::string reason_ = "building";
+  bool rebuild_queued_ = false;
+  int64_t build_ms_ = -1;
+  uint64_t builds_ = 0;
+  uint64_t snapshots_ = 0;
+  uint64_t fallbacks_ = 0;
+  uint64_t events_applied_ = 0;
+  std::string last_fallback_;
+  nlohmann::json sizes_ = nlohmann::json::object();
   // Build progress, read while Build() runs.
   std::atomic<uint64_t> directories_done_{0};
   std::atomic<uint64_t> entries_done_{0};
