@@ -12,6 +12,8 @@ int DoctorCommand(const std::vector<std::string>& args);
 int ProjectCommand(const std::vector<std::string>& args);
 int DiagnosticsCommand(const std::vector<std::string>& args);
 int ToolCommand(const std::vector<std::string>& args);
+// `jcs conversation start|stop|send|cancel|resume|signal|state|watch`.
+int ConversationCommand(const std::vector<std::string>& args);
 // `jcs ping`: exit 0 when the daemon answers a Ping (a container health
 // check), 1 with one line on stderr when it does not.
 int PingCommand(const std::vector<std::string>& args);
