@@ -110,7 +110,13 @@ Conversation::Ingested Conversation::Ingest(Signal signal) {
       absl::StrCat(signal.id, std::string(1, '\0'), signal.correlation_id);
   if (dedup_.count(key) > 0) return Ingested::kDuplicate;
   const size_t bytes = SignalBytes(signal);
-  if (queue_size() >= static_cast<size_t>(config_.max_queue_size) ||
+  // Cancel and resume are containment: messages waiting for the running turn
+  // do not count against them (only the not yet processed inbox does), so a
+  // flood of messages cannot lock out the cancel that stops it.
+  const bool control = signal.type == "conversation.cancel" ||
+                       signal.type == "conversation.resume";
+  const size_t counted = control ? inbox_.size() : queue_size();
+  if (counted >= static_cast<size_t>(config_.max_queue_size) ||
       queued_bytes_ + bytes > kMaxQueuedBytes) {
     Emit("conversation.queue.overflow",
          {{"reason", "queue_overflow"},

@@ -10,7 +10,9 @@
 // conversation.queue.overflow {reason: "queue_overflow", queue_size,
 // max_queue_size, dropped_signal_id} when the queue holds
 // conversation_max_queue_size signals (or kMaxQueuedBytes); else queued. The
-// queue is the inbox plus the user messages waiting for the running turn.
+// queue is the inbox plus the user messages waiting for the running turn;
+// cancel and resume count only the inbox, so a flood of messages never locks
+// out the cancel that contains it.
 // A drain pass on the loop handles at most conversation_max_drain_steps
 // signals, then posts the next pass, so a flood never holds the loop.
 //
