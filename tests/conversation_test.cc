@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <thread>
@@ -473,6 +474,68 @@ TEST_F(ConversationTest, WatchPrintsTheConversationsEventsAsJsonLines) {
     EXPECT_EQ(e["payload"]["conversation_id"], c);
     EXPECT_EQ(e["name"], e["payload"]["event_type"]);
   }
+}
+
+// Another client may not start, drive, read or watch the conversations of a
+// project it did not start.
+TEST_F(ConversationTest, OtherClientsCannotUseAProjectsConversations) {
+  constexpr uid_t kOther = 1000;
+  Daemon daemon(
+      absl::StrCat("socket_mode: 0666\nallowed_uids: ", kOther, "\n"));
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  const auto as_root = [&](std::vector<std::string> args) {
+    args.push_back("--socket");
+    args.push_back(daemon.socket_path());
+    return RunJcs(args, TimeoutAfter(60));
+  };
+  // The CLI as uid 1000: the runfiles sit under root's home, so a copy.
+  TempDir bin;
+  const std::string copy = bin.Sub("jcs");
+  std::filesystem::copy_file(JcsBinary(), copy);
+  ASSERT_EQ(chmod(copy.c_str(), 0755), 0);
+  const auto as_other = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/setpriv",
+                                     "--reuid",
+                                     std::to_string(kOther),
+                                     "--regid",
+                                     std::to_string(kOther),
+                                     "--clear-groups",
+                                     "--",
+                                     copy,
+                                     "conversation"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--socket");
+    argv.push_back(daemon.socket_path());
+    return RunProgram(argv, TimeoutAfter(60));
+  };
+  RunResult r = as_root({"project", "start", root_});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  const std::string p(absl::StripAsciiWhitespace(r.out));
+  r = as_root({"conversation", "start", p, "--id", "victim"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  r = as_root({"conversation", "send", p, "victim", "--text", "private"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"start", p, "--id", "mine"},
+           {"send", p, "victim", "--text", "injected"},
+           {"cancel", p, "victim"},
+           {"state", p, "victim", "--projection", "timeline"},
+           {"state", p, "victim"},
+           {"stop", p, "victim"},
+           {"watch", p, "victim", "--max-events", "1"}}) {
+    const RunResult denied = as_other(args);
+    EXPECT_TRUE(denied.exited && denied.exit_code == 1) << denied.Describe();
+    EXPECT_NE(denied.err.find("unauthorized"), std::string::npos)
+        << denied.Describe();
+    EXPECT_EQ(denied.out.find("private"), std::string::npos);
+  }
+  r = as_root(
+      {"conversation", "state", p, "victim", "--projection", "timeline"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  EXPECT_EQ(r.out.find("injected"), std::string::npos);
+  EXPECT_EQ(CountType(json::parse(r.out), "conversation.user.message"), 1);
+  EXPECT_EQ(daemon.StopCleanly(), "");
 }
 
 }  // namespace
