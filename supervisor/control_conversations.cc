@@ -74,6 +74,12 @@ bool ParseSignal(const std::string& text, nlohmann::json* out,
         absl::StrCat(text.size(), " bytes; at most ", kMaxSignalJsonBytes));
     return false;
   }
+  // Before parsing: nothing may recurse over a hostile nesting depth.
+  if (absl::Status depth = runtime::conversation::CheckSignalTextDepth(text);
+      !depth.ok()) {
+    SetStatusError(response, depth);
+    return false;
+  }
   *out = nlohmann::json::parse(text, nullptr, false);
   if (out->is_discarded()) {
     SetError(response, "invalid_signal", "signal_json", "malformed_json");

@@ -538,5 +538,46 @@ TEST_F(ConversationTest, OtherClientsCannotUseAProjectsConversations) {
   EXPECT_EQ(daemon.StopCleanly(), "");
 }
 
+// A deeply nested signal (well under the size cap) must not take the daemon
+// down by recursion: refused with the depth named, the daemon still answers.
+TEST_F(ConversationTest, DeeplyNestedSignalIsRefusedAndTheDaemonLives) {
+  const std::string p = StartProject();
+  const std::string c = StartConversation(p);
+  auto client = Client();
+  ASSERT_NE(client, nullptr);
+  const int depth = 100000;
+  const std::string nested = std::string(depth, '[') + std::string(depth, ']');
+  for (const std::string& signal :
+       {absl::StrCat(R"({"type":"conversation.user.message","data":)",
+                     R"({"content":"x","llm":{"x":)", nested, "}}}"),
+        absl::StrCat(R"({"type":"conversation.user.message","data":)",
+                     R"({"content":"x"},"meta":{"x":)", nested, "}}")}) {
+    absl::StatusOr<std::string> r = client->ConversationCall(p, c, signal);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("nested deeper than 64"),
+              std::string::npos)
+        << r.status();
+  }
+  EXPECT_EQ(PingError(daemon_.socket_path()), "");
+  EXPECT_EQ(Conv({"send", p, c, "--text", "still here"})["status"], "idle");
+}
+
+// The same for a tool call's args and meta: the daemon answers (a schema
+// error or a result) and lives.
+TEST_F(ConversationTest, DeeplyNestedToolArgsDoNotTakeTheDaemonDown) {
+  const std::string p = StartProject();
+  auto client = Client();
+  ASSERT_NE(client, nullptr);
+  const int depth = 100000;
+  const std::string nested = std::string(depth, '[') + std::string(depth, ']');
+  absl::StatusOr<std::string> r = client->RunTool(
+      p, "asset.list", absl::StrCat(R"({"type":)", nested, "}"), "{}");
+  EXPECT_TRUE(r.ok()) << r.status();
+  r = client->RunTool(p, "asset.list", R"({"type":"skill"})",
+                      absl::StrCat(R"({"x":)", nested, "}"));
+  EXPECT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(PingError(daemon_.socket_path()), "");
+}
+
 }  // namespace
 }  // namespace jcs::serve_test

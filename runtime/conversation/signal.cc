@@ -133,7 +133,48 @@ absl::Status CheckData(const Signal& signal) {
   return absl::OkStatus();
 }
 
+// Bounded recursion: stops one level past the limit.
+bool DeeperThan(const nlohmann::json& value, int limit) {
+  if (!value.is_structured()) return false;
+  if (limit == 0) return true;
+  for (const nlohmann::json& child : value) {
+    if (DeeperThan(child, limit - 1)) return true;
+  }
+  return false;
+}
+
+absl::Status TooDeep() {
+  return Invalid("invalid_signal", absl::StrCat("nested deeper than ",
+                                                kMaxSignalDepth, " levels"));
+}
+
 }  // namespace
+
+absl::Status CheckSignalTextDepth(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxSignalDepth) return TooDeep();
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return absl::OkStatus();
+}
 
 bool IsCanonicalType(std::string_view type) {
   for (std::string_view t : kCanonical) {
@@ -156,6 +197,7 @@ absl::StatusOr<Signal> NormalizeSignal(const nlohmann::json& raw) {
   if (!raw.is_object()) {
     return Invalid("invalid_signal", "expected a JSON object");
   }
+  if (DeeperThan(raw, kMaxSignalDepth)) return TooDeep();
   if (!raw.contains("type")) return Invalid("missing_type", "type");
   if (!raw["type"].is_string()) {
     return Invalid("invalid_type", "type: expected a string");

@@ -6,7 +6,8 @@
 // `data`; any other top-level field is a flat payload field and is refused
 // (missing_data_envelope), so a caller cannot smuggle fields past the
 // envelope. Errors are InvalidArgument statuses "<reason>: <detail>":
-//   invalid_signal          not a JSON object
+//   invalid_signal          not a JSON object, or nested deeper than
+//                           kMaxSignalDepth
 //   missing_type            no `type`
 //   invalid_type            `type` not a string, or not a canonical name
 //   reserved_type           conversation.cmd.* (the runtime's own commands)
@@ -36,6 +37,10 @@ namespace jcs::runtime::conversation {
 
 inline constexpr size_t kMaxSignalIdBytes = 128;
 inline constexpr size_t kMaxCorrelationIdBytes = 128;
+// Arrays and objects nest at most this deep in a signal: copying, dumping and
+// redacting a JSON document recurse, and a 256 KiB signal of brackets would
+// otherwise take the daemon's stack.
+inline constexpr int kMaxSignalDepth = 64;
 
 struct Signal {
   std::string id;
@@ -50,7 +55,12 @@ bool IsCanonicalType(std::string_view type);
 // The types a client may send (see the file comment).
 bool IsExternalType(std::string_view type);
 
+// Refuses (invalid_signal: nested deeper than 64 levels) a deeper document.
 absl::StatusOr<Signal> NormalizeSignal(const nlohmann::json& raw);
+
+// The same check on JSON text before it is parsed (a linear scan, no
+// recursion): what the daemon runs on every signal it receives.
+absl::Status CheckSignalTextDepth(std::string_view text);
 
 // "sig-" + 20 hex from the kernel's CSPRNG.
 std::string NewSignalId();

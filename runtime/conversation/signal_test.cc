@@ -88,5 +88,27 @@ TEST(SignalTest, TypeSpecificDataIsChecked) {
       "invalid_signal_id: id: expected a string of 1..128 bytes");
 }
 
+TEST(SignalTest, DeepNestingIsRefusedBeforeAnythingRecursesOverIt) {
+  const auto nested = [](int depth) {
+    return std::string(depth, '[') + std::string(depth, ']');
+  };
+  // The text check: brackets inside strings do not count.
+  EXPECT_TRUE(CheckSignalTextDepth(
+                  R"({"data":{"content":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[)"
+                  R"([[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"[["}})")
+                  .ok());
+  EXPECT_TRUE(CheckSignalTextDepth("{\"a\":" + nested(63) + "}").ok());
+  EXPECT_EQ(CheckSignalTextDepth("{\"a\":" + nested(64) + "}").message(),
+            "invalid_signal: nested deeper than 64 levels");
+  EXPECT_EQ(CheckSignalTextDepth(nested(100000)).message(),
+            "invalid_signal: nested deeper than 64 levels");
+  // The document check.
+  nlohmann::json deep = nlohmann::json::array();
+  for (int i = 0; i < 70; ++i) deep = nlohmann::json::array({deep});
+  EXPECT_EQ(ErrorOf({{"type", "conversation.user.message"},
+                     {"data", {{"content", "x"}, {"llm", {{"x", deep}}}}}}),
+            "invalid_signal: nested deeper than 64 levels");
+}
+
 }  // namespace
 }  // namespace jcs::runtime::conversation
