@@ -45,6 +45,11 @@ LlmMessage Message(std::string role, std::string content) {
   return message;
 }
 
+size_t MessageBytes(const LlmMessage& m) {
+  return m.content.size() + m.tool_call_id.size() +
+         m.tool_calls.dump(-1, ' ', false, kReplace).size();
+}
+
 nlohmann::json ObjectOr(const nlohmann::json& data, const char* key) {
   if (data.is_object() && data.contains(key) && data[key].is_object()) {
     return data[key];
@@ -101,8 +106,13 @@ void Conversation::AppendTimeline(nlohmann::json payload) {
 }
 
 void Conversation::AppendContext(LlmMessage message) {
+  context_bytes_ += MessageBytes(message);
   context_.push_back(std::move(message));
-  while (context_.size() > kMaxContextMessages) context_.pop_front();
+  while (context_.size() > kMaxContextMessages ||
+         (context_bytes_ > kMaxContextBytes && context_.size() > 1)) {
+    context_bytes_ -= std::min(context_bytes_, MessageBytes(context_.front()));
+    context_.pop_front();
+  }
 }
 
 Conversation::Ingested Conversation::Ingest(Signal signal) {

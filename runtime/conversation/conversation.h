@@ -40,8 +40,8 @@
 //
 // Memory is bounded: the in-memory timeline keeps the newest
 // kMaxTimelineEntries / kMaxTimelineBytes (the journal keeps everything), the
-// model context the newest kMaxContextMessages, tool results in it are cut at
-// kMaxToolResultChars.
+// model context the newest kMaxContextMessages / kMaxContextBytes (always the
+// last message), tool results in it are cut at kMaxToolResultChars.
 #ifndef JCS_RUNTIME_CONVERSATION_CONVERSATION_H_
 #define JCS_RUNTIME_CONVERSATION_CONVERSATION_H_
 
@@ -66,10 +66,11 @@ namespace jcs::runtime::conversation {
 
 inline constexpr int kMaxTurns = 16;
 inline constexpr size_t kDedupWindow = 4096;
-inline constexpr size_t kMaxQueuedBytes = 32 << 20;
+inline constexpr size_t kMaxQueuedBytes = 4 << 20;
 inline constexpr size_t kMaxTimelineEntries = 2000;
-inline constexpr size_t kMaxTimelineBytes = 16 << 20;
+inline constexpr size_t kMaxTimelineBytes = 4 << 20;
 inline constexpr size_t kMaxContextMessages = 200;
+inline constexpr size_t kMaxContextBytes = 1 << 20;
 inline constexpr size_t kMaxToolResultChars = 16 << 10;
 
 // How a conversation reaches its project's tool runtime (a seam for tests).
@@ -206,6 +207,7 @@ class Conversation {
   size_t timeline_bytes_ = 0;
   uint64_t timeline_dropped_ = 0;
   std::deque<LlmMessage> context_;
+  size_t context_bytes_ = 0;
   uint64_t seq_ = 0;
   uint64_t event_count_ = 0;
   std::string last_signal_type_;

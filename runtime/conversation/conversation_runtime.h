@@ -30,7 +30,7 @@
 
 namespace jcs::runtime::conversation {
 
-inline constexpr size_t kMaxConversations = 256;
+inline constexpr size_t kMaxConversations = 128;
 inline constexpr size_t kMaxConversationIdBytes = 128;
 
 struct ConversationRuntimeConfig {

@@ -348,8 +348,6 @@ TEST_F(ConversationTest, DrainIsBoundedPerPass) {
 }
 
 TEST_F(ConversationTest, AdapterFailureEmitsLlmFailedAndStaysUsable) {
-  ValidatedOptions* unused = nullptr;
-  (void)unused;
   Make([](ValidatedOptions& o) {
     o.llm_adapter = Value::String("missing_adapter");
   });
@@ -450,6 +448,28 @@ TEST_F(ConversationTest, RuntimeErrors) {
   ASSERT_EQ(diag.size(), 2u);
   EXPECT_EQ(diag[0]["conversation_id"], "c1");
   EXPECT_EQ(diag[1]["conversation_id"], "conversation_1");
+}
+
+TEST_F(ConversationTest, MemoryIsBoundedUnderLargeMessages) {
+  Make();
+  const std::string big(200 << 10, 'b');
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(Call(Message(big))["status"], "idle");
+  }
+  json diag = Proj("diagnostics");
+  EXPECT_GT(diag["timeline_dropped"].get<int>(), 0) << diag;
+  size_t timeline_bytes = 0;
+  for (const json& e : Proj("timeline")) timeline_bytes += e.dump().size();
+  EXPECT_LE(timeline_bytes, kMaxTimelineBytes);
+  size_t context_bytes = 0;
+  json messages = Proj("llm_context")["messages"];
+  for (const json& m : messages) {
+    context_bytes += m["content"].get<std::string>().size();
+  }
+  EXPECT_LE(context_bytes, kMaxContextBytes);
+  EXPECT_GE(messages.size(), 2u);
+  // The newest exchange is kept.
+  EXPECT_EQ(messages.back()["content"], "Acknowledged: " + big);
 }
 
 }  // namespace
