@@ -448,6 +448,15 @@ TEST_F(ConversationTest, RuntimeErrors) {
   ASSERT_EQ(diag.size(), 2u);
   EXPECT_EQ(diag[0]["conversation_id"], "c1");
   EXPECT_EQ(diag[1]["conversation_id"], "conversation_1");
+  // A bounded number per project.
+  while (runtime_->count() < kMaxConversations) {
+    ASSERT_TRUE(runtime_->Start("").ok());
+  }
+  EXPECT_EQ(runtime_->Start("").status().message(),
+            "conversation_limit_reached: 128 conversations run in this "
+            "project; stop one first");
+  ASSERT_TRUE(runtime_->Stop("c1").ok());
+  EXPECT_TRUE(runtime_->Start("c1").ok());
 }
 
 TEST_F(ConversationTest, MemoryIsBoundedUnderLargeMessages) {
