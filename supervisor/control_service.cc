@@ -162,7 +162,8 @@ void ControlService::OnJournalHealth(const absl::Status& status,
 
 ControlService::~ControlService() {
   drained_ = nullptr;
-  tools_.clear();  // kills every running tool call
+  conversations_.clear();  // stops every conversation
+  tools_.clear();          // kills every running tool call
 }
 
 void ControlService::OnEvent(absl::string_view name,
@@ -267,7 +268,33 @@ absl::StatusOr<std::string> ControlService::StartProject(
     auto tools =
         std::make_unique<runtime::ToolRuntime>(loop_, &bus_, std::move(config));
     tools->set_on_idle([this] { CheckDrained(); });
+    runtime::ToolRuntime* raw = tools.get();
     tools_[*id] = std::move(tools);
+    runtime::conversation::ConversationRuntimeConfig conversations;
+    conversations.project_id = *id;
+    conversations.loop = loop_;
+    conversations.bus = &bus_;
+    conversations.options = summary->options;
+    conversations.tools.run = [raw](runtime::ToolCallRequest request,
+                                    runtime::ToolRuntime::Respond respond) {
+      raw->Run(std::move(request), std::move(respond));
+    };
+    conversations.tools.await_result =
+        [raw](const std::string& call_id,
+              runtime::ToolRuntime::Respond respond) {
+          return raw->AwaitResult(call_id, std::move(respond));
+        };
+    conversations.tools.recent_result = [raw](const std::string& call_id) {
+      return raw->RecentResult(call_id);
+    };
+    conversations.tools.cancel_conversation =
+        [raw](const std::string& conversation, const nlohmann::json& meta) {
+          return raw->CancelConversation(conversation, meta);
+        };
+    conversations.tools.list_tools = [raw] { return raw->ListTools(); };
+    conversations_[*id] =
+        std::make_unique<runtime::conversation::ConversationRuntime>(
+            std::move(conversations));
   }
   if (journal_ != nullptr) {
     JournaledStart start{root, options, params, boot};
@@ -394,10 +421,17 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
         jail::ProjectQuotaDiagnostics(summary->root_path, budget);
   }
   // ---- end disk budget
+  size_t conversation_count = 0;
+  doc["conversations"] = nlohmann::json::array();
+  if (auto it = conversations_.find(project_id); it != conversations_.end()) {
+    conversation_count = it->second->count();
+    doc["conversations"] = telemetry::Redacted(it->second->Diagnostics());
+  }
+  doc["conversation_count"] = conversation_count;
   const nlohmann::json& errors = doc["telemetry"]["recent_errors"];
   doc["health"] = {{"status", errors.empty() ? "ok" : "degraded"},
                    {"error_count", errors.size()},
-                   {"conversation_count", summary->conversation_count}};
+                   {"conversation_count", conversation_count}};
   if (journal_ != nullptr) {
     doc["journal"] = journal_->Diagnostics();
     // What happens now is not being kept: an operator must know.
@@ -455,9 +489,13 @@ void ControlService::Handle(const proto::Request& request,
         *response.mutable_error() = *std::move(refused);
         break;
       }
-      // Running tool calls are killed first (their callers get
+      // Conversations stop first (conversation.stopped; their calls are
+      // cancelled), then running tool calls are killed (their callers get
       // project_stopped), then the project goes.
-      if (registry_.GetProject(id).has_value()) tools_.erase(id);
+      if (registry_.GetProject(id).has_value()) {
+        conversations_.erase(id);
+        tools_.erase(id);
+      }
       absl::Status status = registry_.StopProject(id);
       if (status.ok() && journal_ != nullptr) {
         // Answered once the stop is durable: a stopped project stays
@@ -488,8 +526,11 @@ void ControlService::Handle(const proto::Request& request,
         out->set_project_id(s.project_id);
         out->set_root_path(s.root_path);
         out->set_data_dir(s.data_dir);
+        auto conversations = conversations_.find(s.project_id);
         out->set_conversation_count(
-            static_cast<uint32_t>(s.conversation_count));
+            static_cast<uint32_t>(conversations == conversations_.end()
+                                      ? 0
+                                      : conversations->second->count()));
         // The same rendering as diagnostics (runtime::SummaryToJson).
         out->set_started_at(
             runtime::SummaryToJson(s)["started_at"].get<std::string>());
@@ -527,6 +568,15 @@ void ControlService::Handle(const proto::Request& request,
       }
       HandleToolRequest(request, response, respond);
       if (!respond) return;  // answered later (a running tool call)
+      break;
+    case proto::Request::kStartConversation:
+    case proto::Request::kStopConversation:
+    case proto::Request::kConversationCall:
+    case proto::Request::kConversationCast:
+    case proto::Request::kConversationState:
+    case proto::Request::kConversationProjection:
+      HandleConversationRequest(request, peer, response, respond);
+      if (!respond) return;  // answered later (a call waiting to settle)
       break;
     case proto::Request::kGetToolResult:
       HandleGetToolResult(request, peer, response, respond);

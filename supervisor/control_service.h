@@ -1,5 +1,6 @@
 // The control API's request handler: project lifecycle and diagnostics over
-// the project registry, each project's tool runtime (list/run/cancel tools),
+// the project registry, each project's tool runtime (list/run/cancel tools)
+// and conversation runtime (created and destroyed with it),
 // errors mapped to stable machine reasons, and every event through the
 // telemetry bus (per-project counters and bounded rings for diagnostics,
 // streamed to subscribers).
@@ -17,6 +18,7 @@
 
 #include "loop/event_loop.h"
 #include "proto/control.pb.h"
+#include "runtime/conversation/conversation_runtime.h"
 #include "runtime/journal/journal.h"
 #include "runtime/project/project_registry.h"
 #include "runtime/project/value.h"
@@ -108,6 +110,11 @@ class ControlService : public RequestHandler {
   void HandleToolRequest(const proto::Request& request,
                          proto::Response& response, Respond& respond);
   void CheckDrained();
+  // Start/StopConversation, ConversationCall/Cast/State/Projection
+  // (control_conversations.cc).
+  void HandleConversationRequest(const proto::Request& request,
+                                 const PeerCredentials& peer,
+                                 proto::Response& response, Respond& respond);
   void HandleGetToolResult(const proto::Request& request,
                            const PeerCredentials& peer,
                            proto::Response& response, Respond& respond);
@@ -128,6 +135,11 @@ class ControlService : public RequestHandler {
   telemetry::Bus bus_;
   runtime::ProjectRegistry registry_;
   std::map<std::string, std::unique_ptr<runtime::ToolRuntime>> tools_;
+  // Declared after tools_: destroyed first (a conversation's stop cancels
+  // its calls in the tool runtime).
+  std::map<std::string,
+           std::unique_ptr<runtime::conversation::ConversationRuntime>>
+      conversations_;
   bool draining_ = false;
   std::function<void()> drained_;
 

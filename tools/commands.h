@@ -15,6 +15,8 @@ int ToolCommand(const std::vector<std::string>& args);
 // `jcs timeline PROJECT CONVERSATION [--correlation-id ID] [--limit N]
 // [--json]`: the conversation's incident timeline, a table by default.
 int TimelineCommand(const std::vector<std::string>& args);
+// `jcs conversation start|stop|send|cancel|resume|signal|state|watch`.
+int ConversationCommand(const std::vector<std::string>& args);
 // `jcs ping`: exit 0 when the daemon answers a Ping (a container health
 // check), 1 with one line on stderr when it does not.
 int PingCommand(const std::vector<std::string>& args);

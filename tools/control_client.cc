@@ -295,4 +295,76 @@ absl::StatusOr<proto::Event> ControlClient::NextEvent(absl::Duration timeout) {
   return event;
 }
 
+absl::StatusOr<std::string> ControlClient::StartConversation(
+    const std::string& project_id, const std::string& conversation_id) {
+  proto::Request request;
+  proto::StartConversationRequest* start = request.mutable_start_conversation();
+  start->set_project_id(project_id);
+  start->set_conversation_id(conversation_id);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->start_conversation().conversation_id();
+}
+
+absl::Status ControlClient::StopConversation(
+    const std::string& project_id, const std::string& conversation_id) {
+  proto::Request request;
+  proto::StopConversationRequest* stop = request.mutable_stop_conversation();
+  stop->set_project_id(project_id);
+  stop->set_conversation_id(conversation_id);
+  return CallOk(std::move(request)).status();
+}
+
+absl::StatusOr<std::string> ControlClient::ConversationCall(
+    const std::string& project_id, const std::string& conversation_id,
+    const std::string& signal_json, uint32_t timeout_ms) {
+  proto::Request request;
+  proto::ConversationCallRequest* call = request.mutable_conversation_call();
+  call->set_project_id(project_id);
+  call->set_conversation_id(conversation_id);
+  call->set_signal_json(signal_json);
+  call->set_timeout_ms(timeout_ms);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->conversation_call().snapshot_json();
+}
+
+absl::StatusOr<std::string> ControlClient::ConversationCast(
+    const std::string& project_id, const std::string& conversation_id,
+    const std::string& signal_json) {
+  proto::Request request;
+  proto::ConversationCastRequest* cast = request.mutable_conversation_cast();
+  cast->set_project_id(project_id);
+  cast->set_conversation_id(conversation_id);
+  cast->set_signal_json(signal_json);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->conversation_cast().json();
+}
+
+absl::StatusOr<std::string> ControlClient::ConversationState(
+    const std::string& project_id, const std::string& conversation_id) {
+  proto::Request request;
+  proto::ConversationStateRequest* state = request.mutable_conversation_state();
+  state->set_project_id(project_id);
+  state->set_conversation_id(conversation_id);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->conversation_state().json();
+}
+
+absl::StatusOr<std::string> ControlClient::ConversationProjection(
+    const std::string& project_id, const std::string& conversation_id,
+    const std::string& key) {
+  proto::Request request;
+  proto::ConversationProjectionRequest* get =
+      request.mutable_conversation_projection();
+  get->set_project_id(project_id);
+  get->set_conversation_id(conversation_id);
+  get->set_key(key);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->conversation_projection().json();
+}
+
 }  // namespace jcs::tools

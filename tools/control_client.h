@@ -68,6 +68,24 @@ class ControlClient {
                                       const std::string& call_id,
                                       const std::string& conversation_id,
                                       const std::string& meta_json = "");
+  // Conversations (proto ConversationCall etc.): the JSON documents.
+  absl::StatusOr<std::string> StartConversation(
+      const std::string& project_id, const std::string& conversation_id);
+  absl::Status StopConversation(const std::string& project_id,
+                                const std::string& conversation_id);
+  // Waits until the conversation settled (or timeout_ms, 0: the daemon's
+  // default); the snapshot.
+  absl::StatusOr<std::string> ConversationCall(
+      const std::string& project_id, const std::string& conversation_id,
+      const std::string& signal_json, uint32_t timeout_ms = 0);
+  absl::StatusOr<std::string> ConversationCast(
+      const std::string& project_id, const std::string& conversation_id,
+      const std::string& signal_json);
+  absl::StatusOr<std::string> ConversationState(
+      const std::string& project_id, const std::string& conversation_id);
+  absl::StatusOr<std::string> ConversationProjection(
+      const std::string& project_id, const std::string& conversation_id,
+      const std::string& key);
   // Subscribes (empty project: all); events then come from NextEvent.
   absl::Status Subscribe(const std::string& project_id);
   absl::StatusOr<proto::Event> NextEvent(absl::Duration timeout);

@@ -17,6 +17,8 @@ constexpr char kUsage[] =
     "  serve        run the supervisor daemon (jcs serve --help)\n"
     "  project      start|stop|list projects on the daemon\n"
     "  tool         list|run|cancel a project's tools\n"
+    "  conversation start|stop|send|cancel|resume|watch|state "
+    "conversations\n"
     "  diagnostics  a project's diagnostics\n"
     "  timeline     a conversation's incident timeline\n"
     "  ping         exit 0 when the daemon answers (health checks)\n";
@@ -37,6 +39,9 @@ int main(int argc, char** argv) {
   if (command == "diagnostics") return jcs::tools::DiagnosticsCommand(args);
   if (command == "tool") return jcs::tools::ToolCommand(args);
   if (command == "timeline") return jcs::tools::TimelineCommand(args);
+  if (command == "conversation") {
+    return jcs::tools::ConversationCommand(args);
+  }
   if (command == "ping") return jcs::tools::PingCommand(args);
   if (command == "-h" || command == "--help" || command == "help") {
     fputs(kUsage, stdout);

@@ -1,0 +1,33 @@
+// Picks a conversation's model adapter from the project's llm_adapter option:
+// "deterministic" (the default) is built in; "openai" fails with
+// llm_adapter_unavailable until that adapter is part of the daemon; any other
+// value (or a non-string) fails with invalid_llm_adapter. The failure is not
+// fatal: the conversation starts, and each model turn ends in
+// conversation.llm.failed carrying it (spec §10.1 case 53).
+#ifndef JCS_RUNTIME_CONVERSATION_ADAPTER_FACTORY_H_
+#define JCS_RUNTIME_CONVERSATION_ADAPTER_FACTORY_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "loop/event_loop.h"
+#include "runtime/conversation/llm_adapter.h"
+#include "runtime/project/runtime_options.h"
+
+namespace jcs::runtime::conversation {
+
+using AdapterFactory =
+    std::function<absl::StatusOr<std::unique_ptr<LlmAdapter>>(
+        EventLoop* loop, const ValidatedOptions& options)>;
+
+absl::StatusOr<std::unique_ptr<LlmAdapter>> MakeAdapter(
+    EventLoop* loop, const ValidatedOptions& options);
+
+// The option's value as a name ("" when it is not a string).
+std::string AdapterName(const ValidatedOptions& options);
+
+}  // namespace jcs::runtime::conversation
+
+#endif  // JCS_RUNTIME_CONVERSATION_ADAPTER_FACTORY_H_
