@@ -22,9 +22,10 @@ declare -A ALLOWED=(
   [runtime/project]="base egress jail loop proto sanitizers telemetry"
   [runtime/policy]="base egress jail loop proto runtime/project sanitizers telemetry"
   [runtime/tools]="base egress jail loop proto runtime/policy runtime/project sanitizers telemetry"
-  [supervisor]="base egress jail loop proto runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
-  [tools]="base egress jail loop proto runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry"
-  [tests]="base egress jail loop proto runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry tools"
+  [runtime/conversation]="base loop proto runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  [supervisor]="base egress jail loop proto runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  [tools]="base egress jail loop proto runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry"
+  [tests]="base egress jail loop proto runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry tools"
 )
 
 # The package of a repository path: the longest table entry its directory starts with, or "".
