@@ -3,6 +3,7 @@
 #   tests/ -> tools/ -> supervisor/ -> runtime/tools/ -> runtime/policy/ -> runtime/project/
 #     -> jail/ -> egress/, telemetry/ -> loop/ -> proto/, base/, sanitizers/
 #   with runtime/journal/ beside the runtime packages, using only telemetry/ and below.
+#   runtime/conversation/ (conversations, model adapters) sits above runtime/tools/, below supervisor/.
 # ALLOWED below is the whole table: a package may include itself and the packages listed for it,
 # nothing else. A source file in a package missing from the table, or an include of a project
 # directory that is no package in it, fails too, so a new package has to be placed in the graph.
@@ -14,7 +15,7 @@ declare -A ALLOWED=(
   [sanitizers]=""
   [proto]="sanitizers"
   [loop]="base proto"
-  [telemetry]="base loop proto"
+  [telemetry]="base loop proto sanitizers"
   [egress]="base loop proto sanitizers"
   # The one arrow between siblings: a jail starts the egress proxy of its network policy.
   [jail]="base egress loop proto sanitizers"
