@@ -1,8 +1,11 @@
 #include "runtime/conversation/adapter_factory.h"
 
+#include <cstdlib>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/conversation/deterministic_adapter.h"
+#include "runtime/conversation/llm_openai.h"
 
 namespace jcs::runtime::conversation {
 
@@ -19,9 +22,21 @@ absl::StatusOr<std::unique_ptr<LlmAdapter>> MakeAdapter(
     return std::make_unique<DeterministicAdapter>(loop);
   }
   if (name == "openai") {
-    return absl::UnavailableError(
-        "llm_adapter_unavailable: the openai adapter is not built into this "
-        "daemon yet; use llm_adapter \"deterministic\"");
+    // A missing key or a bad base URL is the operator's to fix: every model
+    // turn fails with llm_adapter_unavailable and says which option.
+    absl::StatusOr<OpenAiOptions> openai = OpenAiOptionsFromRuntime(
+        options, [](const char* variable) { return std::getenv(variable); });
+    if (!openai.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "llm_adapter_unavailable: ", openai.status().message()));
+    }
+    absl::StatusOr<std::unique_ptr<OpenAiAdapter>> adapter =
+        OpenAiAdapter::Create(loop, *std::move(openai));
+    if (!adapter.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "llm_adapter_unavailable: ", adapter.status().message()));
+    }
+    return std::unique_ptr<LlmAdapter>(*std::move(adapter));
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "invalid_llm_adapter: ",

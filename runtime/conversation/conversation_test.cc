@@ -13,6 +13,7 @@
 #include "loop/event_loop.h"
 #include "runtime/conversation/conversation_runtime.h"
 #include "runtime/conversation/deterministic_adapter.h"
+#include "runtime/conversation/openai_stub_server.h"
 #include "telemetry/bus.h"
 
 namespace jcs::runtime::conversation {
@@ -363,15 +364,67 @@ TEST_F(ConversationTest, AdapterFailureEmitsLlmFailedAndStaysUsable) {
   }
 }
 
-TEST_F(ConversationTest, OpenAiIsUnavailableUntilItLands) {
-  Make([](ValidatedOptions& o) { o.llm_adapter = Value::String("openai"); });
+TEST_F(ConversationTest, OpenAiWithoutAKeyFailsEachTurnNamingWhereItLooked) {
+  Make([](ValidatedOptions& o) {
+    o.llm_adapter = Value::String("openai");
+    o.llm_base_url = "https://api.example.com/v1";
+    o.llm_api_key_env = "JCS_TEST_UNSET_KEY_VARIABLE";
+  });
   Call(Message("hi"));
+  Call(Message("again"));
+  EXPECT_EQ(CountEvents("conversation.llm.failed"), 2);
   for (const json& e : events_) {
     if (e["event_type"] == "conversation.llm.failed") {
       EXPECT_EQ(e["data"]["reason"], "llm_adapter_unavailable");
+      EXPECT_NE(e["data"]["error"].get<std::string>().find(
+                    "JCS_TEST_UNSET_KEY_VARIABLE"),
+                std::string::npos)
+          << e;
     }
   }
-  EXPECT_EQ(CountEvents("conversation.llm.failed"), 1);
+}
+
+// The whole loop against an OpenAI-compatible server on loopback: the model
+// asks for a tool by its API name, the conversation runs the catalog's tool,
+// and the second turn's answer ends the run.
+TEST_F(ConversationTest, OpenAiAdapterDrivesToolCallsThroughTheConversation) {
+  auto stub = OpenAiStubServer::Start();
+  ASSERT_TRUE(stub.ok()) << stub.status();
+  (*stub)->Enqueue(OpenAiStubServer::Json(200, R"({"id": "r1", "choices": [
+      {"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": null, "tool_calls": [
+          {"id": "call_1", "type": "function", "function": {
+            "name": "asset_list", "arguments": "{\"type\":\"skill\"}"}}]}}]})"));
+  (*stub)->Enqueue(OpenAiStubServer::Json(200, R"({"id": "r2", "choices": [
+      {"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "One skill: example_skill."}}]})"));
+  const std::string base_url = (*stub)->base_url();
+  Make([&](ValidatedOptions& o) {
+    o.llm_adapter = Value::String("openai");
+    o.llm_base_url = base_url;
+    o.llm_stream = false;
+    o.llm_model = "gpt-test";
+    o.llm_api_key_env = "JCS_TEST_UNSET_KEY_VARIABLE";  // loopback: no key
+  });
+  json snapshot = Call(Message("list skills"));
+  EXPECT_EQ(snapshot["status"], "idle") << snapshot;
+  ASSERT_EQ(tools_.calls.size(), 1u) << json(events_).dump();
+  EXPECT_EQ(tools_.calls[0].request.name, "asset.list");
+  EXPECT_EQ(tools_.calls[0].request.args, json({{"type", "skill"}}));
+  bool answered = false;
+  for (const json& e : events_) {
+    if (e["event_type"] == "conversation.assistant.message") {
+      EXPECT_EQ(e["data"]["content"], "One skill: example_skill.");
+      answered = true;
+    }
+  }
+  EXPECT_TRUE(answered);
+  EXPECT_EQ(CountEvents("conversation.llm.failed"), 0);
+  std::vector<OpenAiStubServer::Received> got = (*stub)->received();
+  ASSERT_EQ(got.size(), 2u);
+  // The second request carries the tool's result back to the model.
+  EXPECT_NE(got[1].body.find("example_skill"), std::string::npos)
+      << got[1].body;
 }
 
 TEST_F(ConversationTest, DirectiveErrorsDeltasAndTimeouts) {

@@ -35,6 +35,20 @@ struct OptionSpec {
   bool in_runtime_opts;  // shown in diagnostics runtime_opts when explicit
 };
 
+// An environment variable name as shells accept it.
+bool IsEnvName(absl::string_view name) {
+  if (name.empty() ||
+      absl::ascii_isdigit(static_cast<unsigned char>(name[0]))) {
+    return false;
+  }
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool IsFiniteNumber(const Value& v) {
   return v.is_int() || (v.is_double() && std::isfinite(v.double_value()));
 }
@@ -440,6 +454,55 @@ const std::vector<OptionSpec>& Table() {
          return o.llm_max_tokens.has_value() ? Value::Int(*o.llm_max_tokens)
                                              : Value::Null();
        },
+       false},
+      {"llm_base_url",
+       [](const Value& v, ValidatedOptions& o) -> Failure {
+         if (!v.is_string() ||
+             !(absl::StartsWith(v.string_value(), "http://") ||
+               absl::StartsWith(v.string_value(), "https://"))) {
+           return Fail("expected_http_url");
+         }
+         o.llm_base_url = v.string_value();
+         return std::nullopt;
+       },
+       [](const ValidatedOptions& o) { return Value::String(o.llm_base_url); },
+       false},
+      {"llm_api_key_file",
+       [](const Value& v, ValidatedOptions& o) -> Failure {
+         if (v.is_null()) {
+           o.llm_api_key_file.reset();
+         } else if (v.is_string() && !v.string_value().empty()) {
+           o.llm_api_key_file = v.string_value();
+         } else {
+           return Fail("expected_path_or_nil");
+         }
+         return std::nullopt;
+       },
+       [](const ValidatedOptions& o) {
+         return o.llm_api_key_file.has_value()
+                    ? Value::String(*o.llm_api_key_file)
+                    : Value::Null();
+       },
+       false},
+      {"llm_api_key_env",
+       [](const Value& v, ValidatedOptions& o) -> Failure {
+         if (!v.is_string() || !IsEnvName(v.string_value())) {
+           return Fail("expected_env_name");
+         }
+         o.llm_api_key_env = v.string_value();
+         return std::nullopt;
+       },
+       [](const ValidatedOptions& o) {
+         return Value::String(o.llm_api_key_env);
+       },
+       false},
+      {"llm_stream",
+       [](const Value& v, ValidatedOptions& o) -> Failure {
+         if (!v.is_bool()) return Fail("expected_boolean");
+         o.llm_stream = v.bool_value();
+         return std::nullopt;
+       },
+       [](const ValidatedOptions& o) { return Value::Bool(o.llm_stream); },
        false},
       Passthrough("conversation_default_mode",
                   &ValidatedOptions::conversation_default_mode, false),

@@ -39,6 +39,15 @@
 //   subagent_templates            [map...]  not a list: expected_list;
 //                                   a non-map element: expected_list_of_maps
 //   llm_model, llm_system_prompt  null | string expected_string_or_nil
+//   llm_base_url                  string starting http:// or https://
+//                                   expected_http_url (the adapter checks
+//                                   the rest when it starts: https unless
+//                                   the host is loopback, no user info)
+//   llm_api_key_file              null | non-empty string (a path)
+//                                   expected_path_or_nil
+//   llm_api_key_env               an environment variable name
+//                                   [A-Za-z_][A-Za-z0-9_]*  expected_env_name
+//   llm_stream                    bool          expected_boolean
 //   llm_temperature               null | number expected_number_or_nil
 //   llm_max_tokens                null | integer > 0
 //                                          expected_positive_integer_or_nil
@@ -193,6 +202,11 @@ struct ValidatedOptions {
   std::optional<double> llm_temperature;
   std::optional<int64_t> llm_max_tokens;
   std::string command_executor = "workspace_shell";  // the only executor
+  // The OpenAI-compatible adapter (runtime/conversation/llm_openai.h).
+  std::string llm_base_url = "https://api.openai.com/v1";
+  std::optional<std::string> llm_api_key_file;  // else the env variable
+  std::string llm_api_key_env = "OPENAI_API_KEY";
+  bool llm_stream = true;
 
   // Passthrough (not validated), with the spec's defaults.
   Value llm_adapter = Value::String("deterministic");

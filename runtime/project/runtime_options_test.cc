@@ -198,6 +198,31 @@ std::vector<Case> AllCases() {
     cases.push_back({"llm_max_tokens", bad, "expected_positive_integer_or_nil",
                      std::nullopt});
   }
+  // The OpenAI-compatible adapter's keys.
+  cases.push_back({"llm_base_url", S("https://api.openai.com/v1"), "",
+                   S("https://api.openai.com/v1")});
+  cases.push_back({"llm_base_url", S("http://127.0.0.1:8080/v1"), "",
+                   S("http://127.0.0.1:8080/v1")});
+  for (const Value& bad :
+       {N(), S(""), S("ftp://x"), S("api.openai.com"), I(1)}) {
+    cases.push_back({"llm_base_url", bad, "expected_http_url", std::nullopt});
+  }
+  cases.push_back({"llm_api_key_file", N(), "", N()});
+  cases.push_back(
+      {"llm_api_key_file", S("/etc/jcs/key"), "", S("/etc/jcs/key")});
+  for (const Value& bad : {S(""), I(1), B(true), SL({"/k"})}) {
+    cases.push_back(
+        {"llm_api_key_file", bad, "expected_path_or_nil", std::nullopt});
+  }
+  cases.push_back({"llm_api_key_env", S("MY_KEY_2"), "", S("MY_KEY_2")});
+  for (const Value& bad : {N(), S(""), S("2KEY"), S("A-B"), S("A B"), I(1)}) {
+    cases.push_back(
+        {"llm_api_key_env", bad, "expected_env_name", std::nullopt});
+  }
+  cases.push_back({"llm_stream", B(false), "", B(false)});
+  for (const Value& bad : {N(), S("true"), I(1)}) {
+    cases.push_back({"llm_stream", bad, "expected_boolean", std::nullopt});
+  }
   const Value shell = S("workspace_shell");
   cases.push_back({"command_executor", N(), "", shell});
   cases.push_back({"command_executor", shell, "", shell});
@@ -322,8 +347,9 @@ TEST(RuntimeOptionsTest, EveryKnownKeyIsCovered) {
   for (const auto& [key, value] : EffectiveOptionsEntries(ValidatedOptions())) {
     keys.push_back(key);
   }
-  // 37 spec tunables + 5 jail limits + 2 disk budget limits
-  EXPECT_EQ(keys.size(), 44u);
+  // 37 spec tunables + 5 jail limits + 2 disk budget limits + 4 keys of the
+  // OpenAI-compatible adapter
+  EXPECT_EQ(keys.size(), 48u);
   for (const std::string& key : keys) {
     EXPECT_TRUE(IsKnownRuntimeOption(key)) << key;
     bool ok = false;
@@ -378,6 +404,10 @@ TEST(RuntimeOptionsTest, Defaults) {
   EXPECT_FALSE(o->llm_system_prompt.has_value());
   EXPECT_FALSE(o->llm_temperature.has_value());
   EXPECT_FALSE(o->llm_max_tokens.has_value());
+  EXPECT_EQ(o->llm_base_url, "https://api.openai.com/v1");
+  EXPECT_FALSE(o->llm_api_key_file.has_value());
+  EXPECT_EQ(o->llm_api_key_env, "OPENAI_API_KEY");
+  EXPECT_TRUE(o->llm_stream);
   EXPECT_EQ(o->command_executor, "workspace_shell");
   EXPECT_EQ(o->llm_adapter, S("deterministic"));
   EXPECT_EQ(o->conversation_default_mode, S("coding"));
