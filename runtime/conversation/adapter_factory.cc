@@ -27,14 +27,14 @@ absl::StatusOr<std::unique_ptr<LlmAdapter>> MakeAdapter(
     absl::StatusOr<OpenAiOptions> openai = OpenAiOptionsFromRuntime(
         options, [](const char* variable) { return std::getenv(variable); });
     if (!openai.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "llm_adapter_unavailable: ", openai.status().message()));
+      return absl::UnavailableError(
+          absl::StrCat("llm_adapter_unavailable: ", openai.status().message()));
     }
     absl::StatusOr<std::unique_ptr<OpenAiAdapter>> adapter =
         OpenAiAdapter::Create(loop, *std::move(openai));
     if (!adapter.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "llm_adapter_unavailable: ", adapter.status().message()));
+      return absl::UnavailableError(absl::StrCat("llm_adapter_unavailable: ",
+                                                 adapter.status().message()));
     }
     return std::unique_ptr<LlmAdapter>(*std::move(adapter));
   }

@@ -1,9 +1,9 @@
 // Picks a conversation's model adapter from the project's llm_adapter option:
-// "deterministic" (the default) or "openai" (llm_openai.h: llm_base_url, the key
-// from llm_api_key_file or the variable llm_api_key_env names; without a usable
-// key or URL it fails with llm_adapter_unavailable naming the option); any
-// other value (or a non-string) fails with invalid_llm_adapter. The failure is not
-// fatal: the conversation starts, and each model turn ends in
+// "deterministic" (the default) or "openai" (llm_openai.h: llm_base_url, the
+// key from llm_api_key_file or the variable llm_api_key_env names; without a
+// usable key or URL it fails with llm_adapter_unavailable naming the option);
+// any other value (or a non-string) fails with invalid_llm_adapter. The failure
+// is not fatal: the conversation starts, and each model turn ends in
 // conversation.llm.failed carrying it (spec §10.1 case 53).
 #ifndef JCS_RUNTIME_CONVERSATION_ADAPTER_FACTORY_H_
 #define JCS_RUNTIME_CONVERSATION_ADAPTER_FACTORY_H_
