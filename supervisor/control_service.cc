@@ -409,7 +409,10 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
       {"tool_env_allowlist", o.tool_env_allowlist}};
   if (auto it = tools_.find(project_id); it != tools_.end()) {
     nlohmann::json tools = it->second->Diagnostics();
-    policy["recent_decisions"] = tools["recent_decisions"];
+    // Decisions quote the call's arguments (a path, a host): redacted like
+    // every other payload a client sees.
+    policy["recent_decisions"] =
+        telemetry::Redacted(tools["recent_decisions"]);
     doc["tools"] = {{"running_calls", tools["running_calls"]},
                     {"timeout_counts", tools["timeout_counts"]},
                     {"sensitive_index", tools["sensitive_index"]}};

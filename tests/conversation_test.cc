@@ -4,10 +4,14 @@
 //   runtime_hardening 5  CorrelationIdIsGeneratedAndReused
 //   runtime_hardening 19 CancelEmitsToolCancelledForPendingCalls
 //   runtime_hardening 20 AsyncToolRequestCompletesInTheBackground
-//   runtime_hardening 53 InvalidAdapterFailsTurnsAndConversationStaysUsable
-//   runtime_hardening 55 ConcurrentConversationsInManyProjectsStayIsolated
-//   runtime_diagnostics 1 DiagnosticsExposeConversationsAndCounters
-//   runtime_diagnostics 3 DeniedModelToolCallDegradesHealth
+//   runtime_hardening 6  IncidentTimelineMergesBothSourcesBoundedAndFiltered
+//   runtime_hardening 7  CancelledRunningCallIsCancelledInTheIncidentTimeline
+//   runtime_hardening 8, 9, 12
+//   IncidentTimelineOutlivesTheConversationAndProject runtime_hardening 53
+//   InvalidAdapterFailsTurnsAndConversationStaysUsable runtime_hardening 55
+//   ConcurrentConversationsInManyProjectsStayIsolated runtime_diagnostics 1
+//   DiagnosticsExposeConversationsAndCounters runtime_diagnostics 3
+//   DeniedModelToolCallDegradesHealth
 // jcs adaptations: `command.run.example_command` (case 3 of diagnostics) is
 // fs.read, denied the same way by allow_tools; the async call of case 20 is
 // an exec of /bin/sleep (jcs has no simulate_delay_ms).
@@ -56,6 +60,24 @@ class ConversationTest : public ToolFixture {
       args.push_back(id);
     }
     return Conv(args).value("conversation_id", "");
+  }
+  // `jcs timeline P C --json [EXTRA...]`: the incident timeline (§5.5),
+  // read from the journal.
+  json IncidentTimeline(const std::string& p, const std::string& c,
+                        std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"timeline", p, c, "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    RunResult r = Cli(args);
+    EXPECT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+    return json::parse(r.out, nullptr, false);
+  }
+  static int CountEntries(const json& incident, const std::string& event,
+                          const std::string& source = "") {
+    int n = 0;
+    for (const json& e : incident["entries"]) {
+      n += e["event"] == event && (source.empty() || e["source"] == source);
+    }
+    return n;
   }
   json Timeline(const std::string& p, const std::string& c) {
     return Conv({"state", p, c, "--projection", "timeline"});
@@ -194,6 +216,97 @@ TEST_F(ConversationTest, AsyncToolRequestCompletesInTheBackground) {
   EXPECT_EQ(completed["correlation_id"], "corr-async-20");
   EXPECT_EQ(completed["data"]["result"]["status"], "ok");
   EXPECT_EQ(Projection(p, c, "pending_tool_calls"), json::array());
+}
+
+// runtime_hardening 6: the incident timeline merges the conversation's events
+// and the telemetry about it, bounded, filtered by correlation id.
+TEST_F(ConversationTest, IncidentTimelineMergesBothSourcesBoundedAndFiltered) {
+  const std::string p = StartProject();
+  const std::string c = StartConversation(p, "conv-6");
+  Conv({"send", p, c, "--text", "please list skills", "--correlation-id",
+        "corr-6"});
+  Conv({"send", p, c, "--text", "please list skills", "--correlation-id",
+        "corr-6-other"});
+  const json incident = IncidentTimeline(
+      p, c, {"--limit", "50", "--correlation-id", "  corr-6 "});
+  EXPECT_EQ(incident["conversation_id"], "conv-6");
+  EXPECT_EQ(incident["correlation_id"], "corr-6");
+  EXPECT_EQ(incident["limit"], 50);
+  const size_t entries = incident["entries"].size();
+  EXPECT_GT(entries, 0u);
+  EXPECT_LE(entries, 50u);
+  EXPECT_GE(incident["total_entries"].get<size_t>(), entries);
+  std::set<std::string> sources;
+  for (const json& e : incident["entries"]) {
+    EXPECT_EQ(e["conversation_id"], "conv-6") << e;
+    EXPECT_EQ(e["correlation_id"], "corr-6") << e;
+    EXPECT_EQ(e["event"].get<std::string>().find("event_ingested"),
+              std::string::npos)
+        << e;
+    sources.insert(e["source"]);
+  }
+  EXPECT_EQ(sources, (std::set<std::string>{"conversation", "telemetry"}));
+  EXPECT_EQ(CountEntries(incident, "conversation.tool.completed"), 1);
+  EXPECT_EQ(CountEntries(incident, "tool.completed", "telemetry"), 1);
+  // A limit keeps the newest entries.
+  const json full = IncidentTimeline(p, c);
+  const json two = IncidentTimeline(p, c, {"--limit", "2"});
+  const size_t n = full["entries"].size();
+  ASSERT_GT(n, 2u);
+  ASSERT_EQ(two["entries"].size(), 2u);
+  EXPECT_EQ(two["total_entries"], n);
+  EXPECT_EQ(two["entries"][0], full["entries"][n - 2]);
+  EXPECT_EQ(two["entries"][1], full["entries"][n - 1]);
+  EXPECT_EQ(two["entries"][1]["correlation_id"], "corr-6-other");
+}
+
+// runtime_hardening 7: a running call killed by the conversation's cancel
+// shows up as cancelled, never as failed.
+TEST_F(ConversationTest, CancelledRunningCallIsCancelledInTheIncidentTimeline) {
+  const std::string p = StartProject();
+  const std::string c = StartConversation(p);
+  Conv({"signal", p, c, "--signal",
+        ToolRequest("exec", ExecArgs({"/bin/sleep", "30"}),
+                    {{"run_mode", "async"}}, "corr-7")});
+  ASSERT_TRUE(WaitFor([&] { return Count(p, "tool.started") >= 1; }, 30));
+  Conv({"cancel", p, c, "--correlation-id", "corr-7-cancel"});
+  const json incident = IncidentTimeline(p, c);
+  EXPECT_EQ(CountEntries(incident, "conversation.tool.cancelled"), 1)
+      << incident;
+  EXPECT_EQ(CountEntries(incident, "conversation.tool.failed"), 0);
+  EXPECT_EQ(CountEntries(incident, "tool.failed"), 0);
+  EXPECT_EQ(CountEntries(incident, "tool.cancelled", "telemetry"), 1);
+}
+
+// runtime_hardening 8 and 9: after the conversation and its project stop, the
+// timeline is served from the journal, correlation filter included.
+TEST_F(ConversationTest, IncidentTimelineOutlivesTheConversationAndProject) {
+  const std::string p = StartProject();
+  const std::string c = StartConversation(p, "conv-8");
+  Conv({"send", p, c, "--text", "please list skills", "--correlation-id",
+        "corr-8"});
+  Conv({"send", p, c, "--text", "hello", "--correlation-id", "corr-9"});
+  Conv({"stop", p, c});
+  RunResult stopped = Cli({"project", "stop", p});
+  ASSERT_TRUE(stopped.exited && stopped.exit_code == 0) << stopped.Describe();
+  const json all = IncidentTimeline(p, c);
+  EXPECT_GE(CountEntries(all, "conversation.user.message", "conversation"), 2);
+  EXPECT_EQ(CountEntries(all, "conversation.stopped", "conversation"), 1);
+  for (const json& e : all["entries"]) {
+    EXPECT_NE(e["event"].get<std::string>().rfind("conv.", 0), 0u) << e;
+  }
+  const json filtered = IncidentTimeline(p, c, {"--correlation-id", "corr-9"});
+  ASSERT_FALSE(filtered["entries"].empty());
+  for (const json& e : filtered["entries"]) {
+    EXPECT_EQ(e["correlation_id"], "corr-9") << e;
+  }
+  EXPECT_EQ(CountEntries(filtered, "conversation.user.message"), 1);
+  // runtime_hardening 12.
+  RunResult missing = Cli({"timeline", p, "missing-c1"});
+  EXPECT_TRUE(missing.exited && missing.exit_code == 1) << missing.Describe();
+  EXPECT_NE(missing.err.find("conversation_not_found: missing-c1"),
+            std::string::npos)
+      << missing.Describe();
 }
 
 // runtime_hardening 53.

@@ -67,16 +67,34 @@
 //   49 ProjectConcurrencyLimitRejectsOverLimitCalls
 //   50 ConversationConcurrencyQuota
 //
-// Later issues (out of scope here; they need subsystems jcs does not have
-// yet): 4-5 (conversation correlation ids through the LLM adapter), 6-12
-// (incident timeline, conversation journal), 19-20 (the pending-call
-// projection and async bridge of conversations), 44 (telemetry redaction of
-// secrets in recent_errors), 51-52 (asset loaders: invalid UTF-8, strict
-// loading), 53 (LLM adapter failures), 54 (watcher debounce), 55
-// (multi-project conversations under load).
+//   44 SecretsAreRedactedBeforePersistence (through the daemon, down to the
+//      journal's files; the case's exact payload: telemetry/bus_test.cc
+//      SecretsAreRedactedBeforeTheRingsAndTheSinks)
+//
+// Conversation cases, in tests/conversation_test.cc (a real daemon and the
+// real `jcs conversation` / `jcs timeline` CLI):
+//    4 CorrelationIdIsPropagatedAcrossLlmToolAndPolicy
+//    5 CorrelationIdIsGeneratedAndReused
+//    6 IncidentTimelineMergesBothSourcesBoundedAndFiltered
+//    7 CancelledRunningCallIsCancelledInTheIncidentTimeline
+//    8, 9, 12 IncidentTimelineOutlivesTheConversationAndProject
+//   10, 11 runtime/conversation/incident_timeline_test.cc
+//      ConversationToolFailedCancelledReasonOrMessage, over journal rows:
+//      clients cannot inject conversation.tool.failed (reserved_type), so
+//      the atom and message forms exist only in journaled history
+//   19 CancelEmitsToolCancelledForPendingCalls
+//   20 AsyncToolRequestCompletesInTheBackground
+//   53 InvalidAdapterFailsTurnsAndConversationStaysUsable
+//   55 ConcurrentConversationsInManyProjectsStayIsolated
+// runtime_diagnostics 1 and 3: conversation_test.cc
+// DiagnosticsExposeConversationsAndCounters, DeniedModelToolCallDegradesHealth.
+//
+// Later issues: 51-52 (asset loaders: invalid UTF-8, strict loading), 54
+// and runtime_diagnostics 2 (watcher debounce).
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -717,6 +735,40 @@ TEST_F(RuntimeHardeningTest, AllowedSchemesAreShownSorted) {
   json diag = Diagnostics(p);
   EXPECT_EQ(diag["policy"]["network_allowed_schemes"], json({"ftp", "https"}))
       << diag;
+}
+
+// §10.1 case 44, through the daemon: a failure whose details carry secrets
+// (a path and an outside path spelled like credentials) is redacted in
+// recent_errors, and nothing of the secret reaches the journal's files.
+TEST_F(RuntimeHardeningTest, SecretsAreRedactedBeforePersistence) {
+  const std::string p = StartProject();
+  const ToolResponse missing =
+      Tool(p, "fs.read", {{"path", "api_key=dont-log-this"}});
+  EXPECT_EQ(missing.status(), "error") << missing.Describe();
+  const ToolResponse outside =
+      Tool(p, "fs.read", {{"path", "../token: dont-log-this"}});
+  ASSERT_TRUE(ExpectError(outside, "outside_root"));
+  const json diag = Diagnostics(p);
+  const json& errors = diag["telemetry"]["recent_errors"];
+  ASSERT_GE(errors.size(), 2u) << diag;
+  EXPECT_EQ(diag.dump().find("dont-log-this"), std::string::npos) << diag;
+  EXPECT_NE(errors.dump().find("api_key=[REDACTED]"), std::string::npos)
+      << errors;
+  EXPECT_NE(errors.dump().find("token: [REDACTED]"), std::string::npos)
+      << errors;
+  // Once the project stops its journal rows are durable: read every file
+  // of the state directory (the SQLite database, its WAL) byte for byte.
+  RunResult stopped = Cli({"project", "stop", p});
+  ASSERT_TRUE(stopped.exited && stopped.exit_code == 0) << stopped.Describe();
+  size_t files = 0;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(daemon_.state_dir())) {
+    if (!entry.is_regular_file()) continue;
+    const std::string bytes = ReadFileOrEmpty(entry.path().string());
+    ++files;
+    EXPECT_EQ(bytes.find("dont-log-this"), std::string::npos) << entry.path();
+  }
+  EXPECT_GT(files, 0u);
 }
 
 // §10.1 case 45 (jcs: one alert per crossing of the threshold).
