@@ -411,8 +411,7 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
     nlohmann::json tools = it->second->Diagnostics();
     // Decisions quote the call's arguments (a path, a host): redacted like
     // every other payload a client sees.
-    policy["recent_decisions"] =
-        telemetry::Redacted(tools["recent_decisions"]);
+    policy["recent_decisions"] = telemetry::Redacted(tools["recent_decisions"]);
     doc["tools"] = {{"running_calls", tools["running_calls"]},
                     {"timeout_counts", tools["timeout_counts"]},
                     {"sensitive_index", tools["sensitive_index"]}};
