@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -13,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/text_format.h"
 #include "jail/env.h"
 #include "jail/spec_limits.h"
@@ -28,6 +30,7 @@ enum class FlagKind {
   kPath,      // string field
   kPathList,  // repeated string field
   kEnv,       // repeated EnvVar
+  kEnvFile,   // repeated EnvVar, from a file
   kSeconds,   // uint64 milliseconds
   kSize,      // uint64 bytes, "unlimited" allowed when the flag says so
   kCount,     // uint64, "unlimited" allowed when the flag says so
@@ -74,9 +77,15 @@ constexpr Flag kFlags[] = {
     {"allow-scheme", FlagKind::kPathList, false, "SCHEME",
      "--net egress: a scheme the proxy lets through (default http and "
      "https; repeatable)"},
-    {"env", FlagKind::kEnv, false, "KEY=VALUE",
-     "variable for the program, on top of PATH, HOME=/tmp, LANG=C.UTF-8 "
-     "(repeatable)"},
+    {"env", FlagKind::kEnv, false, "KEY[=VALUE]",
+     "variable for the program, on top of PATH, HOME=/tmp, LANG=C.UTF-8; "
+     "KEY alone passes the host's value (nothing when unset; repeatable)"},
+    {"env-file", FlagKind::kEnvFile, false, "FILE",
+     "variables from FILE: KEY=VALUE or KEY lines as for --env, # comments "
+     "and blank lines skipped (repeatable)"},
+    {"runfiles", FlagKind::kPathList, false, "DIR",
+     "a Bazel runfiles tree: bound read-only with the directories its "
+     "symlinks point to; --cwd may lie in it (repeatable)"},
     {"timeout", FlagKind::kSeconds, false, "SECONDS",
      "wall-clock limit, decimal seconds with ms precision (default 60)"},
     {"memory", FlagKind::kSize, true, "SIZE",
@@ -125,6 +134,71 @@ absl::Status ParseUnlimited(absl::string_view value, const Flag& flag,
   return absl::OkStatus();
 }
 
+// KEY=VALUE, or KEY alone for the host's value (docker's -e KEY: nothing
+// when the host has no such variable).
+// ValidateEnvVar's message under `what` (it names --env itself).
+absl::Status EnvError(const absl::Status& status, absl::string_view what) {
+  absl::string_view message = status.message();
+  absl::ConsumePrefix(&message, "--env: ");
+  return absl::InvalidArgumentError(absl::StrCat(what, ": ", message));
+}
+
+absl::Status AddEnvVar(absl::string_view entry, absl::string_view what,
+                       JailSpec* spec) {
+  const size_t eq = entry.find('=');
+  const std::string key(entry.substr(0, eq));
+  std::string value;
+  if (eq != absl::string_view::npos) {
+    value = std::string(entry.substr(eq + 1));
+  } else {
+    if (absl::Status status = ValidateEnvVar(key, ""); !status.ok()) {
+      return EnvError(status, what);
+    }
+    const char* host = getenv(key.c_str());
+    if (host == nullptr) return absl::OkStatus();
+    value = host;
+  }
+  if (absl::Status status = ValidateEnvVar(key, value); !status.ok()) {
+    return EnvError(status, what);
+  }
+  proto::EnvVar* var = spec->add_env();
+  var->set_key(key);
+  var->set_value(std::move(value));
+  return absl::OkStatus();
+}
+
+constexpr size_t kMaxEnvFileBytes = 1 << 20;
+
+absl::Status AddEnvFile(absl::string_view path, absl::string_view what,
+                        JailSpec* spec) {
+  std::ifstream in{std::string(path)};
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": cannot read ", path, ": ", strerror(errno)));
+  }
+  std::string text(kMaxEnvFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxEnvFileBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": ", path, " is larger than ", kMaxEnvFileBytes, " bytes"));
+  }
+  int number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const absl::string_view trimmed = absl::StripAsciiWhitespace(line);
+    if (trimmed.empty() || trimmed[0] == '#') continue;
+    absl::Status status =
+        AddEnvVar(trimmed.find('=') == absl::string_view::npos
+                      ? trimmed
+                      : absl::StripLeadingAsciiWhitespace(line),
+                  absl::StrCat(what, " ", path, ":", number), spec);
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplyFlag(const Flag& flag, absl::string_view value,
                        JailSpec* spec) {
   const std::string what = absl::StrCat("--", flag.name);
@@ -151,22 +225,16 @@ absl::Status ApplyFlag(const Flag& flag, absl::string_view value,
         spec->add_allow_private_host(std::string(value));
       } else if (flag.name == absl::string_view("allow-scheme")) {
         spec->add_allow_scheme(std::string(value));
+      } else if (flag.name == absl::string_view("runfiles")) {
+        spec->add_runfiles(std::string(value));
       } else {
         spec->add_rw(std::string(value));
       }
       return absl::OkStatus();
-    case FlagKind::kEnv: {
-      const size_t eq = value.find('=');
-      if (eq == absl::string_view::npos) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(what, ": expected KEY=VALUE, got ",
-                         absl::CHexEscape(value), " (no '=')"));
-      }
-      proto::EnvVar* var = spec->add_env();
-      var->set_key(std::string(value.substr(0, eq)));
-      var->set_value(std::string(value.substr(eq + 1)));
-      return ValidateEnvVar(var->key(), var->value());
-    }
+    case FlagKind::kEnv:
+      return AddEnvVar(value, what, spec);
+    case FlagKind::kEnvFile:
+      return AddEnvFile(value, what, spec);
     case FlagKind::kSeconds: {
       absl::StatusOr<uint64_t> ms = ParseSecondsToMs(value, what);
       if (!ms.ok()) return ms.status();
@@ -471,6 +539,7 @@ absl::StatusOr<RunInvocation> ParseRunArgs(
   if (!flags.ro().empty()) inv.spec.clear_ro();
   if (!flags.rw().empty()) inv.spec.clear_rw();
   if (!flags.env().empty()) inv.spec.clear_env();
+  if (!flags.runfiles().empty()) inv.spec.clear_runfiles();
   if (!flags.argv().empty()) inv.spec.clear_argv();
   inv.spec.MergeFrom(flags);
   return inv;

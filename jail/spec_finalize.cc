@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "egress/egress_policy.h"
 #include "jail/env.h"
+#include "jail/runfiles.h"
 #include "jail/spec.h"
 #include "jail/spec_limits.h"
 
@@ -298,6 +299,41 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
   spec.set_root(*root);
   absl::Status status = CheckBindTarget(*root, "--root", spec);
   if (!status.ok()) return status;
+  // Runfiles trees become read-only binds (after the root is known: none of
+  // them may cover it).
+  for (const std::string& dir : spec.runfiles()) {
+    // The tree is Bazel's (its path may go through bazel-out's symlinks):
+    // its real path is bound. One the program could have written to is
+    // refused: links planted there by an earlier run would pick the binds.
+    char real[PATH_MAX];
+    if (realpath(LexicallyNormal(dir, cwd).c_str(), real) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--runfiles: ", dir, ": ", strerror(errno)));
+    }
+    absl::StatusOr<std::string> tree =
+        CheckedBindPath(real, cwd, "--runfiles", /*must_be_dir=*/true);
+    if (!tree.ok()) return tree.status();
+    for (const std::string& writable : spec.rw()) {
+      if (IsSameOrUnder(*tree, LexicallyNormal(writable, cwd))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--runfiles: ", *tree, " lies in the writable bind ", writable,
+            ": links planted there would choose what gets bound"));
+      }
+    }
+    if (IsSameOrUnder(*tree, *root)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--runfiles: ", *tree, " lies in the writable root ", *root,
+          ": links planted there would choose what gets bound"));
+    }
+    absl::StatusOr<std::vector<std::string>> binds = RunfilesBinds(
+        *tree, *root, {spec.system_ro().begin(), spec.system_ro().end()});
+    if (!binds.ok()) return binds.status();
+    std::set<std::string> given(spec.ro().begin(), spec.ro().end());
+    for (const std::string& bind : *binds) {
+      if (given.insert(bind).second) spec.add_ro(bind);
+    }
+  }
+  spec.clear_runfiles();
   std::set<std::string> seen = {*root};
   for (auto* list : {spec.mutable_ro(), spec.mutable_rw()}) {
     const char* what = list == spec.mutable_ro() ? "--ro" : "--rw";
@@ -317,9 +353,16 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
 
   if (spec.cwd().empty()) spec.set_cwd(*root);
   spec.set_cwd(LexicallyNormal(spec.cwd(), *root));
-  if (!IsSameOrBelow(spec.cwd(), *root)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--cwd: ", spec.cwd(), " is not the root ", *root, " or below it"));
+  bool cwd_visible = IsSameOrBelow(spec.cwd(), *root);
+  for (const auto& list : {spec.ro(), spec.rw()}) {
+    for (const std::string& bind : list) {
+      cwd_visible = cwd_visible || IsSameOrBelow(spec.cwd(), bind);
+    }
+  }
+  if (!cwd_visible) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cwd: ", spec.cwd(), " is not the root ", *root,
+                     " or below it, nor in a --ro, --rw or --runfiles bind"));
   }
   status = FinalizeMasks(*root, spec, &out.warnings);
   if (!status.ok()) return status;

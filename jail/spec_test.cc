@@ -124,8 +124,16 @@ TEST(ParseRunArgsTest, BadInputGetsSpecificErrors) {
               HasSubstr("invalid variable name"));
   EXPECT_THAT(ErrorOf({"--root", root, "--env", "=x", "--", "true"}),
               HasSubstr("empty"));
-  EXPECT_THAT(ErrorOf({"--root", root, "--env", "NOEQUALS", "--", "true"}),
-              HasSubstr("no '='"));
+  EXPECT_THAT(ErrorOf({"--root", root, "--env", "1BAD", "--", "true"}),
+              HasSubstr("--env: invalid variable name"));
+  EXPECT_THAT(
+      ErrorOf({"--root", root, "--env-file", "/nonexistent/env", "--", "true"}),
+      HasSubstr("--env-file: cannot read /nonexistent/env"));
+  EXPECT_THAT(
+      ErrorOf({"--root", root, "--runfiles", "/nonexistent/r", "--", "true"}),
+      HasSubstr("--runfiles: /nonexistent/r"));
+  EXPECT_THAT(ErrorOf({"--root", root, "--cwd", "/var", "--", "true"}),
+              HasSubstr("nor in a --ro, --rw or --runfiles bind"));
   EXPECT_THAT(
       ErrorOf({"--root", root, "--env", "A=1", "--env", "A=2", "--", "true"}),
       HasSubstr("given twice"));
@@ -147,6 +155,69 @@ TEST(ParseRunArgsTest, BadInputGetsSpecificErrors) {
   EXPECT_THAT(
       ErrorOf({"--root", root, "--config", "/nonexistent.txtpb", "--", "true"}),
       HasSubstr("--config: cannot read"));
+}
+
+TEST(ParseRunArgsTest, EnvKeyAlonePassesTheHostValue) {
+  setenv("JCS_SPEC_TEST_SET", "from host", 1);
+  unsetenv("JCS_SPEC_TEST_UNSET");
+  auto inv = ParseRunArgs({"--env", "JCS_SPEC_TEST_SET", "--env",
+                           "JCS_SPEC_TEST_UNSET", "--env", "B=2", "--", "x"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  ASSERT_EQ(inv->spec.env_size(), 2);
+  EXPECT_EQ(inv->spec.env(0).key(), "JCS_SPEC_TEST_SET");
+  EXPECT_EQ(inv->spec.env(0).value(), "from host");
+  EXPECT_EQ(inv->spec.env(1).key(), "B");
+}
+
+TEST(ParseRunArgsTest, EnvFileLinesCommentsAndErrorsWithLineNumbers) {
+  const std::string dir = TempDir();
+  setenv("JCS_SPEC_TEST_FROM_HOST", "h", 1);
+  std::ofstream(dir + "/env") << "# a comment\n\nA=1\n  B=spaced \r\n"
+                              << "JCS_SPEC_TEST_FROM_HOST\nC=x=y\n";
+  auto inv = ParseRunArgs({"--env-file", dir + "/env", "--", "x"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  ASSERT_EQ(inv->spec.env_size(), 4);
+  EXPECT_EQ(inv->spec.env(0).key(), "A");
+  EXPECT_EQ(inv->spec.env(0).value(), "1");
+  EXPECT_EQ(inv->spec.env(1).key(), "B");
+  EXPECT_EQ(inv->spec.env(1).value(), "spaced ");
+  EXPECT_EQ(inv->spec.env(2).value(), "h");
+  EXPECT_EQ(inv->spec.env(3).value(), "x=y");
+  std::ofstream(dir + "/bad") << "A=1\nnot a name=2\n";
+  auto bad = ParseRunArgs({"--env-file", dir + "/bad", "--", "x"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("--env-file " + dir + "/bad:2: "));
+}
+
+TEST(FinalizeTest, RunfilesBecomeReadOnlyBindsAndMayHoldTheCwd) {
+  const std::string dir = TempDir();
+  const std::string root = dir + "/root", tree = dir + "/tree",
+                    out = dir + "/out";
+  for (const std::string& d : {root, tree, tree + "/ws", out}) {
+    ASSERT_EQ(mkdir(d.c_str(), 0755), 0) << d;
+  }
+  std::ofstream(out + "/test") << "x";
+  ASSERT_EQ(symlink((out + "/test").c_str(), (tree + "/ws/test").c_str()), 0);
+  auto inv = ParseRunArgs({"--root", root, "--runfiles", tree, "--cwd",
+                           tree + "/ws", "--", "./test"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  auto final_spec = Finalize(inv->spec, "/");
+  ASSERT_TRUE(final_spec.ok()) << final_spec.status();
+  EXPECT_THAT(final_spec->spec.ro(), ::testing::ElementsAre(out, tree));
+  EXPECT_EQ(final_spec->spec.cwd(), tree + "/ws");
+  EXPECT_EQ(final_spec->spec.runfiles_size(), 0);
+  // A tree the program could write to would let it choose the binds.
+  auto inside =
+      ParseRunArgs({"--root", dir, "--runfiles", tree, "--", "./test"});
+  ASSERT_TRUE(inside.ok());
+  EXPECT_THAT(std::string(Finalize(inside->spec, "/").status().message()),
+              HasSubstr("lies in the writable root"));
+  auto writable = ParseRunArgs(
+      {"--root", root, "--rw", tree, "--runfiles", tree + "/ws", "--", "x"});
+  ASSERT_TRUE(writable.ok());
+  EXPECT_THAT(std::string(Finalize(writable->spec, "/").status().message()),
+              HasSubstr("lies in the writable bind"));
 }
 
 TEST(FinalizeTest, BindPathsThroughSymlinksAreRefused) {
