@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "jail/project_quota.h"
@@ -103,6 +104,7 @@ ControlService::ControlService(runtime::EventLoop* loop,
             OnEvent(name, payload);
           },
           [] { return absl::Now(); }, options_.daemon_paths}) {
+  router_ = std::make_unique<telemetry::alerts::Router>(options_.alerts);
   bus_.AddSink([this](const telemetry::Event& e) {
     proto::Event event;
     event.set_name(e.name);
@@ -125,6 +127,42 @@ ControlService::ControlService(runtime::EventLoop* loop,
       Publish(std::move(oldest));
     }
   });
+  bus_.AddSink([this](const telemetry::Event& e) { OnAlertSignal(e); });
+}
+
+void ControlService::OnAlertSignal(const telemetry::Event& event) {
+  router_->Route(event);
+  for (telemetry::alerts::RuleAlert& alert : rules_.Observe(event)) {
+    fprintf(stderr, "jcs: alert %s (project %s, %s)\n",
+            alert.event_name.c_str(),
+            alert.payload["project_id"].is_string()
+                ? alert.payload["project_id"].get<std::string>().c_str()
+                : "-",
+            alert.payload.value("severity", "warning").c_str());
+    // Through the bus like any event: journaled, streamed to subscribers,
+    // counted, and back in this sink, which routes alert.* events.
+    bus_.Emit(alert.event_name, std::move(alert.payload));
+  }
+}
+
+absl::Status ControlService::ReconfigureAlerts(
+    telemetry::alerts::RouterConfig config) {
+  for (const telemetry::alerts::SinkConfig& sink : config.sinks) {
+    if (sink.path.empty()) continue;
+    for (const runtime::ProjectSummary& project : registry_.ListProjects()) {
+      const std::string& root = project.root_path;
+      if (sink.path == root || absl::StartsWith(sink.path, root + "/")) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("alert sink ", sink.path,
+                         " is inside the root of "
+                         "project ",
+                         project.project_id,
+                         ": its tools could read every project's alerts"));
+      }
+    }
+  }
+  router_->Reconfigure(std::move(config));
+  return absl::OkStatus();
 }
 
 void ControlService::Publish(proto::Event event) {
@@ -428,10 +466,18 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
     doc["conversations"] = telemetry::Redacted(it->second->Diagnostics());
   }
   doc["conversation_count"] = conversation_count;
+  // Health is what an operator pages on: degraded while a runbook rule
+  // fires (telemetry/alerts/rules.h), not whenever the error ring holds an
+  // expected denial. error_count is kept (spec §5.4).
+  const absl::Time now = absl::Now();
   const nlohmann::json& errors = doc["telemetry"]["recent_errors"];
-  doc["health"] = {{"status", errors.empty() ? "ok" : "degraded"},
+  nlohmann::json firing = rules_.FiringRules(project_id, now);
+  doc["health"] = {{"status", firing.empty() ? "ok" : "degraded"},
                    {"error_count", errors.size()},
+                   {"firing_rules", std::move(firing)},
                    {"conversation_count", conversation_count}};
+  doc["alerts"] = {{"rules", rules_.Rules(project_id, now)},
+                   {"router", router_->Diagnostics()}};
   if (journal_ != nullptr) {
     doc["journal"] = journal_->Diagnostics();
     // What happens now is not being kept: an operator must know.
