@@ -105,6 +105,9 @@ ControlService::ControlService(runtime::EventLoop* loop,
           },
           [] { return absl::Now(); }, options_.daemon_paths}) {
   router_ = std::make_unique<telemetry::alerts::Router>(options_.alerts);
+  for (const telemetry::alerts::SinkConfig& sink : options_.alerts.sinks) {
+    if (!sink.path.empty()) alert_sink_paths_.push_back(sink.path);
+  }
   bus_.AddSink([this](const telemetry::Event& e) {
     proto::Event event;
     event.set_name(e.name);
@@ -145,22 +148,45 @@ void ControlService::OnAlertSignal(const telemetry::Event& event) {
   }
 }
 
+namespace {
+
+// `path` is `dir` or beneath it.
+bool Within(const std::string& path, const std::string& dir) {
+  return path == dir || absl::StartsWith(path, dir == "/" ? dir : dir + "/");
+}
+
+}  // namespace
+
+absl::Status ControlService::CheckAlertSinksOutside(
+    const std::string& root) const {
+  for (const std::string& path : alert_sink_paths_) {
+    if (Within(path, root) || Within(root, path)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "root_contains_daemon_files: ", root, " holds the alert sink ", path,
+          "; a jailed program could read or replace every project's "
+          "alerts: pick a root that does not hold it"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ControlService::ReconfigureAlerts(
     telemetry::alerts::RouterConfig config) {
+  std::vector<std::string> paths;
   for (const telemetry::alerts::SinkConfig& sink : config.sinks) {
-    if (sink.path.empty()) continue;
-    for (const runtime::ProjectSummary& project : registry_.ListProjects()) {
-      const std::string& root = project.root_path;
-      if (sink.path == root || absl::StartsWith(sink.path, root + "/")) {
+    if (!sink.path.empty()) paths.push_back(sink.path);
+  }
+  for (const runtime::ProjectSummary& project : registry_.ListProjects()) {
+    for (const std::string& path : paths) {
+      if (Within(path, project.root_path)) {
         return absl::FailedPreconditionError(
-            absl::StrCat("alert sink ", sink.path,
-                         " is inside the root of "
-                         "project ",
+            absl::StrCat("alert sink ", path, " is inside the root of project ",
                          project.project_id,
                          ": its tools could read every project's alerts"));
       }
     }
   }
+  alert_sink_paths_ = std::move(paths);
   router_->Reconfigure(std::move(config));
   return absl::OkStatus();
 }
@@ -273,6 +299,14 @@ absl::StatusOr<std::string> ControlService::StartProject(
   absl::StatusOr<std::string> id = registry_.StartProject(root, merged, params);
   if (!id.ok()) return id;
   std::optional<runtime::ProjectSummary> summary = registry_.GetProject(*id);
+  // Alert sinks added by a SIGHUP reload are not in the registry's
+  // daemon_paths (fixed at start): the same rule, checked here.
+  if (summary.has_value()) {
+    if (absl::Status s = CheckAlertSinksOutside(summary->root_path); !s.ok()) {
+      (void)registry_.StopProject(*id);
+      return s;
+    }
+  }
   // ---- disk budget (jail/project_quota.h): before any jail exists; fail
   // closed when the filesystem cannot enforce it.
   if (summary.has_value()) {

@@ -117,6 +117,9 @@ class ControlService : public RequestHandler {
 
  private:
   void OnEvent(absl::string_view name, const nlohmann::json& payload);
+  // root_contains_daemon_files when `root` holds (or is inside) an alert
+  // sink path.
+  absl::Status CheckAlertSinksOutside(const std::string& root) const;
   // Bus sink: routes signal events, feeds the rules and emits their alerts.
   void OnAlertSignal(const telemetry::Event& event);
   void HandleToolRequest(const proto::Request& request,
@@ -148,6 +151,8 @@ class ControlService : public RequestHandler {
   // still finds the rules and the router.
   telemetry::alerts::RuleEngine rules_;
   std::unique_ptr<telemetry::alerts::Router> router_;
+  // The router's file and socket paths.
+  std::vector<std::string> alert_sink_paths_;
   telemetry::Bus bus_;
   runtime::ProjectRegistry registry_;
   std::map<std::string, std::unique_ptr<runtime::ToolRuntime>> tools_;

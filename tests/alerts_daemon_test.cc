@@ -126,5 +126,29 @@ TEST_F(AlertsDaemonTest, SandboxViolationReachesTheSinkAfterSighupReload) {
   EXPECT_EQ(Count(d, "alert.sandbox_violation"), 1);
 }
 
+// A jailed tool must not read (or replace) every project's alerts: a sink
+// inside a project root is refused on reload, and a project whose root holds
+// a sink added by a reload does not start.
+TEST_F(AlertsDaemonTest, AlertSinksStayOutOfProjectRoots) {
+  const std::string p = StartProject();
+  const std::string inside = root_ + "/alerts.jsonl";
+  ASSERT_TRUE(Reload("alert_router { sinks { file: \"" + inside + "\" } }",
+                     "alert config reload refused"))
+      << daemon_.Log();
+  EXPECT_NE(daemon_.Log().find("is inside the root of project " + p),
+            std::string::npos)
+      << daemon_.Log();
+  ASSERT_EQ(Cli({"project", "stop", p}).exit_code, 0);
+  ASSERT_TRUE(Reload("alert_router { sinks { file: \"" + inside + "\" } }",
+                     "alert config reloaded (1 sink(s))"))
+      << daemon_.Log();
+  const RunResult again = StartProjectRaw({});
+  EXPECT_EQ(again.exit_code, 1) << again.Describe();
+  EXPECT_NE(again.err.find("root_contains_daemon_files"), std::string::npos)
+      << again.Describe();
+  EXPECT_NE(again.err.find("alert sink"), std::string::npos)
+      << again.Describe();
+}
+
 }  // namespace
 }  // namespace jcs::serve_test

@@ -78,24 +78,26 @@ absl::Status DeliverSocket(const SinkConfig& sink, const std::string& line) {
     return absl::UnavailableError(absl::StrCat("socket: ", strerror(errno)));
   }
   absl::Status status = absl::OkStatus();
-  if (connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) !=
-      0) {
-    if (errno != EAGAIN && errno != EINPROGRESS) {
+  // A Unix socket connects at once or fails with EAGAIN while the listener's
+  // backlog is full (there is no asynchronous connect to poll for): retry
+  // until the sink's deadline.
+  while (connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) !=
+         0) {
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) {
       status = absl::UnavailableError(
           absl::StrCat("connect ", sink.path, ": ", strerror(errno)));
-    } else {
-      // A full backlog: wait for it, within the bound.
-      struct pollfd p = {fd, POLLOUT, 0};
-      const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
-      int error = 0;
-      socklen_t len = sizeof(error);
-      if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0 ||
-          getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 ||
-          error != 0) {
-        status = absl::DeadlineExceededError(
-            absl::StrCat("connect ", sink.path, ": timed out"));
-      }
+      break;
     }
+    if (absl::Now() + absl::Milliseconds(10) > deadline) {
+      status = absl::DeadlineExceededError(
+          absl::StrCat("connect ", sink.path,
+                       ": the listener is not accepting (backlog "
+                       "full) within ",
+                       absl::FormatDuration(sink.timeout)));
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
   }
   if (status.ok()) status = WriteAll(fd, line, deadline);
   close(fd);

@@ -250,6 +250,51 @@ TEST(RouterTest, UnixSocketSinkWritesOneJsonLinePerConnection) {
   EXPECT_EQ(router.Diagnostics()["delivered"], 1);
 }
 
+// A listener that never accepts (its backlog full): the delivery gives up
+// at the sink's timeout instead of holding the router.
+TEST(RouterTest, SocketSinkThatNeverAcceptsTimesOut) {
+  TempDir dir;
+  const std::string path = dir.Sub("stuck.sock");
+  const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+            0);
+  ASSERT_EQ(listen(listener, 0), 0);
+  std::vector<int> fillers;
+  while (fillers.size() < 64) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ASSERT_GE(fd, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      close(fd);
+      break;
+    }
+    fillers.push_back(fd);
+  }
+  ASSERT_LT(fillers.size(), 64u) << "the backlog never filled";
+  RouterConfig config;
+  SinkConfig sock;
+  sock.kind = SinkConfig::Kind::kUnixSocket;
+  sock.path = path;
+  sock.timeout = absl::Milliseconds(200);
+  config.sinks = {sock};
+  Router router(config);
+  const absl::Time start = absl::Now();
+  router.Route(MakeEvent("security.sandbox_violation", json::object()));
+  ASSERT_TRUE(router.WaitIdle(absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  const json diag = router.Diagnostics();
+  EXPECT_EQ(diag["sink_failures"], 1) << diag;
+  EXPECT_EQ(diag["delivered"], 0) << diag;
+  EXPECT_NE(diag["last_error"].get<std::string>().find("not accepting"),
+            std::string::npos)
+      << diag;
+  for (int fd : fillers) close(fd);
+  close(listener);
+}
+
 TEST(RouterTest, UnreachableSinksFailFastWithTheReason) {
   TempDir dir;
   ASSERT_EQ(mkfifo(dir.Sub("fifo").c_str(), 0600), 0);

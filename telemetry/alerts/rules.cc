@@ -17,16 +17,20 @@ bool IsRuleAlert(const std::string& name) {
 }  // namespace
 
 void RuleEngine::Window::Add(absl::Time t, size_t cap) {
+  // Kept sorted for CountIn even if the wall clock steps back.
+  if (!times.empty() && t < times.back()) t = times.back();
   times.push_back(t);
   // A flood beyond `cap` undercounts the oldest; every rule has fired long
   // before that.
   while (times.size() > cap) times.pop_front();
 }
 
+// Times arrive in order (the bus stamps them on the loop thread), so a count
+// is two binary searches, not a walk: a flood of events stays cheap.
 int64_t RuleEngine::Window::CountIn(absl::Time from, absl::Time to) const {
-  int64_t n = 0;
-  for (absl::Time t : times) n += t > from && t <= to;
-  return n;
+  const auto begin = std::upper_bound(times.begin(), times.end(), from);
+  const auto end = std::upper_bound(begin, times.end(), to);
+  return end - begin;
 }
 
 void RuleEngine::Window::PruneBefore(absl::Time t) {
@@ -40,13 +44,9 @@ std::vector<RuleEngine::Value> RuleEngine::Evaluate(const std::string& project,
   std::vector<Value> out;
 
   Value ratio{"tool_failure_ratio"};
-  int64_t calls = 0, failed = 0;
-  for (const auto& [at, f] : s.calls) {
-    if (at > now - o.failure_window && at <= now) {
-      ++calls;
-      failed += f;
-    }
-  }
+  const int64_t failed = s.failed.CountIn(now - o.failure_window, now);
+  const int64_t calls =
+      failed + s.completed.CountIn(now - o.failure_window, now);
   ratio.value = calls == 0 ? 0 : static_cast<double>(failed) / calls;
   ratio.threshold = o.failure_ratio;
   ratio.firing = calls >= o.failure_min_calls && ratio.value > o.failure_ratio;
@@ -163,10 +163,8 @@ void RuleEngine::Settle(const std::string& project, ProjectState& state,
 
 void RuleEngine::Prune(ProjectState& s, absl::Time now) {
   const Options& o = options_;
-  while (!s.calls.empty() && s.calls.front().first <= now - o.failure_window) {
-    s.calls.pop_front();
-  }
-  while (s.calls.size() > o.max_times) s.calls.pop_front();
+  s.completed.PruneBefore(now - o.failure_window);
+  s.failed.PruneBefore(now - o.failure_window);
   s.timeouts.PruneBefore(now - o.timeout_window);
   s.denials.PruneBefore(now - o.denial_window - o.denial_baseline_span);
   s.watcher_failures.PruneBefore(now - o.watcher_window);
@@ -197,8 +195,10 @@ std::vector<RuleAlert> RuleEngine::Observe(const Event& event) {
   ProjectState& s = projects_[project];
   Settle(project, s, t);
   const size_t cap = options_.max_times;
-  if (name == "tool.completed" || name == "tool.failed") {
-    s.calls.emplace_back(t, name == "tool.failed");
+  if (name == "tool.completed") {
+    s.completed.Add(t, cap);
+  } else if (name == "tool.failed") {
+    s.failed.Add(t, cap);
   } else if (name == "tool.timeout") {
     s.timeouts.Add(t, cap);
   } else if (name == "policy.denied") {

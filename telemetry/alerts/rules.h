@@ -93,8 +93,8 @@ class RuleEngine {
     void PruneBefore(absl::Time t);
   };
   struct ProjectState {
-    std::deque<std::pair<absl::Time, bool>> calls;  // (at, failed)
-    Window timeouts, denials, watcher_failures, repeated_timeouts, violations;
+    Window completed, failed, timeouts, denials, watcher_failures,
+        repeated_timeouts, violations;
     int64_t asset_error_streak = 0;
     bool repeated_timeout_paged = false;
     std::map<std::string, absl::Time> firing_since;
