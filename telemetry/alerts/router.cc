@@ -33,6 +33,7 @@ struct Alert {
 };
 
 constexpr std::string_view kRulePrefix = "alert.";
+constexpr int kShutdownWaitSeconds = 2;
 
 std::string Dump(const nlohmann::json& doc) {
   return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -228,7 +229,9 @@ struct Router::State {
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
       wake.wait(lock, [this] { return stop || !queue.empty(); });
-      if (stop) break;
+      // At shutdown what is queued still goes out (a violation just before
+      // SIGTERM is paged), within the destructor's bound.
+      if (queue.empty()) break;
       Alert alert = std::move(queue.front());
       queue.pop_front();
       delivering = true;
@@ -255,7 +258,7 @@ Router::~Router() {
   std::unique_lock<std::mutex> lock(state_->mu);
   state_->stop = true;
   state_->wake.notify_all();
-  state_->idle.wait_for(lock, std::chrono::seconds(1),
+  state_->idle.wait_for(lock, std::chrono::seconds(kShutdownWaitSeconds),
                         [this] { return state_->exited; });
 }
 

@@ -67,8 +67,9 @@ std::set<std::string> NormalizeSignalEvents(
 class Router {
  public:
   explicit Router(RouterConfig config);
-  // Waits up to a second for the thread; a sink still hanging then is left
-  // behind (it owns its state) rather than blocking shutdown.
+  // Delivers what is queued, waiting up to two seconds for the thread; a
+  // sink still hanging then is left behind (the thread owns its state)
+  // rather than blocking shutdown.
   ~Router();
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;

@@ -123,6 +123,26 @@ TEST(RouterTest, FileSinkAppendsOneRedactedJsonLinePerAlert) {
   EXPECT_EQ(diag["dropped"], 0);
 }
 
+TEST(RouterTest, QueuedAlertsAreDeliveredAtShutdown) {
+  TempDir dir;
+  RouterConfig config;
+  SinkConfig file;
+  file.kind = SinkConfig::Kind::kFile;
+  file.path = dir.Sub("alerts.jsonl");
+  config.sinks = {file};
+  {
+    Router router(config);
+    for (int i = 0; i < 50; ++i) {
+      router.Route(MakeEvent("security.sandbox_violation", {{"i", i}}));
+    }
+  }
+  std::istringstream lines(ReadAll(file.path));
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) ++n;
+  EXPECT_EQ(n, 50);
+}
+
 TEST(RouterTest, ConfiguredEventsAreWarningsAndRuleAlertsAlwaysRoute) {
   std::vector<json> got;
   std::mutex mu;
