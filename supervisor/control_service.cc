@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -95,6 +96,38 @@ proto::Error ErrorFromStatus(const absl::Status& status) {
   return error;
 }
 
+namespace {
+
+// `path` is `dir` or beneath it.
+bool Within(const std::string& path, const std::string& dir) {
+  return path == dir || absl::StartsWith(path, dir == "/" ? dir : dir + "/");
+}
+
+// A sink path with its directory resolved (project roots are canonical): a
+// symlinked directory does not hide a sink inside a root. The file itself
+// may not exist yet.
+std::string CanonicalSinkPath(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return path;
+  char* dir =
+      realpath(slash == 0 ? "/" : path.substr(0, slash).c_str(), nullptr);
+  if (dir == nullptr) return path;
+  std::string out(dir);
+  free(dir);
+  return absl::StrCat(out == "/" ? "" : out, path.substr(slash));
+}
+
+std::vector<std::string> SinkPaths(
+    const telemetry::alerts::RouterConfig& config) {
+  std::vector<std::string> paths;
+  for (const telemetry::alerts::SinkConfig& sink : config.sinks) {
+    if (!sink.path.empty()) paths.push_back(CanonicalSinkPath(sink.path));
+  }
+  return paths;
+}
+
+}  // namespace
+
 ControlService::ControlService(runtime::EventLoop* loop,
                                ControlServiceOptions options)
     : loop_(loop),
@@ -105,9 +138,7 @@ ControlService::ControlService(runtime::EventLoop* loop,
           },
           [] { return absl::Now(); }, options_.daemon_paths}) {
   router_ = std::make_unique<telemetry::alerts::Router>(options_.alerts);
-  for (const telemetry::alerts::SinkConfig& sink : options_.alerts.sinks) {
-    if (!sink.path.empty()) alert_sink_paths_.push_back(sink.path);
-  }
+  alert_sink_paths_ = SinkPaths(options_.alerts);
   bus_.AddSink([this](const telemetry::Event& e) {
     proto::Event event;
     event.set_name(e.name);
@@ -148,15 +179,6 @@ void ControlService::OnAlertSignal(const telemetry::Event& event) {
   }
 }
 
-namespace {
-
-// `path` is `dir` or beneath it.
-bool Within(const std::string& path, const std::string& dir) {
-  return path == dir || absl::StartsWith(path, dir == "/" ? dir : dir + "/");
-}
-
-}  // namespace
-
 absl::Status ControlService::CheckAlertSinksOutside(
     const std::string& root) const {
   for (const std::string& path : alert_sink_paths_) {
@@ -172,10 +194,7 @@ absl::Status ControlService::CheckAlertSinksOutside(
 
 absl::Status ControlService::ReconfigureAlerts(
     telemetry::alerts::RouterConfig config) {
-  std::vector<std::string> paths;
-  for (const telemetry::alerts::SinkConfig& sink : config.sinks) {
-    if (!sink.path.empty()) paths.push_back(sink.path);
-  }
+  std::vector<std::string> paths = SinkPaths(config);
   for (const runtime::ProjectSummary& project : registry_.ListProjects()) {
     for (const std::string& path : paths) {
       if (Within(path, project.root_path)) {

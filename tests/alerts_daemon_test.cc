@@ -9,6 +9,7 @@
 //     routed security.sandbox_violation and the sandbox_violation rule's
 //     alert), redacted, and makes health degraded naming the rule.
 #include <signal.h>
+#include <unistd.h>
 
 #include <sstream>
 #include <string>
@@ -139,8 +140,12 @@ TEST_F(AlertsDaemonTest, AlertSinksStayOutOfProjectRoots) {
             std::string::npos)
       << daemon_.Log();
   ASSERT_EQ(Cli({"project", "stop", p}).exit_code, 0);
-  ASSERT_TRUE(Reload("alert_router { sinks { file: \"" + inside + "\" } }",
-                     "alert config reloaded (1 sink(s))"))
+  // Named through a symlinked directory: still the root's file.
+  const std::string link = dir_.Sub("link-to-root");
+  ASSERT_EQ(symlink(root_.c_str(), link.c_str()), 0);
+  ASSERT_TRUE(
+      Reload("alert_router { sinks { file: \"" + link + "/alerts.jsonl\" } }",
+             "alert config reloaded (1 sink(s))"))
       << daemon_.Log();
   const RunResult again = StartProjectRaw({});
   EXPECT_EQ(again.exit_code, 1) << again.Describe();
