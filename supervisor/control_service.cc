@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "jail/project_quota.h"
@@ -94,6 +96,38 @@ proto::Error ErrorFromStatus(const absl::Status& status) {
   return error;
 }
 
+namespace {
+
+// `path` is `dir` or beneath it.
+bool Within(const std::string& path, const std::string& dir) {
+  return path == dir || absl::StartsWith(path, dir == "/" ? dir : dir + "/");
+}
+
+// A sink path with its directory resolved (project roots are canonical): a
+// symlinked directory does not hide a sink inside a root. The file itself
+// may not exist yet.
+std::string CanonicalSinkPath(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return path;
+  char* dir =
+      realpath(slash == 0 ? "/" : path.substr(0, slash).c_str(), nullptr);
+  if (dir == nullptr) return path;
+  std::string out(dir);
+  free(dir);
+  return absl::StrCat(out == "/" ? "" : out, path.substr(slash));
+}
+
+std::vector<std::string> SinkPaths(
+    const telemetry::alerts::RouterConfig& config) {
+  std::vector<std::string> paths;
+  for (const telemetry::alerts::SinkConfig& sink : config.sinks) {
+    if (!sink.path.empty()) paths.push_back(CanonicalSinkPath(sink.path));
+  }
+  return paths;
+}
+
+}  // namespace
+
 ControlService::ControlService(runtime::EventLoop* loop,
                                ControlServiceOptions options)
     : loop_(loop),
@@ -103,6 +137,8 @@ ControlService::ControlService(runtime::EventLoop* loop,
             OnEvent(name, payload);
           },
           [] { return absl::Now(); }, options_.daemon_paths}) {
+  router_ = std::make_unique<telemetry::alerts::Router>(options_.alerts);
+  alert_sink_paths_ = SinkPaths(options_.alerts);
   bus_.AddSink([this](const telemetry::Event& e) {
     proto::Event event;
     event.set_name(e.name);
@@ -125,6 +161,53 @@ ControlService::ControlService(runtime::EventLoop* loop,
       Publish(std::move(oldest));
     }
   });
+  bus_.AddSink([this](const telemetry::Event& e) { OnAlertSignal(e); });
+}
+
+void ControlService::OnAlertSignal(const telemetry::Event& event) {
+  router_->Route(event);
+  for (telemetry::alerts::RuleAlert& alert : rules_.Observe(event)) {
+    fprintf(stderr, "jcs: alert %s (project %s, %s)\n",
+            alert.event_name.c_str(),
+            alert.payload["project_id"].is_string()
+                ? alert.payload["project_id"].get<std::string>().c_str()
+                : "-",
+            alert.payload.value("severity", "warning").c_str());
+    // Through the bus like any event: journaled, streamed to subscribers,
+    // counted, and back in this sink, which routes alert.* events.
+    bus_.Emit(alert.event_name, std::move(alert.payload));
+  }
+}
+
+absl::Status ControlService::CheckAlertSinksOutside(
+    const std::string& root) const {
+  for (const std::string& path : alert_sink_paths_) {
+    if (Within(path, root) || Within(root, path)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "root_contains_daemon_files: ", root, " holds the alert sink ", path,
+          "; a jailed program could read or replace every project's "
+          "alerts: pick a root that does not hold it"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ControlService::ReconfigureAlerts(
+    telemetry::alerts::RouterConfig config) {
+  std::vector<std::string> paths = SinkPaths(config);
+  for (const runtime::ProjectSummary& project : registry_.ListProjects()) {
+    for (const std::string& path : paths) {
+      if (Within(path, project.root_path)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("alert sink ", path, " is inside the root of project ",
+                         project.project_id,
+                         ": its tools could read every project's alerts"));
+      }
+    }
+  }
+  alert_sink_paths_ = std::move(paths);
+  router_->Reconfigure(std::move(config));
+  return absl::OkStatus();
 }
 
 void ControlService::Publish(proto::Event event) {
@@ -235,6 +318,14 @@ absl::StatusOr<std::string> ControlService::StartProject(
   absl::StatusOr<std::string> id = registry_.StartProject(root, merged, params);
   if (!id.ok()) return id;
   std::optional<runtime::ProjectSummary> summary = registry_.GetProject(*id);
+  // Alert sinks added by a SIGHUP reload are not in the registry's
+  // daemon_paths (fixed at start): the same rule, checked here.
+  if (summary.has_value()) {
+    if (absl::Status s = CheckAlertSinksOutside(summary->root_path); !s.ok()) {
+      (void)registry_.StopProject(*id);
+      return s;
+    }
+  }
   // ---- disk budget (jail/project_quota.h): before any jail exists; fail
   // closed when the filesystem cannot enforce it.
   if (summary.has_value()) {
@@ -430,10 +521,18 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
     doc["conversations"] = telemetry::Redacted(it->second->Diagnostics());
   }
   doc["conversation_count"] = conversation_count;
+  // Health is what an operator pages on: degraded while a runbook rule
+  // fires (telemetry/alerts/rules.h), not whenever the error ring holds an
+  // expected denial. error_count is kept (spec §5.4).
+  const absl::Time now = absl::Now();
   const nlohmann::json& errors = doc["telemetry"]["recent_errors"];
-  doc["health"] = {{"status", errors.empty() ? "ok" : "degraded"},
+  nlohmann::json firing = rules_.FiringRules(project_id, now);
+  doc["health"] = {{"status", firing.empty() ? "ok" : "degraded"},
                    {"error_count", errors.size()},
+                   {"firing_rules", std::move(firing)},
                    {"conversation_count", conversation_count}};
+  doc["alerts"] = {{"rules", rules_.Rules(project_id, now)},
+                   {"router", router_->Diagnostics()}};
   if (journal_ != nullptr) {
     doc["journal"] = journal_->Diagnostics();
     // What happens now is not being kept: an operator must know.

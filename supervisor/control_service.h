@@ -24,6 +24,8 @@
 #include "runtime/project/value.h"
 #include "runtime/tools/tool_runtime.h"
 #include "supervisor/control_server.h"
+#include "telemetry/alerts/router.h"
+#include "telemetry/alerts/rules.h"
 #include "telemetry/bus.h"
 
 namespace jcs::supervisor {
@@ -42,6 +44,9 @@ struct ControlServiceOptions {
   // The daemon's own files no project root may contain (socket, state dir,
   // config file).
   std::vector<std::string> daemon_paths;
+  // The alert router: signal events, sinks (embedders may add callback
+  // sinks), queue bound. Replaced at run time by ReconfigureAlerts.
+  telemetry::alerts::RouterConfig alerts;
 };
 
 // Who may do what: root and the daemon's uid ("privileged") start projects on
@@ -101,12 +106,22 @@ class ControlService : public RequestHandler {
   // Privileged, or listed in admin_uids / admin_gids.
   bool IsAdmin(const PeerCredentials& peer) const;
 
+  // Replaces the alert router's signal events and sinks (SIGHUP). Refused,
+  // keeping the current ones, when a file or socket sink lies inside a
+  // running project's root (its jail would see the alerts).
+  absl::Status ReconfigureAlerts(telemetry::alerts::RouterConfig config);
+
   // The diagnostics document of one project, or nullopt when unknown.
   std::optional<nlohmann::json> Diagnostics(
       const std::string& project_id) const;
 
  private:
   void OnEvent(absl::string_view name, const nlohmann::json& payload);
+  // root_contains_daemon_files when `root` holds (or is inside) an alert
+  // sink path.
+  absl::Status CheckAlertSinksOutside(const std::string& root) const;
+  // Bus sink: routes signal events, feeds the rules and emits their alerts.
+  void OnAlertSignal(const telemetry::Event& event);
   void HandleToolRequest(const proto::Request& request,
                          proto::Response& response, Respond& respond);
   void CheckDrained();
@@ -132,6 +147,12 @@ class ControlService : public RequestHandler {
   // project.stopped event has been delivered).
   std::map<std::string, uid_t> owners_;
   std::function<void(const proto::Event&)> publish_;
+  // Before the bus and the runtimes: what they emit while being destroyed
+  // still finds the rules and the router.
+  telemetry::alerts::RuleEngine rules_;
+  std::unique_ptr<telemetry::alerts::Router> router_;
+  // The router's file and socket paths.
+  std::vector<std::string> alert_sink_paths_;
   telemetry::Bus bus_;
   runtime::ProjectRegistry registry_;
   std::map<std::string, std::unique_ptr<runtime::ToolRuntime>> tools_;

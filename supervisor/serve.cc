@@ -109,6 +109,7 @@ class Daemon {
   void BeginDrain();
   void FlushThenStop(absl::Time deadline);
   void ReapChildren();
+  void ReloadAlerts();
 
   proto::SupervisorConfig config_;
   std::string config_path_;  // "" without --config
@@ -170,10 +171,60 @@ void Daemon::OnSignal() {
       case SIGINT:
         BeginDrain();
         break;
+      case SIGHUP:
+        ReloadAlerts();
+        break;
       default:
-        break;  // SIGHUP: ignored (no reload yet)
+        break;
     }
   }
+}
+
+// The alert sink paths of `config` that a jail could see: in its system view,
+// or (checked by ReconfigureAlerts) inside a project root.
+absl::Status CheckAlertSinks(const proto::SupervisorConfig& config) {
+  for (const proto::AlertSink& sink : config.alert_router().sinks()) {
+    const std::string& path =
+        sink.has_file() ? sink.file() : sink.unix_socket();
+    if (path.empty()) continue;
+    if (absl::Status s = CheckOutsideJailView("alert sink", path); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// SIGHUP: re-reads --config and applies alert_signal_events and
+// alert_router; everything else needs a restart. A config that fails to
+// parse or validate leaves the running one in place.
+void Daemon::ReloadAlerts() {
+  if (config_path_.empty()) {
+    fprintf(stderr, "jcs serve: SIGHUP: no --config to reload\n");
+    return;
+  }
+  std::ifstream in(config_path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<proto::SupervisorConfig> parsed =
+      in ? ParseServeConfig(text.str(), config_path_)
+         : absl::StatusOr<proto::SupervisorConfig>(
+               absl::FailedPreconditionError(absl::StrCat(
+                   "cannot read ", config_path_, ": ", strerror(errno))));
+  absl::Status status = parsed.status();
+  if (status.ok()) status = CheckAlertSinks(*parsed);
+  if (status.ok())
+    status = service_->ReconfigureAlerts(AlertRouterConfig(*parsed));
+  if (!status.ok()) {
+    fprintf(stderr,
+            "jcs serve: SIGHUP: alert config reload refused, keeping the "
+            "current one: %s\n",
+            std::string(status.message()).c_str());
+    return;
+  }
+  *config_.mutable_alert_signal_events() = parsed->alert_signal_events();
+  *config_.mutable_alert_router() = parsed->alert_router();
+  fprintf(stderr, "jcs serve: SIGHUP: alert config reloaded (%d sink(s))\n",
+          config_.alert_router().sinks_size());
 }
 
 int Daemon::Run() {
@@ -203,6 +254,10 @@ int Daemon::Run() {
       fprintf(stderr, "jcs serve: %s\n", std::string(s.message()).c_str());
       return kStartError;
     }
+  }
+  if (absl::Status s = CheckAlertSinks(config_); !s.ok()) {
+    fprintf(stderr, "jcs serve: %s\n", std::string(s.message()).c_str());
+    return kStartError;
   }
   if (absl::Status s = MakeDirs(config_.state_dir(), 0700); !s.ok()) {
     fprintf(stderr, "jcs serve: state_dir: %s\n",
@@ -261,6 +316,14 @@ int Daemon::Run() {
   if (!config_path_.empty()) {
     service_options.daemon_paths.push_back(config_path_);
   }
+  // ... nor the alerts, which carry every project's events.
+  for (const proto::AlertSink& sink : config_.alert_router().sinks()) {
+    if (sink.has_file()) service_options.daemon_paths.push_back(sink.file());
+    if (sink.has_unix_socket()) {
+      service_options.daemon_paths.push_back(sink.unix_socket());
+    }
+  }
+  service_options.alerts = AlertRouterConfig(config_);
   service_ =
       std::make_unique<ControlService>(loop_.get(), std::move(service_options));
 

@@ -29,7 +29,76 @@ absl::Status CheckOptions(absl::string_view field,
       absl::StrCat("config: ", field, ": ", validated.status().message()));
 }
 
+absl::Status CheckAlertRouter(const proto::AlertRouter& router) {
+  if (router.has_queue_capacity() &&
+      (router.queue_capacity() < 1 || router.queue_capacity() > 65536)) {
+    return Invalid("alert_router.queue_capacity", "1 to 65536");
+  }
+  for (int i = 0; i < router.sinks_size(); ++i) {
+    const proto::AlertSink& sink = router.sinks(i);
+    const std::string field = absl::StrCat("alert_router.sinks[", i, "]");
+    switch (sink.sink_case()) {
+      case proto::AlertSink::kFile:
+        if (!AbsoluteClean(sink.file())) {
+          return Invalid(field + ".file", "an absolute path without '..'");
+        }
+        break;
+      case proto::AlertSink::kUnixSocket:
+        if (!AbsoluteClean(sink.unix_socket()) ||
+            sink.unix_socket().size() > 107) {
+          return Invalid(field + ".unix_socket",
+                         "an absolute path without '..' of at most 107 bytes");
+        }
+        break;
+      case proto::AlertSink::kExec:
+        // Fail closed: the daemon runs as root, and an alert handler must
+        // not run unconfined; jailing it is not built yet.
+        return absl::InvalidArgumentError(absl::StrCat(
+            "config: ", field,
+            ".exec: exec alert sinks are not supported yet (the handler "
+            "would run unjailed as the daemon's user); use a unix_socket sink "
+            "and run the handler as its own unprivileged service"));
+      case proto::AlertSink::SINK_NOT_SET:
+        return Invalid(field, "one of file, unix_socket");
+    }
+    if (sink.has_timeout_ms() &&
+        (sink.timeout_ms() < 1 || sink.timeout_ms() > 60000)) {
+      return Invalid(field + ".timeout_ms", "1 to 60000");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+telemetry::alerts::RouterConfig AlertRouterConfig(
+    const proto::SupervisorConfig& config) {
+  telemetry::alerts::RouterConfig out;
+  out.signal_events = telemetry::alerts::NormalizeSignalEvents(
+      {config.alert_signal_events().begin(),
+       config.alert_signal_events().end()});
+  const proto::AlertRouter& router = config.alert_router();
+  if (router.has_queue_capacity()) {
+    out.queue_capacity = router.queue_capacity();
+  }
+  for (const proto::AlertSink& sink : router.sinks()) {
+    telemetry::alerts::SinkConfig s;
+    if (sink.has_unix_socket()) {
+      s.kind = telemetry::alerts::SinkConfig::Kind::kUnixSocket;
+      s.path = sink.unix_socket();
+    } else if (sink.has_file()) {
+      s.kind = telemetry::alerts::SinkConfig::Kind::kFile;
+      s.path = sink.file();
+    } else {
+      continue;  // refused by validation
+    }
+    s.extra_args = {sink.extra_args().begin(), sink.extra_args().end()};
+    if (sink.has_timeout_ms())
+      s.timeout = absl::Milliseconds(sink.timeout_ms());
+    out.sinks.push_back(std::move(s));
+  }
+  return out;
+}
 
 proto::SupervisorConfig DefaultServeConfig() {
   absl::StatusOr<proto::SupervisorConfig> config =
@@ -75,6 +144,9 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
       return Invalid(absl::StrCat("alert_signal_events[", i, "]"),
                      "a non-empty event name");
     }
+  }
+  if (absl::Status s = CheckAlertRouter(config.alert_router()); !s.ok()) {
+    return s;
   }
   if (config.journal_max_age_hours() < 1 ||
       config.journal_max_age_hours() > 87600) {

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "proto/supervisor_config.pb.h"
+#include "telemetry/alerts/router.h"
 
 namespace jcs::supervisor {
 
@@ -26,6 +27,11 @@ proto::SupervisorConfig DefaultServeConfig();
 // Fills unset fields with defaults and validates.
 absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
     proto::SupervisorConfig config);
+
+// The alert router's configuration (alert_signal_events normalized, the
+// validated alert_router sinks).
+telemetry::alerts::RouterConfig AlertRouterConfig(
+    const proto::SupervisorConfig& config);
 
 }  // namespace jcs::supervisor
 

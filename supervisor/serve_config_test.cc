@@ -1,6 +1,8 @@
 #include "supervisor/serve_config.h"
 
+#include <set>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -66,6 +68,55 @@ TEST(ServeConfigTest, ErrorsNameTheField) {
                         "\"bogus\", reason: \"unknown_option\"}"));
   EXPECT_THAT(ErrorOf("projects { root: \"tmp\" }"),
               HasSubstr("projects[0].root"));
+}
+
+TEST(ServeConfigTest, AlertRouterSinksAreValidatedAndConverted) {
+  absl::StatusOr<proto::SupervisorConfig> config = ParseServeConfig(
+      R"(alert_signal_events: " Security.Network_Denied "
+         alert_signal_events: "security.network_denied"
+         alert_router {
+           queue_capacity: 8
+           sinks { file: "/var/log/jcs/alerts.jsonl" extra_args: "team-a" }
+           sinks { unix_socket: "/run/pager.sock" timeout_ms: 500 }
+         })",
+      "serve.txtpb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const telemetry::alerts::RouterConfig router = AlertRouterConfig(*config);
+  EXPECT_EQ(router.signal_events,
+            std::set<std::string>({"security.network_denied"}));
+  EXPECT_EQ(router.queue_capacity, 8u);
+  ASSERT_EQ(router.sinks.size(), 2u);
+  EXPECT_EQ(router.sinks[0].kind, telemetry::alerts::SinkConfig::Kind::kFile);
+  EXPECT_EQ(router.sinks[0].path, "/var/log/jcs/alerts.jsonl");
+  EXPECT_EQ(router.sinks[0].extra_args, std::vector<std::string>{"team-a"});
+  EXPECT_EQ(router.sinks[1].kind,
+            telemetry::alerts::SinkConfig::Kind::kUnixSocket);
+  EXPECT_EQ(router.sinks[1].timeout, absl::Milliseconds(500));
+  // The defaults: the two escalation events, no sinks.
+  const telemetry::alerts::RouterConfig defaults =
+      AlertRouterConfig(DefaultServeConfig());
+  EXPECT_EQ(defaults.signal_events,
+            std::set<std::string>({"security.repeated_timeout_failures",
+                                   "security.sandbox_violation"}));
+  EXPECT_TRUE(defaults.sinks.empty());
+  EXPECT_EQ(defaults.queue_capacity, 1024u);
+
+  EXPECT_THAT(ErrorOf("alert_router { sinks { file: \"alerts.jsonl\" } }"),
+              HasSubstr("alert_router.sinks[0].file: expected an absolute"));
+  EXPECT_THAT(ErrorOf("alert_router { sinks { unix_socket: \"/" +
+                      std::string(120, 'x') + "\" } }"),
+              HasSubstr("alert_router.sinks[0].unix_socket"));
+  EXPECT_THAT(ErrorOf("alert_router { sinks { } }"),
+              HasSubstr("alert_router.sinks[0]: expected one of file"));
+  EXPECT_THAT(ErrorOf("alert_router { sinks { file: \"/a\" timeout_ms: 0 } }"),
+              HasSubstr("alert_router.sinks[0].timeout_ms: expected 1 to"));
+  EXPECT_THAT(ErrorOf("alert_router { queue_capacity: 0 }"),
+              HasSubstr("alert_router.queue_capacity"));
+  // Fail closed: an exec sink would run a program unjailed as root.
+  EXPECT_THAT(
+      ErrorOf("alert_router { sinks { exec { argv: \"/usr/bin/pager\" } } }"),
+      HasSubstr("alert_router.sinks[0].exec: exec alert sinks are not "
+                "supported yet (the handler would run unjailed"));
 }
 
 TEST(ServeConfigTest, SyntaxErrorsHaveLineAndColumn) {
