@@ -97,6 +97,7 @@ struct Flags {
   // ~5 events per message: 200 make the 1,000 per conversation.
   int messages = 200;
   int phases = 10;
+  int rounds = 1;
 };
 
 int Usage(const std::string& error) {
@@ -104,7 +105,7 @@ int Usage(const std::string& error) {
           "journal_bench: %s\nusage: journal_bench [--mode ingest|daemon|all] "
           "[--json] [--dir DIR]\n  ingest: [--events N] [--seconds S] "
           "[--rates 0,2000] [--window N]\n  daemon: --jcs PATH [--projects N] "
-          "[--conversations N] [--messages N] [--phases N]\n",
+          "[--conversations N] [--messages N] [--phases N] [--rounds N]\n",
           error.c_str());
   return 2;
 }
@@ -403,6 +404,7 @@ struct DaemonResult {
   json bounds = json::array();
   json journal;
   json telemetry_rings;
+  json rounds = json::array();
 };
 
 class DaemonRun {
@@ -426,72 +428,9 @@ class DaemonRun {
     absl::StatusOr<std::unique_ptr<jcs::tools::ControlClient>> admin =
         jcs::tools::ControlClient::Connect(socket_, absl::Seconds(600));
     if (!admin.ok()) return Fail(result, admin.status());
-    for (int p = 0; p < flags_.projects; ++p) {
-      const std::string root = absl::StrCat(dir_, "/root", p);
-      std::filesystem::create_directories(root);
-      chmod(root.c_str(), 0755);
-      if (geteuid() == 0 && chown(root.c_str(), 1000, 1000) != 0) {
-        return Fail(result, absl::InternalError(absl::StrCat(
-                                "chown ", root, ": ", strerror(errno))));
-      }
-      absl::StatusOr<std::string> id = (*admin)->StartProject(
-          root, {}, absl::StrCat("bench-", p), std::nullopt);
-      if (!id.ok()) return Fail(result, id.status());
-      projects_.push_back(*id);
-      for (int c = 0; c < flags_.conversations; ++c) {
-        absl::StatusOr<std::string> conv =
-            (*admin)->StartConversation(*id, absl::StrCat("c", c));
-        if (!conv.ok()) return Fail(result, conv.status());
-      }
+    for (int round = 0; round < flags_.rounds; ++round) {
+      if (!Round(**admin, round, &result)) return result;
     }
-    result.rss_setup_kib = Memory(pid_).first;
-    const uint64_t seq0 = JournalSeqs(**admin).first;
-
-    const Clock::time_point start = Clock::now();
-    int sent = 0;
-    for (int phase = 0; phase < flags_.phases; ++phase) {
-      const int until = static_cast<int>(static_cast<int64_t>(flags_.messages) *
-                                         (phase + 1) / flags_.phases);
-      if (until <= sent) continue;
-      std::vector<std::string> errors(projects_.size());
-      std::vector<std::thread> threads;
-      for (size_t p = 0; p < projects_.size(); ++p) {
-        threads.emplace_back(
-            [&, p] { errors[p] = SendPhase(projects_[p], sent, until); });
-      }
-      for (std::thread& t : threads) t.join();
-      for (const std::string& e : errors) {
-        if (!e.empty()) {
-          result.error = e;
-          return result;
-        }
-      }
-      sent = until;
-      Phase row;
-      row.messages_per_conversation = sent;
-      const auto [last, durable] = JournalSeqs(**admin);
-      row.seconds = Seconds(start, Clock::now());
-      row.events = last - seq0;
-      row.durable = durable - seq0;
-      std::tie(row.rss_kib, row.hwm_kib) = Memory(pid_);
-      result.phases.push_back(row);
-    }
-    // Every event durable: the end-to-end rate counts only what is kept.
-    const absl::Time deadline = absl::Now() + absl::Seconds(120);
-    std::pair<uint64_t, uint64_t> seqs = JournalSeqs(**admin);
-    while (seqs.second < seqs.first && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(20));
-      seqs = JournalSeqs(**admin);
-    }
-    result.seconds = Seconds(start, Clock::now());
-    result.events = seqs.second - seq0;
-    result.messages = static_cast<uint64_t>(sent) * projects_.size() *
-                      static_cast<uint64_t>(flags_.conversations);
-    result.hwm_kib = Memory(pid_).second;
-
-    CheckBounds(**admin, &result);
-    for (const std::string& p : projects_) (void)(*admin)->StopProject(p);
-    result.rss_stopped_kib = Memory(pid_).first;
     kill(pid_, SIGTERM);
     const absl::Time stop_deadline = absl::Now() + absl::Seconds(30);
     int status = 0;
@@ -571,6 +510,105 @@ class DaemonRun {
     }
     return absl::DeadlineExceededError(
         absl::StrCat("jcs serve did not answer within 30 s:\n", Log()));
+  }
+
+  // One round: starts the projects and conversations, sends the messages,
+  // checks the bounds (round 0), stops the projects. Round 0's figures fill
+  // `out`; every round adds a row to out->rounds.
+  bool Round(jcs::tools::ControlClient& admin, int round, DaemonResult* out) {
+    DaemonResult result;
+    result.rss_idle_kib = out->rss_idle_kib;
+    for (int p = 0; p < flags_.projects; ++p) {
+      const std::string root = absl::StrCat(dir_, "/root", p);
+      std::filesystem::create_directories(root);
+      chmod(root.c_str(), 0755);
+      if (geteuid() == 0 && chown(root.c_str(), 1000, 1000) != 0) {
+        Fail(*out, absl::InternalError(
+                       absl::StrCat("chown ", root, ": ", strerror(errno))));
+        return false;
+      }
+      absl::StatusOr<std::string> id = admin.StartProject(
+          root, {},
+          round == 0 ? absl::StrCat("bench-", p)
+                     : absl::StrCat("bench-r", round, "-", p),
+          std::nullopt);
+      if (!id.ok()) {
+        Fail(*out, id.status());
+        return false;
+      }
+      projects_.push_back(*id);
+      for (int c = 0; c < flags_.conversations; ++c) {
+        absl::StatusOr<std::string> conv =
+            admin.StartConversation(*id, absl::StrCat("c", c));
+        if (!conv.ok()) {
+          Fail(*out, conv.status());
+          return false;
+        }
+      }
+    }
+    result.rss_setup_kib = Memory(pid_).first;
+    const uint64_t seq0 = JournalSeqs(admin).first;
+
+    const Clock::time_point start = Clock::now();
+    int sent = 0;
+    for (int phase = 0; phase < flags_.phases; ++phase) {
+      const int until = static_cast<int>(static_cast<int64_t>(flags_.messages) *
+                                         (phase + 1) / flags_.phases);
+      if (until <= sent) continue;
+      std::vector<std::string> errors(projects_.size());
+      std::vector<std::thread> threads;
+      for (size_t p = 0; p < projects_.size(); ++p) {
+        threads.emplace_back(
+            [&, p] { errors[p] = SendPhase(projects_[p], sent, until); });
+      }
+      for (std::thread& t : threads) t.join();
+      for (const std::string& e : errors) {
+        if (!e.empty()) {
+          out->error = e;
+          return false;
+        }
+      }
+      sent = until;
+      Phase row;
+      row.messages_per_conversation = sent;
+      const auto [last, durable] = JournalSeqs(admin);
+      row.seconds = Seconds(start, Clock::now());
+      row.events = last - seq0;
+      row.durable = durable - seq0;
+      std::tie(row.rss_kib, row.hwm_kib) = Memory(pid_);
+      result.phases.push_back(row);
+    }
+    // Every event durable: the end-to-end rate counts only what is kept.
+    const absl::Time deadline = absl::Now() + absl::Seconds(120);
+    std::pair<uint64_t, uint64_t> seqs = JournalSeqs(admin);
+    while (seqs.second < seqs.first && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+      seqs = JournalSeqs(admin);
+    }
+    result.seconds = Seconds(start, Clock::now());
+    result.events = seqs.second - seq0;
+    result.messages = static_cast<uint64_t>(sent) * projects_.size() *
+                      static_cast<uint64_t>(flags_.conversations);
+    result.hwm_kib = Memory(pid_).second;
+
+    if (round == 0) CheckBounds(admin, &result);
+    for (const std::string& p : projects_) (void)admin.StopProject(p);
+    result.rss_stopped_kib = Memory(pid_).first;
+    out->rounds.push_back(
+        {{"round", round},
+         {"seconds", result.seconds},
+         {"events", result.events},
+         {"vm_rss_end_kib",
+          result.phases.empty() ? 0 : result.phases.back().rss_kib},
+         {"vm_hwm_kib", result.hwm_kib},
+         {"vm_rss_after_stop_kib", result.rss_stopped_kib}});
+    projects_.clear();
+    if (round == 0) {
+      json rounds = std::move(out->rounds);
+      *out = std::move(result);
+      out->rounds = std::move(rounds);
+    }
+    return true;
   }
 
   // Casts messages [from, until) of every conversation of `project` round
@@ -712,7 +750,8 @@ json DaemonJson(const Flags& flags, const DaemonResult& r) {
       {"phases", phases},
       {"bounds", r.bounds},
       {"journal", r.journal},
-      {"telemetry_rings", r.telemetry_rings}};
+      {"telemetry_rings", r.telemetry_rings},
+      {"rounds", r.rounds}};
   if (!r.error.empty()) doc["error"] = r.error;
   return doc;
 }
@@ -752,6 +791,23 @@ void PrintDaemon(const json& d) {
   for (const json& b : d["bounds"]) printf("  bounds %s\n", b.dump().c_str());
   printf("  journal %s\n  telemetry rings %s\n", d["journal"].dump().c_str(),
          d["telemetry_rings"].dump().c_str());
+  for (const json& r : d["rounds"]) {
+    printf(
+        "  round %d: %.1f s, VmRSS at the end %.1f MiB, VmHWM %.1f MiB, VmRSS "
+        "after stopping the projects %.1f MiB\n",
+        r["round"].get<int>(), r["seconds"].get<double>(),
+        mib(r["vm_rss_end_kib"]), mib(r["vm_hwm_kib"]),
+        mib(r["vm_rss_after_stop_kib"]));
+  }
+}
+
+// The machine the figures come from: shared CPUs make them move.
+json Host() {
+  std::ifstream in("/proc/loadavg");
+  double load = 0;
+  in >> load;
+  return {{"cpus", std::thread::hardware_concurrency()},
+          {"loadavg_1m_at_start", load}};
 }
 
 bool ParseList(const std::string& text, std::vector<uint64_t>* out) {
@@ -816,6 +872,8 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--messages") {
       if (!positive(&flags.messages)) return Usage("--messages: expected N>0");
+    } else if (arg == "--rounds") {
+      if (!positive(&flags.rounds)) return Usage("--rounds: expected N > 0");
     } else if (arg == "--phases") {
       if (!positive(&flags.phases)) return Usage("--phases: expected N > 0");
     } else {
@@ -825,7 +883,12 @@ int main(int argc, char** argv) {
   if (flags.mode != "ingest" && flags.jcs.empty()) {
     return Usage("--jcs: required for --mode daemon and all");
   }
-  json doc = json::object();
+  json doc = {{"host", Host()}};
+  if (!flags.json_output) {
+    printf("host: %u cpus, load average %.2f at start\n",
+           doc["host"]["cpus"].get<unsigned>(),
+           doc["host"]["loadavg_1m_at_start"].get<double>());
+  }
   bool failed = false;
   if (flags.mode != "daemon") {
     doc["ingest"] = json::array();
