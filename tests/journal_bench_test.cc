@@ -41,7 +41,8 @@ TEST(JournalBenchTest, BothPartsReportConsistentFigures) {
                              "0,400",      "--seconds",  "0.5",
                              "--projects", "2",          "--conversations",
                              "3",          "--messages", "6",
-                             "--phases",   "2"});
+                             "--phases",   "2",          "--rounds",
+                             "2"});
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
   const json doc = json::parse(r.out, nullptr, false);
   ASSERT_TRUE(doc.is_object()) << r.out;
@@ -101,6 +102,11 @@ TEST(JournalBenchTest, BothPartsReportConsistentFigures) {
   EXPECT_EQ(daemon["journal"]["dropped"], 0);
   EXPECT_EQ(daemon["journal"]["durable_seq"], daemon["journal"]["last_seq"]);
   EXPECT_LE(daemon["telemetry_rings"]["recent_events"].get<uint64_t>(), 200u);
+  // The second round ran the same workload on fresh projects.
+  ASSERT_EQ(daemon["rounds"].size(), 2u);
+  EXPECT_EQ(daemon["rounds"][1]["round"], 1);
+  EXPECT_EQ(daemon["rounds"][1]["events"], daemon["events"]);
+  EXPECT_GT(daemon["rounds"][1]["vm_rss_after_stop_kib"].get<uint64_t>(), 0u);
 }
 
 TEST(JournalBenchTest, BadFlagsNameTheFlag) {
