@@ -92,14 +92,16 @@ void Conversation::EmitTelemetry(const std::string& type, nlohmann::json data,
   Emit(type, std::move(data), correlation_id, signal_id, /*timeline=*/false);
 }
 
-void Conversation::AppendTimeline(nlohmann::json payload) {
-  const size_t bytes = payload.dump(-1, ' ', false, kReplace).size();
-  timeline_bytes_ += bytes;
-  payload["_bytes"] = bytes;
-  timeline_.push_back(std::move(payload));
+void Conversation::AppendTimeline(const nlohmann::json& payload) {
+  // Kept serialized: a parsed JSON tree costs several times its text on the
+  // heap, so kMaxTimelineBytes bounds the memory only for the text.
+  std::string text = payload.dump(-1, ' ', false, kReplace);
+  text.shrink_to_fit();  // the dump grew it by doubling
+  timeline_bytes_ += text.size();
+  timeline_.push_back(std::move(text));
   while (timeline_.size() > kMaxTimelineEntries ||
          (timeline_bytes_ > kMaxTimelineBytes && timeline_.size() > 1)) {
-    timeline_bytes_ -= timeline_.front()["_bytes"].get<size_t>();
+    timeline_bytes_ -= timeline_.front().size();
     timeline_.pop_front();
     ++timeline_dropped_;
   }
@@ -621,9 +623,9 @@ std::optional<nlohmann::json> Conversation::Projection(
     const std::string& key) const {
   if (key == "timeline") {
     nlohmann::json out = nlohmann::json::array();
-    for (nlohmann::json entry : timeline_) {
-      entry.erase("_bytes");
-      out.push_back(std::move(entry));
+    for (const std::string& entry : timeline_) {
+      // Our own dump (invalid UTF-8 already replaced): it parses.
+      out.push_back(nlohmann::json::parse(entry, nullptr, false));
     }
     return out;
   }

@@ -39,7 +39,8 @@
 // not_cancelled}).
 //
 // Memory is bounded: the in-memory timeline keeps the newest
-// kMaxTimelineEntries / kMaxTimelineBytes (the journal keeps everything), the
+// kMaxTimelineEntries / kMaxTimelineBytes, serialized so that the byte bound
+// is what it costs (the journal keeps everything), the
 // model context the newest kMaxContextMessages / kMaxContextBytes (always the
 // last message), tool results in it are cut at kMaxToolResultChars.
 #ifndef JCS_RUNTIME_CONVERSATION_CONVERSATION_H_
@@ -166,7 +167,7 @@ class Conversation {
   nlohmann::json Emit(const std::string& type, nlohmann::json data,
                       const std::string& correlation_id,
                       const std::string& signal_id, bool timeline = true);
-  void AppendTimeline(nlohmann::json payload);
+  void AppendTimeline(const nlohmann::json& payload);
   void AppendContext(LlmMessage message);
   void ScheduleDrain();
   void Drain();
@@ -203,7 +204,7 @@ class Conversation {
   uint64_t run_history_ = 0;
   std::vector<Pending> pending_;
   uint64_t next_pending_ = 1;
-  std::deque<nlohmann::json> timeline_;
+  std::deque<std::string> timeline_;  // serialized entries
   size_t timeline_bytes_ = 0;
   uint64_t timeline_dropped_ = 0;
   std::deque<LlmMessage> context_;
