@@ -106,6 +106,32 @@ std::string Wrap(const std::string& text, size_t width, size_t indent) {
   return out;
 }
 
+std::string WrapUsageLines(const std::string& text, size_t width) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!out.empty() || line.data() != text.data()) out += '\n';
+    if (line.size() <= width) {
+      absl::StrAppend(&out, line);
+      continue;
+    }
+    // The text column: after the first run of two or more spaces that
+    // follows the flag; else the line's own indentation.
+    const size_t lead = line.find_first_not_of(' ');
+    size_t column = lead == absl::string_view::npos ? 0 : lead;
+    if (const size_t gap = line.find("  ", column);
+        gap != absl::string_view::npos && gap < width / 2) {
+      const size_t next = line.find_first_not_of(' ', gap);
+      if (next != absl::string_view::npos) column = next;
+    }
+    const std::string head(line.substr(0, column));
+    const std::string wrapped =
+        Wrap(std::string(column, 'x') + " " + std::string(line.substr(column)),
+             width, column);
+    absl::StrAppend(&out, head, wrapped.substr(column + 1));
+  }
+  return out;
+}
+
 std::string FormatUsage(const CommandSpec& spec, size_t width) {
   std::string out = Wrap(
       absl::StrCat("usage: jcs ", spec.name, spec.synopsis.empty() ? "" : " ",

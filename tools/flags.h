@@ -63,6 +63,11 @@ std::string FormatUsage(const CommandSpec& spec, size_t width = 80);
 // indented by `indent` spaces.
 std::string Wrap(const std::string& text, size_t width, size_t indent);
 
+// Wraps each line of a preformatted usage text longer than `width`: a flag
+// line ("  --flag VALUE   text") continues under its text column, any
+// other line under its own indentation.
+std::string WrapUsageLines(const std::string& text, size_t width = 80);
+
 }  // namespace jcs::tools
 
 #endif  // JCS_TOOLS_FLAGS_H_

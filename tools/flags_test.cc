@@ -78,6 +78,16 @@ TEST(FlagsTest, WrapBreaksAtWordsAndIndents) {
   EXPECT_EQ(Wrap("short", 80, 4), "short");
 }
 
+TEST(FlagsTest, WrapUsageLinesContinuesUnderTheTextColumn) {
+  const std::string text =
+      "title\n  --flag V   one two three four five six\nend\n";
+  // "  --flag V   " is 13 columns: the continuation starts there.
+  EXPECT_EQ(WrapUsageLines(text, 30),
+            "title\n  --flag V   one two three\n"
+            "             four five six\nend\n");
+  EXPECT_EQ(WrapUsageLines("short\n", 30), "short\n");
+}
+
 TEST(ClientCommonTest, JsonErrorsGiveLineAndColumn) {
   absl::StatusOr<nlohmann::json> bad =
       ParseJsonText("--args", "{\n  \"a\": 1,\n  \"b\" 2\n}");

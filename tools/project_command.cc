@@ -113,8 +113,9 @@ nlohmann::json RunAsJson(const proto::RunAs& run_as) {
           {"source", run_as.source()}};
 }
 
-// A start error in words: which path, which rule. The daemon's reason and
-// detail stay first, so scripts can still match them.
+// A start error in words: which path, which rule. The daemon's reason
+// leads and its detail atom (enoent, must_be_relative, ...) ends the line,
+// so scripts can still match both.
 std::string StartErrorText(const absl::Status& status, const std::string& root,
                            const std::string& data_dir) {
   std::optional<proto::Error> error = ErrorOf(status);
@@ -132,14 +133,16 @@ std::string StartErrorText(const absl::Status& status, const std::string& root,
     } else if (detail == "eacces") {
       rule = "cannot be searched (permission denied)";
     } else if (detail == "expected_string") {
-      return "invalid_root_path: ROOT must be a non-empty path";
+      return "invalid_root_path: ROOT must be a non-empty path "
+             "(expected_string)";
     } else {
-      rule = "cannot be used (" + detail + ")";
+      rule = "cannot be used";
     }
-    return absl::StrCat(reason, ": ", root, " ", rule);
+    return absl::StrCat(reason, ": ", root, " ", rule, " (", detail, ")");
   }
   if (reason == "invalid_data_dir") {
     std::string rule;
+    // The rule in words, the daemon's atom after it for scripts.
     if (detail == "must_be_relative") {
       rule = "must be relative to the project root";
     } else if (detail == "must_not_traverse") {
@@ -152,7 +155,7 @@ std::string StartErrorText(const absl::Status& status, const std::string& root,
       rule = detail;
     }
     return absl::StrCat(reason, ": ", data_dir.empty() ? "" : data_dir + ": ",
-                        rule);
+                        rule, rule == detail ? "" : " (" + detail + ")");
   }
   return std::string(status.message());
 }

@@ -198,7 +198,8 @@ int Run(const CommandSpec& spec, const ParsedFlags& flags) {
         parsed.contains("detail") && !parsed["detail"].empty()
             ? parsed["detail"].dump(-1, ' ', false, kReplace)
             : "";
-    fprintf(stderr, "jcs tool run: %s%s%s\n",
+    // "jcs tool: REASON": the prefix scripts and tests match.
+    fprintf(stderr, "jcs tool: %s%s%s\n",
             parsed.value("reason", "error").c_str(), detail.empty() ? "" : ": ",
             detail.c_str());
     return kExitFailed;
