@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -108,6 +109,7 @@ std::string Wrap(const std::string& text, size_t width, size_t indent) {
 
 std::string WrapUsageLines(const std::string& text, size_t width) {
   std::string out;
+  size_t text_column = 0;  // of the last flag line that had one
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (!out.empty() || line.data() != text.data()) out += '\n';
     if (line.size() <= width) {
@@ -122,6 +124,11 @@ std::string WrapUsageLines(const std::string& text, size_t width) {
         gap != absl::string_view::npos && gap < width / 2) {
       const size_t next = line.find_first_not_of(' ', gap);
       if (next != absl::string_view::npos) column = next;
+      text_column = column;
+    } else if (absl::StartsWith(line.substr(column), "-") && text_column != 0) {
+      // A flag too long for its padding: continue under the other flags'
+      // text.
+      column = text_column;
     }
     const std::string head(line.substr(0, column));
     const std::string wrapped =
