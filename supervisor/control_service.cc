@@ -9,18 +9,18 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/version.h"
 #include "jail/project_quota.h"
 #include "runtime/conversation/incident_timeline.h"
 #include "runtime/project/runtime_options.h"
 #include "runtime/project/runtime_options_error.h"
+#include "runtime/project/runtime_options_reference.h"
 #include "runtime/tools/tool_catalog.h"
 #include "supervisor/project_journal.h"
 #include "telemetry/redact.h"
 
 namespace jcs::supervisor {
 namespace {
-
-constexpr char kVersion[] = "jcs 0.1";
 
 constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
 
@@ -81,6 +81,9 @@ proto::Error ErrorFromStatus(const absl::Status& status) {
     error.set_reason("invalid_runtime_opt");
     error.set_key(opt->key);
     error.set_detail(opt->ReasonString());
+    if (opt->reason == "unknown_option") {
+      error.set_hint(runtime::NearestRuntimeOption(opt->key).value_or(""));
+    }
     return error;
   }
   const std::string reason = runtime::ProjectErrorReason(status);
@@ -470,6 +473,7 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
       registry_.GetProject(project_id);
   if (!summary.has_value()) return std::nullopt;
   nlohmann::json doc = runtime::SummaryToJson(*summary);
+  doc["inert_options"] = runtime::InertOptions(summary->options);
   doc["telemetry"] = bus_.Snapshot(project_id);
   const runtime::ValidatedOptions& o = summary->options;
   nlohmann::json outside = nlohmann::json::array();
@@ -570,6 +574,9 @@ void ControlService::Handle(const proto::Request& request,
         out->mutable_run_as()->set_uid(summary->run_as.uid);
         out->mutable_run_as()->set_gid(summary->run_as.gid);
         out->mutable_run_as()->set_source(summary->run_as.source);
+        for (const std::string& key : runtime::InertOptions(summary->options)) {
+          out->add_inert_options(key);
+        }
       } else if (!id.ok()) {
         fail(id.status());
       } else {
@@ -689,7 +696,7 @@ void ControlService::Handle(const proto::Request& request,
       break;
     case proto::Request::kPing: {
       proto::PingResponse* ping = response.mutable_ping();
-      ping->set_version(kVersion);
+      ping->set_version(absl::StrCat("jcs ", kJcsVersion));
       const runtime::EventLoop::Stats& stats = loop_->stats();
       proto::LoopStats* loop = ping->mutable_loop();
       loop->set_rounds(stats.rounds);

@@ -442,10 +442,13 @@ int ServeMain(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "-h" || args[i] == "--help") {
       puts(
-          "usage: jcs serve [--config FILE]\n\nFILE: a "
-          "jcs.proto.SupervisorConfig "
-          "in protobuf text format (proto/supervisor_config.proto).\nWithout "
-          "--config: socket /run/jcs/jcs.sock, state /var/lib/jcs.");
+          "usage: jcs serve [--config FILE]\n\nRuns the supervisor daemon.\n\n"
+          "flags:\n"
+          "  --config FILE   a jcs.proto.SupervisorConfig in protobuf text\n"
+          "                  format (proto/supervisor_config.proto) [default:\n"
+          "                  none: socket /run/jcs/jcs.sock, state\n"
+          "                  /var/lib/jcs]\n"
+          "  -h, --help      this help");
       return 0;
     }
     if (args[i] == "--config" && i + 1 < args.size()) {

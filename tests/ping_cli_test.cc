@@ -28,7 +28,7 @@ TEST(PingCliTest, AnswersWithVersionAndLoopFigures) {
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
   const RunResult plain = RunJcs({"ping", "--socket", daemon.socket_path()});
   EXPECT_TRUE(plain.exited && plain.exit_code == 0) << plain.Describe();
-  EXPECT_EQ(plain.out, "jcs 0.1\n");
+  EXPECT_EQ(plain.out, "jcs 0.1.0\n");
   EXPECT_EQ(plain.err, "");
 
   const RunResult json =
@@ -36,7 +36,7 @@ TEST(PingCliTest, AnswersWithVersionAndLoopFigures) {
   ASSERT_TRUE(json.exited && json.exit_code == 0) << json.Describe();
   const nlohmann::json doc = nlohmann::json::parse(json.out, nullptr, false);
   ASSERT_TRUE(doc.is_object()) << json.out;
-  EXPECT_EQ(doc.value("version", ""), "jcs 0.1");
+  EXPECT_EQ(doc.value("version", ""), "jcs 0.1.0");
   const nlohmann::json& loop = doc["loop"];
   EXPECT_GT(loop.value("rounds", 0), 0) << json.out;
   EXPECT_TRUE(loop["cpu_us_log2"].is_array()) << json.out;

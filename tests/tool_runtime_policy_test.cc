@@ -540,7 +540,8 @@ TEST_F(ToolRuntimePolicyTest, CancelKillsTheCallsProcessTreeAndDropsItsResult) {
   RunResult cancel =
       Cli({"tool", "cancel", p, call_id, "--correlation-id", "corr-cancel-1"});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.Describe();
-  EXPECT_EQ(cancel.out, "1\n");
+  EXPECT_EQ(cancel.out,
+            "cancelled 1 call " + call_id + " in project " + p + "\n");
   EXPECT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker) == 0; }, 5))
       << CountProcessesWithArg(marker) << " processes survived the cancel";
   // Cancelling it again: it is gone.
@@ -558,7 +559,8 @@ TEST_F(ToolRuntimePolicyTest, CancelKillsTheCallsProcessTreeAndDropsItsResult) {
   ASSERT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker2) == 2; }, 10));
   cancel = Cli({"tool", "cancel", p, "--conversation", "conv-9"});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.Describe();
-  EXPECT_EQ(cancel.out, "2\n");
+  EXPECT_EQ(cancel.out,
+            "cancelled 2 calls of conversation conv-9 in project " + p + "\n");
   EXPECT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker2) == 0; }, 5));
 
   // Every cancellation is recorded; a late result would have been recorded

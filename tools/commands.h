@@ -20,6 +20,10 @@ int ConversationCommand(const std::vector<std::string>& args);
 // `jcs ping`: exit 0 when the daemon answers a Ping (a container health
 // check), 1 with one line on stderr when it does not.
 int PingCommand(const std::vector<std::string>& args);
+// `jcs events PROJECT [--max-events N]`: the project's events as JSON lines.
+int EventsCommand(const std::vector<std::string>& args);
+// `jcs version` (and `jcs --version`): jcs's version and the daemon's.
+int VersionCommand(const std::vector<std::string>& args);
 
 }  // namespace jcs::tools
 

@@ -25,6 +25,10 @@ absl::Status StatusFromError(const proto::Error& error) {
                  ? absl::StrCat("invalid_runtime_opt{key: \"", error.key(),
                                 "\", reason: \"", error.detail(), "\"}")
                  : absl::StrCat(error.reason(), ": ", error.detail()));
+  // The daemon's suggested fix, e.g. the nearest option key.
+  if (!error.hint().empty() && error.reason() == "invalid_runtime_opt") {
+    absl::StrAppend(&message, " (did you mean ", error.hint(), "?)");
+  }
   absl::Status status(absl::StatusCode::kFailedPrecondition, message);
   status.SetPayload(kErrorPayloadUrl, absl::Cord(error.SerializeAsString()));
   return status;

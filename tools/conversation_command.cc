@@ -21,90 +21,93 @@
 // bad command lines exit 2.
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "tools/client_common.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
 
 namespace jcs::tools {
 namespace {
 
-constexpr char kUsageText[] =
-    "jcs conversation start PROJECT [--id ID] | stop PROJECT CONV | "
-    "send PROJECT CONV --text TEXT [--llm JSON] [--correlation-id ID] "
-    "[--signal-id ID] [--async] [--timeout-ms N] | cancel PROJECT CONV "
-    "[--reason R] [--correlation-id ID] | resume PROJECT CONV "
-    "[--correlation-id ID] | signal PROJECT CONV --signal JSON [--async] "
-    "[--timeout-ms N] | state PROJECT CONV [--projection KEY] | watch PROJECT "
-    "CONV [--max-events N]   (all: [--socket PATH])";
-
-int Usage(const std::string& error) {
-  fprintf(stderr, "jcs conversation: %s\nusage: %s\n", error.c_str(),
-          kUsageText);
-  return 2;
+// One table per subcommand (tools/flags.h): --help and parsing agree.
+std::vector<FlagSpec> WithCommon(std::vector<FlagSpec> flags) {
+  flags.push_back(SocketFlag());
+  flags.push_back(JsonFlag("accepted for symmetry; the output is always JSON"));
+  return flags;
 }
 
+const FlagSpec kCorrelation = {"--correlation-id", "ID", "",
+                               "recorded on the signal's events"};
+const FlagSpec kAsync = {"--async", "", "off",
+                         "return the ingest receipt instead of waiting for "
+                         "the conversation to settle"};
+const FlagSpec kTimeout = {"--timeout-ms", "N", "the daemon's",
+                           "how long to wait for it to settle"};
+
+const std::vector<CommandSpec>& Specs() {
+  static const auto* specs = new std::vector<CommandSpec>{
+      {"conversation start", "PROJECT",
+       "Starts a conversation; prints {\"conversation_id\": ID}.",
+       WithCommon({{"--id", "ID", "generated", "the conversation's id"}})},
+      {"conversation stop", "PROJECT CONVERSATION", "Stops a conversation.",
+       WithCommon({})},
+      {"conversation send", "PROJECT CONVERSATION",
+       "Sends a conversation.user.message and prints the settled snapshot.",
+       WithCommon({{"--text", "TEXT", "", "the message (required)"},
+                   {"--llm", "JSON", "",
+                    "a directive for the deterministic adapter (an object)"},
+                   kCorrelation,
+                   {"--signal-id", "ID", "generated", "the signal's id"},
+                   kAsync,
+                   kTimeout})},
+      {"conversation cancel", "PROJECT CONVERSATION",
+       "Cancels the conversation's work (conversation.cancel).",
+       WithCommon(
+           {{"--reason", "R", "", "recorded on the signal"}, kCorrelation})},
+      {"conversation resume", "PROJECT CONVERSATION",
+       "Resumes a cancelled conversation (conversation.resume).",
+       WithCommon({kCorrelation})},
+      {"conversation signal", "PROJECT CONVERSATION",
+       "Sends any signal a client may send (e.g. "
+       "conversation.tool.requested).",
+       WithCommon({{"--signal", "JSON", "", "the signal (required)"},
+                   kAsync,
+                   kTimeout})},
+      {"conversation state", "PROJECT CONVERSATION",
+       "Prints the conversation's state, or one projection of it.",
+       WithCommon({{"--projection", "KEY", "the whole state",
+                    "timeline, llm_context, pending_tool_calls or "
+                    "diagnostics"}})},
+      {"conversation watch", "PROJECT CONVERSATION",
+       "Prints the conversation's events as JSON lines until interrupted.",
+       WithCommon(
+           {{"--max-events", "N", "unlimited", "exit 0 after N events"}})},
+  };
+  return *specs;
+}
+
+const CommandSpec* current_spec = nullptr;
+
+int Usage(const std::string& error) { return UsageError(*current_spec, error); }
+
 int Fail(const absl::Status& status) {
-  fprintf(stderr, "jcs conversation: %s\n",
-          std::string(status.message()).c_str());
-  return 1;
+  return tools::Fail(current_spec->name, status);
 }
 
 struct Flags {
   std::string socket;
   std::vector<std::string> positional;
-  std::map<std::string, std::string> values;
+  ParsedFlags parsed;
   bool async = false;
 };
 
-bool Parse(const std::vector<std::string>& args, Flags* flags,
-           std::string* error) {
-  const char* env_socket = getenv("JCS_SOCKET");
-  flags->socket = env_socket != nullptr && env_socket[0] != '\0'
-                      ? env_socket
-                      : "/run/jcs/jcs.sock";
-  static const char* kValued[] = {
-      "--id",         "--text",       "--llm",    "--correlation-id",
-      "--signal-id",  "--timeout-ms", "--reason", "--signal",
-      "--projection", "--max-events", "--socket"};
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--async") {
-      flags->async = true;
-      continue;
-    }
-    if (arg == "--json") continue;  // output is always JSON
-    bool valued = false;
-    for (const char* name : kValued) valued = valued || arg == name;
-    if (valued) {
-      if (i + 1 >= args.size()) {
-        *error = arg + ": missing value";
-        return false;
-      }
-      if (arg == "--socket") {
-        flags->socket = args[++i];
-      } else {
-        flags->values[arg] = args[++i];
-      }
-      continue;
-    }
-    if (arg.size() > 1 && arg[0] == '-') {
-      *error = "unknown flag '" + arg + "'";
-      return false;
-    }
-    flags->positional.push_back(arg);
-  }
-  return true;
-}
-
 std::string Value(const Flags& flags, const std::string& name) {
-  auto it = flags.values.find(name);
-  return it == flags.values.end() ? "" : it->second;
+  return flags.parsed.Get(name);
 }
 
 void Print(const std::string& doc) {
@@ -172,13 +175,20 @@ int Watch(ControlClient& client, const Flags& flags) {
 }  // namespace
 
 int ConversationCommand(const std::vector<std::string>& args) {
-  if (args.empty()) return Usage("missing subcommand");
+  int exit_code = 0;
+  const CommandSpec* spec =
+      PickSubcommand("conversation", Specs(), args, &exit_code);
+  if (spec == nullptr) return exit_code;
+  current_spec = spec;
   const std::string sub = args[0];
+  std::optional<ParsedFlags> parsed =
+      ParseOrExit(*spec, {args.begin() + 1, args.end()}, &exit_code);
+  if (!parsed.has_value()) return exit_code;
   Flags flags;
-  std::string error;
-  if (!Parse({args.begin() + 1, args.end()}, &flags, &error)) {
-    return Usage(error);
-  }
+  flags.socket = parsed->Get("--socket", DefaultSocket());
+  flags.positional = parsed->positional;
+  flags.async = parsed->Has("--async");
+  flags.parsed = *std::move(parsed);
   const size_t want = sub == "start" ? 1 : 2;
   if (flags.positional.size() != want) {
     return Usage(sub + ": expected " +
@@ -210,7 +220,7 @@ int ConversationCommand(const std::vector<std::string>& args) {
     return 0;
   }
   if (sub == "send") {
-    if (flags.values.count("--text") == 0) return Usage("send: give --text");
+    if (!flags.parsed.Has("--text")) return Usage("send: give --text");
     nlohmann::json data = {{"content", Value(flags, "--text")}};
     if (const std::string llm = Value(flags, "--llm"); !llm.empty()) {
       nlohmann::json directive = nlohmann::json::parse(llm, nullptr, false);

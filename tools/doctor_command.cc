@@ -6,38 +6,32 @@
 #include <string>
 
 #include "jail/doctor.h"
+#include "tools/client_common.h"
 #include "tools/commands.h"
 
 namespace jcs::tools {
 
 int DoctorCommand(const std::vector<std::string>& args) {
-  bool json = false;
+  static const auto* spec = new CommandSpec{
+      "doctor",
+      "",
+      "Probes each jail layer on this host and prints which are available, "
+      "with the fix for each missing one; exit 0 when the default jail (jcs "
+      "run) can be enforced, 1 otherwise.",
+      {{"--path", "DIR", "the current directory",
+        "where project_quota (the disk_quota_bytes/disk_quota_inodes "
+        "budget) is probed"},
+       JsonFlag("print the layers as JSON")}};
+  int exit_code = 0;
+  std::optional<ParsedFlags> flags = ParseOrExit(*spec, args, &exit_code);
+  if (!flags.has_value()) return exit_code;
+  if (!flags->positional.empty()) {
+    return UsageError(*spec, "unknown argument '" + flags->positional[0] + "'");
+  }
+  const bool json = flags->Has("--json");
   // project_quota depends on the filesystem: by default the one of the
   // current directory (where `jcs project start .` would put the project).
-  std::string quota_path = ".";
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--json") {
-      json = true;
-    } else if (arg == "--path") {
-      if (i + 1 >= args.size()) {
-        fputs("jcs doctor: --path needs a directory\n", stderr);
-        return 2;
-      }
-      quota_path = args[++i];
-    } else if (arg == "-h" || arg == "--help") {
-      puts(
-          "usage: jcs doctor [--json] [--path DIR]\nProbes each jail layer "
-          "on this host; exit 0 when the default jail (jcs run) can be "
-          "enforced, 1 otherwise.\n--path DIR: where project_quota (the "
-          "disk_quota_bytes/disk_quota_inodes budget) is probed (default: the "
-          "current directory).");
-      return 0;
-    } else {
-      fprintf(stderr, "jcs doctor: unknown argument '%s'\n", arg.c_str());
-      return 2;
-    }
-  }
+  const std::string quota_path = flags->Get("--path", ".");
   std::vector<jail::LayerStatus> layers = jail::ProbeHostLayers();
   // Optional per project, so not essential for the exit status.
   layers.push_back(jail::ProbeProjectQuotaLayer(quota_path));

@@ -1,5 +1,5 @@
-// jcs: the multi-command binary (run, doctor; serve, mcp, bench and the client
-// commands follow).
+// jcs: the multi-command binary. Every command answers -h/--help with its
+// usage, generated from the same flag table its parser reads.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -10,18 +10,21 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: jcs COMMAND [ARGS...]\n\n"
+    "usage: jcs COMMAND [ARGS...]   (jcs COMMAND --help: its flags)\n\n"
     "commands:\n"
-    "  run          run one program in a hardened jail (jcs run --help)\n"
-    "  doctor       report which jail layers this host can enforce\n"
-    "  serve        run the supervisor daemon (jcs serve --help)\n"
-    "  project      start|stop|list projects on the daemon\n"
-    "  tool         list|run|cancel a project's tools\n"
-    "  conversation start|stop|send|cancel|resume|watch|state "
-    "conversations\n"
-    "  diagnostics  a project's diagnostics\n"
-    "  timeline     a conversation's incident timeline\n"
-    "  ping         exit 0 when the daemon answers (health checks)\n";
+    "  run           run one program in a hardened jail\n"
+    "  doctor        report which jail layers this host can enforce\n"
+    "  serve         run the supervisor daemon\n"
+    "  project       start|stop|list projects on the daemon\n"
+    "  tool          list|run|cancel|result a project's tools\n"
+    "  conversation  start|stop|send|cancel|resume|signal|state|watch\n"
+    "                conversations\n"
+    "  diagnostics   a project's diagnostics\n"
+    "  timeline      a conversation's incident timeline\n"
+    "  events        stream a project's events as JSON lines\n"
+    "  ping          exit 0 when the daemon answers (health checks)\n"
+    "  version       jcs's version and the daemon's (also --version)\n\n"
+    "Runtime options: docs/runtime-options.md.\n";
 
 }  // namespace
 
@@ -42,7 +45,11 @@ int main(int argc, char** argv) {
   if (command == "conversation") {
     return jcs::tools::ConversationCommand(args);
   }
+  if (command == "events") return jcs::tools::EventsCommand(args);
   if (command == "ping") return jcs::tools::PingCommand(args);
+  if (command == "version" || command == "--version" || command == "-V") {
+    return jcs::tools::VersionCommand(args);
+  }
   if (command == "-h" || command == "--help" || command == "help") {
     fputs(kUsage, stdout);
     return 0;

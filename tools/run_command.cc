@@ -13,6 +13,7 @@
 #include "jail/runner.h"
 #include "jail/spec.h"
 #include "tools/commands.h"
+#include "tools/flags.h"
 
 namespace jcs::tools {
 namespace {
@@ -46,7 +47,7 @@ int RunCommand(const std::vector<std::string>& args) {
     return kUsageError;
   }
   if (invocation->help) {
-    fputs(jail::RunUsage().c_str(), stdout);
+    fputs(WrapUsageLines(jail::RunUsage()).c_str(), stdout);
     return 0;
   }
   // The jail is addressed through /proc: refuse a /proc of another pid

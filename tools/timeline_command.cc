@@ -12,21 +12,30 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "tools/client_common.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
 
 namespace jcs::tools {
 namespace {
 
-constexpr char kUsageText[] =
-    "jcs timeline PROJECT CONVERSATION [--correlation-id ID] [--limit N] "
-    "[--json] [--socket PATH]";
+const CommandSpec& Spec() {
+  static const auto* spec = new CommandSpec{
+      "timeline",
+      "PROJECT CONVERSATION",
+      "Prints a conversation's incident timeline (the journal's events of "
+      "it and the telemetry about it, in time order) as a table.",
+      {{"--correlation-id", "ID", "every entry",
+        "only the entries of this correlation id"},
+       {"--limit", "N", "the daemon's", "at most N entries"},
+       SocketFlag(),
+       JsonFlag("print the daemon's document")}};
+  return *spec;
+}
+
 constexpr size_t kMaxDetail = 100;
 
-int Usage(const std::string& error) {
-  fprintf(stderr, "jcs timeline: %s\nusage: %s\n", error.c_str(), kUsageText);
-  return 2;
-}
+int Usage(const std::string& error) { return UsageError(Spec(), error); }
 
 // Payload text is whatever a model, a tool or a user put there: control
 // characters (terminal escapes, newlines that forge rows) print as '?'.
@@ -90,35 +99,18 @@ std::string Detail(const nlohmann::json& entry) {
 }  // namespace
 
 int TimelineCommand(const std::vector<std::string>& args) {
-  const char* env_socket = getenv("JCS_SOCKET");
-  std::string socket = env_socket != nullptr && env_socket[0] != '\0'
-                           ? env_socket
-                           : "/run/jcs/jcs.sock";
-  std::string correlation;
+  int exit_code = 0;
+  std::optional<ParsedFlags> flags = ParseOrExit(Spec(), args, &exit_code);
+  if (!flags.has_value()) return exit_code;
+  const std::string socket = flags->Get("--socket", DefaultSocket());
+  const std::string correlation = flags->Get("--correlation-id");
+  const bool json = flags->Has("--json");
+  const std::vector<std::string>& positional = flags->positional;
   int64_t limit = 0;
-  bool json = false;
-  std::vector<std::string> positional;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    const bool has_value = i + 1 < args.size();
-    if (arg == "--json") {
-      json = true;
-    } else if (arg == "--socket" || arg == "--correlation-id" ||
-               arg == "--limit") {
-      if (!has_value) return Usage(arg + ": missing value");
-      const std::string& value = args[++i];
-      if (arg == "--socket") {
-        socket = value;
-      } else if (arg == "--correlation-id") {
-        correlation = value;
-      } else if (!absl::SimpleAtoi(value, &limit)) {
-        return Usage("--limit: expected an integer, got '" + value + "'");
-      }
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      return Usage("unknown flag '" + arg + "'");
-    } else {
-      positional.push_back(arg);
-    }
+  if (flags->Has("--limit") &&
+      !absl::SimpleAtoi(flags->Get("--limit"), &limit)) {
+    return Usage("--limit: expected an integer, got '" + flags->Get("--limit") +
+                 "'");
   }
   if (positional.size() != 2) {
     return Usage("expected PROJECT and CONVERSATION");

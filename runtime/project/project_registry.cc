@@ -357,16 +357,13 @@ absl::StatusOr<std::string> ProjectRegistry::StartProject(
              option != nullptr && !option->is_null()) {
     supplied_id = *option;
   }
+  // A generated id is taken only once every check passed (below, as the
+  // project is inserted): a failed start must not consume one.
   std::string project_id;
   if (supplied_id.has_value()) {
     absl::StatusOr<std::string> id = CheckSuppliedId(*supplied_id);
     if (!id.ok()) return id.status();
     project_id = *std::move(id);
-  } else {
-    absl::MutexLock lock(&mu_);
-    do {
-      project_id = absl::StrCat("project_", next_generated_++);
-    } while (projects_.count(project_id) != 0);
   }
 
   absl::StatusOr<ValidatedOptions> validated = ValidateRuntimeOptions(options);
@@ -379,7 +376,7 @@ absl::StatusOr<std::string> ProjectRegistry::StartProject(
 
   {
     absl::MutexLock lock(&mu_);
-    if (projects_.count(project_id) != 0) {
+    if (!project_id.empty() && projects_.count(project_id) != 0) {
       return ProjectError(absl::StatusCode::kAlreadyExists,
                           absl::StrCat("already_started: ", project_id));
     }
@@ -411,7 +408,6 @@ absl::StatusOr<std::string> ProjectRegistry::StartProject(
   if (!layout.ok()) return layout;
 
   ProjectSummary summary;
-  summary.project_id = project_id;
   summary.root_path = *root_path;
   summary.data_dir = *data_dir;
   summary.started_at = config_.clock();
@@ -420,6 +416,11 @@ absl::StatusOr<std::string> ProjectRegistry::StartProject(
   summary.run_as = *std::move(run_as);
   {
     absl::MutexLock lock(&mu_);
+    while (project_id.empty() ||
+           (!supplied_id.has_value() && projects_.count(project_id) != 0)) {
+      project_id = absl::StrCat("project_", next_generated_++);
+    }
+    summary.project_id = project_id;
     projects_.emplace(project_id, std::move(summary));
   }
   Emit("project.started", {{"project_id", project_id},

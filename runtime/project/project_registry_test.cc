@@ -233,6 +233,20 @@ TEST_F(ProjectRegistryTest, GeneratedIdsSkipRunningIds) {
   EXPECT_EQ(*registry_->StartProject(NewRoot("r3"), {}), "project_3");
 }
 
+// Failed starts (each check after the id used to be drawn) leave the
+// generated sequence alone: ids do not skip numbers.
+TEST_F(ProjectRegistryTest, FailedStartsDoNotConsumeGeneratedIds) {
+  EXPECT_FALSE(registry_->StartProject(root_, {{"bogus", Value::Int(1)}}).ok());
+  EXPECT_FALSE(
+      registry_->StartProject(root_, {{"data_dir", Value::String("/abs")}})
+          .ok());
+  EXPECT_FALSE(registry_->StartProject(tmp_ + "/missing", {}).ok());
+  EXPECT_EQ(*registry_->StartProject(root_, {}), "project_1");
+  // An overlapping root fails after every option check.
+  EXPECT_FALSE(registry_->StartProject(root_ + "/.jido", {}).ok());
+  EXPECT_EQ(*registry_->StartProject(NewRoot("r2"), {}), "project_2");
+}
+
 TEST_F(ProjectRegistryTest, StopListAndNotFound) {
   for (const char* name : {"b", "a", "c"}) {
     StartProjectParams params;

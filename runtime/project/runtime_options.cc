@@ -1,5 +1,6 @@
 #include "runtime/project/runtime_options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "jail/spec.h"
 
 namespace jcs::runtime {
@@ -575,6 +577,43 @@ std::optional<InvalidRuntimeOpt> FirstInvalidRuntimeOpt(
 
 bool IsKnownRuntimeOption(absl::string_view key) {
   return FindOption(key) != nullptr;
+}
+
+std::vector<std::string> RuntimeOptionKeys() {
+  std::vector<std::string> keys;
+  for (const OptionSpec& spec : Table()) keys.emplace_back(spec.key);
+  return keys;
+}
+
+std::optional<std::string> NearestRuntimeOption(absl::string_view key) {
+  // Bounded: keys come from untrusted input, the table's keys are short.
+  if (key.size() > 128) return std::nullopt;
+  const std::string wanted = absl::AsciiStrToLower(key);
+  const size_t limit = std::max<size_t>(2, wanted.size() / 4);
+  std::optional<std::string> best;
+  size_t best_distance = limit + 1;
+  for (const OptionSpec& spec : Table()) {
+    // Levenshtein distance, one row at a time.
+    const absl::string_view candidate = spec.key;
+    std::vector<size_t> row(candidate.size() + 1);
+    for (size_t j = 0; j <= candidate.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= wanted.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= candidate.size(); ++j) {
+        const size_t above = row[j];
+        row[j] =
+            std::min({row[j] + 1, row[j - 1] + 1,
+                      diagonal + (wanted[i - 1] == candidate[j - 1] ? 0 : 1)});
+        diagonal = above;
+      }
+    }
+    if (row[candidate.size()] < best_distance) {
+      best_distance = row[candidate.size()];
+      best = std::string(candidate);
+    }
+  }
+  return best;
 }
 
 OptionList RuntimeOptsEntries(const ValidatedOptions& options) {

@@ -248,6 +248,16 @@ std::optional<InvalidRuntimeOpt> FirstInvalidRuntimeOpt(
 // True for every key ValidateRuntimeOptions accepts.
 bool IsKnownRuntimeOption(absl::string_view key);
 
+// Every key ValidateRuntimeOptions accepts, in its table order.
+std::vector<std::string> RuntimeOptionKeys();
+
+// For an unknown key: the valid key nearest to it (edit distance, ASCII
+// case-insensitive, at most max(2, size/4) edits; the first in table order
+// on a tie), e.g. tool_timeout -> tool_timeout_ms. nullopt when none is
+// that close. The status message of ValidateRuntimeOptions stays exactly
+// FormatInvalidRuntimeOpt; the control API carries this as Error.hint.
+std::optional<std::string> NearestRuntimeOption(absl::string_view key);
+
 // Diagnostics `runtime_opts`: the explicitly passed options among the
 // diagnostics keys (decision 9), normalized, in a fixed order.
 OptionList RuntimeOptsEntries(const ValidatedOptions& options);
