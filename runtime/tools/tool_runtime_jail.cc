@@ -70,19 +70,15 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
   std::weak_ptr<Call> weak_call = call;
   // Usually nothing changed in the tree since the last call: the index's
   // set is taken here, without a hop to a worker thread and back (the
-  // largest part of a call's constant cost). ContinueJail still runs on a
-  // later turn of the loop: `respond` is never called inside Run().
+  // largest part of a call's constant cost), and the jail is launched now.
+  // A failure on the way is still delivered on a later turn of the loop
+  // (Call::in_run): `respond` is never called inside Run().
   if (std::shared_ptr<const SensitiveScan> quiet = index_->TakeIfQuiet()) {
-    auto masks = std::make_shared<absl::StatusOr<JailMasks>>(
-        JailMasksFromQuietSet(config_.root, data_dir_fd_->get(), *quiet));
-    std::weak_ptr<bool> alive = alive_;
-    absl::Status posted = loop_->Post([this, alive, weak_call, masks] {
-      std::shared_ptr<Call> call = weak_call.lock();
-      if (!alive.expired() && call != nullptr) {
-        ContinueJail(call, std::move(*masks));
-      }
-    });
-    if (posted.ok()) return;
+    call->in_run = true;
+    ContinueJail(
+        call, JailMasksFromQuietSet(config_.root, data_dir_fd_->get(), *quiet));
+    call->in_run = false;
+    return;
   }
   // Something is queued (or the index is busy, building or untrusted): the
   // drain, or the full scan, is filesystem work: it runs on a worker
