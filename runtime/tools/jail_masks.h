@@ -1,5 +1,6 @@
 // What a tool call's jail must hide and keep read-only, computed from one
-// view of the project tree on a worker thread (loop/worker_pool.h):
+// view of the project tree on a worker thread (loop/worker_pool.h), or on
+// the loop from the index's quiet set (JailMasksFromQuietSet):
 //   - every sensitive path (runtime/policy/sensitive_mask.h), with the identity
 //   the
 //     jail checks before it masks it;
