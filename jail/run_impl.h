@@ -119,6 +119,8 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   bool TeardownWithoutWaiting();
   void TeardownAndWait();
   bool TeardownOffLoop();
+  // FinishTeardown's second half: SIGKILL to the init, then the reap.
+  void KillInitAndReap();
   void Deliver();
   void ReadCgroupStats();
   void FinishTeardown();

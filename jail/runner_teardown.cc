@@ -48,6 +48,18 @@ void JailRun::Impl::ReadCgroupStats() {
 // so it runs on the reaper thread.
 void JailRun::Impl::FinishTeardown() {
   std::shared_ptr<Impl> self = shared_from_this();
+  // The init is killed only now, after `done`, and on the next turn of the
+  // loop: the caller's answer is on its way before the kernel tears the
+  // namespaces down (milliseconds of CPU on a 2-core host). Nothing of the
+  // program is left to run meanwhile (TeardownWithoutWaiting saw only the
+  // init in the cgroup), and the init never forks again.
+  if (loop_->Post([self] { self->KillInitAndReap(); }).ok()) return;
+  KillInitAndReap();
+}
+
+void JailRun::Impl::KillInitAndReap() {
+  std::shared_ptr<Impl> self = shared_from_this();
+  PidfdSignal(pidfd_, SIGKILL);
   auto reap = [self] {
     siginfo_t info = {};
     waitid(static_cast<idtype_t>(P_PIDFD), self->pidfd_, &info,
@@ -75,11 +87,10 @@ bool JailRun::Impl::TeardownWithoutWaiting() {
                                [&](pid_t pid) { return pid == init_pid_; });
   if (only_init_ && pidfd_ >= 0 && async_teardown_ && !init_dead_) {
     // Nothing of the program is left: the result is complete once the
-    // cgroup's counters are read. The init's death (the pid namespace's
-    // teardown takes milliseconds) and the cgroup's removal finish after
-    // `done` (FinishTeardown).
+    // cgroup's counters are read. The init's kill and death (the pid
+    // namespace's teardown takes milliseconds) and the cgroup's removal
+    // come after `done` (FinishTeardown).
     ReadCgroupStats();
-    PidfdSignal(pidfd_, SIGKILL);
     r_.teardown_us.emplace_back("kill", RunNowUs() - t);
     deferred_reap_ = true;
     return true;

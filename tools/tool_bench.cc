@@ -207,6 +207,8 @@ double TimeJcs(jcs::tools::ControlClient& client, const std::string& project,
         parsed["timing_us"].value("scan", nlohmann::json::object());
     if (scan.is_object()) {
       *scan_mode = scan.value("mode", "");
+      // The index's set taken on the loop (no worker hop) or after a drain.
+      if (scan.value("on_loop", false)) *scan_mode += " on the loop";
       if (scan.contains("reason")) {
         *scan_mode += " (" + scan["reason"].get<std::string>() + ")";
       }

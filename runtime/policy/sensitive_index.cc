@@ -122,6 +122,12 @@ struct SensitiveIndex::Tree {
   uint64_t entries = 0;
   uint64_t links = 0;
   std::string untrusted;  // why the tree can no longer be trusted
+  // The set as of the last drain that ended with the queue empty; reset
+  // before every drain (see TakeIfQuiet).
+  std::shared_ptr<const SensitiveScan> quiet;
+  // TakeIfQuiet() saw (and so consumed) a mount-table change: the next
+  // CheckMounts() compares the table whatever its own poll says.
+  bool mounts_changed = false;
 };
 
 // The operations on a Tree: building, draining, re-examining.
@@ -521,8 +527,11 @@ class SensitiveIndex::Updater {
 
   void CheckMounts() {
     if (!tree_->mountinfo.valid()) return;
+    const bool seen = tree_->mounts_changed;
+    tree_->mounts_changed = false;
     struct pollfd pfd = {tree_->mountinfo.get(), POLLPRI, 0};
-    if (poll(&pfd, 1, 0) <= 0 || (pfd.revents & (POLLPRI | POLLERR)) == 0) {
+    if (!seen &&
+        (poll(&pfd, 1, 0) <= 0 || (pfd.revents & (POLLPRI | POLLERR)) == 0)) {
       return;
     }
     // A mount raises no inotify event: if one appeared or went below the
@@ -815,6 +824,7 @@ SensitiveIndex::Snapshot SensitiveIndex::Take() {
     } else {
       Updater updater(this, tree_.get());
       bool quiescent = false;
+      tree_->quiet.reset();  // what it held is only true until this drain
       snapshot.events = updater.Drain(&quiescent);
       if (!updater.Untrusted() && !quiescent) {
         // The index stays; this call cannot be given an exact set from it.
@@ -828,7 +838,8 @@ SensitiveIndex::Snapshot SensitiveIndex::Take() {
         tree_.reset();
         SetState(State::kFallback, snapshot.reason);
       } else {
-        snapshot.scan = updater.Compose();
+        tree_->quiet = std::make_shared<const SensitiveScan>(updater.Compose());
+        snapshot.scan = *tree_->quiet;
         snapshot.mode = "index";
         PublishSizes(*tree_);
       }
@@ -847,6 +858,33 @@ SensitiveIndex::Snapshot SensitiveIndex::Take() {
   return snapshot;
 }
 
+std::shared_ptr<const SensitiveScan> SensitiveIndex::TakeIfQuiet() {
+  std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock() || tree_ == nullptr || tree_->quiet == nullptr ||
+      !tree_->untrusted.empty()) {
+    return nullptr;
+  }
+  // Anything queued, even an event that changes nothing, sends the call to
+  // Take(): only a drain tells.
+  int queued = 0;
+  if (ioctl(tree_->inotify.get(), FIONREAD, &queued) != 0 || queued != 0) {
+    return nullptr;
+  }
+  if (tree_->mountinfo.valid()) {
+    struct pollfd pfd = {tree_->mountinfo.get(), POLLPRI, 0};
+    const int ready = poll(&pfd, 1, 0);
+    if (ready < 0) return nullptr;
+    if (ready > 0 && (pfd.revents & (POLLPRI | POLLERR)) != 0) {
+      // This poll consumed the change: the next drain must still compare.
+      tree_->mounts_changed = true;
+      tree_->quiet.reset();
+      return nullptr;
+    }
+  }
+  quiet_snapshots_.fetch_add(1, std::memory_order_relaxed);
+  return tree_->quiet;
+}
+
 nlohmann::json SensitiveIndex::Diagnostics() const {
   std::lock_guard<std::mutex> lock(stats_mu_);
   nlohmann::json doc = sizes_;
@@ -857,6 +895,7 @@ nlohmann::json SensitiveIndex::Diagnostics() const {
   doc["build_ms"] = build_ms_;
   doc["builds"] = builds_;
   doc["snapshots"] = snapshots_;
+  doc["quiet_snapshots"] = quiet_snapshots_.load(std::memory_order_relaxed);
   doc["fallbacks"] = fallbacks_;
   doc["last_fallback"] = last_fallback_;
   doc["events_applied"] = events_applied_;

@@ -47,7 +47,8 @@
 // call pays a full scan while the index is rebuilt.
 //
 // Thread safety: every public method may be called from any thread. Build()
-// and Take() do filesystem work: call them off the event loop.
+// and Take() do filesystem work: call them off the event loop. TakeIfQuiet()
+// never waits (two non-blocking syscalls under a try_lock): the loop's path.
 #ifndef JCS_RUNTIME_SENSITIVE_INDEX_H_
 #define JCS_RUNTIME_SENSITIVE_INDEX_H_
 
@@ -102,10 +103,22 @@ class SensitiveIndex : public std::enable_shared_from_this<SensitiveIndex> {
   // the caller must run the full scan.
   Snapshot Take();
 
+  // The event loop's way to the set: no filesystem walk and no waiting, so
+  // a call needs no hop to a worker thread. Gives the set of the last Take()
+  // whose drain ended with the queue empty, when the index is ready and,
+  // checked now: nothing is queued on its inotify fd (FIONREAD is 0) and the
+  // mount table did not change (a poll of mountinfo). Null when any of that
+  // does not hold or cannot be known without waiting (a drain or a build
+  // holds the tree: try_lock): the caller then calls Take() off the loop.
+  // As sound as Take(): inotify queues an event before the syscall that made
+  // the change returns, so a `.env` created before the call was requested is
+  // a queued event here, and the caller drains it through Take().
+  std::shared_ptr<const SensitiveScan> TakeIfQuiet();
+
   State state() const;
   // {state, reason, directories_done, entries_done, directories, sensitive,
-  //  hard_links, watches, build_ms, builds, snapshots, fallbacks,
-  //  last_fallback, events_applied, bytes, bytes_per_directory}
+  //  hard_links, watches, build_ms, builds, snapshots, quiet_snapshots,
+  //  fallbacks, last_fallback, events_applied, bytes, bytes_per_directory}
   nlohmann::json Diagnostics() const;
 
  private:
@@ -147,6 +160,8 @@ class SensitiveIndex : public std::enable_shared_from_this<SensitiveIndex> {
   std::atomic<uint64_t> directories_done_{0};
   std::atomic<uint64_t> entries_done_{0};
   std::atomic<bool> stopped_{false};
+  // TakeIfQuiet() answers (atomic: it never takes stats_mu_).
+  std::atomic<uint64_t> quiet_snapshots_{0};
 };
 
 const char* SensitiveIndexStateName(SensitiveIndex::State state);

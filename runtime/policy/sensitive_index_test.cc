@@ -337,6 +337,77 @@ TEST_F(SensitiveIndexTest, AMountBelowTheRootDistrustsTheIndex) {
   EXPECT_THAT(snapshot.reason, HasSubstr("mount table"));
 }
 
+// TakeIfQuiet (the event loop's path, no drain): the set of the last drain
+// while nothing is queued, and nothing as soon as something is.
+TEST_F(SensitiveIndexTest, QuietSetIsTheLastDrainsSetWhileNothingIsQueued) {
+  Write("a/.env");
+  Built();
+  EXPECT_EQ(index_->TakeIfQuiet(), nullptr) << "no drain yet";
+  const SensitiveIndex::Snapshot snapshot = index_->Take();
+  ASSERT_EQ(snapshot.mode, "index") << snapshot.reason;
+  std::shared_ptr<const SensitiveScan> quiet = index_->TakeIfQuiet();
+  ASSERT_NE(quiet, nullptr);
+  EXPECT_EQ(Shown(*quiet), Shown(*snapshot.scan));
+  EXPECT_EQ(index_->Diagnostics()["quiet_snapshots"].get<int>(), 1);
+}
+
+// Attack: a secret created (or linked, or moved in) just before a call must
+// never be missing from the set the loop takes without a drain.
+TEST_F(SensitiveIndexTest, AChangeBeforeTheCallIsNeverMissedOnTheLoop) {
+  Write("deep/er/still/keep.txt");
+  Write("other/id_rsa", "KEY");
+  Built();
+  const auto quiet_after = [&](const std::string& what) {
+    ASSERT_EQ(index_->Take().mode, "index") << what;
+    ASSERT_NE(index_->TakeIfQuiet(), nullptr) << what;
+  };
+  quiet_after("start");
+  Write("deep/er/still/.env", "SECRET");
+  EXPECT_EQ(index_->TakeIfQuiet(), nullptr) << "a new .env is queued";
+  ExpectMatchesFullScan("after .env");
+  std::shared_ptr<const SensitiveScan> quiet = index_->TakeIfQuiet();
+  ASSERT_NE(quiet, nullptr);
+  EXPECT_THAT(Shown(*quiet),
+              ::testing::Contains(HasSubstr("deep/er/still/.env")));
+
+  quiet_after("before the link");
+  ASSERT_EQ(link((root_ + "/other/id_rsa").c_str(),
+                 (root_ + "/deep/innocent.txt").c_str()),
+            0);
+  EXPECT_EQ(index_->TakeIfQuiet(), nullptr) << "a new hard link is queued";
+  ExpectMatchesFullScan("after the link");
+
+  quiet_after("before the move");
+  fs::create_directories(base_ + "/outside/secrets");
+  std::ofstream(base_ + "/outside/secrets/token") << "T";
+  fs::rename(base_ + "/outside/secrets", root_ + "/deep/secrets");
+  EXPECT_EQ(index_->TakeIfQuiet(), nullptr) << "a moved-in secret is queued";
+  ExpectMatchesFullScan("after the move");
+}
+
+// Attack: the loop's poll of mountinfo consumes the change it sees; the
+// drain that follows must still compare the mount table.
+TEST_F(SensitiveIndexTest, AMountSeenOnTheLoopStillDistrustsTheIndex) {
+  const std::string source = base_ + "/source";
+  fs::create_directories(source);
+  std::ofstream(source + "/.env") << "SECRET";
+  Write("mnt/keep.txt");
+  Built();
+  ASSERT_EQ(index_->Take().mode, "index");
+  ASSERT_NE(index_->TakeIfQuiet(), nullptr);
+  if (mount(source.c_str(), (root_ + "/mnt").c_str(), nullptr, MS_BIND,
+            nullptr) != 0) {
+    GTEST_SKIP() << "cannot bind-mount here: " << strerror(errno);
+  }
+  const std::shared_ptr<const SensitiveScan> quiet = index_->TakeIfQuiet();
+  const SensitiveIndex::Snapshot snapshot = index_->Take();
+  EXPECT_EQ(umount2((root_ + "/mnt").c_str(), MNT_DETACH), 0);
+  EXPECT_EQ(quiet, nullptr);
+  EXPECT_EQ(snapshot.mode, "full_scan");
+  EXPECT_THAT(snapshot.reason, HasSubstr("mount table"));
+  EXPECT_EQ(index_->TakeIfQuiet(), nullptr);
+}
+
 TEST_F(SensitiveIndexTest, AMissingRootIsAFallbackNotAnEmptySet) {
   index_ = std::make_shared<SensitiveIndex>(base_ + "/absent", kDeny, kAllow);
   index_->Build();
@@ -348,6 +419,7 @@ TEST_F(SensitiveIndexTest, AMissingRootIsAFallbackNotAnEmptySet) {
 
 TEST_F(SensitiveIndexTest, BeforeTheBuildCallsUseTheFullScan) {
   index_ = std::make_shared<SensitiveIndex>(root_, kDeny, kAllow);
+  EXPECT_EQ(index_->TakeIfQuiet(), nullptr);
   const SensitiveIndex::Snapshot snapshot = index_->Take();
   EXPECT_EQ(snapshot.mode, "full_scan");
   EXPECT_EQ(snapshot.reason, "building");

@@ -91,26 +91,56 @@ absl::StatusOr<SensitiveScan> SensitiveSet(
   return ScanSensitivePaths(root, denylist, allowlist);
 }
 
+namespace {
+
+// The data dir (bound read-only) and its state/ (masked), when there is one.
+absl::Status LocateDataDir(const std::string& root, int data_dir_fd,
+                           JailMasks* masks) {
+  if (data_dir_fd < 0) return absl::OkStatus();
+  absl::StatusOr<PathId> data = LocateDirFd(root, data_dir_fd);
+  if (!data.ok()) return data.status();
+  if (data->path == root) {
+    return Unavailable("the data dir is the root itself");
+  }
+  masks->data_dir = *data;
+  struct stat st;
+  if (fstatat(data_dir_fd, "state", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISDIR(st.st_mode)) {
+    masks->state =
+        PathId{data->path + "/state", static_cast<uint64_t>(st.st_dev),
+               static_cast<uint64_t>(st.st_ino), true};
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<JailMasks> JailMasksFromQuietSet(const std::string& root,
+                                                int data_dir_fd,
+                                                const SensitiveScan& set) {
+  const int64_t start = MonotonicUs();
+  JailMasks masks;
+  if (absl::Status located = LocateDataDir(root, data_dir_fd, &masks);
+      !located.ok()) {
+    return located;
+  }
+  masks.scan = set;
+  masks.scan_mode = "index";
+  masks.scan_reason.clear();
+  masks.on_loop = true;
+  masks.scan_us = MonotonicUs() - start;
+  return masks;
+}
+
 absl::StatusOr<JailMasks> PrepareJailMasks(
     const std::string& root, const std::vector<std::string>& denylist,
     const std::vector<std::string>& allowlist, int data_dir_fd,
     SensitiveIndex* index) {
   const int64_t start = MonotonicUs();
   JailMasks masks;
-  if (data_dir_fd >= 0) {
-    absl::StatusOr<PathId> data = LocateDirFd(root, data_dir_fd);
-    if (!data.ok()) return data.status();
-    if (data->path == root) {
-      return Unavailable("the data dir is the root itself");
-    }
-    masks.data_dir = *data;
-    struct stat st;
-    if (fstatat(data_dir_fd, "state", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISDIR(st.st_mode)) {
-      masks.state =
-          PathId{data->path + "/state", static_cast<uint64_t>(st.st_dev),
-                 static_cast<uint64_t>(st.st_ino), true};
-    }
+  if (absl::Status located = LocateDataDir(root, data_dir_fd, &masks);
+      !located.ok()) {
+    return located;
   }
   absl::StatusOr<SensitiveScan> scan =
       SensitiveSet(root, denylist, allowlist, index, &masks.scan_mode,

@@ -1,5 +1,6 @@
 // What a tool call's jail must hide and keep read-only, computed from one
-// view of the project tree on a worker thread (loop/worker_pool.h):
+// view of the project tree on a worker thread (loop/worker_pool.h), or on
+// the loop from the index's quiet set (JailMasksFromQuietSet):
 //   - every sensitive path (runtime/policy/sensitive_mask.h), with the identity
 //   the
 //     jail checks before it masks it;
@@ -41,6 +42,7 @@ struct JailMasks {
   std::string scan_mode = "full_scan";  // "index" | "full_scan"
   std::string scan_reason;              // why full_scan ("" for index)
   uint64_t scan_events = 0;             // notifications the index applied
+  bool on_loop = false;  // from SensitiveIndex::TakeIfQuiet, no worker hop
 };
 
 // The sensitive set from the project's index when it can be trusted (after
@@ -65,6 +67,14 @@ absl::StatusOr<JailMasks> PrepareJailMasks(
     const std::string& root, const std::vector<std::string>& denylist,
     const std::vector<std::string>& allowlist, int data_dir_fd,
     SensitiveIndex* index = nullptr);
+
+// The masks around a set the index gave on the loop (TakeIfQuiet): the data
+// dir is located through its open fd (a handful of syscalls on paths already
+// resolved, no walk: the same work the loop does to watch the masks), so
+// the loop may call it. `data_dir_fd` < 0: no data dir.
+absl::StatusOr<JailMasks> JailMasksFromQuietSet(const std::string& root,
+                                                int data_dir_fd,
+                                                const SensitiveScan& set);
 
 }  // namespace jcs::runtime
 

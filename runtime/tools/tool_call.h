@@ -48,7 +48,10 @@ struct ToolRuntime::Call {
   // GetToolResult(wait) callers: answered with the same document.
   std::vector<Respond> result_waiters;
   bool holds_capacity = false;
-  bool done = false;        // responded (or dropped)
+  bool done = false;  // responded (or dropped)
+  // Set while the call is still inside Run(): a failure found then is
+  // delivered on a later turn of the loop (Deliver).
+  bool in_run = false;
   bool cancelled = false;   // result dropped
   std::string kill_reason;  // why the runtime killed the jail
   nlohmann::json kill_detail;

@@ -563,6 +563,18 @@ void ToolRuntime::Fail(const std::shared_ptr<Call>& call, std::string reason,
 
 void ToolRuntime::Deliver(const std::shared_ptr<Call>& call, Respond respond,
                           nlohmann::json response) {
+  if (call->in_run) {
+    // A jailed call's `respond` never runs inside Run() (its caller may not
+    // be ready for it yet): the same delivery, one turn of the loop later.
+    call->in_run = false;
+    std::weak_ptr<bool> alive = alive_;
+    auto doc = std::make_shared<nlohmann::json>(std::move(response));
+    auto reply = std::make_shared<Respond>(std::move(respond));
+    absl::Status posted = loop_->Post([this, alive, call, doc, reply] {
+      if (!alive.expired()) Deliver(call, std::move(*reply), std::move(*doc));
+    });
+    if (posted.ok()) return;
+  }
   if (config_.on_result) {
     config_.on_result(call->call_id, call->conversation_id, response);
   }

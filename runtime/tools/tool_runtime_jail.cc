@@ -67,14 +67,27 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
     return;
   }
   call->jail_spec = std::move(spec);
-  // The scan of the tree (and the data dir's location) is filesystem work:
-  // it runs on a worker thread, never on the loop.
+  std::weak_ptr<Call> weak_call = call;
+  // Usually nothing changed in the tree since the last call: the index's
+  // set is taken here, without a hop to a worker thread and back (the
+  // largest part of a call's constant cost), and the jail is launched now.
+  // A failure on the way is still delivered on a later turn of the loop
+  // (Call::in_run): `respond` is never called inside Run().
+  if (std::shared_ptr<const SensitiveScan> quiet = index_->TakeIfQuiet()) {
+    call->in_run = true;
+    ContinueJail(
+        call, JailMasksFromQuietSet(config_.root, data_dir_fd_->get(), *quiet));
+    call->in_run = false;
+    return;
+  }
+  // Something is queued (or the index is busy, building or untrusted): the
+  // drain, or the full scan, is filesystem work: it runs on a worker
+  // thread, never on the loop.
   const std::string root = config_.root;
   const std::vector<std::string> deny = options.sensitive_path_denylist;
   const std::vector<std::string> allow = options.sensitive_path_allowlist;
   std::shared_ptr<UniqueFd> data_fd = data_dir_fd_;
   std::shared_ptr<SensitiveIndex> index = index_;
-  std::weak_ptr<Call> weak_call = call;
   absl::Status queued = RunOffLoop<absl::StatusOr<JailMasks>>(
       loop_, alive_,
       [root, deny, allow, data_fd, index] {
@@ -115,7 +128,8 @@ void ToolRuntime::ContinueJail(const std::shared_ptr<Call>& call,
                      {"directories", masks->scan.directories},
                      {"attempts", masks->scan.attempts},
                      {"masked", masks->scan.entries.size()},
-                     {"hard_link_walk", masks->scan.hard_link_walk}};
+                     {"hard_link_walk", masks->scan.hard_link_walk},
+                     {"on_loop", masks->on_loop}};
   if (!masks->scan_reason.empty()) {
     call->scan_info["reason"] = masks->scan_reason;
   }
