@@ -1,17 +1,18 @@
 // Conversations through the real daemon and the real `jcs conversation` CLI
 // (issue 12; spec §7, §1.2), porting the original acceptance cases:
-//   runtime_hardening 4  CorrelationIdIsPropagatedAcrossLlmToolAndPolicy
-//   runtime_hardening 5  CorrelationIdIsGeneratedAndReused
-//   runtime_hardening 19 CancelEmitsToolCancelledForPendingCalls
-//   runtime_hardening 20 AsyncToolRequestCompletesInTheBackground
-//   runtime_hardening 6  IncidentTimelineMergesBothSourcesBoundedAndFiltered
-//   runtime_hardening 7  CancelledRunningCallIsCancelledInTheIncidentTimeline
-//   runtime_hardening 8, 9, 12
-//   IncidentTimelineOutlivesTheConversationAndProject runtime_hardening 53
-//   InvalidAdapterFailsTurnsAndConversationStaysUsable runtime_hardening 55
-//   ConcurrentConversationsInManyProjectsStayIsolated runtime_diagnostics 1
-//   DiagnosticsExposeConversationsAndCounters runtime_diagnostics 3
-//   DeniedModelToolCallDegradesHealth
+//   runtime_hardening 4: CorrelationIdIsPropagatedAcrossLlmToolAndPolicy
+//   runtime_hardening 5: CorrelationIdIsGeneratedAndReused
+//   runtime_hardening 6: IncidentTimelineMergesBothSourcesBoundedAndFiltered
+//   runtime_hardening 7: CancelledRunningCallIsCancelledInTheIncidentTimeline
+//   runtime_hardening 8, 9, 12:
+//     IncidentTimelineOutlivesTheConversationAndProject
+//   runtime_hardening 19: CancelEmitsToolCancelledForPendingCalls
+//   runtime_hardening 20: AsyncToolRequestCompletesInTheBackground
+//   runtime_hardening 53: InvalidAdapterFailsTurnsAndConversationStaysUsable
+//   runtime_hardening 55: ConcurrentConversationsInManyProjectsStayIsolated
+//   runtime_diagnostics 1: DiagnosticsExposeConversationsAndCounters
+//   runtime_diagnostics 3: DeniedModelToolCallIsCountedWithoutDegradingHealth
+//     (issue 13: health is degraded only while a runbook rule fires)
 // jcs adaptations: `command.run.example_command` (case 3 of diagnostics) is
 // fs.read, denied the same way by allow_tools; the async call of case 20 is
 // an exec of /bin/sleep (jcs has no simulate_delay_ms).

@@ -87,7 +87,8 @@
 //   53 InvalidAdapterFailsTurnsAndConversationStaysUsable
 //   55 ConcurrentConversationsInManyProjectsStayIsolated
 // runtime_diagnostics 1 and 3: conversation_test.cc
-// DiagnosticsExposeConversationsAndCounters, DeniedModelToolCallDegradesHealth.
+// DiagnosticsExposeConversationsAndCounters,
+// DeniedModelToolCallIsCountedWithoutDegradingHealth.
 //
 // Later issues: 51-52 (asset loaders: invalid UTF-8, strict loading), 54
 // and runtime_diagnostics 2 (watcher debounce).
