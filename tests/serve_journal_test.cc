@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -164,6 +165,32 @@ TEST_F(JournalTest, EventsAreSentDurableAndSurviveKill9) {
   absl::StatusOr<proto::Event> next = (*again)->NextEvent(absl::Seconds(5));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_GT(next->seq(), last_seq);
+}
+
+// A conversation the daemon answered is still there for the incident
+// response after kill -9: its timeline comes from the journal, both sources.
+TEST_F(JournalTest, ConversationTimelineSurvivesKill9) {
+  const std::string p = StartProject();
+  RunResult r = Cli({"conversation", "start", p, "--id", "c-kill9"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  r = Cli({"conversation", "send", p, "c-kill9", "--text", "please list skills",
+           "--correlation-id", "corr-kill9"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  ASSERT_TRUE(WaitJournalIdle(p));
+  ASSERT_TRUE(Kill9AndRestart()) << daemon_.Log();
+  r = Cli({"timeline", p, "c-kill9", "--json"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  const json timeline = json::parse(r.out, nullptr, false);
+  std::set<std::string> events, sources;
+  for (const json& e : timeline["entries"]) {
+    events.insert(e["event"].get<std::string>());
+    sources.insert(e["source"].get<std::string>());
+    EXPECT_EQ(e["conversation_id"], "c-kill9") << e;
+  }
+  EXPECT_TRUE(events.count("conversation.user.message")) << r.out;
+  EXPECT_TRUE(events.count("conversation.assistant.message")) << r.out;
+  EXPECT_TRUE(events.count("tool.completed")) << r.out;
+  EXPECT_EQ(sources, (std::set<std::string>{"conversation", "telemetry"}));
 }
 
 TEST_F(JournalTest, AFullDiskIsReportedAndNothingWrittenBeforeIsLost) {
