@@ -156,6 +156,9 @@ class Conversation {
     bool async = false;
   };
   struct Run {
+    // User-provided: clang cannot default-construct a nested struct with
+    // member initializers through the enclosing class's std::optional.
+    Run() {}
     uint64_t id = 0;
     std::string correlation_id;
     std::string signal_id;
