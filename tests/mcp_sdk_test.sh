@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `jcs mcp` checked by a client nobody here wrote (issue 15): the official MCP TypeScript SDK's
 # stdio client (tests/mcp_sdk/client.mjs, its npm packages pinned by the lockfile there) against a
-# real daemon and project: initialize, ping, logging/setLevel, tools/list with hints, exec,
-# a path denial and a denied tool as isError results, and a cancelled call whose processes die.
+# real daemon and project (`jcs mcp --project`) and a private one (`jcs mcp --root`): initialize,
+# ping, logging/setLevel, tools/list with hints, exec, a path denial and a denied tool as isError
+# results, and a cancelled call whose processes die.
 set -uo pipefail
 ws="${TEST_SRCDIR}/${TEST_WORKSPACE}"
 jcs="$ws/tools/jcs"
@@ -49,8 +50,26 @@ if [[ $rc -ne 1 || -n $out ]] || ! grep -q "project_not_found" "$T/err"; then
 fi
 echo "ok: an unknown project exits 1 naming project_not_found"
 
-if ! node "$sdk/client.mjs" "$jcs" "$JCS_SOCKET" mcp; then
+echo "--- jcs mcp --project (through the running daemon)"
+if ! node "$sdk/client.mjs" "$jcs" mcp --project mcp; then
   echo "--- daemon log" >&2
   tail -n 30 "$T/serve.log" >&2
   exit 1
 fi
+
+echo "--- jcs mcp --root (a private daemon of its own)"
+mkdir "$T/tmp"
+if ! TMPDIR="$T/tmp" node "$sdk/client.mjs" "$jcs" mcp --root "$T/project" \
+  --opt 'deny_tools=["fs.write"]'; then
+  exit 1
+fi
+# The private daemon drained and its directory is gone once jcs mcp exited.
+deadline=$((SECONDS + 15))
+while pgrep -f "serve --config $T/tmp/" >/dev/null || [[ -n $(ls -A "$T/tmp") ]]; do
+  if ((SECONDS > deadline)); then
+    echo "FAIL: the private daemon outlived jcs mcp: $(pgrep -af "serve --config $T/tmp/"); $(ls -A "$T/tmp")" >&2
+    exit 1
+  fi
+  sleep 0.05
+done
+echo "ok: the private daemon drained and its directory is removed"

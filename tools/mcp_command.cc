@@ -1,11 +1,16 @@
-// `jcs mcp --project ID [--socket PATH]`: an MCP server on stdin/stdout
-// (protocol/mcp/server.h) whose tools are a project of a running `jcs
-// serve`, reached through the control API. The daemon authorizes the
-// connection's peer as for any client, so an agent host gets exactly the
-// projects its uid may use, and every call goes through the project's whole
-// tool pipeline (policy, jail, caps).
+// `jcs mcp`: an MCP server on stdin/stdout (protocol/mcp/server.h) whose
+// tools are one project's, every call through the daemon's whole tool
+// pipeline (policy, jail, caps):
+//   --project ID [--socket PATH]  a project of a running `jcs serve`, reached
+//       through the control API; the daemon authorizes the connection's peer
+//       as for any client, so an agent host gets exactly the projects its uid
+//       may use.
+//   --root DIR [--opt K=V]... [--options FILE] [--data-dir DIR]  a project on
+//       DIR in a private `jcs serve` of this command's own
+//       (tools/private_daemon.h), drained when the command ends.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,6 +25,8 @@
 #include "tools/client_common.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
+#include "tools/option_flags.h"
+#include "tools/private_daemon.h"
 
 namespace jcs::tools {
 namespace {
@@ -31,14 +38,24 @@ constexpr auto kReplace = json::error_handler_t::replace;
 const CommandSpec& McpSpec() {
   static const auto* spec = new CommandSpec{
       "mcp",
-      "--project ID",
+      "(--project ID | --root DIR)",
       "Serves the Model Context Protocol (JSON-RPC 2.0, one message per line) "
-      "on stdin and stdout for one project of a running jcs serve: its "
-      "policy-filtered tools, every call jailed by the daemon. stdout carries "
-      "only protocol messages; errors go to stderr. Register it in an agent "
-      "host as a stdio server.",
-      {{"--project", "ID", "", "the project whose tools to serve (required)"},
-       SocketFlag()}};
+      "on stdin and stdout: one project's policy-filtered tools, every call "
+      "jailed. --project serves a project of a running jcs serve; --root "
+      "starts a private jcs serve for this command, a project on DIR in it, "
+      "and drains it at the end. stdout carries only protocol messages; "
+      "errors go to stderr. Register it in an agent host as a stdio server.",
+      {{"--project", "ID", "", "a project of the running daemon"},
+       SocketFlag(),
+       {"--root", "DIR", "", "a project on DIR, in a private daemon"},
+       {"--opt", "KEY=VALUE", "",
+        "with --root: a runtime option; VALUE is JSON or else a string; "
+        "later ones win",
+        true},
+       {"--options", "FILE", "",
+        "with --root: a JSON object of runtime options"},
+       {"--data-dir", "DIR", ".jido",
+        "with --root: the state directory, relative to the root"}}};
   return *spec;
 }
 
@@ -128,9 +145,63 @@ int McpCommand(const std::vector<std::string>& args) {
     return UsageError(spec,
                       "unexpected argument '" + flags->positional[0] + "'");
   }
-  const std::string project = flags->Get("--project");
-  if (project.empty()) return UsageError(spec, "--project: required");
-  ControlToolBackend backend(flags->Get("--socket", DefaultSocket()), project);
+  const bool private_daemon = flags->Has("--root");
+  if (private_daemon == flags->Has("--project")) {
+    return UsageError(spec, "give exactly one of --project and --root");
+  }
+  if (private_daemon ? flags->Has("--socket")
+                     : (flags->Has("--opt") || flags->Has("--options") ||
+                        flags->Has("--data-dir"))) {
+    return UsageError(spec, private_daemon
+                                ? "--socket: only with --project"
+                                : "--opt, --options and --data-dir: only "
+                                  "with --root");
+  }
+  runtime::OptionList options;
+  if (private_daemon) {
+    absl::StatusOr<runtime::OptionList> gathered = GatherOptions(*flags);
+    if (!gathered.ok()) {
+      return UsageError(spec, std::string(gathered.status().message()));
+    }
+    options = *std::move(gathered);
+  }
+  // SIGTERM, SIGINT and SIGHUP (the host stopping the server) end serving
+  // like the end of input: running calls are cancelled and a private daemon
+  // drained. Blocked before any thread or child exists, so they all inherit
+  // it and only the signalfd sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_signals, sig);
+  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  const int stop_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  if (stop_fd < 0) {
+    return Fail(spec.name, absl::ErrnoToStatus(errno, "signalfd"));
+  }
+  // A client that closes its end must not kill jcs mid-cancel: writes fail
+  // with EPIPE instead and the server shuts down, cancelling running calls.
+  signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<PrivateDaemon> daemon;
+  std::string socket = flags->Get("--socket", DefaultSocket());
+  std::string project = flags->Get("--project");
+  if (private_daemon) {
+    absl::StatusOr<std::unique_ptr<PrivateDaemon>> started =
+        PrivateDaemon::Start();
+    if (!started.ok()) return Fail(spec.name, started.status());
+    daemon = *std::move(started);
+    socket = daemon->socket_path();
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(socket);
+    if (!client.ok()) return Fail(spec.name, client.status());
+    std::optional<std::string> data_dir;
+    if (flags->Has("--data-dir")) data_dir = flags->Get("--data-dir");
+    absl::StatusOr<std::string> id =
+        (*client)->StartProject(flags->Get("--root"), options, "mcp", data_dir);
+    if (!id.ok()) return Fail(spec.name, id.status());
+    project = *id;
+  }
+  if (project.empty()) return UsageError(spec, "--project: empty");
+  ControlToolBackend backend(socket, project);
   // Fail at start, with the daemon's reason, rather than on the first call:
   // an agent host shows a server that exits with its stderr.
   if (absl::StatusOr<json> tools = backend.ListTools(); !tools.ok()) {
@@ -142,12 +213,10 @@ int McpCommand(const std::vector<std::string>& args) {
   if (protocol_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
     return Fail(spec.name, absl::ErrnoToStatus(errno, "redirecting stdout"));
   }
-  // A client that closes its end must not kill jcs mid-cancel: writes fail
-  // with EPIPE instead and the server shuts down, cancelling running calls.
-  signal(SIGPIPE, SIG_IGN);
-  absl::Status served =
-      protocol::mcp::McpServer::Serve(&backend, STDIN_FILENO, protocol_fd);
+  absl::Status served = protocol::mcp::McpServer::Serve(&backend, STDIN_FILENO,
+                                                        protocol_fd, stop_fd);
   close(protocol_fd);
+  daemon.reset();  // drains the private daemon
   if (!served.ok()) return Fail(spec.name, served);
   return 0;
 }

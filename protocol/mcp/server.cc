@@ -1,6 +1,7 @@
 #include "protocol/mcp/server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -324,7 +325,8 @@ void McpServer::Shutdown() {
   ReapWorkers(/*all=*/true);
 }
 
-absl::Status McpServer::Serve(ToolBackend* backend, int in_fd, int out_fd) {
+absl::Status McpServer::Serve(ToolBackend* backend, int in_fd, int out_fd,
+                              int stop_fd) {
   std::atomic<bool> broken{false};
   McpServer server(backend, [out_fd, &broken](std::string_view line) {
     while (!line.empty() && !broken.load()) {
@@ -341,6 +343,14 @@ absl::Status McpServer::Serve(ToolBackend* backend, int in_fd, int out_fd) {
   std::vector<char> buffer(64 * 1024);
   absl::Status status = absl::OkStatus();
   while (!broken.load()) {
+    pollfd fds[2] = {{in_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    const int ready = poll(fds, stop_fd >= 0 ? 2 : 1, -1);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) {
+      status = absl::ErrnoToStatus(errno, "poll");
+      break;
+    }
+    if (stop_fd >= 0 && fds[1].revents != 0) break;
     const ssize_t n = read(in_fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {

@@ -82,8 +82,11 @@ class McpServer {
   void Shutdown();
 
   // Reads `in_fd` to its end, answering on `out_fd` (EINTR retried); then
-  // Shutdown(). Stops early when `out_fd` cannot be written.
-  static absl::Status Serve(ToolBackend* backend, int in_fd, int out_fd);
+  // Shutdown(). Stops early when `out_fd` cannot be written, or when
+  // `stop_fd` (if >= 0; e.g. a signalfd of SIGTERM) becomes readable: the
+  // same as the input ending.
+  static absl::Status Serve(ToolBackend* backend, int in_fd, int out_fd,
+                            int stop_fd = -1);
 
  private:
   struct Call {

@@ -61,6 +61,7 @@ class FakeBackend : public ToolBackend {
       cv.notify_all();
       cv.wait(lock, [&] { return cancelled.count(call_id) > 0; });
       running.erase(call_id);
+      cv.notify_all();  // WaitRunning(0)
       return json{{"status", "error"}, {"tool", name}, {"reason", "cancelled"}};
     }
     started(call_id);
@@ -377,6 +378,30 @@ TEST(McpServeTest, PipesOversizedAndEndOfInputCancels) {
   std::lock_guard<std::mutex> lock(backend.mu);
   EXPECT_EQ(backend.cancelled.size(), 1u);
   EXPECT_TRUE(backend.running.empty());
+}
+
+// A readable stop fd (the command's SIGTERM signalfd) ends serving like the
+// end of input: running calls are cancelled.
+TEST(McpServeTest, StopFdEndsServing) {
+  FakeBackend backend;
+  int in[2], out[2], stop[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(stop, O_CLOEXEC), 0);
+  absl::Status served;
+  std::thread server(
+      [&] { served = McpServer::Serve(&backend, in[0], out[1], stop[0]); });
+  const std::string input =
+      InitLine() + "\n" + Request(2, "tools/call", {{"name", "block"}}) + "\n";
+  ASSERT_EQ(write(in[1], input.data(), input.size()),
+            static_cast<ssize_t>(input.size()));
+  ASSERT_TRUE(backend.WaitRunning(1));
+  ASSERT_EQ(write(stop[1], "x", 1), 1);
+  server.join();  // in[1] is still open: only the stop fd ended it
+  EXPECT_TRUE(served.ok()) << served;
+  std::lock_guard<std::mutex> lock(backend.mu);
+  EXPECT_EQ(backend.cancelled.size(), 1u);
+  for (int fd : {in[0], in[1], out[0], out[1], stop[0], stop[1]}) close(fd);
 }
 
 }  // namespace

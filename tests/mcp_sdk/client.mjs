@@ -3,16 +3,17 @@
 // and a denied tool as isError results, and a long call cancelled through an AbortSignal (the SDK
 // sends notifications/cancelled) whose processes must then be gone from the host.
 //
-// usage: node client.mjs JCS SOCKET PROJECT
+// usage: node client.mjs JCS ARG...   (jcs's arguments: mcp --project ID ... or mcp --root DIR ...;
+// the project must deny fs.write and have notes.txt saying "hello")
 // Prints one "ok: ..." line per check; exits 1 at the first failed one.
 import { readdirSync, readFileSync } from "node:fs";
 import { randomInt } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 
-const [jcs, socket, project] = process.argv.slice(2);
-if (!jcs || !socket || !project) {
-  console.error("usage: node client.mjs JCS SOCKET PROJECT");
+const [jcs, ...jcsArgs] = process.argv.slice(2);
+if (!jcs || jcsArgs.length === 0) {
+  console.error("usage: node client.mjs JCS ARG...");
   process.exit(2);
 }
 
@@ -53,7 +54,8 @@ async function waitFor(what, predicate, timeoutMs = 15000) {
 const protocolErrors = [];
 const transport = new StdioClientTransport({
   command: jcs,
-  args: ["mcp", "--socket", socket, "--project", project],
+  args: jcsArgs,
+  env: process.env,  // JCS_SOCKET, TMPDIR
   stderr: "inherit",
 });
 const client = new Client({ name: "jcs-sdk-test", version: "1.0.0" });
