@@ -3,7 +3,7 @@
 # stdio client (tests/mcp_sdk/client.mjs, its npm packages pinned by the lockfile there) against a
 # real daemon and project (`jcs mcp --project`) and a private one (`jcs mcp --root`): initialize,
 # ping, logging/setLevel, tools/list with hints, exec, a path denial and a denied tool as isError
-# results, and a cancelled call whose processes die.
+# results, a cancelled call whose processes die, and an asset read as a resource.
 set -uo pipefail
 ws="${TEST_SRCDIR}/${TEST_WORKSPACE}"
 jcs="$ws/tools/jcs"
@@ -16,6 +16,8 @@ fi
 T=$(mktemp -d /tmp/jcs-mcp-test.XXXXXX)
 mkdir "$T/project"
 echo hello >"$T/project/notes.txt"
+mkdir -p "$T/project/.jido/skills"
+echo "# Greet" >"$T/project/.jido/skills/greet.md"
 chown -R nobody:nogroup "$T/project"  # tools never run as host root
 printf 'socket_path: "%s/jcs.sock"\nstate_dir: "%s/state"\n' "$T" "$T" >"$T/serve.cfg"
 

@@ -31,6 +31,8 @@ inline constexpr int kInvalidRequest = -32600;
 inline constexpr int kMethodNotFound = -32601;
 inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
+// MCP's code for resources/read of a resource that does not exist.
+inline constexpr int kResourceNotFound = -32002;
 
 // One message's line, without its newline. Tool arguments (a file's content
 // for fs.write) are the large ones; the control API's frame cap is the same.

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/version.h"
+#include "protocol/mcp/resources.h"
 #include "protocol/mcp/tool_mapping.h"
 
 namespace jcs::protocol::mcp {
@@ -32,6 +33,24 @@ int LevelIndex(std::string_view level) {
 }
 
 std::string IdKey(const json& id) { return id.dump(); }
+
+std::string Field(const json& doc, const char* key) {
+  if (!doc.is_object()) return "";
+  const auto it = doc.find(key);
+  return it != doc.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// "reason" or "reason: {detail}" of an error document.
+std::string Reason(const json& doc) {
+  std::string text = Field(doc, "reason");
+  if (doc.is_object() && doc.contains("detail") && doc["detail"].is_object() &&
+      !doc["detail"].empty()) {
+    absl::StrAppend(
+        &text, ": ",
+        doc["detail"].dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  return text;
+}
 
 }  // namespace
 
@@ -108,6 +127,8 @@ void McpServer::HandleRequest(const Message& message) {
   if (method == "tools/list") return ListTools(message);
   if (method == "tools/call") return CallTool(message);
   if (method == "logging/setLevel") return SetLevel(message);
+  if (method == "resources/list") return ListResources(message);
+  if (method == "resources/read") return ReadResource(message);
   ReplyError(message.id, kMethodNotFound,
              absl::StrCat("method not found: ", method));
 }
@@ -145,7 +166,9 @@ void McpServer::Initialize(const Message& message) {
   Reply(message.id,
         {{"protocolVersion", chosen},
          {"capabilities",
-          {{"tools", {{"listChanged", false}}}, {"logging", json::object()}}},
+          {{"tools", {{"listChanged", false}}},
+           {"resources", {{"listChanged", false}, {"subscribe", false}}},
+           {"logging", json::object()}}},
          {"serverInfo", {{"name", "jcs"}, {"version", kJcsVersion}}},
          {"instructions",
           "jcs runs every tool call in a fresh jail under the project's "
@@ -186,6 +209,70 @@ void McpServer::SetLevel(const Message& message) {
     log_level_ = level;
   }
   Reply(message.id, json::object());
+}
+
+void McpServer::ListResources(const Message& message) {
+  json resources = json::array();
+  for (const char* type : kAssetTypes) {
+    absl::StatusOr<json> doc =
+        backend_->RunTool("asset.list", {{"type", type}}, json::object(),
+                          [](const std::string&) {});
+    if (!doc.ok()) {
+      return ReplyError(message.id, kInternalError,
+                        absl::StrCat("internal error: resources/list: ",
+                                     doc.status().message()));
+    }
+    if (Field(*doc, "status") != "ok") {
+      // The project's policy hides the asset tools: no resources either.
+      if (Field(*doc, "reason") == "denied") break;
+      return ReplyError(message.id, kInternalError,
+                        absl::StrCat("internal error: resources/list: "
+                                     "asset.list of ",
+                                     type, " failed: ", Reason(*doc)));
+    }
+    const json items = (*doc)["result"].is_object()
+                           ? (*doc)["result"].value("items", json::array())
+                           : json::array();
+    if (!items.is_array()) continue;
+    for (const json& item : items) resources.push_back(AssetResource(item));
+  }
+  Reply(message.id, {{"resources", std::move(resources)}});
+}
+
+void McpServer::ReadResource(const Message& message) {
+  const std::string uri = Field(message.params, "uri");
+  std::optional<std::pair<std::string, std::string>> asset = ParseAssetUri(uri);
+  if (!asset.has_value()) {
+    return ReplyError(message.id, kInvalidParams,
+                      "invalid params: resources/read: params.uri: expected "
+                      "jcs://assets/TYPE/NAME (TYPE skill, command, workflow "
+                      "or skill_graph)");
+  }
+  absl::StatusOr<json> doc = backend_->RunTool(
+      "asset.get", {{"type", asset->first}, {"key", asset->second}},
+      json::object(), [](const std::string&) {});
+  if (!doc.ok()) {
+    return ReplyError(message.id, kInternalError,
+                      absl::StrCat("internal error: resources/read: ",
+                                   doc.status().message()));
+  }
+  if (Field(*doc, "status") != "ok") {
+    if (Field(*doc, "reason") == "asset_not_found") {
+      return ReplyError(message.id, kResourceNotFound,
+                        absl::StrCat("resource not found: ", uri));
+    }
+    return ReplyError(message.id, kInternalError,
+                      absl::StrCat("internal error: resources/read: asset.get "
+                                   "failed: ",
+                                   Reason(*doc)));
+  }
+  const json& result = (*doc)["result"];
+  const json asset_doc =
+      result.is_object() ? result.value("asset", json()) : json();
+  Reply(message.id,
+        {{"contents", json::array({{{"uri", uri},
+                                    {"mimeType", "text/markdown"},
+                                    {"text", Field(asset_doc, "content")}}})}});
 }
 
 void McpServer::CallTool(const Message& message) {

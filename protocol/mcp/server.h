@@ -15,6 +15,10 @@
 //                         isError results naming the reason); an unknown
 //                         tool is -32602, as MCP specifies
 //   logging/setLevel      the lowest level of notifications/message sent
+//   resources/list, resources/read  the project's assets (resources.h),
+//                         through asset.list and asset.get; a denied
+//                         asset.list lists nothing, a missing asset is
+//                         -32002
 //   notifications/cancelled  cancels the call of requestId: the backend
 //                         kills its process tree and no response is sent
 // Requests other than initialize and ping before initialize get -32600.
@@ -107,6 +111,8 @@ class McpServer {
   void ListTools(const Message& message);
   void CallTool(const Message& message);
   void SetLevel(const Message& message);
+  void ListResources(const Message& message);
+  void ReadResource(const Message& message);
   void Cancel(const nlohmann::json& request_id);
   void RunCall(const std::shared_ptr<Call>& call, const std::string& name,
                const nlohmann::json& args);

@@ -51,6 +51,29 @@ class FakeBackend : public ToolBackend {
                   {"reason", "outside_root"},
                   {"detail", {{"path", "../../etc/shadow"}}}};
     }
+    if (name == "asset.list") {
+      if (deny_assets) return json{{"status", "error"}, {"reason", "denied"}};
+      json items = json::array();
+      if (args["type"] == "skill") {
+        items.push_back({{"type", "skill"},
+                         {"name", "greet me"},
+                         {"path", ".jido/skills/greet me.md"}});
+      }
+      return json{{"status", "ok"}, {"result", {{"items", items}}}};
+    }
+    if (name == "asset.get") {
+      asset_gets.push_back(args);
+      if (args == json{{"type", "skill"}, {"key", "greet me"}}) {
+        return json{{"status", "ok"},
+                    {"result", {{"asset", {{"content", "# Greet\n"}}}}}};
+      }
+      if (args["key"] == ".env") {
+        return json{{"status", "error"},
+                    {"reason", "sensitive_path_denied"},
+                    {"detail", {{"key", ".env"}}}};
+      }
+      return json{{"status", "error"}, {"reason", "asset_not_found"}};
+    }
     if (name == "block") {
       // Waits for the test to let the id out (the cancel-before-id race).
       cv.wait(lock, [&] { return release_started; });
@@ -93,6 +116,8 @@ class FakeBackend : public ToolBackend {
   std::condition_variable cv;
   int next = 0;
   bool fail_list = false;
+  bool deny_assets = false;
+  std::vector<json> asset_gets;
   bool release_started = true;
   std::set<std::string> running;
   std::set<std::string> cancelled;
@@ -283,6 +308,40 @@ TEST_F(McpServerTest, CallResults) {
             std::string::npos);
   EXPECT_EQ(out.WaitFor(nullptr, "notifications/message")["params"]["level"],
             "error");
+}
+
+TEST_F(McpServerTest, AssetsAsResources) {
+  Init();
+  server.HandleLine(Request(1, "resources/list"));
+  const json resources = out.WaitFor(1)["result"]["resources"];
+  ASSERT_EQ(resources.size(), 1u) << resources;
+  EXPECT_EQ(resources[0]["uri"], "jcs://assets/skill/greet%20me");
+  server.HandleLine(
+      Request(2, "resources/read", {{"uri", "jcs://assets/skill/greet%20me"}}));
+  const json contents = out.WaitFor(2)["result"]["contents"];
+  ASSERT_EQ(contents.size(), 1u);
+  EXPECT_EQ(contents[0]["text"], "# Greet\n");
+  EXPECT_EQ(contents[0]["mimeType"], "text/markdown");
+  server.HandleLine(
+      Request(3, "resources/read", {{"uri", "jcs://assets/skill/other"}}));
+  EXPECT_EQ(out.WaitFor(3)["error"]["code"], kResourceNotFound);
+  server.HandleLine(
+      Request(4, "resources/read", {{"uri", "jcs://assets/skill/.env"}}));
+  json reply = out.WaitFor(4);
+  EXPECT_EQ(reply["error"]["code"], kInternalError);
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find(
+                "sensitive_path_denied"),
+            std::string::npos);
+  // A URI that names no asset never reaches the backend.
+  const size_t gets = backend.asset_gets.size();
+  server.HandleLine(
+      Request(5, "resources/read", {{"uri", "file:///etc/shadow"}}));
+  EXPECT_EQ(out.WaitFor(5)["error"]["code"], kInvalidParams);
+  EXPECT_EQ(backend.asset_gets.size(), gets);
+  // The policy hides asset.list: no resources.
+  backend.deny_assets = true;
+  server.HandleLine(Request(6, "resources/list"));
+  EXPECT_EQ(out.WaitFor(6)["result"]["resources"], json::array());
 }
 
 TEST_F(McpServerTest, CancelKillsTheCallAndSendsNoResponse) {

@@ -1,10 +1,12 @@
 // Drives `jcs mcp` with the official MCP TypeScript SDK's stdio client (a client nobody here
 // wrote): initialize, ping, logging/setLevel, tools/list, tools/call of exec, a path-policy denial
 // and a denied tool as isError results, and a long call cancelled through an AbortSignal (the SDK
-// sends notifications/cancelled) whose processes must then be gone from the host.
+// sends notifications/cancelled) whose processes must then be gone from the host, and the
+// project's assets as resources.
 //
 // usage: node client.mjs JCS ARG...   (jcs's arguments: mcp --project ID ... or mcp --root DIR ...;
-// the project must deny fs.write and have notes.txt saying "hello")
+// the project must deny fs.write, have notes.txt saying "hello" and the skill asset
+// .jido/skills/greet.md saying "# Greet")
 // Prints one "ok: ..." line per check; exits 1 at the first failed one.
 import { readdirSync, readFileSync } from "node:fs";
 import { randomInt } from "node:crypto";
@@ -83,6 +85,12 @@ check(byName["fs.read"]?.annotations?.readOnlyHint === true, "tools/list: fs.rea
 check(byName["fs.write"] === undefined, "tools/list: the project's deny_tools hides fs.write",
       Object.keys(byName));
 check(byName["exec.network"] === undefined, "tools/list: no network tool under egress deny");
+
+const { resources } = await client.listResources();
+const greet = resources.find((r) => r.uri === "jcs://assets/skill/greet");
+check(greet?.mimeType === "text/markdown", "resources/list: the skill asset", resources);
+const read = await client.readResource({ uri: greet.uri });
+check(read.contents?.[0]?.text === "# Greet\n", "resources/read: the asset's content", read);
 
 const ran = await client.callTool({ name: "exec", arguments: { argv: ["/bin/cat", "notes.txt"] } });
 check(ran.isError === false && ran.structuredContent?.status === "ok" &&
