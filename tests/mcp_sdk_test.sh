@@ -52,6 +52,18 @@ if [[ $rc -ne 1 || -n $out ]] || ! grep -q "project_not_found" "$T/err"; then
 fi
 echo "ok: an unknown project exits 1 naming project_not_found"
 
+# TMPDIR goes into the private daemon's config: a quote in it would write config fields of the
+# caller's choosing. Refused before anything starts, naming TMPDIR.
+evil="$T/a\" admin_uids: 4242 x: \""
+mkdir -p "$evil"
+out=$(TMPDIR="$evil" "$jcs" mcp --root "$T/project" </dev/null 2>"$T/err")
+rc=$?
+if [[ $rc -ne 1 || -n $out ]] || ! grep -q "^jcs mcp: TMPDIR: " "$T/err" || [[ -n $(ls -A "$evil") ]]; then
+  echo "FAIL: a TMPDIR with a quote: exit $rc, stderr $(cat "$T/err"), left: $(ls -A "$evil")" >&2
+  exit 1
+fi
+echo "ok: a TMPDIR that would inject config is refused"
+
 echo "--- jcs mcp --project (through the running daemon)"
 if ! node "$sdk/client.mjs" "$jcs" mcp --project mcp; then
   echo "--- daemon log" >&2

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "tools/control_client.h"
 
@@ -38,8 +39,20 @@ std::string ExitText(int wstatus) {
 absl::StatusOr<std::unique_ptr<PrivateDaemon>> PrivateDaemon::Start(
     absl::Duration timeout) {
   const char* tmp = getenv("TMPDIR");
-  std::string templ = absl::StrCat(
-      tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp", "/jcs-mcp.XXXXXX");
+  const std::string base = tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
+  // The path goes into the daemon's text-format config inside quotes: only
+  // characters that need no escaping there.
+  for (const char c : base) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '/' ||
+          c == '.' || c == '_' || c == '-')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TMPDIR: '", base,
+                       "' has a character other than [A-Za-z0-9/._-]; set "
+                       "TMPDIR to a plain directory path for the private "
+                       "daemon's socket and state"));
+    }
+  }
+  std::string templ = base + "/jcs-mcp.XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) {
     return absl::ErrnoToStatus(
         errno, absl::StrCat("creating the private daemon's directory ", templ));
