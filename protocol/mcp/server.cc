@@ -55,8 +55,11 @@ std::string Reason(const json& doc) {
 }  // namespace
 
 McpServer::McpServer(ToolBackend* backend,
-                     std::function<void(std::string_view)> write)
-    : backend_(backend), write_(std::move(write)) {}
+                     std::function<void(std::string_view)> write,
+                     std::chrono::milliseconds progress_interval)
+    : backend_(backend),
+      write_(std::move(write)),
+      progress_interval_(progress_interval) {}
 
 McpServer::~McpServer() { Shutdown(); }
 
@@ -292,6 +295,12 @@ void McpServer::CallTool(const Message& message) {
   }
   auto call = std::make_shared<Call>();
   call->id = message.id;
+  if (const json meta = params.value("_meta", json());
+      meta.is_object() && meta.contains("progressToken") &&
+      (meta["progressToken"].is_string() ||
+       meta["progressToken"].is_number_integer())) {
+    call->progress_token = meta["progressToken"];
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutting_down_) return;
@@ -311,6 +320,9 @@ void McpServer::CallTool(const Message& message) {
     calls_[IdKey(message.id)] = call;
   }
   ReapWorkers(/*all=*/false);
+  if (!call->progress_token.is_null() && !progress_thread_.joinable()) {
+    progress_thread_ = std::thread([this] { ProgressLoop(); });
+  }
   auto done = std::make_shared<std::atomic<bool>>(false);
   workers_.push_back(Worker{
       std::thread([this, call, done, name = params["name"].get<std::string>(),
@@ -328,6 +340,7 @@ void McpServer::RunCall(const std::shared_ptr<Call>& call,
     {
       std::lock_guard<std::mutex> lock(mu_);
       call->call_id = call_id;
+      call->accepted = std::chrono::steady_clock::now();
       cancel_now = call->cancelled;
     }
     // The cancel came before the id was known: Cancel() left it to us.
@@ -384,6 +397,36 @@ void McpServer::Cancel(const json& request_id) {
   }
 }
 
+void McpServer::ProgressLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!shutting_down_) {
+    progress_cv_.wait_for(lock, progress_interval_,
+                          [this] { return shutting_down_; });
+    if (shutting_down_) break;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [key, call] : calls_) {
+      if (call->progress_token.is_null() || call->cancelled ||
+          call->call_id.empty()) {
+        continue;
+      }
+      const int64_t seconds =
+          std::chrono::duration_cast<std::chrono::seconds>(now - call->accepted)
+              .count();
+      // MCP: progress must grow with every notification.
+      const int64_t progress = std::max(seconds, call->progress_sent + 1);
+      call->progress_sent = progress;
+      // Sent with mu_ held: RunCall removes the call under mu_ before it
+      // answers, so no progress follows the response.
+      Send(Notification(
+          "notifications/progress",
+          {{"progressToken", call->progress_token},
+           {"progress", progress},
+           {"message", absl::StrCat("call ", call->call_id, " running for ",
+                                    seconds, "s")}}));
+    }
+  }
+}
+
 void McpServer::ReapWorkers(bool all) {
   for (auto it = workers_.begin(); it != workers_.end();) {
     if (all || it->done->load()) {
@@ -406,6 +449,8 @@ void McpServer::Shutdown() {
       if (!call->call_id.empty()) running.push_back(call->call_id);
     }
   }
+  progress_cv_.notify_all();
+  if (progress_thread_.joinable()) progress_thread_.join();
   for (const std::string& call_id : running) {
     (void)backend_->CancelTool(call_id);
   }

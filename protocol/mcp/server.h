@@ -21,6 +21,12 @@
 //                         -32002
 //   notifications/cancelled  cancels the call of requestId: the backend
 //                         kills its process tree and no response is sent
+//   progress              a tools/call with _meta.progressToken gets
+//                         notifications/progress every progress interval
+//                         (default 1 s) while it runs, once the pipeline
+//                         accepted it: progress = whole seconds elapsed (it
+//                         only grows), message "call <id> running for Ns";
+//                         none after its response
 // Requests other than initialize and ping before initialize get -32600.
 // Each tools/call runs on its own thread (at most kMaxConcurrentCalls), so
 // pings, lists and cancels are answered while calls run. When the input ends
@@ -29,6 +35,8 @@
 #define JCS_PROTOCOL_MCP_SERVER_H_
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <list>
 #include <map>
@@ -74,7 +82,9 @@ class McpServer {
  public:
   // `write` sends one serialized line; it is called under the server's
   // write lock, so lines never interleave.
-  McpServer(ToolBackend* backend, std::function<void(std::string_view)> write);
+  McpServer(ToolBackend* backend, std::function<void(std::string_view)> write,
+            std::chrono::milliseconds progress_interval =
+                std::chrono::milliseconds(1000));
   ~McpServer();  // Shutdown()
   McpServer(const McpServer&) = delete;
   McpServer& operator=(const McpServer&) = delete;
@@ -97,6 +107,9 @@ class McpServer {
     nlohmann::json id;
     std::string call_id;  // the backend's, once known
     bool cancelled = false;
+    nlohmann::json progress_token;                   // null: none asked for
+    std::chrono::steady_clock::time_point accepted;  // when call_id came
+    int64_t progress_sent = -1;  // the last progress value sent
   };
 
   void HandleRequest(const Message& message);
@@ -117,9 +130,14 @@ class McpServer {
   void RunCall(const std::shared_ptr<Call>& call, const std::string& name,
                const nlohmann::json& args);
   void ReapWorkers(bool all);
+  // The progress thread: wakes every progress interval while calls with a
+  // progress token run.
+  void ProgressLoop();
 
   ToolBackend* const backend_;
   const std::function<void(std::string_view)> write_;
+  const std::chrono::milliseconds progress_interval_;
+  std::thread progress_thread_;  // started with the first token
   std::mutex write_mu_;
 
   // The call threads, joined once done (by the reading thread, the only
@@ -133,6 +151,7 @@ class McpServer {
   std::mutex mu_;  // guards everything below
   bool initialized_ = false;
   bool shutting_down_ = false;
+  std::condition_variable progress_cv_;
   int log_level_ = 3;  // index into kLogLevels: warning
   // Running calls by their request id (id.dump(): 1 and "1" differ).
   std::map<std::string, std::shared_ptr<Call>> calls_;

@@ -150,6 +150,14 @@ class Output {
     });
     return found;
   }
+  std::vector<json> All(const char* method) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<json> found;
+    for (const json& line : lines_) {
+      if (line.value("method", "") == method) found.push_back(line);
+    }
+    return found;
+  }
   size_t CountId(const json& id) {
     std::lock_guard<std::mutex> lock(mu_);
     size_t n = 0;
@@ -381,6 +389,39 @@ TEST_F(McpServerTest, CancelBeforeTheCallIdIsKnown) {
   EXPECT_EQ(backend.cancelled.size(), 1u);
   EXPECT_TRUE(backend.running.empty());
   EXPECT_EQ(out.CountId(9), 0u);
+}
+
+TEST(McpProgressTest, ProgressWhileRunningOnlyWithAToken) {
+  FakeBackend backend;
+  Output out;
+  McpServer server(&backend, out.Writer(), std::chrono::milliseconds(10));
+  server.HandleLine(InitLine());
+  ASSERT_TRUE(out.WaitFor(0).contains("result"));
+  server.HandleLine(Request(1, "tools/call", {{"name", "block"}}));
+  server.HandleLine(
+      Request(2, "tools/call",
+              {{"name", "block"}, {"_meta", {{"progressToken", "tok"}}}}));
+  ASSERT_TRUE(backend.WaitRunning(2));
+  const json first = out.WaitFor(nullptr, "notifications/progress");
+  ASSERT_TRUE(first.is_object());
+  EXPECT_EQ(first["params"]["progressToken"], "tok");
+  EXPECT_NE(first["params"]["message"].get<std::string>().find("running for"),
+            std::string::npos);
+  // Values only grow, and only the call with a token gets them.
+  std::vector<json> progress;
+  for (int i = 0; i < 500 && progress.size() < 3; ++i) {
+    progress = out.All("notifications/progress");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(progress.size(), 3u);
+  for (size_t i = 0; i < progress.size(); ++i) {
+    EXPECT_EQ(progress[i]["params"]["progressToken"], "tok");
+    if (i > 0) {
+      EXPECT_GT(progress[i]["params"]["progress"].get<int64_t>(),
+                progress[i - 1]["params"]["progress"].get<int64_t>());
+    }
+  }
+  server.Shutdown();
 }
 
 TEST_F(McpServerTest, DuplicateRunningIdIsRefused) {

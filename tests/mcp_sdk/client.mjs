@@ -1,8 +1,8 @@
 // Drives `jcs mcp` with the official MCP TypeScript SDK's stdio client (a client nobody here
 // wrote): initialize, ping, logging/setLevel, tools/list, tools/call of exec, a path-policy denial
 // and a denied tool as isError results, and a long call cancelled through an AbortSignal (the SDK
-// sends notifications/cancelled) whose processes must then be gone from the host, and the
-// project's assets as resources.
+// sends notifications/cancelled) whose processes must then be gone from the host, progress
+// notifications, and the project's assets as resources.
 //
 // usage: node client.mjs JCS ARG...   (jcs's arguments: mcp --project ID ... or mcp --root DIR ...;
 // the project must deny fs.write, have notes.txt saying "hello" and the skill asset
@@ -107,6 +107,15 @@ const denied = await client.callTool({
   name: "fs.write", arguments: { path: "x.txt", content: "no" } });
 check(denied.isError === true && denied.content[0].text.startsWith("fs.write failed: denied"),
       "tools/call: a tool the policy denies is an isError result naming the denial", denied);
+
+// Progress: the SDK sends a progress token when onprogress is given; jcs reports every second.
+const progress = [];
+const slow = await client.callTool(
+  { name: "exec", arguments: { argv: ["/bin/sleep", "2.5"] } }, undefined,
+  { onprogress: (p) => progress.push(p), timeout: 60000 });
+check(slow.isError === false && progress.length >= 1 &&
+        progress.every((p, i) => i === 0 || p.progress > progress[i - 1].progress),
+      "notifications/progress while a call runs, growing", progress);
 
 // A long call: a shell and two sleeps, marked with a token nothing else on the host has.
 const token = `3000.${randomInt(1e9)}`;
