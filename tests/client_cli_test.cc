@@ -52,6 +52,8 @@ const std::vector<HelpCase>& HelpCases() {
       {{"conversation", "watch"}, {"--max-events", "--socket", "--json"}},
       {{"timeline"}, {"--correlation-id", "--limit", "--socket", "--json"}},
       {{"events"}, {"--max-events", "--socket"}},
+      {{"mcp"},
+       {"--project", "--socket", "--root", "--opt", "--options", "--data-dir"}},
       {{"ping"}, {"--timeout", "--socket", "--json"}},
       {{"version"}, {"--socket", "--json"}},
       {{"doctor"}, {"--path", "--json"}},

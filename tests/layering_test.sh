@@ -3,7 +3,9 @@
 #   tests/ -> tools/ -> supervisor/ -> runtime/conversation/ -> runtime/tools/ -> runtime/policy/
 #     -> runtime/project/ -> jail/ -> egress/, telemetry/ -> loop/ -> proto/, base/, sanitizers/
 #   with runtime/journal/ beside the runtime packages, using only telemetry/ and below
-#   (runtime/conversation/ reads it for the incident timeline, and runs its project's tools).
+#   (runtime/conversation/ reads it for the incident timeline, and runs its project's tools),
+#   and protocol/mcp/ (the MCP server) above runtime/tools/ and below tools/: it speaks MCP over
+#   a backend that tools/ gives it (the daemon's control API, or an in-process tool runtime).
 # ALLOWED below is the whole table: a package may include itself and the packages listed for it,
 # nothing else. A source file in a package missing from the table, or an include of a project
 # directory that is no package in it, fails too, so a new package has to be placed in the graph.
@@ -25,8 +27,9 @@ declare -A ALLOWED=(
   [runtime/tools]="base egress jail loop proto runtime/policy runtime/project sanitizers telemetry"
   [runtime/conversation]="base egress jail loop proto runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
   [supervisor]="base egress jail loop proto runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
-  [tools]="base egress jail loop proto runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry"
-  [tests]="base egress jail loop proto runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry tools"
+  [protocol/mcp]="base egress jail loop proto runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  [tools]="base egress jail loop proto protocol/mcp runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry"
+  [tests]="base egress jail loop proto protocol/mcp runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry tools"
 )
 
 # The package of a repository path: the longest table entry its directory starts with, or "".

@@ -24,6 +24,9 @@ int PingCommand(const std::vector<std::string>& args);
 int EventsCommand(const std::vector<std::string>& args);
 // `jcs version` (and `jcs --version`): jcs's version and the daemon's.
 int VersionCommand(const std::vector<std::string>& args);
+// `jcs mcp --project ID [--socket PATH]`: an MCP server on stdio for one
+// project of a running daemon.
+int McpCommand(const std::vector<std::string>& args);
 
 }  // namespace jcs::tools
 

@@ -4,9 +4,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +16,7 @@
 #include "tools/client_common.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
+#include "tools/option_flags.h"
 
 namespace jcs::tools {
 namespace {
@@ -52,36 +51,6 @@ const std::vector<CommandSpec>& ProjectSpecs() {
        {SocketFlag(), JsonFlag("print the projects as a JSON array")}},
   };
   return *specs;
-}
-
-absl::StatusOr<runtime::OptionList> GatherOptions(const ParsedFlags& flags) {
-  runtime::OptionList options;
-  if (const std::string file = flags.Get("--options"); !file.empty()) {
-    std::ifstream in(file);
-    if (!in) {
-      return absl::InvalidArgumentError("--options: cannot read " + file);
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<nlohmann::json> syntax =
-        ParseJsonText("--options " + file, text.str());
-    if (!syntax.ok()) return syntax.status();
-    absl::StatusOr<runtime::OptionList> parsed =
-        runtime::ParseOptionsJson(text.str());
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--options ", file, ": ", parsed.status().message()));
-    }
-    options = *std::move(parsed);
-  }
-  absl::StatusOr<runtime::OptionList> cli =
-      runtime::ParseKeyValues(flags.All("--opt"));
-  if (!cli.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--opt: ", cli.status().message()));
-  }
-  options.insert(options.end(), cli->begin(), cli->end());
-  return options;
 }
 
 // "UID" or "UID:GID" (decimal) into the request; false on anything else.

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# `jcs mcp` checked by a client nobody here wrote (issue 15): the official MCP TypeScript SDK's
+# stdio client (tests/mcp_sdk/client.mjs, its npm packages pinned by the lockfile there) against a
+# real daemon and project (`jcs mcp --project`) and a private one (`jcs mcp --root`): initialize,
+# ping, logging/setLevel, tools/list with hints, exec, a path denial and a denied tool as isError
+# results, a cancelled call whose processes die, and an asset read as a resource.
+set -uo pipefail
+ws="${TEST_SRCDIR}/${TEST_WORKSPACE}"
+jcs="$ws/tools/jcs"
+sdk="$ws/tests/mcp_sdk"
+if [[ ! -d "$sdk/node_modules/@modelcontextprotocol/sdk" ]]; then
+  echo "FAIL: tests/mcp_sdk/node_modules is missing: ./bazelw test installs it (npm ci in tests/mcp_sdk)" >&2
+  exit 1
+fi
+# Under /tmp: a Unix socket's path must fit in 107 bytes, and TEST_TMPDIR's may not.
+T=$(mktemp -d /tmp/jcs-mcp-test.XXXXXX)
+mkdir "$T/project"
+echo hello >"$T/project/notes.txt"
+mkdir -p "$T/project/.jido/skills"
+echo "# Greet" >"$T/project/.jido/skills/greet.md"
+chown -R nobody:nogroup "$T/project"  # tools never run as host root
+printf 'socket_path: "%s/jcs.sock"\nstate_dir: "%s/state"\n' "$T" "$T" >"$T/serve.cfg"
+
+# The daemon in its own session: whatever it leaves behind is killed with it.
+setsid "$jcs" serve --config "$T/serve.cfg" 2>"$T/serve.log" &
+serve=$!
+cleanup() {
+  kill -TERM "$serve" 2>/dev/null && wait "$serve"
+  pkill -KILL -s "$serve" 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+export JCS_SOCKET="$T/jcs.sock"
+deadline=$((SECONDS + 30))
+until "$jcs" ping >/dev/null 2>&1; do
+  if ((SECONDS > deadline)) || ! kill -0 "$serve" 2>/dev/null; then
+    echo "FAIL: the daemon did not answer (within 30 s)" >&2
+    cat "$T/serve.log" >&2
+    exit 1
+  fi
+  sleep 0.05
+done
+"$jcs" project start "$T/project" --project-id mcp --opt 'deny_tools=["fs.write"]' >/dev/null ||
+  { echo "FAIL: project start" >&2; exit 1; }
+
+# A missing project: jcs mcp exits 1 at once, naming it, with nothing on stdout.
+out=$("$jcs" mcp --project nosuch </dev/null 2>"$T/err")
+rc=$?
+if [[ $rc -ne 1 || -n $out ]] || ! grep -q "project_not_found" "$T/err"; then
+  echo "FAIL: jcs mcp --project nosuch: exit $rc, stdout '$out', stderr $(cat "$T/err")" >&2
+  exit 1
+fi
+echo "ok: an unknown project exits 1 naming project_not_found"
+
+# TMPDIR goes into the private daemon's config: a quote in it would write config fields of the
+# caller's choosing. Refused before anything starts, naming TMPDIR.
+evil="$T/a\" admin_uids: 4242 x: \""
+mkdir -p "$evil"
+out=$(TMPDIR="$evil" "$jcs" mcp --root "$T/project" </dev/null 2>"$T/err")
+rc=$?
+if [[ $rc -ne 1 || -n $out ]] || ! grep -q "^jcs mcp: TMPDIR: " "$T/err" || [[ -n $(ls -A "$evil") ]]; then
+  echo "FAIL: a TMPDIR with a quote: exit $rc, stderr $(cat "$T/err"), left: $(ls -A "$evil")" >&2
+  exit 1
+fi
+echo "ok: a TMPDIR that would inject config is refused"
+
+echo "--- jcs mcp --project (through the running daemon)"
+if ! node "$sdk/client.mjs" "$jcs" mcp --project mcp; then
+  echo "--- daemon log" >&2
+  tail -n 30 "$T/serve.log" >&2
+  exit 1
+fi
+
+echo "--- jcs mcp --root (a private daemon of its own)"
+mkdir "$T/tmp"
+if ! TMPDIR="$T/tmp" node "$sdk/client.mjs" "$jcs" mcp --root "$T/project" \
+  --opt 'deny_tools=["fs.write"]'; then
+  exit 1
+fi
+# The private daemon drained and its directory is gone once jcs mcp exited.
+deadline=$((SECONDS + 15))
+while pgrep -f "serve --config $T/tmp/" >/dev/null || [[ -n $(ls -A "$T/tmp") ]]; do
+  if ((SECONDS > deadline)); then
+    echo "FAIL: the private daemon outlived jcs mcp: $(pgrep -af "serve --config $T/tmp/"); $(ls -A "$T/tmp")" >&2
+    exit 1
+  fi
+  sleep 0.05
+done
+echo "ok: the private daemon drained and its directory is removed"
