@@ -123,12 +123,14 @@ absl::StatusOr<Sample> ParseSample(absl::string_view line, size_t n) {
 std::string SeriesKey(const Sample& s, bool skip_le) {
   std::string key = s.name + "{";
   bool first = true;
+  bool any = false;
   for (const auto& [k, v] : s.labels) {
     if (skip_le && k == "le") continue;
     absl::StrAppend(&key, first ? "" : ",", k, "=\"", v, "\"");
     first = false;
+    any = true;
   }
-  return key + "}";
+  return any ? key + "}" : s.name;
 }
 
 struct FamilyState {

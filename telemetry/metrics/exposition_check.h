@@ -19,7 +19,8 @@ namespace jcs::telemetry::metrics {
 
 // Every sample of a valid scrape, keyed by its series exactly as written
 // after label parsing: `name{a="x",b="y"}` with labels in their written
-// order and values unescaped. Errors name the line and what was expected.
+// order and values unescaped (`name` alone without labels). Errors name the
+// line and what was expected.
 absl::StatusOr<std::map<std::string, double>> CheckExposition(
     std::string_view text);
 

@@ -42,7 +42,7 @@ TEST(ExpositionTest, CounterGaugeAndHistogramRenderAsPrometheusParsesThem) {
           "jcs_tool_call_duration_seconds_count{tool=\"exec\"} 3\n"));
   absl::StatusOr<std::map<std::string, double>> parsed = CheckExposition(text);
   ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << text;
-  EXPECT_EQ(parsed->at("jcs_active_tool_calls{}"), 2);
+  EXPECT_EQ(parsed->at("jcs_active_tool_calls"), 2);
   EXPECT_EQ(parsed->at("jcs_tool_call_duration_seconds_count{tool=\"exec\"}"),
             3);
 }
