@@ -53,9 +53,10 @@ const std::vector<HelpCase>& HelpCases() {
       {{"timeline"}, {"--correlation-id", "--limit", "--socket", "--json"}},
       {{"events"}, {"--max-events", "--socket"}},
       {{"ping"}, {"--timeout", "--socket", "--json"}},
+      {{"metrics"}, {"--socket"}},
       {{"version"}, {"--socket", "--json"}},
       {{"doctor"}, {"--path", "--json"}},
-      {{"serve"}, {"--config"}},
+      {{"serve"}, {"--config", "--log-level"}},
       {{"run"}, {"--root", "--memory", "--pids", "--net", "--report"}},
   };
   return *cases;

@@ -87,7 +87,9 @@ StructuredLog::~StructuredLog() {
 void StructuredLog::Log(LogLevel level, absl::string_view msg,
                         nlohmann::json fields) {
   if (!Enabled(level)) return;
-  if (!fields.is_object()) {
+  if (fields.is_null()) {
+    fields = nlohmann::json::object();
+  } else if (!fields.is_object()) {
     fields = nlohmann::json{{"value", std::move(fields)}};
   }
   Redact(fields);

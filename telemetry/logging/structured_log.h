@@ -54,9 +54,9 @@ class StructuredLog {
   LogLevel level() const { return options_.level; }
   const std::string& path() const { return options_.path; }
 
-  // Writes one line when `level` is enabled. `fields` (an object; anything
-  // else is put under "value") is redacted; its ts, level and msg keys are
-  // replaced by the line's own.
+  // Writes one line when `level` is enabled. `fields` (an object; null is
+  // none; anything else is put under "value") is redacted; its ts, level and
+  // msg keys are replaced by the line's own.
   void Log(LogLevel level, absl::string_view msg,
            nlohmann::json fields = nlohmann::json::object());
 
