@@ -313,6 +313,9 @@ int Daemon::Run() {
       return kStartError;
     }
     log_ = *std::move(log);
+    // Written once the daemon serves: a boot that fails prints only its
+    // error.
+    log_->Hold();
   }
   if (absl::Status s = MakeDirs(config_.state_dir(), 0700); !s.ok()) {
     fprintf(stderr, "jcs serve: state_dir: %s\n",
@@ -498,6 +501,7 @@ int Daemon::Run() {
   ReapChildren();  // anything inherited before the signalfd existed
   fprintf(stderr, "jcs serve: listening on %s (pid %d)\n",
           config_.socket_path().c_str(), getpid());
+  log_->Release();
   Log(LogLevel::kInfo, "serve.listening",
       {{"socket_path", config_.socket_path()},
        {"pid", getpid()},

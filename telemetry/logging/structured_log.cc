@@ -106,6 +106,30 @@ void StructuredLog::Log(LogLevel level, absl::string_view msg,
       line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   text += '\n';
   std::lock_guard<std::mutex> lock(mu_);
+  if (holding_) {
+    if (held_.size() < kMaxHeldLines) {
+      held_.push_back(std::move(text));
+    } else {
+      dropped_.fetch_add(1);
+    }
+    return;
+  }
+  WriteLocked(text);
+}
+
+void StructuredLog::Hold() {
+  std::lock_guard<std::mutex> lock(mu_);
+  holding_ = true;
+}
+
+void StructuredLog::Release() {
+  std::lock_guard<std::mutex> lock(mu_);
+  holding_ = false;
+  for (const std::string& text : held_) WriteLocked(text);
+  held_.clear();
+}
+
+void StructuredLog::WriteLocked(const std::string& text) {
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = write(fd_, text.data() + done, text.size() - done);

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -60,6 +61,14 @@ class StructuredLog {
   void Log(LogLevel level, absl::string_view msg,
            nlohmann::json fields = nlohmann::json::object());
 
+  // Holds lines in memory (at most kMaxHeldLines; more are dropped and
+  // counted) until Release() writes them. The daemon holds what happens
+  // while it boots: a config error then stays the one line it prints, and
+  // the boot's lines are written once it serves.
+  static constexpr size_t kMaxHeldLines = 10000;
+  void Hold();
+  void Release();
+
   // Opens the file again (after logrotate moved it: SIGHUP). Stderr: no-op.
   absl::Status Reopen();
 
@@ -70,7 +79,12 @@ class StructuredLog {
   StructuredLog(int fd, bool owned, Options options)
       : fd_(fd), owned_(owned), options_(std::move(options)) {}
 
+  // Writes one line (mu_ held).
+  void WriteLocked(const std::string& text);
+
   std::mutex mu_;
+  bool holding_ = false;
+  std::vector<std::string> held_;
   int fd_;
   bool owned_;
   const Options options_;

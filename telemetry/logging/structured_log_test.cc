@@ -98,6 +98,21 @@ TEST(StructuredLogTest, AFailedWriteDropsTheLineAndCountsIt) {
   close(fds[1]);
 }
 
+TEST(StructuredLogTest, HeldLinesWaitForRelease) {
+  const std::string path = TempDir() + "/jcs.log";
+  auto log = StructuredLog::Open(FileOptions(path));
+  ASSERT_TRUE(log.ok());
+  (*log)->Hold();
+  (*log)->Log(LogLevel::kInfo, "boot");
+  EXPECT_TRUE(ReadLines(path).empty());
+  (*log)->Release();
+  (*log)->Log(LogLevel::kInfo, "served");
+  std::vector<nlohmann::json> lines = ReadLines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["msg"], "boot");
+  EXPECT_EQ(lines[1]["msg"], "served");
+}
+
 TEST(StructuredLogTest, ReopenFollowsLogrotate) {
   const std::string dir = TempDir();
   auto log = StructuredLog::Open(FileOptions(dir + "/jcs.log"));
