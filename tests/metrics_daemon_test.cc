@@ -75,9 +75,10 @@ class MetricsDaemonTest : public ToolFixture {
         daemon_.state_dir(), "\"\nsocket_mode: 0666\nallowed_uids: ",
         kProjectUid, "\nallowed_uids: ", kAdmin, "\nadmin_uids: ", kAdmin,
         "\nlog_file: \"", log_path_, "\"\nmetrics_textfile: \"", textfile_,
-        "\"\nmetrics_textfile_period_ms: 1000\n"));
+        "\"\nmetrics_textfile_period_ms: 1000\n", ExtraConfig()));
     ToolFixture::SetUp();
   }
+  virtual std::string ExtraConfig() const { return ""; }
 
   // `jcs metrics`, checked against the text format; the samples by series.
   std::map<std::string, double> Scrape() {
@@ -241,6 +242,31 @@ TEST_F(MetricsDaemonTest, LogLinesAreJsonWithTheCallFieldsAndRedacted) {
   // A clean exit takes the textfile away: stale numbers would look live.
   EXPECT_FALSE(PathExists(textfile_));
   daemon_.Start();  // TearDown stops it again
+}
+
+class WarnLevelDaemonTest : public MetricsDaemonTest {
+ protected:
+  std::string ExtraConfig() const override { return "log_level: \"warn\"\n"; }
+};
+
+// log_level warn: a successful call (info) is not logged, a denial is.
+TEST_F(WarnLevelDaemonTest, LinesBelowTheLevelAreLeftOut) {
+  const std::string p = StartProject();
+  ASSERT_TRUE(ExpectOk(Tool(p, "exec", ExecArgs({"/bin/true"}))));
+  ASSERT_TRUE(
+      ExpectError(Tool(p, "fs.read", {{"path", "../nope"}}), "outside_root"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ReadFileOrEmpty(log_path_).find("\"policy.denied\"") !=
+               std::string::npos;
+      },
+      10))
+      << ReadFileOrEmpty(log_path_);
+  for (const json& line : JsonLines(ReadFileOrEmpty(log_path_))) {
+    EXPECT_THAT(line["level"].get<std::string>(),
+                ::testing::AnyOf("warn", "error"))
+        << line;
+  }
 }
 
 }  // namespace
