@@ -244,6 +244,27 @@ TEST_F(MetricsDaemonTest, LogLinesAreJsonWithTheCallFieldsAndRedacted) {
   daemon_.Start();  // TearDown stops it again
 }
 
+// Every jail sees /etc read-only: a log or textfile there would show every
+// project's calls to every jailed program. The daemon refuses to start.
+TEST(MetricsDaemonPathsTest, LogAndTextfileInsideTheJailsViewAreRefused) {
+  for (const std::string field : {"log_file", "metrics_textfile"}) {
+    SCOPED_TRACE(field);
+    const std::string path =
+        absl::StrCat("/etc/jcs-metrics-test-", getpid(), ".prom");
+    Daemon daemon(absl::StrCat(field, ": \"", path, "\"\n"));
+    EXPECT_FALSE(daemon.Start());
+    ExitInfo info;
+    const bool exited = daemon.WaitExited(10, &info);
+    const bool created = PathExists(path);
+    unlink(path.c_str());  // before any assertion can return
+    ASSERT_TRUE(exited) << daemon.Log();
+    EXPECT_EQ(info.exit_code, 1) << daemon.Log();
+    EXPECT_THAT(daemon.Log(),
+                HasSubstr(absl::StrCat(field, " ", path, " is inside /etc")));
+    EXPECT_FALSE(created);
+  }
+}
+
 class WarnLevelDaemonTest : public MetricsDaemonTest {
  protected:
   std::string ExtraConfig() const override { return "log_level: \"warn\"\n"; }
