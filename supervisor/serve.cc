@@ -558,7 +558,8 @@ int ServeMain(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "-h" || args[i] == "--help") {
       puts(
-          "usage: jcs serve [--config FILE]\n\nRuns the supervisor daemon.\n\n"
+          "usage: jcs serve [--config FILE] [--log-level LEVEL]\n\nRuns the "
+          "supervisor daemon.\n\n"
           "flags:\n"
           "  --config FILE       a jcs.proto.SupervisorConfig in protobuf\n"
           "                      text format (proto/supervisor_config.proto)\n"
