@@ -17,6 +17,7 @@
 #include "runtime/project/runtime_options_reference.h"
 #include "runtime/tools/tool_catalog.h"
 #include "supervisor/project_journal.h"
+#include "telemetry/logging/event_log.h"
 #include "telemetry/redact.h"
 
 namespace jcs::supervisor {
@@ -165,6 +166,12 @@ ControlService::ControlService(runtime::EventLoop* loop,
     }
   });
   bus_.AddSink([this](const telemetry::Event& e) { OnAlertSignal(e); });
+  alert_events_.insert(options_.alerts.signal_events.begin(),
+                       options_.alerts.signal_events.end());
+  bus_.AddSink([this](const telemetry::Event& e) {
+    metrics_.Observe(e);
+    if (log_ != nullptr) telemetry::logging::LogEvent(*log_, e, alert_events_);
+  });
 }
 
 void ControlService::OnAlertSignal(const telemetry::Event& event) {
@@ -209,6 +216,9 @@ absl::Status ControlService::ReconfigureAlerts(
     }
   }
   alert_sink_paths_ = std::move(paths);
+  alert_events_.clear();
+  alert_events_.insert(config.signal_events.begin(),
+                       config.signal_events.end());
   router_->Reconfigure(std::move(config));
   return absl::OkStatus();
 }
@@ -351,6 +361,7 @@ absl::StatusOr<std::string> ControlService::StartProject(
     config.on_result = [this, project = *id](const std::string& call_id,
                                              const std::string& conversation,
                                              const nlohmann::json& response) {
+      metrics_.ObserveToolResult(response);
       if (journal_ == nullptr) return;
       runtime::journal::StoredToolResult result;
       result.project_id = project;
@@ -694,6 +705,23 @@ void ControlService::Handle(const proto::Request& request,
       HandleIncidentTimeline(request, peer, response, respond);
       if (!respond) return;  // answered once the journal has read it
       break;
+    case proto::Request::kMetrics: {
+      // Every project's ids, tools and counts: admins only.
+      if (!IsAdmin(peer)) {
+        SetError(response, "unauthorized", "",
+                 absl::StrCat("uid ", peer.uid,
+                              " may not read the metrics (they cover every "
+                              "project): admins only (admin_uids, "
+                              "admin_gids)"),
+                 absl::StrCat("unauthorized: uid ", peer.uid,
+                              " may not read the daemon's metrics"));
+        break;
+      }
+      proto::MetricsResponse* metrics = response.mutable_metrics();
+      metrics->set_text(MetricsText());
+      metrics->set_content_type(telemetry::metrics::kContentType);
+      break;
+    }
     case proto::Request::kPing: {
       proto::PingResponse* ping = response.mutable_ping();
       ping->set_version(absl::StrCat("jcs ", kJcsVersion));

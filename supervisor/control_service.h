@@ -27,6 +27,9 @@
 #include "telemetry/alerts/router.h"
 #include "telemetry/alerts/rules.h"
 #include "telemetry/bus.h"
+#include "telemetry/logging/structured_log.h"
+#include "telemetry/metrics/daemon_metrics.h"
+#include "telemetry/metrics/exposition.h"
 
 namespace jcs::supervisor {
 
@@ -111,6 +114,22 @@ class ControlService : public RequestHandler {
   // running project's root (its jail would see the alerts).
   absl::Status ReconfigureAlerts(telemetry::alerts::RouterConfig config);
 
+  // The structured log (owned by the caller, outliving this service): every
+  // event goes to it (telemetry/logging/event_log.h). Unset: no log.
+  void set_log(telemetry::logging::StructuredLog* log) { log_ = log; }
+  // The journal's `committed` callback (commit-latency metric).
+  void OnJournalCommitted(absl::Duration took, size_t entries) {
+    metrics_.ObserveJournalCommit(took, entries);
+  }
+  // Adds the caller's own figures to each scrape (the control server's).
+  void set_metrics_collector(
+      std::function<void(telemetry::metrics::Exposition&)> collect) {
+    collect_metrics_ = std::move(collect);
+  }
+  // The daemon's metrics, Prometheus text format (control_metrics.cc): the
+  // counters kept since start, and gauges read now.
+  std::string MetricsText() const;
+
   // The diagnostics document of one project, or nullopt when unknown.
   std::optional<nlohmann::json> Diagnostics(
       const std::string& project_id) const;
@@ -163,6 +182,12 @@ class ControlService : public RequestHandler {
       conversations_;
   bool draining_ = false;
   std::function<void()> drained_;
+
+  telemetry::metrics::DaemonMetrics metrics_;
+  std::function<void(telemetry::metrics::Exposition&)> collect_metrics_;
+  telemetry::logging::StructuredLog* log_ = nullptr;
+  // alert_signal_events as configured now (logged as alerts).
+  std::set<std::string, std::less<>> alert_events_;
 
   runtime::journal::Journal* journal_ = nullptr;
   bool journal_failing_ = false;

@@ -15,12 +15,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/version.h"
 #include "jail/procfs.h"
 #include "jail/spec.h"
 #include "jail/zygote.h"
@@ -28,7 +30,9 @@
 #include "runtime/project/value.h"
 #include "supervisor/control_server.h"
 #include "supervisor/control_service.h"
+#include "supervisor/metrics_textfile.h"
 #include "supervisor/serve_config.h"
+#include "telemetry/logging/structured_log.h"
 
 namespace jcs::supervisor {
 namespace {
@@ -98,6 +102,8 @@ std::string Dirname(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+using telemetry::logging::LogLevel;
+
 class Daemon {
  public:
   Daemon(proto::SupervisorConfig config, std::string config_path)
@@ -105,6 +111,13 @@ class Daemon {
   int Run();
 
  private:
+  // metrics_textfile: writes the scrape now and every period after.
+  void RefreshTextfile();
+  void Log(LogLevel level, const char* msg,
+           nlohmann::json fields = nlohmann::json::object()) {
+    if (log_ != nullptr) log_->Log(level, msg, std::move(fields));
+  }
+
   void OnSignal();
   void BeginDrain();
   void FlushThenStop(absl::Time deadline);
@@ -113,6 +126,9 @@ class Daemon {
 
   proto::SupervisorConfig config_;
   std::string config_path_;  // "" without --config
+  std::unique_ptr<telemetry::logging::StructuredLog> log_;
+  std::string textfile_error_;  // the last one reported (said once)
+  uint64_t textfile_errors_ = 0;
   std::unique_ptr<jail::Zygote> zygote_;
   std::unique_ptr<runtime::EventLoop> loop_;
   // After the loop (it posts to it), before the service (which writes to it).
@@ -138,11 +154,15 @@ void Daemon::BeginDrain() {
   draining_ = true;
   fprintf(stderr, "jcs serve: draining (grace %u ms)\n",
           config_.drain_grace_ms());
+  Log(LogLevel::kInfo, "serve.draining",
+      {{"grace_ms", config_.drain_grace_ms()},
+       {"running_tool_calls", service_->running_tool_calls()}});
   server_->StopAccepting();
   // Running tool calls get the grace period to finish, then are killed; then
   // queued responses get a moment to flush.
   service_->Drain(absl::Milliseconds(config_.drain_grace_ms()), [this] {
     fprintf(stderr, "jcs serve: tool calls drained\n");
+    Log(LogLevel::kInfo, "serve.drained");
     const absl::Duration flush = std::min(
         absl::Milliseconds(config_.drain_grace_ms()), absl::Milliseconds(200));
     FlushThenStop(absl::Now() + flush);
@@ -198,6 +218,13 @@ absl::Status CheckAlertSinks(const proto::SupervisorConfig& config) {
 // alert_router; everything else needs a restart. A config that fails to
 // parse or validate leaves the running one in place.
 void Daemon::ReloadAlerts() {
+  // logrotate moved the log file: write to a fresh one at the same path.
+  if (log_ != nullptr) {
+    if (absl::Status s = log_->Reopen(); !s.ok()) {
+      fprintf(stderr, "jcs serve: SIGHUP: %s (still writing the old file)\n",
+              std::string(s.message()).c_str());
+    }
+  }
   if (config_path_.empty()) {
     fprintf(stderr, "jcs serve: SIGHUP: no --config to reload\n");
     return;
@@ -225,6 +252,8 @@ void Daemon::ReloadAlerts() {
   *config_.mutable_alert_router() = parsed->alert_router();
   fprintf(stderr, "jcs serve: SIGHUP: alert config reloaded (%d sink(s))\n",
           config_.alert_router().sinks_size());
+  Log(LogLevel::kInfo, "serve.alerts_reloaded",
+      {{"sinks", config_.alert_router().sinks_size()}});
 }
 
 int Daemon::Run() {
@@ -258,6 +287,35 @@ int Daemon::Run() {
   if (absl::Status s = CheckAlertSinks(config_); !s.ok()) {
     fprintf(stderr, "jcs serve: %s\n", std::string(s.message()).c_str());
     return kStartError;
+  }
+  // The log and the metrics name every project's calls: no jail may see
+  // them.
+  for (const auto& [what, path] :
+       {std::pair<const char*, std::string>{"log_file", config_.log_file()},
+        {"metrics_textfile", config_.metrics_textfile()}}) {
+    if (path.empty()) continue;
+    if (absl::Status s = CheckOutsideJailView(what, path); !s.ok()) {
+      fprintf(stderr, "jcs serve: %s\n", std::string(s.message()).c_str());
+      return kStartError;
+    }
+  }
+  {
+    telemetry::logging::StructuredLog::Options log_options;
+    log_options.path = config_.log_file();
+    log_options.level =
+        telemetry::logging::ParseLogLevel(config_.log_level())
+            .value_or(LogLevel::kInfo);  // validated with the config
+    absl::StatusOr<std::unique_ptr<telemetry::logging::StructuredLog>> log =
+        telemetry::logging::StructuredLog::Open(std::move(log_options));
+    if (!log.ok()) {
+      fprintf(stderr, "jcs serve: %s\n",
+              std::string(log.status().message()).c_str());
+      return kStartError;
+    }
+    log_ = *std::move(log);
+    // Written once the daemon serves: a boot that fails prints only its
+    // error.
+    log_->Hold();
   }
   if (absl::Status s = MakeDirs(config_.state_dir(), 0700); !s.ok()) {
     fprintf(stderr, "jcs serve: state_dir: %s\n",
@@ -316,7 +374,12 @@ int Daemon::Run() {
   if (!config_path_.empty()) {
     service_options.daemon_paths.push_back(config_path_);
   }
-  // ... nor the alerts, which carry every project's events.
+  // ... nor the log and the metrics, nor the alerts, which carry every
+  // project's events.
+  for (const std::string& path :
+       {config_.log_file(), config_.metrics_textfile()}) {
+    if (!path.empty()) service_options.daemon_paths.push_back(path);
+  }
   for (const proto::AlertSink& sink : config_.alert_router().sinks()) {
     if (sink.has_file()) service_options.daemon_paths.push_back(sink.file());
     if (sink.has_unix_socket()) {
@@ -326,6 +389,7 @@ int Daemon::Run() {
   service_options.alerts = AlertRouterConfig(config_);
   service_ =
       std::make_unique<ControlService>(loop_.get(), std::move(service_options));
+  service_->set_log(log_.get());
 
   // The journal: what a subscriber was told is durable survives kill -9, and
   // the projects that ran come back. Fail closed: a daemon that cannot keep
@@ -339,6 +403,9 @@ int Daemon::Run() {
   runtime::journal::Journal::Callbacks journal_callbacks;
   journal_callbacks.durable = [this](uint64_t seq) {
     service_->OnJournalDurable(seq);
+  };
+  journal_callbacks.committed = [this](absl::Duration took, size_t entries) {
+    service_->OnJournalCommitted(took, entries);
   };
   journal_callbacks.health = [this](const absl::Status& status,
                                     size_t pending) {
@@ -375,6 +442,21 @@ int Daemon::Run() {
   server_ = *std::move(server);
   service_->set_publisher(
       [this](const proto::Event& event) { server_->Publish(event); });
+  service_->set_metrics_collector([this](telemetry::metrics::Exposition& exp) {
+    exp.Gauge("jcs_control_clients", "Control API connections open now.", {},
+              static_cast<double>(server_->client_count()));
+    exp.Gauge("jcs_control_send_queue_bytes",
+              "Responses and events queued for clients, not yet written.", {},
+              static_cast<double>(server_->queued_bytes()));
+    exp.Counter("jcs_control_clients_rejected_total",
+                "Connections refused (max_clients, unauthorized peers).", {},
+                static_cast<double>(server_->clients_rejected()));
+    if (!config_.metrics_textfile().empty()) {
+      exp.Counter("jcs_metrics_textfile_errors_total",
+                  "Failed rewrites of metrics_textfile.", {},
+                  static_cast<double>(textfile_errors_));
+    }
+  });
 
   std::set<std::string> boot_ids;
   for (const proto::BootProject& boot : config_.projects()) {
@@ -419,6 +501,13 @@ int Daemon::Run() {
   ReapChildren();  // anything inherited before the signalfd existed
   fprintf(stderr, "jcs serve: listening on %s (pid %d)\n",
           config_.socket_path().c_str(), getpid());
+  log_->Release();
+  Log(LogLevel::kInfo, "serve.listening",
+      {{"socket_path", config_.socket_path()},
+       {"pid", getpid()},
+       {"version", kJcsVersion},
+       {"log_level", config_.log_level()}});
+  if (!config_.metrics_textfile().empty()) RefreshTextfile();
   absl::Status status = loop_->Run();
   service_.reset();  // kills any tool call still running
   jail::StopWarmJailBuilds();
@@ -431,34 +520,69 @@ int Daemon::Run() {
             std::string(status.message()).c_str());
     return kStartError;
   }
+  // Numbers left behind would look live to a collector.
+  if (!config_.metrics_textfile().empty()) {
+    unlink(config_.metrics_textfile().c_str());
+  }
   fprintf(stderr, "jcs serve: drained, exiting\n");
+  Log(LogLevel::kInfo, "serve.stopped");
   return 0;
+}
+
+void Daemon::RefreshTextfile() {
+  if (draining_) return;
+  absl::Status s = WriteTextfileAtomically(config_.metrics_textfile(),
+                                           service_->MetricsText());
+  if (!s.ok()) {
+    ++textfile_errors_;
+    if (std::string(s.message()) != textfile_error_) {
+      textfile_error_ = std::string(s.message());
+      fprintf(stderr, "jcs serve: %s\n", textfile_error_.c_str());
+      Log(LogLevel::kWarn, "serve.metrics_textfile_failed",
+          {{"error", textfile_error_}});
+    }
+  } else {
+    textfile_error_.clear();
+  }
+  (void)loop_->Timeout(absl::Milliseconds(config_.metrics_textfile_period_ms()),
+                       [this](int res) {
+                         if (res == 0) RefreshTextfile();
+                       });
 }
 
 }  // namespace
 
 int ServeMain(const std::vector<std::string>& args) {
   std::string config_path;
+  std::optional<std::string> log_level;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "-h" || args[i] == "--help") {
       puts(
-          "usage: jcs serve [--config FILE]\n\nRuns the supervisor daemon.\n\n"
+          "usage: jcs serve [--config FILE] [--log-level LEVEL]\n\nRuns the "
+          "supervisor daemon.\n\n"
           "flags:\n"
-          "  --config FILE   a jcs.proto.SupervisorConfig in protobuf text\n"
-          "                  format (proto/supervisor_config.proto) [default:\n"
-          "                  none: socket /run/jcs/jcs.sock, state\n"
-          "                  /var/lib/jcs]\n"
-          "  -h, --help      this help");
+          "  --config FILE       a jcs.proto.SupervisorConfig in protobuf\n"
+          "                      text format (proto/supervisor_config.proto)\n"
+          "                      [default: none: socket /run/jcs/jcs.sock,\n"
+          "                      state /var/lib/jcs]\n"
+          "  --log-level LEVEL   debug, info, warn or error: the structured\n"
+          "                      log's level (overrides the config's\n"
+          "                      log_level) [default: info]\n"
+          "  -h, --help          this help");
       return 0;
     }
     if (args[i] == "--config" && i + 1 < args.size()) {
       config_path = args[++i];
     } else if (args[i].rfind("--config=", 0) == 0) {
       config_path = args[i].substr(9);
+    } else if (args[i] == "--log-level" && i + 1 < args.size()) {
+      log_level = args[++i];
+    } else if (args[i].rfind("--log-level=", 0) == 0) {
+      log_level = args[i].substr(12);
     } else {
       fprintf(stderr,
               "jcs serve: unknown argument '%s' (usage: jcs serve "
-              "[--config FILE])\n",
+              "[--config FILE] [--log-level LEVEL])\n",
               args[i].c_str());
       return kUsageError;
     }
@@ -481,6 +605,16 @@ int ServeMain(const std::vector<std::string>& args) {
       return kUsageError;
     }
     config = *std::move(parsed);
+  }
+  if (log_level.has_value()) {
+    if (absl::Status s =
+            telemetry::logging::ParseLogLevel(*log_level, "--log-level")
+                .status();
+        !s.ok()) {
+      fprintf(stderr, "jcs serve: %s\n", std::string(s.message()).c_str());
+      return kUsageError;
+    }
+    config.set_log_level(*log_level);
   }
   Daemon daemon(std::move(config), config_path);
   return daemon.Run();

@@ -127,6 +127,10 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
   if (!config.has_max_send_queue_bytes()) {
     config.set_max_send_queue_bytes(8 << 20);
   }
+  if (!config.has_log_level()) config.set_log_level("info");
+  if (!config.has_metrics_textfile_period_ms()) {
+    config.set_metrics_textfile_period_ms(15000);
+  }
 
   if (!AbsoluteClean(config.socket_path()) ||
       config.socket_path().size() > 107) {
@@ -167,6 +171,26 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
   }
   if (config.max_send_queue_bytes() < config.max_frame_bytes()) {
     return Invalid("max_send_queue_bytes", "at least max_frame_bytes");
+  }
+  if (config.log_level() != "debug" && config.log_level() != "info" &&
+      config.log_level() != "warn" && config.log_level() != "error") {
+    return Invalid("log_level",
+                   absl::StrCat("one of debug, info, warn, error; got '",
+                                config.log_level(), "'"));
+  }
+  if (config.has_log_file() && !AbsoluteClean(config.log_file())) {
+    return Invalid("log_file", "an absolute path without '..'");
+  }
+  if (config.has_metrics_textfile() &&
+      (!AbsoluteClean(config.metrics_textfile()) ||
+       !absl::EndsWith(config.metrics_textfile(), ".prom"))) {
+    return Invalid("metrics_textfile",
+                   "an absolute path without '..' ending in .prom (the "
+                   "textfile collector reads only *.prom)");
+  }
+  if (config.metrics_textfile_period_ms() < 1000 ||
+      config.metrics_textfile_period_ms() > 3'600'000) {
+    return Invalid("metrics_textfile_period_ms", "1000 to 3600000");
   }
   const runtime::OptionList defaults =
       runtime::OptionsFromProto(config.default_options());

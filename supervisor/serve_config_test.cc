@@ -119,6 +119,31 @@ TEST(ServeConfigTest, AlertRouterSinksAreValidatedAndConverted) {
                 "supported yet (the handler would run unjailed"));
 }
 
+TEST(ServeConfigTest, LogAndMetricsFields) {
+  const proto::SupervisorConfig defaults = DefaultServeConfig();
+  EXPECT_EQ(defaults.log_level(), "info");
+  EXPECT_FALSE(defaults.has_log_file());  // stderr
+  EXPECT_FALSE(defaults.has_metrics_textfile());
+  EXPECT_EQ(defaults.metrics_textfile_period_ms(), 15000u);
+  absl::StatusOr<proto::SupervisorConfig> config = ParseServeConfig(
+      R"(log_file: "/var/log/jcs/jcs.log" log_level: "debug"
+         metrics_textfile: "/var/lib/node_exporter/jcs.prom"
+         metrics_textfile_period_ms: 5000)",
+      "serve.txtpb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->log_level(), "debug");
+  EXPECT_EQ(ErrorOf("log_level: \"verbose\""),
+            "serve.txtpb: config: log_level: expected one of debug, info, "
+            "warn, error; got 'verbose'");
+  EXPECT_THAT(ErrorOf("log_file: \"jcs.log\""),
+              HasSubstr("config: log_file: expected an absolute path"));
+  EXPECT_THAT(ErrorOf("metrics_textfile: \"/tmp/jcs.txt\""),
+              HasSubstr("metrics_textfile: expected an absolute path without "
+                        "'..' ending in .prom"));
+  EXPECT_THAT(ErrorOf("metrics_textfile_period_ms: 10"),
+              HasSubstr("metrics_textfile_period_ms: expected 1000 to"));
+}
+
 TEST(ServeConfigTest, SyntaxErrorsHaveLineAndColumn) {
   EXPECT_THAT(ErrorOf("socket_path: \"/x\"\nnot_a_field: 1\n"),
               HasSubstr("serve.txtpb:2:"));

@@ -55,9 +55,10 @@ const std::vector<HelpCase>& HelpCases() {
       {{"mcp"},
        {"--project", "--socket", "--root", "--opt", "--options", "--data-dir"}},
       {{"ping"}, {"--timeout", "--socket", "--json"}},
+      {{"metrics"}, {"--socket"}},
       {{"version"}, {"--socket", "--json"}},
       {{"doctor"}, {"--path", "--json"}},
-      {{"serve"}, {"--config"}},
+      {{"serve"}, {"--config", "--log-level"}},
       {{"run"}, {"--root", "--memory", "--pids", "--net", "--report"}},
   };
   return *cases;

@@ -152,6 +152,11 @@ TEST(ServeDaemonTest, CommandLineErrorsExit2) {
   r = RunJcs({"serve", "--bogus"}, TimeoutAfter(10));
   EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe();
   EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.Describe();
+  r = RunJcs({"serve", "--log-level", "verbose"}, TimeoutAfter(10));
+  EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe();
+  EXPECT_EQ(r.err,
+            "jcs serve: --log-level: expected one of debug, info, warn, "
+            "error; got 'verbose'\n");
 }
 
 TEST(ServeDaemonTest, HelpNamesTheDefaultSocketAndStateDir) {

@@ -215,6 +215,17 @@ absl::StatusOr<std::string> ControlClient::Diagnostics(
   return response->diagnostics().json();
 }
 
+absl::StatusOr<std::string> ControlClient::Metrics() {
+  proto::Request request;
+  request.mutable_metrics();
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  if (!response->has_metrics()) {
+    return absl::InternalError("the daemon answered without a MetricsResponse");
+  }
+  return response->metrics().text();
+}
+
 absl::StatusOr<std::string> ControlClient::ListTools(
     const std::string& project_id) {
   proto::Request request;

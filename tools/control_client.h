@@ -46,6 +46,8 @@ class ControlClient {
   absl::Status StopProject(const std::string& project_id);
   absl::StatusOr<std::vector<proto::ProjectSummary>> ListProjects();
   absl::StatusOr<std::string> Diagnostics(const std::string& project_id);
+  // The daemon's metrics, Prometheus text format (admins only).
+  absl::StatusOr<std::string> Metrics();
   // The project's visible tools as a JSON array.
   absl::StatusOr<std::string> ListTools(const std::string& project_id);
   // One tool call; the response document as JSON (status ok, error or

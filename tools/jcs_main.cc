@@ -24,6 +24,7 @@ constexpr char kUsage[] =
     "  events        stream a project's events as JSON lines\n"
     "  mcp           serve a project's tools to an agent host over MCP\n"
     "                (stdio)\n"
+    "  metrics       the daemon's metrics (Prometheus text format)\n"
     "  ping          exit 0 when the daemon answers (health checks)\n"
     "  version       jcs's version and the daemon's (also --version)\n\n"
     "Runtime options: docs/runtime-options.md.\n";
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   if (command == "events") return jcs::tools::EventsCommand(args);
   if (command == "ping") return jcs::tools::PingCommand(args);
   if (command == "mcp") return jcs::tools::McpCommand(args);
+  if (command == "metrics") return jcs::tools::MetricsCommand(args);
   if (command == "version" || command == "--version" || command == "-V") {
     return jcs::tools::VersionCommand(args);
   }

@@ -154,7 +154,11 @@ void Journal::WriterLoop() {
       }
     }
     if (!batch.empty()) {
+      const absl::Time commit_start = absl::Now();
       const absl::Status status = store_->Append(batch);
+      const absl::Duration took = absl::Now() - commit_start;
+      const size_t entries =
+          batch.events.size() + batch.results.size() + batch.projects.size();
       size_t pending;
       bool stopping;
       {
@@ -171,7 +175,8 @@ void Journal::WriterLoop() {
         backoff = options_.retry_min;
         const bool recovered = failing;
         failing = false;
-        PostToLoop([this, batch_seq, batch_ticket, recovered] {
+        PostToLoop([this, batch_seq, batch_ticket, recovered, took, entries] {
+          if (callbacks_.committed) callbacks_.committed(took, entries);
           if (batch_seq > durable_seq_) {
             durable_seq_ = batch_seq;
             if (callbacks_.durable) callbacks_.durable(batch_seq);

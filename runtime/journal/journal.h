@@ -56,6 +56,9 @@ class Journal {
   struct Callbacks {
     std::function<void(uint64_t seq)> durable;
     std::function<void(const absl::Status& status, size_t pending)> health;
+    // Optional: a transaction of `entries` committed in `took` (the
+    // writer's time in the store, for the commit-latency metric).
+    std::function<void(absl::Duration took, size_t entries)> committed;
   };
 
   static absl::StatusOr<std::unique_ptr<Journal>> Open(EventLoop* loop,

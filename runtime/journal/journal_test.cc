@@ -61,6 +61,11 @@ class JournalTest : public ::testing::Test {
       health_.push_back(s);
       pending_at_failure_ = pending;
     };
+    callbacks.committed = [this](absl::Duration took, size_t entries) {
+      EXPECT_GE(took, absl::ZeroDuration());
+      ++commits_;
+      committed_entries_ += entries;
+    };
     auto journal = Journal::Open(loop_.get(), options, callbacks);
     EXPECT_TRUE(journal.ok()) << journal.status();
     return journal.ok() ? *std::move(journal) : nullptr;
@@ -81,7 +86,25 @@ class JournalTest : public ::testing::Test {
   uint64_t durable_ = 0;
   std::vector<absl::Status> health_;
   size_t pending_at_failure_ = 0;
+  size_t commits_ = 0;
+  size_t committed_entries_ = 0;
 };
+
+// The commit-latency metric's feed: every committed entry is reported once,
+// in transactions of at most max_batch.
+TEST_F(JournalTest, CommittedCallbackReportsEveryEntryOnce) {
+  JournalOptions options;
+  options.max_batch = 64;
+  std::unique_ptr<Journal> journal = Open(options);
+  ASSERT_NE(journal, nullptr);
+  for (int i = 1; i <= 300; ++i) journal->Append(MakeEvent(i));
+  journal->PutToolResult({"p1", "call-1", "", 0, "{}"});
+  bool flushed = false;
+  journal->Flush([&](const absl::Status& s) { flushed = s.ok(); });
+  ASSERT_TRUE(RunUntil([&] { return flushed; }));
+  EXPECT_EQ(committed_entries_, 301u);
+  EXPECT_GE(commits_, 5u);  // 301 entries, at most 64 a transaction
+}
 
 TEST_F(JournalTest, EventsBecomeDurableInOrderAndSeqContinuesAfterReopen) {
   uint64_t last = 0;
