@@ -364,6 +364,15 @@ absl::StatusOr<std::string> ControlService::StartProject(
     tools->set_on_idle([this] { CheckDrained(); });
     runtime::ToolRuntime* raw = tools.get();
     tools_[*id] = std::move(tools);
+    // The assets are loaded before any tool can run (spec §6): with
+    // strict_asset_loading a bad file fails the start, naming file and
+    // reason.
+    if (absl::Status loaded = raw->LoadAssets(); !loaded.ok()) {
+      tools_.erase(*id);
+      (void)registry_.StopProject(*id);
+      return absl::FailedPreconditionError(
+          absl::StrCat("start_project_failed: ", loaded.message()));
+    }
     runtime::conversation::ConversationRuntimeConfig conversations;
     conversations.project_id = *id;
     conversations.loop = loop_;
@@ -512,6 +521,12 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
                     {"sensitive_index", tools["sensitive_index"]}};
   }
   doc["policy"] = policy;
+  if (auto it = tools_.find(project_id); it != tools_.end()) {
+    // §5.4's assets block; the loader's errors name files of the root (the
+    // peer's own), never their contents.
+    doc["assets"] = it->second->assets().Diagnostics();
+    doc["assets"]["strict"] = o.strict_asset_loading;
+  }
   // ---- disk budget: limits and usage as the kernel accounts them.
   if (jail::ProjectQuotaLimits budget = DiskBudget(*summary); budget.any()) {
     doc["disk_quota"] =
@@ -661,6 +676,27 @@ void ControlService::Handle(const proto::Request& request,
         error->set_detail(id);
         error->set_message(absl::StrCat("project_not_found: ", id));
       }
+      break;
+    }
+    case proto::Request::kReloadAssets: {
+      const std::string& id = request.reload_assets().project_id();
+      if (std::optional<proto::Error> refused = AuthorizeProject(peer, id)) {
+        *response.mutable_error() = *std::move(refused);
+        break;
+      }
+      auto it = tools_.find(id);
+      if (it == tools_.end()) {
+        fail(absl::NotFoundError(absl::StrCat("project_not_found: ", id)));
+        break;
+      }
+      absl::StatusOr<nlohmann::json> reloaded =
+          it->second->ReloadAssets("reload_assets");
+      if (!reloaded.ok()) {
+        fail(reloaded.status());
+        break;
+      }
+      response.mutable_reload_assets()->set_json(reloaded->dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace));
       break;
     }
     case proto::Request::kListTools:

@@ -66,6 +66,8 @@
 //   48 ArtifactCapAppliesToWritesNotToExecFiles
 //   49 ProjectConcurrencyLimitRejectsOverLimitCalls
 //   50 ConversationConcurrencyQuota
+//   51 AssetReloadCapturesParseFailuresWithoutCrashing
+//   52 StrictAssetLoadingFailsStartOnParseErrors
 //
 //   44 SecretsAreRedactedBeforePersistence (through the daemon, down to the
 //      journal's files; the case's exact payload: telemetry/bus_test.cc
@@ -89,8 +91,8 @@
 // runtime_diagnostics 1 and 3: conversation_test.cc
 // DiagnosticsExposeConversationsAndCounters, DeniedModelToolCallDegradesHealth.
 //
-// Later issues: 51-52 (asset loaders: invalid UTF-8, strict loading), 54
-// and runtime_diagnostics 2 (watcher debounce).
+// asset_store_loading 1-3: tests/asset_store_loading_test.cc.
+// Later issues: 54 and runtime_diagnostics 2 (watcher debounce).
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -99,6 +101,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/tool_harness.h"
@@ -940,6 +943,48 @@ TEST_F(RuntimeHardeningTest, SuccessfulCallLeavesNothingBehind) {
   const json diag = Diagnostics(p);
   EXPECT_EQ(diag["tools"]["running_calls"], json::array()) << diag;
   EXPECT_EQ(Count(diag, "tool.completed"), 1) << diag;
+}
+
+// §10.1 case 51: a reload that meets an invalid-UTF-8 skill succeeds
+// (lenient mode), records the error, and the tools keep working.
+TEST_F(RuntimeHardeningTest, AssetReloadCapturesParseFailuresWithoutCrashing) {
+  const std::string p = StartProject();
+  WriteRootFile(".jido/skills/broken.md", "# Broken \xc3\x28\n");
+  const RunResult r = Cli({"assets", "reload", p, "--json"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  EXPECT_EQ(json::parse(r.out, nullptr, false).value("error_count", -1), 1)
+      << r.Describe();
+  const json diag = Diagnostics(p);
+  EXPECT_EQ(diag["assets"]["loaded"], true) << diag["assets"];
+  EXPECT_EQ(diag["assets"]["errors"][0]["reason"], "invalid_utf8");
+  EXPECT_EQ(diag["assets"]["errors"][0]["path"], ".jido/skills/broken.md");
+  const ToolResponse list = Tool(p, "asset.list", {{"type", "skill"}});
+  ASSERT_TRUE(ExpectOk(list));
+  EXPECT_EQ(list.result()["items"].size(), 3u) << list.Describe();
+}
+
+// §10.1 case 52: strict_asset_loading fails the start naming the file and
+// the reason; a lenient start of the same root succeeds, records the error,
+// and its tools work.
+TEST_F(RuntimeHardeningTest, StrictAssetLoadingFailsStartOnParseErrors) {
+  WriteRootFile(".jido/skills/broken.md", "# Broken \xff\n");
+  const RunResult strict = StartProjectRaw({{"strict_asset_loading", true}},
+                                           {"--project-id", "strict"});
+  EXPECT_TRUE(strict.exited && strict.exit_code == 1) << strict.Describe();
+  EXPECT_THAT(strict.err, ::testing::HasSubstr("start_project_failed"));
+  EXPECT_THAT(strict.err, ::testing::HasSubstr("asset_load_failed"));
+  EXPECT_THAT(strict.err,
+              ::testing::HasSubstr(".jido/skills/broken.md: invalid_utf8"));
+  // Nothing of the failed start is left running.
+  const RunResult list = Cli({"project", "list", "--json"});
+  EXPECT_EQ(list.out.find("strict"), std::string::npos) << list.Describe();
+
+  const std::string p = StartProject();
+  const json diag = Diagnostics(p);
+  EXPECT_EQ(diag["assets"]["error_count"], 1) << diag["assets"];
+  EXPECT_EQ(diag["assets"]["errors"][0]["reason"], "invalid_utf8");
+  EXPECT_EQ(Count(diag, "project.assets_loaded"), 1);
+  EXPECT_TRUE(ExpectOk(Tool(p, "asset.list", {{"type", "skill"}})));
 }
 
 }  // namespace

@@ -22,6 +22,8 @@ int ConversationCommand(const std::vector<std::string>& args);
 int PingCommand(const std::vector<std::string>& args);
 // `jcs events PROJECT [--max-events N]`: the project's events as JSON lines.
 int EventsCommand(const std::vector<std::string>& args);
+// `jcs assets list|get|search|reload PROJECT ...`: a project's assets.
+int AssetsCommand(const std::vector<std::string>& args);
 // `jcs version` (and `jcs --version`): jcs's version and the daemon's.
 int VersionCommand(const std::vector<std::string>& args);
 

@@ -42,7 +42,11 @@ const std::vector<RuntimeOptionDoc>& RuntimeOptionDocs() {
        "Lifetime of a subagent, in milliseconds.", true},
       {"watcher", "boolean", "Watch the project tree for changes.", true},
       {"strict_asset_loading", "boolean",
-       "Fail when a project asset does not load.", true},
+       "A .jido asset that does not load (invalid UTF-8, bad YAML "
+       "frontmatter, a duplicate name, over a size cap, ...) fails the "
+       "project start naming the file and reason, and refuses a reload, "
+       "keeping the previous assets; off: the other assets load and the "
+       "errors are in diagnostics' assets.errors."},
       {"network_allowlist", "list of strings",
        "Hosts (host, host:port, *.domain) a tool may reach when "
        "network_egress_policy is deny; enforced by the jail's egress "

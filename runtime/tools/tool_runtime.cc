@@ -117,6 +117,24 @@ ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
       config_.root, config_.options.sensitive_path_denylist,
       config_.options.sensitive_path_allowlist);
   index_->StartBuild();
+  assets::LoaderConfig loader;
+  loader.root = config_.root;
+  loader.data_dir = config_.data_dir;
+  loader.sensitive_denylist = config_.options.sensitive_path_denylist;
+  loader.sensitive_allowlist = config_.options.sensitive_path_allowlist;
+  // The tree is the user's: it is read with the user's permissions only (a
+  // file only root may read is "unreadable: eacces", never loaded).
+  loader.enter_identity =
+      [uid = fs_uid_,
+       gid = fs_gid_]() -> absl::StatusOr<std::shared_ptr<void>> {
+    auto identity = std::make_shared<ScopedFsIdentity>(uid, gid);
+    if (!identity->ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("asset_identity_failed: ", identity->problem()));
+    }
+    return std::shared_ptr<void>(std::move(identity));
+  };
+  assets_ = std::make_unique<assets::AssetStore>(std::move(loader));
 }
 
 ToolRuntime::~ToolRuntime() {
@@ -383,12 +401,11 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
     case ToolKind::kAssetList:
     case ToolKind::kAssetSearch:
     case ToolKind::kAssetGet: {
+      // The snapshot current when the call starts: a reload while it runs
+      // does not change what it sees.
       AssetToolContext ctx;
-      ctx.root = config_.root;
       ctx.data_dir = config_.data_dir;
-      ctx.use_identity = true;
-      ctx.uid = fs_uid_;
-      ctx.gid = fs_gid_;
+      ctx.assets = assets_->Current();
       // One sensitive-path policy for every tool that reads the tree.
       ctx.sensitive_denylist = options.sensitive_path_denylist;
       ctx.sensitive_allowlist = options.sensitive_path_allowlist;

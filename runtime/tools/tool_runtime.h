@@ -73,6 +73,7 @@
 #include "loop/event_loop.h"
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
+#include "runtime/assets/asset_store.h"
 #include "runtime/policy/sensitive_index.h"
 #include "runtime/project/runtime_options.h"
 #include "runtime/tools/jail_masks.h"
@@ -157,6 +158,19 @@ class ToolRuntime {
     on_idle_ = std::move(on_idle);
   }
 
+  // Assets (tool_runtime_assets.cc): the project's asset store, loaded under
+  // the project's filesystem identity (the tree is the user's: the daemon
+  // reads only what the user could). LoadAssets is the first load at project
+  // start (strict_asset_loading: an error fails it, naming the file and
+  // reason) and emits project.assets_loaded; ReloadAssets emits
+  // project.assets_reloaded, both {project_id, generation, versions, counts,
+  // error_count, trigger}. A refused strict reload keeps the previous
+  // snapshot and emits project.assets_reload_failed {project_id, trigger,
+  // error}. Calls already running keep the snapshot they started with.
+  absl::Status LoadAssets();
+  absl::StatusOr<nlohmann::json> ReloadAssets(std::string_view trigger);
+  const assets::AssetStore& assets() const { return *assets_; }
+
   // {recent_decisions, running_calls, timeout_counts, sensitive_index}
   // (SensitiveIndex::Diagnostics: state building|ready|fallback, progress,
   // size).
@@ -238,6 +252,7 @@ class ToolRuntime {
   // The project's sensitive paths, built on the worker pool when the project
   // starts and kept by inotify (sensitive_index.h); shared with worker jobs.
   std::shared_ptr<SensitiveIndex> index_;
+  std::unique_ptr<assets::AssetStore> assets_;
   uid_t fs_uid_ = 65534;
   gid_t fs_gid_ = 65534;
   uint64_t next_call_ = 1;
