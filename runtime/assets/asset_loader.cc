@@ -427,6 +427,12 @@ absl::StatusOr<AssetSnapshot> LoadAssetTree(const LoaderConfig& config) {
     return absl::FailedPreconditionError(absl::StrCat(
         "asset_root_unavailable: ", ErrnoWord(errno), " (", config.root, ")"));
   }
+  std::shared_ptr<void> identity;
+  if (config.enter_identity) {
+    absl::StatusOr<std::shared_ptr<void>> entered = config.enter_identity();
+    if (!entered.ok()) return entered.status();
+    identity = *std::move(entered);
+  }
   AssetSnapshot snapshot;
   for (AssetType type : kAssetTypes)
     LoadType(root.get(), config, type, &snapshot);

@@ -32,13 +32,17 @@
 //     tree_too_large; past max_dir_entries entries visited per type, or
 //     max_depth levels, the walk stops (tree_too_large, too_deep). Errors,
 //     never an unbounded allocation.
-// The caller chooses the identity the reads run under (the tool runtime
-// wraps the load in the project's ScopedFsIdentity).
+// Identity: the root is opened as the caller, then `enter_identity` (when
+// set) is called and what it returns is held until the load ends: the tool
+// runtime switches the thread to the project's fsuid/fsgid there, so every
+// read below the root gets exactly the project user's permissions.
 #ifndef JCS_RUNTIME_ASSETS_ASSET_LOADER_H_
 #define JCS_RUNTIME_ASSETS_ASSET_LOADER_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,6 +66,9 @@ struct LoaderConfig {
   std::vector<std::string> sensitive_denylist;
   std::vector<std::string> sensitive_allowlist;
   LoaderLimits limits;
+  // Returns a guard held for the rest of the load (see the file comment), or
+  // an error that fails the load.
+  std::function<absl::StatusOr<std::shared_ptr<void>>()> enter_identity;
 };
 
 // FailedPrecondition when the root cannot be opened (asset_root_unavailable:
