@@ -394,7 +394,15 @@ absl::StatusOr<std::string> ControlService::StartProject(
         [raw](const std::string& conversation, const nlohmann::json& meta) {
           return raw->CancelConversation(conversation, meta);
         };
-    conversations.tools.list_tools = [raw] { return raw->ListTools(); };
+    // A model is offered only the tools it may call (not invalid
+    // command/workflow definitions, which run in preview mode).
+    conversations.tools.list_tools = [raw] {
+      nlohmann::json offered = nlohmann::json::array();
+      for (nlohmann::json& tool : raw->ListTools()) {
+        if (tool.value("llm_exposed", true)) offered.push_back(std::move(tool));
+      }
+      return offered;
+    };
     conversations_[*id] =
         std::make_unique<runtime::conversation::ConversationRuntime>(
             std::move(conversations));

@@ -149,10 +149,20 @@ ToolRuntime::~ToolRuntime() {
 }
 
 nlohmann::json ToolRuntime::ListTools() const {
-  nlohmann::json tools = nlohmann::json::array();
+  std::vector<const ToolSpec*> visible;
   for (const ToolSpec& tool : BuiltinTools()) {
-    if (ToolVisible(tool, config_.options)) tools.push_back(ToolToJson(tool));
+    if (ToolVisible(tool, config_.options)) visible.push_back(&tool);
   }
+  if (asset_tools_ != nullptr) {
+    for (const ToolSpec& tool : asset_tools_->tools()) {
+      if (ToolVisible(tool, config_.options)) visible.push_back(&tool);
+    }
+  }
+  std::sort(
+      visible.begin(), visible.end(),
+      [](const ToolSpec* a, const ToolSpec* b) { return a->name < b->name; });
+  nlohmann::json tools = nlohmann::json::array();
+  for (const ToolSpec* tool : visible) tools.push_back(ToolToJson(*tool));
   return tools;
 }
 
@@ -214,6 +224,10 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
   call->args = request.args.is_object() ? std::move(request.args)
                                         : nlohmann::json::object();
   call->tool = FindTool(call->tool_name);
+  if (call->tool == nullptr && asset_tools_ != nullptr) {
+    call->tool = asset_tools_->Find(call->tool_name);
+    if (call->tool != nullptr) call->asset_tools = asset_tools_;
+  }
   if (call->tool == nullptr) {
     Fail(call, "unknown_tool", {{"tool", call->tool_name}});
     return;
@@ -230,6 +244,24 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
     return;
   }
 
+  // 1b. an asset-backed tool's program and parameters (asset_definitions.h):
+  // the values become environment variables and a JSON document on stdin,
+  // never program text.
+  std::vector<std::pair<std::string, std::string>> param_env;
+  if (call->tool->definition != nullptr && call->tool->sandboxed) {
+    absl::StatusOr<assets::Invocation> invocation = assets::BuildInvocation(
+        *call->tool->definition, call->args, call->correlation_id);
+    if (!invocation.ok()) {
+      Fail(call, "invalid_tool_args",
+           {{"message", std::string(invocation.status().message())},
+            {"kind", "invalid_value"}});
+      return;
+    }
+    call->exec_args = {{"argv", call->tool->definition->argv},
+                       {"stdin", std::move(invocation->stdin_json)}};
+    param_env = std::move(invocation->env);
+  }
+
   // 2. env.
   if (call->tool->takes_env) {
     EnvDecision env = CheckEnvPayload(call->args, config_.options);
@@ -244,6 +276,11 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
       return;
     }
     call->env = std::move(env.env);
+  }
+  // The parameters' variables win over a caller's `env` of the same name.
+  for (auto& [key, value] : param_env) {
+    std::erase_if(call->env, [&](const auto& kv) { return kv.first == key; });
+    call->env.emplace_back(std::move(key), std::move(value));
   }
 
   // 3. policy, 4. capacity.
@@ -411,6 +448,14 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
       ctx.sensitive_allowlist = options.sensitive_path_allowlist;
       work = [ctx, name = call->tool_name, args = call->args] {
         return RunAssetTool(ctx, name, args);
+      };
+      break;
+    }
+    case ToolKind::kCommandRun:
+    case ToolKind::kWorkflowRun: {
+      // An invalid definition (a valid one is sandboxed): preview mode.
+      work = [set = call->asset_tools, tool = call->tool, args = call->args] {
+        return PreviewOutcome(*tool->definition, set->assets(), args);
       };
       break;
     }

@@ -76,6 +76,7 @@
 #include "runtime/assets/asset_store.h"
 #include "runtime/policy/sensitive_index.h"
 #include "runtime/project/runtime_options.h"
+#include "runtime/tools/asset_tool_set.h"
 #include "runtime/tools/jail_masks.h"
 #include "runtime/tools/tool_outcome.h"
 #include "telemetry/bus.h"
@@ -122,7 +123,8 @@ class ToolRuntime {
   ToolRuntime(const ToolRuntime&) = delete;
   ToolRuntime& operator=(const ToolRuntime&) = delete;
 
-  // The visible tools (ToolVisible), sorted by name, as ToolToJson.
+  // The visible tools (ToolVisible), built-in and asset-backed, sorted by
+  // name, as ToolToJson.
   nlohmann::json ListTools() const;
 
   // Runs one call; `respond` is called exactly once (see the file comment),
@@ -253,6 +255,8 @@ class ToolRuntime {
   // starts and kept by inotify (sensitive_index.h); shared with worker jobs.
   std::shared_ptr<SensitiveIndex> index_;
   std::unique_ptr<assets::AssetStore> assets_;
+  // command.run.* / workflow.run.* of the current snapshot.
+  std::shared_ptr<const AssetToolSet> asset_tools_;
   uid_t fs_uid_ = 65534;
   gid_t fs_gid_ = 65534;
   uint64_t next_call_ = 1;

@@ -14,6 +14,7 @@ absl::Status ToolRuntime::LoadAssets() {
   const bool strict = config_.options.strict_asset_loading;
   absl::StatusOr<assets::LoadSummary> loaded = assets_->Load(strict);
   if (!loaded.ok()) return loaded.status();
+  asset_tools_ = std::make_shared<const AssetToolSet>(assets_->Current());
   nlohmann::json event = loaded->event;
   event["project_id"] = config_.project_id;
   event["trigger"] = "start";
@@ -32,6 +33,7 @@ absl::StatusOr<nlohmann::json> ToolRuntime::ReloadAssets(
                 {"error", std::string(loaded.status().message())}});
     return loaded.status();
   }
+  asset_tools_ = std::make_shared<const AssetToolSet>(assets_->Current());
   nlohmann::json event = loaded->event;
   event["project_id"] = config_.project_id;
   event["trigger"] = std::string(trigger);
