@@ -534,6 +534,9 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
     // peer's own), never their contents.
     doc["assets"] = it->second->assets().Diagnostics();
     doc["assets"]["strict"] = o.strict_asset_loading;
+    doc["assets"]["watcher"] = it->second->WatcherDiagnostics();
+    // Spec §5.4 (quirk 5 fixed): true when the watcher really runs.
+    doc["watcher_enabled"] = doc["assets"]["watcher"].value("watching", false);
   }
   // ---- disk budget: limits and usage as the kernel accounts them.
   if (jail::ProjectQuotaLimits budget = DiskBudget(*summary); budget.any()) {

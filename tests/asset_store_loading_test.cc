@@ -7,7 +7,9 @@
 //   1 BootLoadsSharedAssetsAndExposesListGetSearch
 //   2 ReloadRefreshesTheSnapshotAndBumpsTheGeneration
 //   3 StrictReloadWithParseErrorsKeepsTheSnapshot
-// runtime_hardening 51 and 52 are in tests/runtime_hardening_test.cc.
+// runtime_diagnostics 2: WatcherReloadsChangedAssets.
+// runtime_hardening 51, 52 and 54 are in tests/runtime_hardening_test.cc.
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -168,6 +170,74 @@ TEST_F(AssetStoreLoadingTest, AttackRootOnlyFileInTheTreeIsNotServed) {
   EXPECT_EQ(diag["assets"]["errors"][0]["reason"], "unreadable");
   EXPECT_EQ(diag["assets"]["errors"][0]["detail"], "eacces");
   EXPECT_EQ(diag.dump().find(kRootSecret), std::string::npos);
+}
+
+// runtime_diagnostics case 2: the watcher reloads what changed, and says so.
+TEST_F(AssetStoreLoadingTest, WatcherReloadsChangedAssets) {
+  Seed();
+  const std::string p =
+      StartProject({{"watcher", true}, {"watcher_debounce_ms", 50}});
+  WriteRootFile(".jido/skills/new_skill.md", "# New\n");
+  ASSERT_TRUE(WaitFor(
+      [&] { return Diagnostics(p)["assets"]["counts"]["skill"] == 5; }, 10));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Count(p, "project.watcher_reload_completed") >= 1; }, 10));
+  EXPECT_GE(Count(p, "project.assets_reloaded"), 1);
+  // Save-by-rename, as editors do: the new content is served.
+  WriteRootFile(".jido/skills/.alpha.md.tmp", "# Alpha v2\n");
+  ASSERT_EQ(rename((root_ + "/.jido/skills/.alpha.md.tmp").c_str(),
+                   (root_ + "/.jido/skills/alpha.md").c_str()),
+            0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const RunResult r = Cli({"assets", "get", p, "skill", "alpha"});
+        return r.out == "# Alpha v2\n";
+      },
+      10));
+  // A bad file under strict mode: the reload fails, the event says why.
+  ASSERT_EQ(Cli({"project", "stop", p}).exit_code, 0);
+  const std::string q = StartProject({{"watcher", true},
+                                      {"watcher_debounce_ms", 50},
+                                      {"strict_asset_loading", true}},
+                                     {"--project-id", "strict"});
+  WriteRootFile(".jido/skills/bad.md", "\xff");
+  ASSERT_TRUE(WaitFor(
+      [&] { return Count(q, "project.watcher_reload_failed") >= 1; }, 10));
+  const json diag = Diagnostics(q);
+  EXPECT_EQ(diag["assets"]["generation"], 1);
+  bool named = false;
+  for (const json& e : diag["telemetry"]["recent_errors"]) {
+    if (e.dump().find("bad.md") != std::string::npos) named = true;
+  }
+  EXPECT_TRUE(named) << diag["telemetry"]["recent_errors"];
+}
+
+// A reload while 20 calls of a command run: every call completes with the
+// definition it started with.
+TEST_F(AssetStoreLoadingTest, ReloadWhileTwentyCallsRunFailsNone) {
+  MakeRootDir(".jido/commands");
+  WriteRootFile(".jido/commands/slow.md",
+                "---\nrun: 'sleep 0.5; echo v1'\n---\n");
+  const std::string p = StartProject({{"tool_max_concurrency", 32}});
+  std::vector<std::string> calls;
+  for (int i = 0; i < 20; ++i) {
+    const ToolResponse r =
+        Tool(p, "command.run.slow", json::object(), {"--async"});
+    ASSERT_EQ(r.status(), "accepted") << r.Describe();
+    calls.push_back(r.doc["call_id"]);
+  }
+  WriteRootFile(".jido/commands/slow.md", "---\nrun: 'echo v2'\n---\n");
+  const RunResult reload = Cli({"assets", "reload", p});
+  ASSERT_EQ(reload.exit_code, 0) << reload.Describe();
+  for (const std::string& call : calls) {
+    const RunResult done = Cli({"tool", "result", p, call, "--wait", "--json"});
+    const json doc = json::parse(done.out, nullptr, false);
+    EXPECT_EQ(doc.value("status", ""), "ok") << done.Describe();
+    EXPECT_EQ(doc["result"]["execution"]["stdout"], "v1\n") << done.Describe();
+  }
+  const ToolResponse after = Tool(p, "command.run.slow", json::object());
+  ASSERT_TRUE(ExpectOk(after));
+  EXPECT_EQ(after.result()["execution"]["stdout"], "v2\n");
 }
 
 }  // namespace

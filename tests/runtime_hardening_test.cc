@@ -68,6 +68,7 @@
 //   50 ConversationConcurrencyQuota
 //   51 AssetReloadCapturesParseFailuresWithoutCrashing
 //   52 StrictAssetLoadingFailsStartOnParseErrors
+//   54 WatcherStormIsDebounced
 //
 //   44 SecretsAreRedactedBeforePersistence (through the daemon, down to the
 //      journal's files; the case's exact payload: telemetry/bus_test.cc
@@ -91,8 +92,8 @@
 // runtime_diagnostics 1 and 3: conversation_test.cc
 // DiagnosticsExposeConversationsAndCounters, DeniedModelToolCallDegradesHealth.
 //
-// asset_store_loading 1-3: tests/asset_store_loading_test.cc.
-// Later issues: 54 and runtime_diagnostics 2 (watcher debounce).
+// asset_store_loading 1-3 and runtime_diagnostics 2 (the watcher reloads):
+// tests/asset_store_loading_test.cc.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -985,6 +986,38 @@ TEST_F(RuntimeHardeningTest, StrictAssetLoadingFailsStartOnParseErrors) {
   EXPECT_EQ(diag["assets"]["errors"][0]["reason"], "invalid_utf8");
   EXPECT_EQ(Count(diag, "project.assets_loaded"), 1);
   EXPECT_TRUE(ExpectOk(Tool(p, "asset.list", {{"type", "skill"}})));
+}
+
+// §10.1 case 54: 40 changes at a 30 ms debounce load the new skill with
+// between 1 and 5 reloads.
+TEST_F(RuntimeHardeningTest, WatcherStormIsDebounced) {
+  const std::string p =
+      StartProject({{"watcher", true}, {"watcher_debounce_ms", 30}});
+  json diag = Diagnostics(p);
+  EXPECT_EQ(diag["watcher_enabled"], true) << diag["assets"];
+  EXPECT_EQ(Count(diag, "project.watcher_started"), 1);
+  for (int i = 0; i < 40; ++i) {
+    WriteRootFile(i == 39 ? ".jido/skills/storm_skill.md"
+                          : absl::StrCat(".jido/skills/alpha.md"),
+                  absl::StrCat("# Storm ", i, "\n"));
+  }
+  const auto loaded = [&] {
+    const ToolResponse r = Tool(p, "asset.list", {{"type", "skill"}});
+    return r.run.out.find("storm_skill") != std::string::npos;
+  };
+  ASSERT_TRUE(WaitFor(loaded, 10));
+  // Settled: nothing pending, and the last reload is in the counts.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        diag = Diagnostics(p);
+        return diag["assets"]["watcher"]["pending_event_count"] == 0 &&
+               Count(diag, "project.watcher_reload_completed") >= 1;
+      },
+      10));
+  const int64_t reloads = Count(diag, "project.watcher_reload_completed");
+  EXPECT_GE(reloads, 1);
+  EXPECT_LE(reloads, 5);
+  EXPECT_EQ(Count(diag, "project.assets_reloaded"), reloads);
 }
 
 }  // namespace

@@ -139,6 +139,12 @@ ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
 
 ToolRuntime::~ToolRuntime() {
   stopping_ = true;
+  if (watcher_ != nullptr) {
+    bus_->Emit("project.watcher_stopped",
+               {{"project_id", config_.project_id},
+                {"pending_event_count", watcher_->pending_event_count()}});
+    watcher_.reset();
+  }
   on_idle_ = nullptr;
   KillAll("project_stopped");
   *alive_ = false;

@@ -74,6 +74,7 @@
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
 #include "runtime/assets/asset_store.h"
+#include "runtime/assets/asset_watcher.h"
 #include "runtime/policy/sensitive_index.h"
 #include "runtime/project/runtime_options.h"
 #include "runtime/tools/asset_tool_set.h"
@@ -169,9 +170,21 @@ class ToolRuntime {
   // error_count, trigger}. A refused strict reload keeps the previous
   // snapshot and emits project.assets_reload_failed {project_id, trigger,
   // error}. Calls already running keep the snapshot they started with.
+  //
+  // watcher: true (asset_watcher.h): LoadAssets also starts the watcher and
+  // emits project.watcher_started {project_id, watch_dirs, debounce_ms};
+  // settled changes reload (trigger "watcher") and emit
+  // project.watcher_reload_completed {project_id, changed_paths (at most
+  // kMaxChangedPathsShown), changed_count} or project.watcher_reload_failed
+  // {..., error}; the destructor emits project.watcher_stopped {project_id,
+  // pending_event_count}. A watcher that cannot start fails LoadAssets
+  // (watcher_unavailable: ...).
   absl::Status LoadAssets();
   absl::StatusOr<nlohmann::json> ReloadAssets(std::string_view trigger);
   const assets::AssetStore& assets() const { return *assets_; }
+  // {enabled, [watching, watched_dirs, pending_event_count, flushes,
+  // debounce_ms, degraded]}.
+  nlohmann::json WatcherDiagnostics() const;
 
   // {recent_decisions, running_calls, timeout_counts, sensitive_index}
   // (SensitiveIndex::Diagnostics: state building|ready|fallback, progress,
@@ -180,6 +193,7 @@ class ToolRuntime {
 
  private:
   struct Call;
+  absl::Status StartWatcher();
   void Fail(const std::shared_ptr<Call>& call, std::string reason,
             nlohmann::json detail);
   void Succeed(const std::shared_ptr<Call>& call, nlohmann::json result);
@@ -257,6 +271,7 @@ class ToolRuntime {
   std::unique_ptr<assets::AssetStore> assets_;
   // command.run.* / workflow.run.* of the current snapshot.
   std::shared_ptr<const AssetToolSet> asset_tools_;
+  std::unique_ptr<assets::AssetWatcher> watcher_;
   uid_t fs_uid_ = 65534;
   gid_t fs_gid_ = 65534;
   uint64_t next_call_ = 1;
