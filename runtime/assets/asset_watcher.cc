@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -48,15 +49,24 @@ struct AssetWatcher::State {
   bool reading = false;
   OpId read_op = 0;
   std::array<char, 16384> buffer;
-  // wd -> {root-relative dir, "" to take every name, else the one name
-  // that matters (an ancestor of the data dir)}.
-  std::map<int, std::pair<std::string, std::string>> watches;
+  // wd -> {root-relative dir, the names that matter there (empty: every
+  // name)}: an ancestor of the data dir cares for the next component only,
+  // the data dir for the type directories only (not state/).
+  std::map<int, std::pair<std::string, std::set<std::string>>> watches;
   bool degraded = false;
   std::set<std::string> changed;
   size_t events = 0;
   uint64_t flushes = 0;
   absl::Time deadline;
   bool timer_armed = false;
+
+  std::string DataDirRel() const {
+    std::string rel;
+    for (const std::string& part : DataDirParts()) {
+      rel = rel.empty() ? part : absl::StrCat(rel, "/", part);
+    }
+    return rel;
+  }
 
   std::vector<std::string> DataDirParts() const {
     std::vector<std::string> parts;
@@ -66,7 +76,7 @@ struct AssetWatcher::State {
     return parts;
   }
 
-  void Watch(int root_fd, const std::string& rel, const std::string& only) {
+  void Watch(int root_fd, const std::string& rel, std::set<std::string> only) {
     if (watches.size() >= kMaxWatchedDirs) {
       degraded = true;
       return;
@@ -79,11 +89,11 @@ struct AssetWatcher::State {
       if (errno == ENOSPC) degraded = true;
       return;
     }
-    watches[wd] = {rel, only};
+    watches[wd] = {rel, std::move(only)};
   }
 
   void WatchTree(int root_fd, const std::string& rel, int depth) {
-    Watch(root_fd, rel, "");
+    Watch(root_fd, rel, {});
     if (depth >= kMaxDepth || watches.size() >= kMaxWatchedDirs) return;
     UniqueFd dir_fd(OpenBeneath(root_fd, rel));
     if (!dir_fd.valid()) return;
@@ -99,7 +109,14 @@ struct AssetWatcher::State {
     while (const struct dirent* e = readdir(dir)) {
       const std::string name = e->d_name;
       if (name == "." || name == "..") continue;
-      if (e->d_type == DT_DIR) subdirs.push_back(name);
+      bool is_dir = e->d_type == DT_DIR;
+      if (e->d_type == DT_UNKNOWN) {  // some filesystems leave it to stat
+        struct stat st;
+        is_dir = fstatat(dir_fd.get(), name.c_str(), &st,
+                         AT_SYMLINK_NOFOLLOW) == 0 &&
+                 S_ISDIR(st.st_mode);
+      }
+      if (is_dir) subdirs.push_back(name);
     }
     closedir(dir);
     for (const std::string& name : subdirs) {
@@ -118,12 +135,13 @@ struct AssetWatcher::State {
     const std::vector<std::string> parts = DataDirParts();
     std::string rel;
     for (const std::string& part : parts) {
-      Watch(root.get(), rel, part);
+      Watch(root.get(), rel, {part});
       rel = rel.empty() ? part : absl::StrCat(rel, "/", part);
     }
-    // The data dir: only the type directories' names matter, but any of
-    // them, so it takes every name (the loader ignores the others).
-    Watch(root.get(), rel, "");
+    // The data dir: only the type directories' names matter (not state/).
+    std::set<std::string> types;
+    for (AssetType type : kAssetTypes) types.insert(AssetTypeDir(type));
+    Watch(root.get(), rel, std::move(types));
     for (AssetType type : kAssetTypes) {
       WatchTree(root.get(),
                 rel.empty() ? AssetTypeDir(type)
@@ -204,7 +222,7 @@ void OnEvents(const std::shared_ptr<AssetWatcher::State>& state, int res) {
     if (it == state->watches.end()) continue;
     const std::string name = ev->len > 0 ? std::string(ev->name) : "";
     const auto& [dir, only] = it->second;
-    if (!only.empty() && name != only) continue;  // the root's other names
+    if (!only.empty() && only.count(name) == 0) continue;  // not ours
     relevant = true;
     state->changed.insert(name.empty()  ? dir
                           : dir.empty() ? name
@@ -264,7 +282,9 @@ absl::Status AssetWatcher::Start() {
 std::vector<std::string> AssetWatcher::WatchedDirs() const {
   std::set<std::string> dirs;
   for (const auto& [wd, what] : state_->watches) {
-    if (what.second.empty()) dirs.insert(what.first);
+    if (what.second.empty() || what.first == state_->DataDirRel()) {
+      dirs.insert(what.first);
+    }
   }
   return {dirs.begin(), dirs.end()};
 }

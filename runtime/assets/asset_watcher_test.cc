@@ -158,9 +158,12 @@ TEST_F(AssetWatcherTest, AttackSymlinkedFolderIsNotWatched) {
 }
 
 TEST_F(AssetWatcherTest, UnrelatedChangesInTheRootAreIgnored) {
+  fs::create_directories(root_ + "/.jido/state");
   StartWatcher(absl::Milliseconds(20));
   Write("README.md", "x");
   fs::create_directories(root_ + "/src");
+  Write(".jido/state/journal", "x");
+  Write(".jido/notes.txt", "x");
   RunFor(absl::Milliseconds(100));
   EXPECT_TRUE(flushes_.empty());
   EXPECT_EQ(watcher_->pending_event_count(), 0u);
