@@ -49,6 +49,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "runtime/assets/asset_snapshot.h"
+#include "runtime/assets/utf8.h"
 
 namespace jcs::runtime::assets {
 
@@ -75,13 +76,6 @@ struct LoaderConfig {
 // <errno>). A missing data dir or type directory is an empty type; any other
 // problem is a LoadError in the snapshot.
 absl::StatusOr<AssetSnapshot> LoadAssetTree(const LoaderConfig& config);
-
-// Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
-bool IsValidUtf8(absl::string_view bytes);
-
-// The bytes with each invalid UTF-8 byte written as \xNN (for naming a file
-// whose name is not UTF-8 in an error).
-std::string EscapeNonUtf8(absl::string_view bytes);
 
 // The skill-graph helpers, for the loader and its tests.
 std::string GraphTitle(absl::string_view body, absl::string_view fallback);

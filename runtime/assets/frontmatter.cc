@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/assets/utf8.h"
 #include "yaml-cpp/yaml.h"
 
 namespace jcs::runtime::assets {
@@ -29,6 +30,16 @@ absl::string_view LineAt(absl::string_view text, size_t pos, size_t* next) {
   absl::string_view line = text.substr(pos, end - pos);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   return line;
+}
+
+absl::Status CheckText(const std::string& text) {
+  if (text.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("a scalar holds a NUL byte");
+  }
+  if (!IsValidUtf8(text)) {
+    return absl::InvalidArgumentError("a scalar is not valid UTF-8");
+  }
+  return absl::OkStatus();
 }
 
 json Scalar(const YAML::Node& node) {
@@ -70,6 +81,9 @@ class Converter {
       case YAML::NodeType::Null:
         return json(nullptr);
       case YAML::NodeType::Scalar:
+        if (absl::Status text = CheckText(node.Scalar()); !text.ok()) {
+          return text;
+        }
         return Scalar(node);
       case YAML::NodeType::Sequence: {
         json out = json::array();
@@ -85,6 +99,9 @@ class Converter {
         for (const auto& entry : node) {
           if (!entry.first.IsScalar()) {
             return absl::InvalidArgumentError("a mapping key is not a scalar");
+          }
+          if (absl::Status text = CheckText(entry.first.Scalar()); !text.ok()) {
+            return text;
           }
           absl::StatusOr<json> value = Convert(entry.second, depth + 1);
           if (!value.ok()) return value.status();
@@ -131,6 +148,9 @@ absl::StatusOr<Frontmatter> ParseFrontmatter(absl::string_view text) {
   }
   out.body = std::string(text.substr(next));
   const std::string yaml(text.substr(yaml_begin, yaml_end - yaml_begin));
+  if (yaml.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("the frontmatter holds a NUL byte");
+  }
   YAML::Node root;
   try {
     root = YAML::Load(yaml);

@@ -8,6 +8,11 @@
 // strings; a quoted scalar is always a string. The frontmatter must be a
 // mapping (or empty, giving {}).
 //
+// Text: a NUL byte anywhere in the frontmatter is an error, and so is a
+// scalar or key that yaml-cpp hands back as invalid UTF-8 (escapes such as
+// "\\xA0" or a NUL inside quotes would otherwise make JSON that cannot be
+// serialized).
+//
 // Bounds (the file is hostile): a YAML alias expands to a copy of its anchor,
 // so a few lines of aliases can describe billions of nodes ("billion
 // laughs"); conversion stops with an error past kMaxFrontmatterNodes nodes or

@@ -91,6 +91,25 @@ TEST(FrontmatterTest, AliasBombStopsAtTheNodeBound) {
   EXPECT_THAT(f.status().message(), HasSubstr("more than 10000 nodes"));
 }
 
+// Found by frontmatter_fuzz: yaml-cpp turned a quoted scalar holding a NUL
+// (or an escape such as "\\xA0") into bytes that are not UTF-8, and
+// serializing the JSON then threw.
+TEST(FrontmatterTest, NulAndNonUtf8ScalarsAreErrors) {
+  absl::StatusOr<Frontmatter> nul = ParseFrontmatter(
+      std::string("---\nrun: echo \"$JCS\0_PARAM_Q\"\n---\n", 34));
+  EXPECT_THAT(nul.status().message(), HasSubstr("NUL byte"));
+  absl::StatusOr<Frontmatter> escaped =
+      ParseFrontmatter("---\nrun: \"a\\xA0b\"\n---\n");
+  if (escaped.ok()) {
+    (void)escaped->data.dump();  // must not throw
+  } else {
+    EXPECT_THAT(escaped.status().message(), HasSubstr("UTF-8"));
+  }
+  absl::StatusOr<Frontmatter> key =
+      ParseFrontmatter("---\n\"k\\x80\": 1\n---\n");
+  if (key.ok()) (void)key->data.dump();
+}
+
 TEST(FrontmatterTest, DeepNestingIsAnErrorNotACrash) {
   const std::string deep = absl::StrCat("---\na: ", std::string(40, '['),
                                         std::string(40, ']'), "\n---\n");
