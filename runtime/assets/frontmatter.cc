@@ -157,12 +157,14 @@ absl::StatusOr<Frontmatter> ParseFrontmatter(absl::string_view text) {
   } catch (const YAML::Exception& e) {
     // e.mark is relative to the YAML block: +2 makes it a line of the file
     // (1-based, after the opening ---).
-    return absl::InvalidArgumentError(
+    // The message may quote a byte of the input: kept valid UTF-8, as it
+    // ends up in JSON documents.
+    return absl::InvalidArgumentError(EscapeNonUtf8(
         e.mark.is_null() ? std::string(e.msg)
                          : absl::StrCat("line ", e.mark.line + 2, ", column ",
-                                        e.mark.column + 1, ": ", e.msg));
+                                        e.mark.column + 1, ": ", e.msg)));
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(e.what());
+    return absl::InvalidArgumentError(EscapeNonUtf8(e.what()));
   }
   if (root.IsNull() || !root.IsDefined()) return out;
   if (!root.IsMap()) {
@@ -173,7 +175,7 @@ absl::StatusOr<Frontmatter> ParseFrontmatter(absl::string_view text) {
     if (!data.ok()) return data.status();
     out.data = *std::move(data);
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(e.what());
+    return absl::InvalidArgumentError(EscapeNonUtf8(e.what()));
   }
   return out;
 }

@@ -19,6 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       jcs::runtime::assets::ParseFrontmatter(in);
   if (!f.ok()) {
     FUZZ_CHECK(!f.status().message().empty());
+    // Errors end up in JSON documents (diagnostics, asset.get).
+    FUZZ_CHECK(jcs::runtime::assets::IsValidUtf8(f.status().message()));
     return 0;
   }
   FUZZ_CHECK(absl::EndsWith(in, f->body));
