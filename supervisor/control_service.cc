@@ -700,15 +700,20 @@ void ControlService::Handle(const proto::Request& request,
         fail(absl::NotFoundError(absl::StrCat("project_not_found: ", id)));
         break;
       }
-      absl::StatusOr<nlohmann::json> reloaded =
-          it->second->ReloadAssets("reload_assets");
-      if (!reloaded.ok()) {
-        fail(reloaded.status());
-        break;
-      }
-      response.mutable_reload_assets()->set_json(reloaded->dump(
-          -1, ' ', false, nlohmann::json::error_handler_t::replace));
-      break;
+      // Answered when the reload, read off the loop, is done.
+      it->second->ReloadAssets(
+          "reload_assets",
+          [response, respond = std::move(respond)](
+              absl::StatusOr<nlohmann::json> reloaded) mutable {
+            if (reloaded.ok()) {
+              response.mutable_reload_assets()->set_json(reloaded->dump(
+                  -1, ' ', false, nlohmann::json::error_handler_t::replace));
+            } else {
+              *response.mutable_error() = ErrorFromStatus(reloaded.status());
+            }
+            respond(std::move(response));
+          });
+      return;
     }
     case proto::Request::kListTools:
     case proto::Request::kRunTool:

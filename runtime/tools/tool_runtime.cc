@@ -134,7 +134,7 @@ ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
     }
     return std::shared_ptr<void>(std::move(identity));
   };
-  assets_ = std::make_unique<assets::AssetStore>(std::move(loader));
+  assets_ = std::make_shared<assets::AssetStore>(std::move(loader));
 }
 
 ToolRuntime::~ToolRuntime() {

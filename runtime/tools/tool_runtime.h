@@ -180,7 +180,13 @@ class ToolRuntime {
   // pending_event_count}. A watcher that cannot start fails LoadAssets
   // (watcher_unavailable: ...).
   absl::Status LoadAssets();
-  absl::StatusOr<nlohmann::json> ReloadAssets(std::string_view trigger);
+  //
+  // ReloadAssets reads the tree on the worker pool (a big tree must not stall
+  // the loop every project shares) and calls `done` on the loop with the
+  // project.assets_reloaded payload or the error; reloads of one project run
+  // one at a time. `done` is not called if the runtime is destroyed first.
+  void ReloadAssets(std::string_view trigger,
+                    std::function<void(absl::StatusOr<nlohmann::json>)> done);
   const assets::AssetStore& assets() const { return *assets_; }
   // {enabled, [watching, watched_dirs, pending_event_count, flushes,
   // debounce_ms, degraded]}.
@@ -194,6 +200,9 @@ class ToolRuntime {
  private:
   struct Call;
   absl::Status StartWatcher();
+  // The loop's half of a reload: swap the tool set, emit the events.
+  absl::StatusOr<nlohmann::json> FinishReload(
+      const std::string& trigger, absl::StatusOr<assets::LoadSummary> loaded);
   void Fail(const std::shared_ptr<Call>& call, std::string reason,
             nlohmann::json detail);
   void Succeed(const std::shared_ptr<Call>& call, nlohmann::json result);
@@ -268,7 +277,7 @@ class ToolRuntime {
   // The project's sensitive paths, built on the worker pool when the project
   // starts and kept by inotify (sensitive_index.h); shared with worker jobs.
   std::shared_ptr<SensitiveIndex> index_;
-  std::unique_ptr<assets::AssetStore> assets_;
+  std::shared_ptr<assets::AssetStore> assets_;
   // command.run.* / workflow.run.* of the current snapshot.
   std::shared_ptr<const AssetToolSet> asset_tools_;
   std::unique_ptr<assets::AssetWatcher> watcher_;

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/tools/tool_call.h"
 #include "runtime/tools/tool_runtime.h"
 
 namespace jcs::runtime {
@@ -41,15 +42,18 @@ absl::Status ToolRuntime::StartWatcher() {
                             {"changed_paths", paths},
                             {"changed_count", changed.size()},
                             {"event_count", count}};
-    absl::StatusOr<nlohmann::json> reloaded = ReloadAssets("watcher");
-    if (reloaded.ok()) {
-      event["generation"] = (*reloaded)["generation"];
-      event["error_count"] = (*reloaded)["error_count"];
-      bus_->Emit("project.watcher_reload_completed", event);
-    } else {
-      event["error"] = std::string(reloaded.status().message());
-      bus_->Emit("project.watcher_reload_failed", event);
-    }
+    ReloadAssets("watcher",
+                 [this, event = std::move(event)](
+                     absl::StatusOr<nlohmann::json> reloaded) mutable {
+                   if (reloaded.ok()) {
+                     event["generation"] = (*reloaded)["generation"];
+                     event["error_count"] = (*reloaded)["error_count"];
+                     bus_->Emit("project.watcher_reload_completed", event);
+                   } else {
+                     event["error"] = std::string(reloaded.status().message());
+                     bus_->Emit("project.watcher_reload_failed", event);
+                   }
+                 });
   };
   auto watcher = std::make_unique<assets::AssetWatcher>(loop_, watch);
   if (absl::Status started = watcher->Start(); !started.ok()) return started;
@@ -67,21 +71,44 @@ nlohmann::json ToolRuntime::WatcherDiagnostics() const {
   return out;
 }
 
-absl::StatusOr<nlohmann::json> ToolRuntime::ReloadAssets(
-    std::string_view trigger) {
+void ToolRuntime::ReloadAssets(
+    std::string_view trigger,
+    std::function<void(absl::StatusOr<nlohmann::json>)> done) {
   const bool strict = config_.options.strict_asset_loading;
-  absl::StatusOr<assets::LoadSummary> loaded = assets_->Reload(strict);
+  // The store outlives the work: it is owned by this runtime, and the
+  // runtime's destructor waits for nothing, so the work holds the store
+  // through a shared pointer to it.
+  std::shared_ptr<assets::AssetStore> store = assets_;
+  absl::Status queued = RunOffLoop<absl::StatusOr<assets::LoadSummary>>(
+      loop_, alive_,
+      [store, strict]() -> absl::StatusOr<assets::LoadSummary> {
+        return store->Reload(strict);
+      },
+      [this, trigger = std::string(trigger),
+       done](absl::StatusOr<assets::LoadSummary> loaded) {
+        absl::StatusOr<nlohmann::json> event =
+            FinishReload(trigger, std::move(loaded));
+        if (done) done(std::move(event));
+      });
+  if (!queued.ok() && done) {
+    done(absl::UnavailableError(absl::StrCat(
+        "busy: the worker pool refused the reload (", queued.message(), ")")));
+  }
+}
+
+absl::StatusOr<nlohmann::json> ToolRuntime::FinishReload(
+    const std::string& trigger, absl::StatusOr<assets::LoadSummary> loaded) {
   if (!loaded.ok()) {
     bus_->Emit("project.assets_reload_failed",
                {{"project_id", config_.project_id},
-                {"trigger", std::string(trigger)},
+                {"trigger", trigger},
                 {"error", std::string(loaded.status().message())}});
     return loaded.status();
   }
   asset_tools_ = std::make_shared<const AssetToolSet>(assets_->Current());
   nlohmann::json event = loaded->event;
   event["project_id"] = config_.project_id;
-  event["trigger"] = std::string(trigger);
+  event["trigger"] = trigger;
   bus_->Emit("project.assets_reloaded", event);
   return event;
 }
