@@ -132,6 +132,15 @@ struct AssetWatcher::State {
     degraded = false;
     UniqueFd root(open(config.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root.valid()) return;
+    std::shared_ptr<void> identity;
+    if (config.enter_identity) {
+      absl::StatusOr<std::shared_ptr<void>> entered = config.enter_identity();
+      if (!entered.ok()) {
+        degraded = true;
+        return;
+      }
+      identity = *std::move(entered);
+    }
     const std::vector<std::string> parts = DataDirParts();
     std::string rel;
     for (const std::string& part : parts) {

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "loop/event_loop.h"
 #include "nlohmann/json.hpp"
@@ -44,6 +45,11 @@ class AssetWatcher {
     std::string root;  // canonical
     std::string data_dir;
     absl::Duration debounce = absl::Milliseconds(250);
+    // Called after the root is opened, before the tree below it is listed:
+    // the guard it returns is held while the watches are built (the tool
+    // runtime switches to the project's fsuid/fsgid, so the daemon lists only
+    // what the project's user could). Optional.
+    std::function<absl::StatusOr<std::shared_ptr<void>>()> enter_identity;
     // Called when changes settled: the root-relative paths that changed
     // (deduplicated, sorted) and how many events there were.
     std::function<void(std::vector<std::string> changed_paths,

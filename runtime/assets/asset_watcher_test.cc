@@ -157,6 +157,25 @@ TEST_F(AssetWatcherTest, AttackSymlinkedFolderIsNotWatched) {
   fs::remove_all(outside);
 }
 
+// The identity hook runs around the listing (the tool runtime's
+// ScopedFsIdentity); a hook that fails leaves the watcher degraded, not
+// watching as root.
+TEST_F(AssetWatcherTest, WatchesAreBuiltUnderTheGivenIdentity) {
+  int entered = 0;
+  AssetWatcher::Config config;
+  config.root = root_;
+  config.data_dir = ".jido";
+  config.enter_identity = [&]() -> absl::StatusOr<std::shared_ptr<void>> {
+    ++entered;
+    return absl::PermissionDeniedError("no identity");
+  };
+  watcher_ = std::make_unique<AssetWatcher>(loop_.get(), config);
+  ASSERT_TRUE(watcher_->Start().ok());
+  EXPECT_EQ(entered, 1);
+  EXPECT_TRUE(watcher_->WatchedDirs().empty());
+  EXPECT_EQ(watcher_->Diagnostics()["degraded"], true);
+}
+
 TEST_F(AssetWatcherTest, UnrelatedChangesInTheRootAreIgnored) {
   fs::create_directories(root_ + "/.jido/state");
   StartWatcher(absl::Milliseconds(20));

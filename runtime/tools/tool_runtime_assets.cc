@@ -29,6 +29,8 @@ absl::Status ToolRuntime::StartWatcher() {
   watch.root = config_.root;
   watch.data_dir = config_.data_dir;
   watch.debounce = absl::Milliseconds(config_.options.watcher_debounce_ms);
+  // Listed as the project's user, like the loads.
+  watch.enter_identity = assets_->config().enter_identity;
   std::weak_ptr<bool> alive = alive_;
   watch.on_settled = [this, alive](std::vector<std::string> changed,
                                    size_t count) {
