@@ -375,6 +375,15 @@ absl::StatusOr<std::string> ControlService::StartProject(
     tools->set_on_idle([this] { CheckDrained(); });
     runtime::ToolRuntime* raw = tools.get();
     tools_[*id] = std::move(tools);
+    // The assets are loaded before any tool can run (spec §6): with
+    // strict_asset_loading a bad file fails the start, naming file and
+    // reason.
+    if (absl::Status loaded = raw->LoadAssets(); !loaded.ok()) {
+      tools_.erase(*id);
+      (void)registry_.StopProject(*id);
+      return absl::FailedPreconditionError(
+          absl::StrCat("start_project_failed: ", loaded.message()));
+    }
     runtime::conversation::ConversationRuntimeConfig conversations;
     conversations.project_id = *id;
     conversations.loop = loop_;
@@ -396,7 +405,15 @@ absl::StatusOr<std::string> ControlService::StartProject(
         [raw](const std::string& conversation, const nlohmann::json& meta) {
           return raw->CancelConversation(conversation, meta);
         };
-    conversations.tools.list_tools = [raw] { return raw->ListTools(); };
+    // A model is offered only the tools it may call (not invalid
+    // command/workflow definitions, which run in preview mode).
+    conversations.tools.list_tools = [raw] {
+      nlohmann::json offered = nlohmann::json::array();
+      for (nlohmann::json& tool : raw->ListTools()) {
+        if (tool.value("llm_exposed", true)) offered.push_back(std::move(tool));
+      }
+      return offered;
+    };
     conversations_[*id] =
         std::make_unique<runtime::conversation::ConversationRuntime>(
             std::move(conversations));
@@ -523,6 +540,15 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
                     {"sensitive_index", tools["sensitive_index"]}};
   }
   doc["policy"] = policy;
+  if (auto it = tools_.find(project_id); it != tools_.end()) {
+    // §5.4's assets block; the loader's errors name files of the root (the
+    // peer's own), never their contents.
+    doc["assets"] = it->second->assets().Diagnostics();
+    doc["assets"]["strict"] = o.strict_asset_loading;
+    doc["assets"]["watcher"] = it->second->WatcherDiagnostics();
+    // Spec §5.4 (quirk 5 fixed): true when the watcher really runs.
+    doc["watcher_enabled"] = doc["assets"]["watcher"].value("watching", false);
+  }
   // ---- disk budget: limits and usage as the kernel accounts them.
   if (jail::ProjectQuotaLimits budget = DiskBudget(*summary); budget.any()) {
     doc["disk_quota"] =
@@ -673,6 +699,32 @@ void ControlService::Handle(const proto::Request& request,
         error->set_message(absl::StrCat("project_not_found: ", id));
       }
       break;
+    }
+    case proto::Request::kReloadAssets: {
+      const std::string& id = request.reload_assets().project_id();
+      if (std::optional<proto::Error> refused = AuthorizeProject(peer, id)) {
+        *response.mutable_error() = *std::move(refused);
+        break;
+      }
+      auto it = tools_.find(id);
+      if (it == tools_.end()) {
+        fail(absl::NotFoundError(absl::StrCat("project_not_found: ", id)));
+        break;
+      }
+      // Answered when the reload, read off the loop, is done.
+      it->second->ReloadAssets(
+          "reload_assets",
+          [response, respond = std::move(respond)](
+              absl::StatusOr<nlohmann::json> reloaded) mutable {
+            if (reloaded.ok()) {
+              response.mutable_reload_assets()->set_json(reloaded->dump(
+                  -1, ' ', false, nlohmann::json::error_handler_t::replace));
+            } else {
+              *response.mutable_error() = ErrorFromStatus(reloaded.status());
+            }
+            respond(std::move(response));
+          });
+      return;
     }
     case proto::Request::kListTools:
     case proto::Request::kRunTool:

@@ -206,20 +206,20 @@ TEST_F(ClientCliDaemonTest, StartErrorsNameThePathAndTheRuleAndKeepIds) {
 }
 
 TEST_F(ClientCliDaemonTest, InertOptionsAreReported) {
-  const RunResult r =
-      Cli({"project", "start", root_, "--opt", "watcher=true", "--opt",
-           "subagent_ttl_ms=5", "--opt", "tool_timeout_ms=5000", "--json"});
+  const RunResult r = Cli(
+      {"project", "start", root_, "--opt", "subagent_max_children=2", "--opt",
+       "subagent_ttl_ms=5", "--opt", "tool_timeout_ms=5000", "--json"});
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
   const nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, false);
   EXPECT_EQ(doc["inert_options"],
-            nlohmann::json({"subagent_ttl_ms", "watcher"}))
+            nlohmann::json({"subagent_max_children", "subagent_ttl_ms"}))
       << r.out;
   EXPECT_THAT(r.err, HasSubstr("accepted but not acted on yet: "
-                               "subagent_ttl_ms, watcher"));
+                               "subagent_max_children, subagent_ttl_ms"));
   const RunResult diag =
       Cli({"diagnostics", doc.value("project_id", ""), "--json"});
   EXPECT_EQ(nlohmann::json::parse(diag.out, nullptr, false)["inert_options"],
-            nlohmann::json({"subagent_ttl_ms", "watcher"}))
+            nlohmann::json({"subagent_max_children", "subagent_ttl_ms"}))
       << diag.out;
   // Nothing inert set: nothing said.
   const RunResult plain = Cli({"project", "start", dirs_.MakeOwnedDir("r2")});

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when a package includes a package above it (issue 11): the include graph runs one way,
-#   tests/ -> tools/ -> supervisor/ -> runtime/conversation/ -> runtime/tools/ -> runtime/policy/
+#   tests/ -> tools/ -> supervisor/ -> runtime/conversation/ -> runtime/tools/ -> runtime/assets/
+#     -> runtime/policy/
 #     -> runtime/project/ -> jail/ -> egress/, telemetry/ -> loop/ -> proto/, base/, sanitizers/
 #   with runtime/journal/ beside the runtime packages, using only telemetry/ and below
 #   (runtime/conversation/ reads it for the incident timeline, and runs its project's tools),
@@ -24,12 +25,14 @@ declare -A ALLOWED=(
   [runtime/journal]="base loop proto sanitizers telemetry"
   [runtime/project]="base egress jail loop proto sanitizers telemetry"
   [runtime/policy]="base egress jail loop proto runtime/project sanitizers telemetry"
-  [runtime/tools]="base egress jail loop proto runtime/policy runtime/project sanitizers telemetry"
-  [runtime/conversation]="base egress jail loop proto runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
-  [supervisor]="base egress jail loop proto runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
-  [protocol/mcp]="base egress jail loop proto runtime/policy runtime/project runtime/tools sanitizers telemetry"
-  [tools]="base egress jail loop proto protocol/mcp runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry"
-  [tests]="base egress jail loop proto protocol/mcp runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry tools"
+  # Project assets (.jido loaders and store): read with the policy's sensitive-path rules.
+  [runtime/assets]="base egress jail loop proto runtime/policy runtime/project sanitizers telemetry"
+  [runtime/tools]="base egress jail loop proto runtime/assets runtime/policy runtime/project sanitizers telemetry"
+  [runtime/conversation]="base egress jail loop proto runtime/assets runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  [supervisor]="base egress jail loop proto runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  [protocol/mcp]="base egress jail loop proto runtime/assets runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  [tools]="base egress jail loop proto protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry"
+  [tests]="base egress jail loop proto protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry tools"
 )
 
 # The package of a repository path: the longest table entry its directory starts with, or "".

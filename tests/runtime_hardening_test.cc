@@ -66,6 +66,9 @@
 //   48 ArtifactCapAppliesToWritesNotToExecFiles
 //   49 ProjectConcurrencyLimitRejectsOverLimitCalls
 //   50 ConversationConcurrencyQuota
+//   51 AssetReloadCapturesParseFailuresWithoutCrashing
+//   52 StrictAssetLoadingFailsStartOnParseErrors
+//   54 WatcherStormIsDebounced
 //
 //   44 SecretsAreRedactedBeforePersistence (through the daemon, down to the
 //      journal's files; the case's exact payload: telemetry/bus_test.cc
@@ -90,8 +93,8 @@
 // DiagnosticsExposeConversationsAndCounters,
 // DeniedModelToolCallIsCountedWithoutDegradingHealth.
 //
-// Later issues: 51-52 (asset loaders: invalid UTF-8, strict loading), 54
-// and runtime_diagnostics 2 (watcher debounce).
+// asset_store_loading 1-3 and runtime_diagnostics 2 (the watcher reloads):
+// tests/asset_store_loading_test.cc.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -100,6 +103,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/tool_harness.h"
@@ -941,6 +945,80 @@ TEST_F(RuntimeHardeningTest, SuccessfulCallLeavesNothingBehind) {
   const json diag = Diagnostics(p);
   EXPECT_EQ(diag["tools"]["running_calls"], json::array()) << diag;
   EXPECT_EQ(Count(diag, "tool.completed"), 1) << diag;
+}
+
+// §10.1 case 51: a reload that meets an invalid-UTF-8 skill succeeds
+// (lenient mode), records the error, and the tools keep working.
+TEST_F(RuntimeHardeningTest, AssetReloadCapturesParseFailuresWithoutCrashing) {
+  const std::string p = StartProject();
+  WriteRootFile(".jido/skills/broken.md", "# Broken \xc3\x28\n");
+  const RunResult r = Cli({"assets", "reload", p, "--json"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  EXPECT_EQ(json::parse(r.out, nullptr, false).value("error_count", -1), 1)
+      << r.Describe();
+  const json diag = Diagnostics(p);
+  EXPECT_EQ(diag["assets"]["loaded"], true) << diag["assets"];
+  EXPECT_EQ(diag["assets"]["errors"][0]["reason"], "invalid_utf8");
+  EXPECT_EQ(diag["assets"]["errors"][0]["path"], ".jido/skills/broken.md");
+  const ToolResponse list = Tool(p, "asset.list", {{"type", "skill"}});
+  ASSERT_TRUE(ExpectOk(list));
+  EXPECT_EQ(list.result()["items"].size(), 3u) << list.Describe();
+}
+
+// §10.1 case 52: strict_asset_loading fails the start naming the file and
+// the reason; a lenient start of the same root succeeds, records the error,
+// and its tools work.
+TEST_F(RuntimeHardeningTest, StrictAssetLoadingFailsStartOnParseErrors) {
+  WriteRootFile(".jido/skills/broken.md", "# Broken \xff\n");
+  const RunResult strict = StartProjectRaw({{"strict_asset_loading", true}},
+                                           {"--project-id", "strict"});
+  EXPECT_TRUE(strict.exited && strict.exit_code == 1) << strict.Describe();
+  EXPECT_THAT(strict.err, ::testing::HasSubstr("start_project_failed"));
+  EXPECT_THAT(strict.err, ::testing::HasSubstr("asset_load_failed"));
+  EXPECT_THAT(strict.err,
+              ::testing::HasSubstr(".jido/skills/broken.md: invalid_utf8"));
+  // Nothing of the failed start is left running.
+  const RunResult list = Cli({"project", "list", "--json"});
+  EXPECT_EQ(list.out.find("strict"), std::string::npos) << list.Describe();
+
+  const std::string p = StartProject();
+  const json diag = Diagnostics(p);
+  EXPECT_EQ(diag["assets"]["error_count"], 1) << diag["assets"];
+  EXPECT_EQ(diag["assets"]["errors"][0]["reason"], "invalid_utf8");
+  EXPECT_EQ(Count(diag, "project.assets_loaded"), 1);
+  EXPECT_TRUE(ExpectOk(Tool(p, "asset.list", {{"type", "skill"}})));
+}
+
+// §10.1 case 54: 40 changes at a 30 ms debounce load the new skill with
+// between 1 and 5 reloads.
+TEST_F(RuntimeHardeningTest, WatcherStormIsDebounced) {
+  const std::string p =
+      StartProject({{"watcher", true}, {"watcher_debounce_ms", 30}});
+  json diag = Diagnostics(p);
+  EXPECT_EQ(diag["watcher_enabled"], true) << diag["assets"];
+  EXPECT_EQ(Count(diag, "project.watcher_started"), 1);
+  for (int i = 0; i < 40; ++i) {
+    WriteRootFile(i == 39 ? ".jido/skills/storm_skill.md"
+                          : absl::StrCat(".jido/skills/alpha.md"),
+                  absl::StrCat("# Storm ", i, "\n"));
+  }
+  const auto loaded = [&] {
+    const ToolResponse r = Tool(p, "asset.list", {{"type", "skill"}});
+    return r.run.out.find("storm_skill") != std::string::npos;
+  };
+  ASSERT_TRUE(WaitFor(loaded, 10));
+  // Settled: nothing pending, and the last reload is in the counts.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        diag = Diagnostics(p);
+        return diag["assets"]["watcher"]["pending_event_count"] == 0 &&
+               Count(diag, "project.watcher_reload_completed") >= 1;
+      },
+      10));
+  const int64_t reloads = Count(diag, "project.watcher_reload_completed");
+  EXPECT_GE(reloads, 1);
+  EXPECT_LE(reloads, 5);
+  EXPECT_EQ(Count(diag, "project.assets_reloaded"), reloads);
 }
 
 }  // namespace

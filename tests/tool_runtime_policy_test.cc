@@ -16,8 +16,18 @@
 //      root comes from the project registry, which only starts projects whose
 //      root is an existing directory (invalid_root_path otherwise, covered by
 //      serve_cli_test).
-// Cases 1-11 of §10.2 need command/workflow markdown assets and the
-// workspace_shell executor: later issues.
+// Cases 1-11 of §10.2 (command/workflow markdown assets as tools) are in
+// tests/asset_tools_daemon_test.cc:
+//    1 ListToolsShowsBuiltinsAndAssetTools
+//    2 RunToolUsesThePolicyPipelineForAssetTools
+//    3 CommandExecutesAValidDefinition
+//    4, 5 ConcurrentCallsRunInSeparateJails (the jail is jcs's workspace)
+//    6 CommandSeesTheProjectRootAsItsWorkingDirectory
+//    7 InvalidCommandRunsInPreviewMode
+//    8 WorkflowRunsItsStepsInOrder
+//    9 DefinitionAwareSchemasAreListed
+//   10 NestedParamsAndInputsAreValidated
+//   11 InvalidWorkflowRunsInPreviewMode
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -24,6 +24,8 @@ int PingCommand(const std::vector<std::string>& args);
 int EventsCommand(const std::vector<std::string>& args);
 // `jcs metrics`: the daemon's Prometheus scrape on stdout.
 int MetricsCommand(const std::vector<std::string>& args);
+// `jcs assets list|get|search|reload PROJECT ...`: a project's assets.
+int AssetsCommand(const std::vector<std::string>& args);
 // `jcs version` (and `jcs --version`): jcs's version and the daemon's.
 int VersionCommand(const std::vector<std::string>& args);
 // `jcs mcp --project ID [--socket PATH]`: an MCP server on stdio for one

@@ -261,6 +261,15 @@ absl::StatusOr<std::string> ControlClient::GetToolResult(
   return response->get_tool_result().json();
 }
 
+absl::StatusOr<std::string> ControlClient::ReloadAssets(
+    const std::string& project_id) {
+  proto::Request request;
+  request.mutable_reload_assets()->set_project_id(project_id);
+  absl::StatusOr<proto::Response> response = CallOk(std::move(request));
+  if (!response.ok()) return response.status();
+  return response->reload_assets().json();
+}
+
 absl::StatusOr<std::string> ControlClient::IncidentTimeline(
     const std::string& project_id, const std::string& conversation_id,
     const std::string& correlation_id, int64_t limit) {

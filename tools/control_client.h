@@ -61,6 +61,8 @@ class ControlClient {
   absl::StatusOr<std::string> GetToolResult(const std::string& project_id,
                                             const std::string& call_id,
                                             bool wait);
+  // Reloads the project's assets; the project.assets_reloaded payload.
+  absl::StatusOr<std::string> ReloadAssets(const std::string& project_id);
   // A conversation's incident timeline document (proto IncidentTimeline).
   absl::StatusOr<std::string> IncidentTimeline(
       const std::string& project_id, const std::string& conversation_id,

@@ -19,6 +19,7 @@ constexpr char kUsage[] =
     "  tool          list|run|cancel|result a project's tools\n"
     "  conversation  start|stop|send|cancel|resume|signal|state|watch\n"
     "                conversations\n"
+    "  assets        list|get|search|reload a project's assets\n"
     "  diagnostics   a project's diagnostics\n"
     "  timeline      a conversation's incident timeline\n"
     "  events        stream a project's events as JSON lines\n"
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   if (command == "project") return jcs::tools::ProjectCommand(args);
   if (command == "diagnostics") return jcs::tools::DiagnosticsCommand(args);
   if (command == "tool") return jcs::tools::ToolCommand(args);
+  if (command == "assets") return jcs::tools::AssetsCommand(args);
   if (command == "timeline") return jcs::tools::TimelineCommand(args);
   if (command == "conversation") {
     return jcs::tools::ConversationCommand(args);

@@ -31,7 +31,9 @@ const std::vector<RuntimeOptionDoc>& RuntimeOptionDocs() {
       {"llm_timeout_ms", "integer > 0",
        "Limit of one model request, in milliseconds."},
       {"watcher_debounce_ms", "integer > 0",
-       "Debounce of the file watcher, in milliseconds.", true},
+       "With watcher: how long the asset folders must be quiet, in "
+       "milliseconds, before a change reloads the assets (each change "
+       "restarts the wait)."},
       {"conversation_max_queue_size", "integer > 0",
        "Signals a conversation may queue before it refuses more."},
       {"conversation_max_drain_steps", "integer > 0",
@@ -40,9 +42,15 @@ const std::vector<RuntimeOptionDoc>& RuntimeOptionDocs() {
        "Subagents one conversation may start.", true},
       {"subagent_ttl_ms", "integer > 0",
        "Lifetime of a subagent, in milliseconds.", true},
-      {"watcher", "boolean", "Watch the project tree for changes.", true},
+      {"watcher", "boolean",
+       "Watch the .jido asset folders (inotify) and reload the assets when "
+       "they change (project.watcher_* events)."},
       {"strict_asset_loading", "boolean",
-       "Fail when a project asset does not load.", true},
+       "A .jido asset that does not load (invalid UTF-8, bad YAML "
+       "frontmatter, a duplicate name, over a size cap, ...) fails the "
+       "project start naming the file and reason, and refuses a reload, "
+       "keeping the previous assets; off: the other assets load and the "
+       "errors are in diagnostics' assets.errors."},
       {"network_allowlist", "list of strings",
        "Hosts (host, host:port, *.domain) a tool may reach when "
        "network_egress_policy is deny; enforced by the jail's egress "

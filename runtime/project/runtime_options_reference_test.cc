@@ -56,10 +56,11 @@ TEST(RuntimeOptionsReferenceTest, InertOptionsListsOnlyExplicitInertKeys) {
       ValidateRuntimeOptions({{"tool_timeout_ms", Value::Int(5)},
                               {"watcher", Value::Bool(true)},
                               {"subagent_max_children", Value::Int(2)},
+                              {"subagent_ttl_ms", Value::Int(9)},
                               {"llm_adapter", Value::String("deterministic")}});
   ASSERT_TRUE(some.ok());
   EXPECT_THAT(InertOptions(*some),
-              ElementsAre("subagent_max_children", "watcher"));
+              ElementsAre("subagent_max_children", "subagent_ttl_ms"));
 }
 
 TEST(RuntimeOptionsReferenceTest, NearestKeySuggestions) {

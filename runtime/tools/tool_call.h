@@ -21,6 +21,7 @@
 #include "loop/worker_pool.h"
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
+#include "runtime/tools/asset_tool_set.h"
 #include "runtime/tools/tool_catalog.h"
 #include "runtime/tools/tool_runtime.h"
 
@@ -37,6 +38,10 @@ inline int64_t ToolNowUs() {
 struct ToolRuntime::Call {
   std::string call_id;
   const ToolSpec* tool = nullptr;
+  // Asset-backed tools: the set `tool` belongs to (kept alive with the call)
+  // and the program the jail runs instead of args ({argv, stdin}).
+  std::shared_ptr<const AssetToolSet> asset_tools;
+  nlohmann::json exec_args;
   std::string tool_name;
   nlohmann::json args;
   nlohmann::json meta;

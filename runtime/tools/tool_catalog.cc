@@ -111,6 +111,10 @@ const char* ToolKindName(ToolKind kind) {
       return "fs_list";
     case ToolKind::kExec:
       return "exec";
+    case ToolKind::kCommandRun:
+      return "command_run";
+    case ToolKind::kWorkflowRun:
+      return "workflow_run";
   }
   return "unknown";
 }
@@ -130,13 +134,18 @@ bool ToolVisible(const ToolSpec& tool, const ValidatedOptions& options) {
 }
 
 nlohmann::json ToolToJson(const ToolSpec& tool) {
-  return {{"name", tool.name},
-          {"description", tool.description},
-          {"input_schema", tool.input_schema},
-          {"kind", ToolKindName(tool.kind)},
-          {"safety",
-           {{"sandboxed", tool.sandboxed},
-            {"network_capable", tool.network_capable}}}};
+  nlohmann::json out = {{"name", tool.name},
+                        {"description", tool.description},
+                        {"input_schema", tool.input_schema},
+                        {"kind", ToolKindName(tool.kind)},
+                        {"safety",
+                         {{"sandboxed", tool.sandboxed},
+                          {"network_capable", tool.network_capable}}},
+                        {"llm_exposed", tool.llm_exposed}};
+  if (!tool.registration.is_null()) {
+    out["registration"] = tool.registration;
+  }
+  return out;
 }
 
 }  // namespace jcs::runtime

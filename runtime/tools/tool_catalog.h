@@ -1,8 +1,8 @@
 // The tools a project offers (spec §4.1): built-ins that run in-process
 // (asset.list, asset.search, asset.get, fs.read, fs.write, fs.list) and the
-// jailed `exec` / `exec.network`. Asset-backed command.run.* and
-// workflow.run.* tools join the same list later (ToolKind grows, the pipeline
-// stays).
+// jailed `exec` / `exec.network`. The asset-backed command.run.<name> and
+// workflow.run.<name> tools are built from the project's loaded assets
+// (asset_tool_set.h) and go through the same pipeline.
 #ifndef JCS_RUNTIME_TOOL_CATALOG_H_
 #define JCS_RUNTIME_TOOL_CATALOG_H_
 
@@ -23,7 +23,13 @@ enum class ToolKind {
   kFsWrite,
   kFsList,
   kExec,
+  kCommandRun,
+  kWorkflowRun,
 };
+
+namespace assets {
+struct Definition;
+}  // namespace assets
 
 struct ToolSpec {
   std::string name;
@@ -39,6 +45,12 @@ struct ToolSpec {
   // Its top-level `env` argument is checked against tool_env_allowlist and
   // reaches the program (§3.6).
   bool takes_env = false;
+  // Asset-backed tools: the definition it runs (owned by its AssetToolSet),
+  // whether a model may be offered it (false for an invalid definition), and
+  // {status: registered|invalid, [reason]}.
+  const assets::Definition* definition = nullptr;
+  bool llm_exposed = true;
+  nlohmann::json registration = nullptr;
 };
 
 // Every built-in, sorted by name.
@@ -55,7 +67,8 @@ bool ToolAllowedByName(std::string_view name, const ValidatedOptions& options);
 bool ToolVisible(const ToolSpec& tool, const ValidatedOptions& options);
 
 // {name, description, input_schema, kind, safety: {sandboxed,
-// network_capable}}.
+// network_capable}, llm_exposed}, plus {asset_name, registration} for asset
+// tools.
 nlohmann::json ToolToJson(const ToolSpec& tool);
 
 }  // namespace jcs::runtime

@@ -117,10 +117,34 @@ ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
       config_.root, config_.options.sensitive_path_denylist,
       config_.options.sensitive_path_allowlist);
   index_->StartBuild();
+  assets::LoaderConfig loader;
+  loader.root = config_.root;
+  loader.data_dir = config_.data_dir;
+  loader.sensitive_denylist = config_.options.sensitive_path_denylist;
+  loader.sensitive_allowlist = config_.options.sensitive_path_allowlist;
+  // The tree is the user's: it is read with the user's permissions only (a
+  // file only root may read is "unreadable: eacces", never loaded).
+  loader.enter_identity =
+      [uid = fs_uid_,
+       gid = fs_gid_]() -> absl::StatusOr<std::shared_ptr<void>> {
+    auto identity = std::make_shared<ScopedFsIdentity>(uid, gid);
+    if (!identity->ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("asset_identity_failed: ", identity->problem()));
+    }
+    return std::shared_ptr<void>(std::move(identity));
+  };
+  assets_ = std::make_shared<assets::AssetStore>(std::move(loader));
 }
 
 ToolRuntime::~ToolRuntime() {
   stopping_ = true;
+  if (watcher_ != nullptr) {
+    bus_->Emit("project.watcher_stopped",
+               {{"project_id", config_.project_id},
+                {"pending_event_count", watcher_->pending_event_count()}});
+    watcher_.reset();
+  }
   on_idle_ = nullptr;
   KillAll("project_stopped");
   *alive_ = false;
@@ -131,10 +155,20 @@ ToolRuntime::~ToolRuntime() {
 }
 
 nlohmann::json ToolRuntime::ListTools() const {
-  nlohmann::json tools = nlohmann::json::array();
+  std::vector<const ToolSpec*> visible;
   for (const ToolSpec& tool : BuiltinTools()) {
-    if (ToolVisible(tool, config_.options)) tools.push_back(ToolToJson(tool));
+    if (ToolVisible(tool, config_.options)) visible.push_back(&tool);
   }
+  if (asset_tools_ != nullptr) {
+    for (const ToolSpec& tool : asset_tools_->tools()) {
+      if (ToolVisible(tool, config_.options)) visible.push_back(&tool);
+    }
+  }
+  std::sort(
+      visible.begin(), visible.end(),
+      [](const ToolSpec* a, const ToolSpec* b) { return a->name < b->name; });
+  nlohmann::json tools = nlohmann::json::array();
+  for (const ToolSpec* tool : visible) tools.push_back(ToolToJson(*tool));
   return tools;
 }
 
@@ -196,6 +230,10 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
   call->args = request.args.is_object() ? std::move(request.args)
                                         : nlohmann::json::object();
   call->tool = FindTool(call->tool_name);
+  if (call->tool == nullptr && asset_tools_ != nullptr) {
+    call->tool = asset_tools_->Find(call->tool_name);
+    if (call->tool != nullptr) call->asset_tools = asset_tools_;
+  }
   if (call->tool == nullptr) {
     Fail(call, "unknown_tool", {{"tool", call->tool_name}});
     return;
@@ -212,6 +250,24 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
     return;
   }
 
+  // 1b. an asset-backed tool's program and parameters (asset_definitions.h):
+  // the values become environment variables and a JSON document on stdin,
+  // never program text.
+  std::vector<std::pair<std::string, std::string>> param_env;
+  if (call->tool->definition != nullptr && call->tool->sandboxed) {
+    absl::StatusOr<assets::Invocation> invocation = assets::BuildInvocation(
+        *call->tool->definition, call->args, call->correlation_id);
+    if (!invocation.ok()) {
+      Fail(call, "invalid_tool_args",
+           {{"message", std::string(invocation.status().message())},
+            {"kind", "invalid_value"}});
+      return;
+    }
+    call->exec_args = {{"argv", call->tool->definition->argv},
+                       {"stdin", std::move(invocation->stdin_json)}};
+    param_env = std::move(invocation->env);
+  }
+
   // 2. env.
   if (call->tool->takes_env) {
     EnvDecision env = CheckEnvPayload(call->args, config_.options);
@@ -226,6 +282,11 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
       return;
     }
     call->env = std::move(env.env);
+  }
+  // The parameters' variables win over a caller's `env` of the same name.
+  for (auto& [key, value] : param_env) {
+    std::erase_if(call->env, [&](const auto& kv) { return kv.first == key; });
+    call->env.emplace_back(std::move(key), std::move(value));
   }
 
   // 3. policy, 4. capacity.
@@ -383,17 +444,24 @@ void ToolRuntime::ExecuteInProcess(const std::shared_ptr<Call>& call) {
     case ToolKind::kAssetList:
     case ToolKind::kAssetSearch:
     case ToolKind::kAssetGet: {
+      // The snapshot current when the call starts: a reload while it runs
+      // does not change what it sees.
       AssetToolContext ctx;
-      ctx.root = config_.root;
       ctx.data_dir = config_.data_dir;
-      ctx.use_identity = true;
-      ctx.uid = fs_uid_;
-      ctx.gid = fs_gid_;
+      ctx.assets = assets_->Current();
       // One sensitive-path policy for every tool that reads the tree.
       ctx.sensitive_denylist = options.sensitive_path_denylist;
       ctx.sensitive_allowlist = options.sensitive_path_allowlist;
       work = [ctx, name = call->tool_name, args = call->args] {
         return RunAssetTool(ctx, name, args);
+      };
+      break;
+    }
+    case ToolKind::kCommandRun:
+    case ToolKind::kWorkflowRun: {
+      // An invalid definition (a valid one is sandboxed): preview mode.
+      work = [set = call->asset_tools, tool = call->tool, args = call->args] {
+        return PreviewOutcome(*tool->definition, set->assets(), args);
       };
       break;
     }

@@ -73,8 +73,11 @@
 #include "loop/event_loop.h"
 #include "nlohmann/json.hpp"
 #include "proto/jail.pb.h"
+#include "runtime/assets/asset_store.h"
+#include "runtime/assets/asset_watcher.h"
 #include "runtime/policy/sensitive_index.h"
 #include "runtime/project/runtime_options.h"
+#include "runtime/tools/asset_tool_set.h"
 #include "runtime/tools/jail_masks.h"
 #include "runtime/tools/tool_outcome.h"
 #include "telemetry/bus.h"
@@ -121,7 +124,8 @@ class ToolRuntime {
   ToolRuntime(const ToolRuntime&) = delete;
   ToolRuntime& operator=(const ToolRuntime&) = delete;
 
-  // The visible tools (ToolVisible), sorted by name, as ToolToJson.
+  // The visible tools (ToolVisible), built-in and asset-backed, sorted by
+  // name, as ToolToJson.
   nlohmann::json ListTools() const;
 
   // Runs one call; `respond` is called exactly once (see the file comment),
@@ -157,6 +161,37 @@ class ToolRuntime {
     on_idle_ = std::move(on_idle);
   }
 
+  // Assets (tool_runtime_assets.cc): the project's asset store, loaded under
+  // the project's filesystem identity (the tree is the user's: the daemon
+  // reads only what the user could). LoadAssets is the first load at project
+  // start (strict_asset_loading: an error fails it, naming the file and
+  // reason) and emits project.assets_loaded; ReloadAssets emits
+  // project.assets_reloaded, both {project_id, generation, versions, counts,
+  // error_count, trigger}. A refused strict reload keeps the previous
+  // snapshot and emits project.assets_reload_failed {project_id, trigger,
+  // error}. Calls already running keep the snapshot they started with.
+  //
+  // watcher: true (asset_watcher.h): LoadAssets also starts the watcher and
+  // emits project.watcher_started {project_id, watch_dirs, debounce_ms};
+  // settled changes reload (trigger "watcher") and emit
+  // project.watcher_reload_completed {project_id, changed_paths (at most
+  // kMaxChangedPathsShown), changed_count} or project.watcher_reload_failed
+  // {..., error}; the destructor emits project.watcher_stopped {project_id,
+  // pending_event_count}. A watcher that cannot start fails LoadAssets
+  // (watcher_unavailable: ...).
+  absl::Status LoadAssets();
+  //
+  // ReloadAssets reads the tree on the worker pool (a big tree must not stall
+  // the loop every project shares) and calls `done` on the loop with the
+  // project.assets_reloaded payload or the error; reloads of one project run
+  // one at a time. `done` is not called if the runtime is destroyed first.
+  void ReloadAssets(std::string_view trigger,
+                    std::function<void(absl::StatusOr<nlohmann::json>)> done);
+  const assets::AssetStore& assets() const { return *assets_; }
+  // {enabled, [watching, watched_dirs, pending_event_count, flushes,
+  // debounce_ms, degraded]}.
+  nlohmann::json WatcherDiagnostics() const;
+
   // {recent_decisions, running_calls, timeout_counts, sensitive_index}
   // (SensitiveIndex::Diagnostics: state building|ready|fallback, progress,
   // size).
@@ -164,6 +199,10 @@ class ToolRuntime {
 
  private:
   struct Call;
+  absl::Status StartWatcher();
+  // The loop's half of a reload: swap the tool set, emit the events.
+  absl::StatusOr<nlohmann::json> FinishReload(
+      const std::string& trigger, absl::StatusOr<assets::LoadSummary> loaded);
   void Fail(const std::shared_ptr<Call>& call, std::string reason,
             nlohmann::json detail);
   void Succeed(const std::shared_ptr<Call>& call, nlohmann::json result);
@@ -238,6 +277,10 @@ class ToolRuntime {
   // The project's sensitive paths, built on the worker pool when the project
   // starts and kept by inotify (sensitive_index.h); shared with worker jobs.
   std::shared_ptr<SensitiveIndex> index_;
+  std::shared_ptr<assets::AssetStore> assets_;
+  // command.run.* / workflow.run.* of the current snapshot.
+  std::shared_ptr<const AssetToolSet> asset_tools_;
+  std::unique_ptr<assets::AssetWatcher> watcher_;
   uid_t fs_uid_ = 65534;
   gid_t fs_gid_ = 65534;
   uint64_t next_call_ = 1;

@@ -44,8 +44,11 @@ void ToolRuntime::StartJail(const std::shared_ptr<Call>& call) {
   spec.set_root(config_.root);
   spec.set_uid(fs_uid_);  // the same identity as the file tools
   spec.set_gid(fs_gid_);
-  if (call->args.contains("cwd")) spec.set_cwd(call->args["cwd"]);
-  for (const nlohmann::json& arg : call->args["argv"]) spec.add_argv(arg);
+  // exec's arguments, or an asset-backed tool's program (exec_args).
+  const nlohmann::json& exec =
+      call->exec_args.is_object() ? call->exec_args : call->args;
+  if (exec.contains("cwd")) spec.set_cwd(exec["cwd"]);
+  for (const nlohmann::json& arg : exec["argv"]) spec.add_argv(arg);
   if (spec.argv().empty()) {
     Fail(
         call, "invalid_tool_args",
@@ -221,7 +224,9 @@ void ToolRuntime::ContinueJail(const std::shared_ptr<Call>& call,
          {{"layer", "stdio"}, {"message", strerror(errno)}});
     return;
   }
-  const bool has_stdin = call->args.contains("stdin");
+  const nlohmann::json& exec =
+      call->exec_args.is_object() ? call->exec_args : call->args;
+  const bool has_stdin = exec.contains("stdin");
   if (has_stdin) {
     if (pipe2(in_pipe, O_CLOEXEC) != 0) in_pipe[0] = in_pipe[1] = -1;
   } else {
@@ -238,7 +243,7 @@ void ToolRuntime::ContinueJail(const std::shared_ptr<Call>& call,
   ArmOutputRead(call, 1);
   if (has_stdin && in_pipe[1] >= 0) {
     call->stdin_fd = in_pipe[1];
-    call->stdin_data = call->args["stdin"].get<std::string>();
+    call->stdin_data = exec["stdin"].get<std::string>();
     call->stdin_pending = true;
     absl::StatusOr<OpId> op =
         loop_->WriteAll(call->stdin_fd, call->stdin_data, [call](int res) {
@@ -731,6 +736,11 @@ void ToolRuntime::MaybeFinishJail(const std::shared_ptr<Call>& call) {
   // jcs's own measurements go beside the result, not in it: the result is
   // what the tool produced (and what the sensitive scan looks at).
   call->timing_us = std::move(timing);
+  if (call->tool->definition != nullptr && call->asset_tools != nullptr) {
+    result =
+        ExecutedResult(*call->tool->definition, call->asset_tools->assets(),
+                       call->args, std::move(result));
+  }
   FinishResult(call, std::move(result));
 }
 
