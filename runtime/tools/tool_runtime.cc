@@ -284,9 +284,11 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
     call->env = std::move(env.env);
   }
   // The parameters' variables win over a caller's `env` of the same name.
-  for (auto& [key, value] : param_env) {
+  // (Not a structured binding: clang 14 cannot capture one in the lambda.)
+  for (auto& param : param_env) {
+    const std::string& key = param.first;
     std::erase_if(call->env, [&](const auto& kv) { return kv.first == key; });
-    call->env.emplace_back(std::move(key), std::move(value));
+    call->env.push_back(std::move(param));
   }
 
   // 3. policy, 4. capacity.
