@@ -639,20 +639,24 @@ std::string RunUsage() {
   line("print-config", "",
        "print the effective JailSpec and exit (no program needed)");
   line("report", "FILE", "write a JSON report of the run (- for stderr)");
+  // Lines under 80 columns: WrapUsageLines leaves them as they are.
   absl::StrAppend(
       &out,
-      "\nSIZE: digits with an optional unit K, M, G or T, alone or followed by "
-      "B or iB, in any case\n(all powers of 1024: 1G, 1GB and 1GiB are the "
-      "same), or 'unlimited'.\n"
+      "\nSIZE: digits with an optional unit K, M, G or T, alone or followed "
+      "by B or iB,\n"
+      "in any case (all powers of 1024: 1G, 1GB and 1GiB are the same), or "
+      "'unlimited'.\n"
       "\nWhat a user must know (the root not writable for the jail user, an "
-      "OOM kill, the file-size\nlimit, seccomp denials, refused forks, "
-      "refused egress) is one 'jcs: ' line on stderr each;\n--quiet silences "
-      "them. --report - shares stderr with the program; --report-fd keeps "
-      "them apart.\n");
-  absl::StrAppend(&out,
-                  "\nexit status: the program's; 128+N if killed by signal N; "
-                  "124 timeout; 125 "
-                  "jail setup failed;\n126 not executable; 127 not found.\n");
+      "OOM kill,\n"
+      "the file-size limit, seccomp denials, refused forks, refused egress) "
+      "is one\n"
+      "'jcs: ' line on stderr each; --quiet silences them. --report - shares "
+      "stderr\n"
+      "with the program; --report-fd keeps them apart.\n"
+      "\nexit status: the program's; 128+N if killed by signal N; 124 "
+      "timeout;\n"
+      "125 jail setup failed or invalid flags; 126 not executable; 127 not "
+      "found.\n");
   return out;
 }
 

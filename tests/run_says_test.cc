@@ -220,6 +220,21 @@ TEST(RunSaysConfig, PrintConfigNeedsNoProgram) {
   EXPECT_EQ(r.out.find("argv"), std::string::npos) << r.out;
 }
 
+TEST(RunSaysHelp, SizeSyntaxOnceAndEveryLineWhole) {
+  const JcsResult r = RunJcs({"run", "--help"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  const std::string syntax =
+      "\nSIZE: digits with an optional unit K, M, G or T, alone or followed by "
+      "B or iB,\nin any case (all powers of 1024: 1G, 1GB and 1GiB are the "
+      "same), or 'unlimited'.\n";
+  ASSERT_NE(r.out.find(syntax), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("SIZE:"), r.out.rfind("SIZE:"));
+  EXPECT_NE(r.out.find("\nexit status: the program's;"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("--report-fd N"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--quiet"), std::string::npos) << r.out;
+}
+
 TEST(RunSaysReport, ReportFdIsWrittenAndNeverInTheJail) {
   Project project;
   const std::string path = project.base() + "/fd-report.json";
