@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -140,7 +141,13 @@ TEST_F(MetricsDaemonTest, CountersAndHistogramBucketsMoveWithToolCalls) {
   EXPECT_GT(after["jcs_journal_commit_seconds_count"], journal_commits);
   EXPECT_EQ(after[absl::StrCat("jcs_active_tool_calls{project=\"", p, "\"}")],
             0);
-  EXPECT_GT(after["jcs_log_lines_total"], before["jcs_log_lines_total"]);
+  // Log lines are written by the log's own thread: counted once written.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Scrape()["jcs_log_lines_total"] >
+               before["jcs_log_lines_total"];
+      },
+      10));
   EXPECT_EQ(after["jcs_log_lines_dropped_total"], 0);
 
   // The textfile collector's copy catches up within its period.
@@ -158,6 +165,36 @@ TEST_F(MetricsDaemonTest, CountersAndHistogramBucketsMoveWithToolCalls) {
   ASSERT_EQ(stat(textfile_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
   EXPECT_EQ(file["jcs_metrics_textfile_errors_total"], 0);
+}
+
+// Prometheus' own checker (promtool, extracted from Debian's prometheus
+// package by ./bazelw: installing the package would start a server) accepts
+// the scrape and the textfile collector's file, lint included.
+TEST_F(MetricsDaemonTest, PromtoolAcceptsTheScrapeAndTheTextfile) {
+  const std::string promtool = "tests/promtool/promtool";
+  ASSERT_EQ(access(promtool.c_str(), X_OK), 0)
+      << promtool << " is missing: ./bazelw test extracts it";
+  const std::string p = StartProject();
+  ASSERT_TRUE(ExpectOk(Tool(p, "exec", ExecArgs({"/bin/true"}))));
+  ASSERT_TRUE(
+      ExpectError(Tool(p, "fs.read", {{"path", "../nope"}}), "outside_root"));
+  const RunResult scrape = Cli({"metrics"});
+  ASSERT_TRUE(scrape.exited && scrape.exit_code == 0) << scrape.Describe();
+  const std::string file = daemon_.dir().Sub("scrape.prom");
+  {
+    std::ofstream out(file);
+    out << scrape.out;
+  }
+  ASSERT_TRUE(WaitFor([&] { return !ReadFileOrEmpty(textfile_).empty(); }, 10));
+  for (const std::string& input : {file, textfile_}) {
+    const RunResult check = RunProgram(
+        {"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", promtool,
+         input},
+        TimeoutAfter(60));
+    EXPECT_TRUE(check.exited && check.exit_code == 0)
+        << input << ": " << check.Describe();
+    EXPECT_EQ(check.out + check.err, "") << input;
+  }
 }
 
 // The metrics name every project and tool: a client that is allowed to

@@ -5,7 +5,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "loop/worker_pool.h"
+#include "telemetry/logging/line_writer.h"
 
 namespace jcs::runtime::journal {
 namespace {
@@ -196,8 +198,9 @@ void Journal::WriterLoop() {
       } else {
         if (!failing) {
           // Once per outage: the log line an operator greps for.
-          fprintf(stderr, "jcs: journal: write failed (%zu entries wait): %s\n",
-                  pending, std::string(status.message()).c_str());
+          telemetry::logging::StderrLine(absl::StrFormat(
+              "jcs: journal: write failed (%zu entries wait): %s", pending,
+              std::string(status.message()).c_str()));
         }
         failing = true;
         PostToLoop([this, status, pending] {
@@ -211,9 +214,9 @@ void Journal::WriterLoop() {
           if (first && callbacks_.health) callbacks_.health(status, pending);
         });
         if (stopping) {
-          fprintf(stderr,
-                  "jcs: journal: stopping with %zu entries not written: %s\n",
-                  pending, std::string(status.message()).c_str());
+          telemetry::logging::StderrLine(absl::StrFormat(
+              "jcs: journal: stopping with %zu entries not written: %s",
+              pending, std::string(status.message()).c_str()));
           break;
         }
         std::unique_lock<std::mutex> lock(mu_);

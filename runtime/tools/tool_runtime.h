@@ -179,8 +179,8 @@ class ToolRuntime {
   // {..., error}; the destructor emits project.watcher_stopped {project_id,
   // pending_event_count}, or, when the tree can no longer be watched (its
   // file system unmounted, the root removed), the watcher does at once:
-  // {project_id, reason: "file_system_stop", detail}. A watcher that cannot start fails LoadAssets
-  // (watcher_unavailable: ...).
+  // {project_id, reason: "file_system_stop", detail}. A watcher that cannot
+  // start fails LoadAssets (watcher_unavailable: ...).
   absl::Status LoadAssets();
   //
   // ReloadAssets reads the tree on the worker pool (a big tree must not stall

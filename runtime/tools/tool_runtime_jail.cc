@@ -16,12 +16,14 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "jail/spec.h"
 #include "runtime/policy/sensitive_mask.h"
 #include "runtime/tools/fs_tools.h"
 #include "runtime/tools/jail_masks.h"
 #include "runtime/tools/tool_call.h"
 #include "runtime/tools/tool_runtime.h"
+#include "telemetry/logging/line_writer.h"
 
 namespace jcs::runtime {
 namespace {
@@ -505,8 +507,9 @@ void ToolRuntime::RefillPool(int kind) {
               result.error != last_warm_error_) {
             // Once per distinct error: calls still run (cold).
             last_warm_error_ = result.error;
-            fprintf(stderr, "jcs: project %s: warm jail: %s\n",
-                    config_.project_id.c_str(), result.error.c_str());
+            telemetry::logging::StderrLine(absl::StrFormat(
+                "jcs: project %s: warm jail: %s", config_.project_id.c_str(),
+                result.error.c_str()));
           }
           OnWarmEnded(kind, id);
         });

@@ -20,7 +20,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "telemetry/logging/line_writer.h"
 #include "telemetry/redact.h"
 
 namespace jcs::telemetry::alerts {
@@ -219,8 +221,9 @@ struct Router::State {
       } else {
         ++sink_failures;
         last_error = std::string(status.message());
-        fprintf(stderr, "jcs: alert %s: sink failed: %s\n", alert.event.c_str(),
-                last_error.c_str());
+        telemetry::logging::StderrLine(
+            absl::StrFormat("jcs: alert %s: sink failed: %s",
+                            alert.event.c_str(), last_error.c_str()));
       }
     }
   }
@@ -295,10 +298,10 @@ bool Router::Enqueue(const std::string& event_name, nlohmann::json payload,
     // Logged, but not once per drop: a flood must not flood stderr too.
     const uint64_t d = state_->dropped;
     if ((d & (d - 1)) == 0) {
-      fprintf(stderr,
-              "jcs: alert %s dropped: queue full (%zu); %llu dropped so far\n",
-              event_name.c_str(), state_->config->queue_capacity,
-              static_cast<unsigned long long>(d));
+      telemetry::logging::StderrLine(absl::StrFormat(
+          "jcs: alert %s dropped: queue full (%zu); %llu dropped so far",
+          event_name.c_str(), state_->config->queue_capacity,
+          static_cast<unsigned long long>(d)));
     }
     return false;
   }
