@@ -57,8 +57,16 @@ std::string Reason(const json& doc) {
 McpServer::McpServer(ToolBackend* backend,
                      std::function<void(std::string_view)> write,
                      std::chrono::milliseconds progress_interval)
+    : McpServer(
+          backend,
+          MessageSink([write = std::move(write)](
+                          const json&, std::string_view line) { write(line); }),
+          progress_interval) {}
+
+McpServer::McpServer(ToolBackend* backend, MessageSink sink,
+                     std::chrono::milliseconds progress_interval)
     : backend_(backend),
-      write_(std::move(write)),
+      write_(std::move(sink)),
       progress_interval_(progress_interval) {}
 
 McpServer::~McpServer() { Shutdown(); }
@@ -66,7 +74,7 @@ McpServer::~McpServer() { Shutdown(); }
 void McpServer::Send(const json& message) {
   const std::string line = SerializeLine(message);
   std::lock_guard<std::mutex> lock(write_mu_);
-  write_(line);
+  write_(message, line);
 }
 
 void McpServer::Reply(const json& id, json result) {

@@ -85,11 +85,20 @@ class McpServer {
   McpServer(ToolBackend* backend, std::function<void(std::string_view)> write,
             std::chrono::milliseconds progress_interval =
                 std::chrono::milliseconds(1000));
+  // For transports that route each message (HTTP: a response to the request
+  // that asked for it): `sink` gets the message and its serialized line,
+  // under the same write lock. It must not call back into the server.
+  using MessageSink =
+      std::function<void(const nlohmann::json& message, std::string_view line)>;
+  McpServer(ToolBackend* backend, MessageSink sink,
+            std::chrono::milliseconds progress_interval =
+                std::chrono::milliseconds(1000));
   ~McpServer();  // Shutdown()
   McpServer(const McpServer&) = delete;
   McpServer& operator=(const McpServer&) = delete;
 
-  // One line of input, and a line over the size bound.
+  // One line of input, and a line over the size bound. From one thread at a
+  // time (it starts and reaps the call threads).
   void HandleLine(std::string_view line);
   void HandleOversized();
   // Cancels every running call and waits for their threads.
@@ -135,7 +144,7 @@ class McpServer {
   void ProgressLoop();
 
   ToolBackend* const backend_;
-  const std::function<void(std::string_view)> write_;
+  const MessageSink write_;
   const std::chrono::milliseconds progress_interval_;
   std::thread progress_thread_;  // started with the first token
   std::mutex write_mu_;
