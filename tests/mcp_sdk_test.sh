@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `jcs mcp` checked by a client nobody here wrote (issue 15): the official MCP TypeScript SDK's
 # stdio client (tests/mcp_sdk/client.mjs, its npm packages pinned by the lockfile there) against a
-# real daemon and project (`jcs mcp --project`) and a private one (`jcs mcp --root`): initialize,
+# real daemon and project (`jcs mcp --project`) and a private one (`jcs mcp --root`), and its
+# Streamable HTTP client (client_http.mjs) against the daemon's MCP HTTP transport: initialize,
 # ping, logging/setLevel, tools/list with hints, exec, a path denial and a denied tool as isError
 # results, a cancelled call whose processes die, and an asset read as a resource.
 set -uo pipefail
@@ -19,7 +20,9 @@ echo hello >"$T/project/notes.txt"
 mkdir -p "$T/project/.jido/skills"
 echo "# Greet" >"$T/project/.jido/skills/greet.md"
 chown -R nobody:nogroup "$T/project"  # tools never run as host root
-printf 'socket_path: "%s/jcs.sock"\nstate_dir: "%s/state"\n' "$T" "$T" >"$T/serve.cfg"
+# MCP over HTTP too, on a free loopback port (the daemon names it on stderr).
+printf 'socket_path: "%s/jcs.sock"\nstate_dir: "%s/state"\nmcp_http_address: "127.0.0.1:0"\n' \
+  "$T" "$T" >"$T/serve.cfg"
 
 # The daemon in its own session: whatever it leaves behind is killed with it.
 setsid "$jcs" serve --config "$T/serve.cfg" 2>"$T/serve.log" &
@@ -66,6 +69,21 @@ echo "ok: a TMPDIR that would inject config is refused"
 
 echo "--- jcs mcp --project (through the running daemon)"
 if ! node "$sdk/client.mjs" "$jcs" mcp --project mcp; then
+  echo "--- daemon log" >&2
+  tail -n 30 "$T/serve.log" >&2
+  exit 1
+fi
+
+echo "--- the daemon's Streamable HTTP transport (StreamableHTTPClientTransport)"
+port=$(sed -n 's/^jcs serve: MCP HTTP on 127\.0\.0\.1:0 port \([0-9]*\)$/\1/p' "$T/serve.log")
+token_file="$T/state/mcp-http.token"
+if [[ -z $port || $(stat -c %a "$token_file") != 600 ]]; then
+  echo "FAIL: no MCP HTTP port in the daemon's log, or the token file is not 0600" >&2
+  cat "$T/serve.log" >&2
+  exit 1
+fi
+echo "ok: MCP HTTP on port $port, its token file 0600"
+if ! node "$sdk/client_http.mjs" "http://127.0.0.1:$port/mcp/mcp" "$(cat "$token_file")"; then
   echo "--- daemon log" >&2
   tail -n 30 "$T/serve.log" >&2
   exit 1

@@ -215,6 +215,7 @@ class HttpTransportTest : public ::testing::Test {
         options,
         [this](const std::string& project, const HttpPeer& peer)
             -> absl::StatusOr<std::unique_ptr<ToolBackend>> {
+          std::lock_guard<std::mutex> lock(peer_mu_);
           last_peer_ = peer;
           if (project == "missing") {
             return absl::NotFoundError("project_not_found: missing");
@@ -241,7 +242,13 @@ class HttpTransportTest : public ::testing::Test {
     return r.headers["mcp-session-id"];
   }
 
+  HttpPeer LastPeer() {
+    std::lock_guard<std::mutex> lock(peer_mu_);
+    return last_peer_;
+  }
+
   FakeBackend backend_;
+  std::mutex peer_mu_;  // the factory runs on a connection's thread
   HttpPeer last_peer_;
   std::unique_ptr<McpHttpServer> server_;
 };
@@ -257,7 +264,7 @@ TEST_F(HttpTransportTest, InitializeListAndCall) {
   json doc = json::parse(init.body);
   EXPECT_EQ(doc["result"]["protocolVersion"], "2025-06-18");
   EXPECT_EQ(doc["result"]["serverInfo"]["name"], "jcs");
-  EXPECT_FALSE(last_peer_.unix_socket);
+  EXPECT_FALSE(LastPeer().unix_socket);
 
   p.session = session;
   p.body = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
@@ -541,11 +548,13 @@ TEST(HttpTransportUnixTest, PeerCredentialsDecide) {
   options.unix_path = path;
   options.unix_mode = 0666;
   options.allowed_uids = {65533};
+  std::mutex seen_mu;  // the factory runs on a connection's thread
   HttpPeer seen;
   auto started = McpHttpServer::Start(
       options,
       [&](const std::string&, const HttpPeer& peer)
           -> absl::StatusOr<std::unique_ptr<ToolBackend>> {
+        std::lock_guard<std::mutex> lock(seen_mu);
         seen = peer;
         return std::unique_ptr<ToolBackend>(new Forward(&fake));
       });
@@ -561,8 +570,11 @@ TEST(HttpTransportUnixTest, PeerCredentialsDecide) {
   Reply root = ReadReply(fd);
   close(fd);
   ASSERT_EQ(root.status, 200) << root.body;
-  EXPECT_TRUE(seen.unix_socket);
-  EXPECT_EQ(seen.uid, 0u);
+  {
+    std::lock_guard<std::mutex> lock(seen_mu);
+    EXPECT_TRUE(seen.unix_socket);
+    EXPECT_EQ(seen.uid, 0u);
+  }
   const std::string root_session = root.headers["mcp-session-id"];
 
   // As uid 65534 (not allowed) and 65533 (allowed, but not the session's
