@@ -27,7 +27,7 @@ absl::Status StatusFromError(const proto::Error& error) {
   if (error.reason() == "project_not_found") {
     return absl::NotFoundError(message);
   }
-  if (error.reason() == "unauthorized") {
+  if (error.reason() == "unauthorized" || error.reason() == "protocol_denied") {
     return absl::PermissionDeniedError(message);
   }
   return absl::FailedPreconditionError(message);
@@ -86,6 +86,15 @@ class ControlToolBackend : public protocol::mcp::ToolBackend {
       return absl::InternalError("the tool result is not a JSON object");
     }
     return parsed;
+  }
+
+  absl::Status AuthorizeProtocol(const std::string& operation) override {
+    proto::Request request;
+    proto::AuthorizeProtocolRequest* ask = request.mutable_authorize_protocol();
+    ask->set_project_id(project_);
+    ask->set_protocol("mcp");
+    ask->set_operation(operation);
+    return CallOk(std::move(request)).status();
   }
 
   absl::Status CancelTool(const std::string& call_id) override {

@@ -112,6 +112,20 @@ class ControlToolBackend : public protocol::mcp::ToolBackend {
     return parsed;
   }
 
+  // The daemon holds the option and emits the denial's event.
+  absl::Status AuthorizeProtocol(const std::string& operation) override {
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(socket_);
+    if (!client.ok()) return client.status();
+    absl::Status allowed =
+        (*client)->AuthorizeProtocol(project_, "mcp", operation);
+    if (std::optional<proto::Error> error = ErrorOf(allowed);
+        error.has_value() && error->reason() == "protocol_denied") {
+      return absl::PermissionDeniedError(error->message());
+    }
+    return allowed;
+  }
+
   absl::Status CancelTool(const std::string& call_id) override {
     absl::StatusOr<std::unique_ptr<ControlClient>> client =
         ControlClient::Connect(socket_);

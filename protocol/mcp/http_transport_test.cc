@@ -67,6 +67,13 @@ class FakeBackend : public ToolBackend {
     cv.notify_all();
     return absl::OkStatus();
   }
+  absl::Status AuthorizeProtocol(const std::string& operation) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (deny_protocol) {
+      return absl::PermissionDeniedError("protocol_denied: mcp");
+    }
+    return absl::OkStatus();
+  }
   bool WaitRunning(size_t n) {
     std::unique_lock<std::mutex> lock(mu);
     return cv.wait_for(lock, std::chrono::seconds(10),
@@ -78,6 +85,7 @@ class FakeBackend : public ToolBackend {
   int next = 0;
   std::set<std::string> running;
   std::set<std::string> cancelled;
+  bool deny_protocol = false;
 };
 
 struct Reply {
@@ -200,6 +208,9 @@ struct Forward : ToolBackend {
   absl::Status CancelTool(const std::string& id) override {
     return b->CancelTool(id);
   }
+  absl::Status AuthorizeProtocol(const std::string& operation) override {
+    return b->AuthorizeProtocol(operation);
+  }
   FakeBackend* b;
 };
 
@@ -298,6 +309,22 @@ TEST_F(HttpTransportTest, InitializeListAndCall) {
   EXPECT_EQ(
       json::parse(json_call.body)["result"]["structuredContent"]["result"]["y"],
       2);
+}
+
+// protocol_allowlist without mcp: initialize is refused and no session is
+// left behind.
+TEST_F(HttpTransportTest, ProtocolDeniedInitializeOpensNoSession) {
+  {
+    std::lock_guard<std::mutex> lock(backend_.mu);
+    backend_.deny_protocol = true;
+  }
+  Post p;
+  p.body = kInitialize;
+  Reply r = Exchange(p);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], kProtocolDenied);
+  EXPECT_EQ(r.headers.count("mcp-session-id"), 0u);
+  EXPECT_EQ(server_->session_count(), 0u);
 }
 
 TEST_F(HttpTransportTest, KeepAliveServesSeveralRequests) {

@@ -122,6 +122,24 @@ void McpServer::HandleLine(std::string_view line) {
 
 void McpServer::HandleRequest(const Message& message) {
   const std::string& method = message.method;
+  // Only the methods jcs serves: an unknown one is -32601 below, and its
+  // name (the client's text) never reaches an event.
+  const bool known = std::any_of(std::begin(kMcpMethods), std::end(kMcpMethods),
+                                 [&](const char* m) { return method == m; });
+  std::string operation = method;
+  std::replace(operation.begin(), operation.end(), '/', '.');
+  if (absl::Status allowed =
+          known ? backend_->AuthorizeProtocol(operation) : absl::OkStatus();
+      !allowed.ok()) {
+    if (absl::IsPermissionDenied(allowed)) {
+      return ReplyError(message.id, kProtocolDenied,
+                        std::string(allowed.message()));
+    }
+    return ReplyError(message.id, kInternalError,
+                      absl::StrCat("internal error: checking the project's "
+                                   "protocol_allowlist failed: ",
+                                   allowed.message()));
+  }
   if (method == "initialize") return Initialize(message);
   if (method == "ping") return Reply(message.id, json::object());
   bool initialized;

@@ -28,6 +28,12 @@
 //                         only grows), message "call <id> running for Ns";
 //                         none after its response
 // Requests other than initialize and ping before initialize get -32600.
+// protocol_allowlist: every request (initialize and ping included) is first
+// authorized by the backend for its operation, the method with '/' as '.'
+// ("tools.call", "resources.read", ...); a denial is error -32003
+// (kProtocolDenied) naming the project's protocol_allowlist, and the request
+// does nothing else. Notifications (a cancel of a call already allowed) are
+// not asked about: they only stop work.
 // Each tools/call runs on its own thread (at most kMaxConcurrentCalls), so
 // pings, lists and cancels are answered while calls run. When the input ends
 // every running call is cancelled (nobody is left to read its result).
@@ -58,6 +64,11 @@ namespace jcs::protocol::mcp {
 inline constexpr const char* kProtocolVersions[] = {"2025-11-25", "2025-06-18",
                                                     "2025-03-26"};
 inline constexpr size_t kMaxConcurrentCalls = 32;
+// The requests jcs serves; each is authorized (protocol_allowlist) as the
+// operation named by the method with '/' as '.'.
+inline constexpr const char* kMcpMethods[] = {
+    "initialize",       "ping",           "tools/list",    "tools/call",
+    "logging/setLevel", "resources/list", "resources/read"};
 
 // What the server needs of a project's tools. Every method may be called
 // from several threads at once.
@@ -76,6 +87,11 @@ class ToolBackend {
       const std::function<void(const std::string& call_id)>& started) = 0;
   // Cancels a running call; returns once its process tree is dead.
   virtual absl::Status CancelTool(const std::string& call_id) = 0;
+  // Whether the project's protocol_allowlist lets MCP in for `operation`
+  // (a kMcpMethods method with '/' as '.'): OK, PermissionDenied naming the
+  // denial (the daemon emitted security.protocol_denied), or another error when
+  // it could not be asked (refused as well: fail closed).
+  virtual absl::Status AuthorizeProtocol(const std::string& operation) = 0;
 };
 
 class McpServer {
