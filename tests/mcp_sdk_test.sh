@@ -68,7 +68,7 @@ fi
 echo "ok: a TMPDIR that would inject config is refused"
 
 echo "--- jcs mcp --project (through the running daemon)"
-if ! node "$sdk/client.mjs" "$jcs" mcp --project mcp; then
+if ! JCS_RELOAD_PROJECT=mcp node "$sdk/client.mjs" "$jcs" mcp --project mcp; then
   echo "--- daemon log" >&2
   tail -n 30 "$T/serve.log" >&2
   exit 1

@@ -195,7 +195,7 @@ void McpServer::Initialize(const Message& message) {
   Reply(message.id,
         {{"protocolVersion", chosen},
          {"capabilities",
-          {{"tools", {{"listChanged", false}}},
+          {{"tools", {{"listChanged", tools_list_changed_}}},
            {"resources", {{"listChanged", false}, {"subscribe", false}}},
            {"logging", json::object()}}},
          {"serverInfo", {{"name", "jcs"}, {"version", kJcsVersion}}},
@@ -203,6 +203,14 @@ void McpServer::Initialize(const Message& message) {
           "jcs runs every tool call in a fresh jail under the project's "
           "policy. A denied or failed call is a result with isError set; its "
           "text names the reason."}});
+}
+
+void McpServer::NotifyToolsChanged() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!initialized_ || shutting_down_) return;
+  }
+  Send(Notification("notifications/tools/list_changed", json::object()));
 }
 
 void McpServer::ListTools(const Message& message) {
@@ -497,6 +505,9 @@ absl::Status McpServer::Serve(ToolBackend* backend, int in_fd, int out_fd,
       line.remove_prefix(static_cast<size_t>(n));
     }
   });
+  if (backend->WatchTools([&server] { server.NotifyToolsChanged(); }).ok()) {
+    server.set_tools_list_changed(true);
+  }
   LineReader reader;
   std::vector<char> buffer(64 * 1024);
   absl::Status status = absl::OkStatus();
@@ -525,6 +536,7 @@ absl::Status McpServer::Serve(ToolBackend* backend, int in_fd, int out_fd,
       }
     }
   }
+  backend->StopWatchingTools();  // before the server goes
   server.Shutdown();
   if (status.ok() && broken.load()) {
     status = absl::UnavailableError(

@@ -19,6 +19,9 @@
 //                         through asset.list and asset.get; a denied
 //                         asset.list lists nothing, a missing asset is
 //                         -32002
+//   notifications/tools/list_changed  when the backend's WatchTools reports
+//                         a change (Serve: when the backend offers one; then
+//                         initialize advertises tools.listChanged)
 //   notifications/cancelled  cancels the call of requestId: the backend
 //                         kills its process tree and no response is sent
 //   progress              a tools/call with _meta.progressToken gets
@@ -87,6 +90,14 @@ class ToolBackend {
       const std::function<void(const std::string& call_id)>& started) = 0;
   // Cancels a running call; returns once its process tree is dead.
   virtual absl::Status CancelTool(const std::string& call_id) = 0;
+  // notifications/tools/list_changed: starts calling `changed` (from any
+  // thread) whenever the project's tool list may have changed (its assets
+  // reloaded), until StopWatchingTools. Unimplemented (the default): the
+  // server does not advertise tools.listChanged.
+  virtual absl::Status WatchTools(std::function<void()> changed) {
+    return absl::UnimplementedError("no tool list watch");
+  }
+  virtual void StopWatchingTools() {}
   // Whether the project's protocol_allowlist lets MCP in for `operation`
   // (a kMcpMethods method with '/' as '.'): OK, PermissionDenied naming the
   // denial (the daemon emitted security.protocol_denied), or another error when
@@ -117,6 +128,11 @@ class McpServer {
   // time (it starts and reaps the call threads).
   void HandleLine(std::string_view line);
   void HandleOversized();
+  // Advertise tools.listChanged in initialize (set before serving).
+  void set_tools_list_changed(bool on) { tools_list_changed_ = on; }
+  // notifications/tools/list_changed, once initialized (nothing before: the
+  // client lists the tools after initialize anyway).
+  void NotifyToolsChanged();
   // Cancels every running call and waits for their threads.
   void Shutdown();
 
@@ -162,6 +178,7 @@ class McpServer {
   ToolBackend* const backend_;
   const MessageSink write_;
   const std::chrono::milliseconds progress_interval_;
+  bool tools_list_changed_ = false;
   std::thread progress_thread_;  // started with the first token
   std::mutex write_mu_;
 

@@ -600,3 +600,34 @@ TEST(McpServerProtocolTest, UnknownMethodsAndNotificationsAreNotAsked) {
 
 }  // namespace
 }  // namespace jcs::protocol::mcp
+
+namespace jcs::protocol::mcp {
+namespace {
+
+TEST(McpServerToolsChangedTest, NotifiedOnlyOnceInitialized) {
+  FakeBackend backend;
+  Output out;
+  McpServer server(&backend, out.Writer());
+  server.set_tools_list_changed(true);
+  server.NotifyToolsChanged();  // before initialize: nothing
+  server.HandleLine(InitLine());
+  const json init = out.WaitFor(0);
+  EXPECT_EQ(init["result"]["capabilities"]["tools"]["listChanged"], true);
+  EXPECT_TRUE(out.All("notifications/tools/list_changed").empty());
+  server.NotifyToolsChanged();
+  EXPECT_FALSE(
+      out.WaitFor(nullptr, "notifications/tools/list_changed").is_null());
+  EXPECT_EQ(out.All("notifications/tools/list_changed").size(), 1u);
+}
+
+TEST(McpServerToolsChangedTest, NotAdvertisedWithoutAWatch) {
+  FakeBackend backend;
+  Output out;
+  McpServer server(&backend, out.Writer());
+  server.HandleLine(InitLine());
+  EXPECT_EQ(out.WaitFor(0)["result"]["capabilities"]["tools"]["listChanged"],
+            false);
+}
+
+}  // namespace
+}  // namespace jcs::protocol::mcp

@@ -10,7 +10,9 @@
 // Prints one "ok: ..." line per check; exits 1 at the first failed one.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { check, runChecks } from "./checks.mjs";
+import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { execFileSync } from "node:child_process";
+import { check, runChecks, waitFor } from "./checks.mjs";
 
 const [jcs, ...jcsArgs] = process.argv.slice(2);
 if (!jcs || jcsArgs.length === 0) {
@@ -27,9 +29,22 @@ const transport = new StdioClientTransport({
 });
 const client = new Client({ name: "jcs-sdk-test", version: "1.0.0" });
 client.onerror = (error) => protocolErrors.push(String(error));
+let listChanged = 0;
+client.setNotificationHandler(ToolListChangedNotificationSchema, () => { listChanged += 1; });
 await client.connect(transport);
 
 await runChecks(client);
+
+// With JCS_RELOAD_PROJECT (a project of the daemon on JCS_SOCKET): `jcs assets reload` bumps the
+// asset store's generation, and the server says the tool list changed.
+const reloadProject = process.env.JCS_RELOAD_PROJECT;
+if (reloadProject) {
+  check(client.getServerCapabilities()?.tools?.listChanged === true,
+        "initialize: tools.listChanged", client.getServerCapabilities());
+  execFileSync(jcs, ["assets", "reload", reloadProject], { stdio: "ignore" });
+  check(await waitFor("list_changed", () => listChanged > 0) !== null,
+        "notifications/tools/list_changed after the assets reload");
+}
 
 await client.close();
 check(protocolErrors.length === 0, "stdout carried only protocol messages", protocolErrors);
