@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -13,6 +14,7 @@
 #include "base/version.h"
 #include "jail/project_quota.h"
 #include "runtime/conversation/incident_timeline.h"
+#include "runtime/project/protocol_allowlist.h"
 #include "runtime/project/runtime_options.h"
 #include "runtime/project/runtime_options_error.h"
 #include "runtime/project/runtime_options_reference.h"
@@ -701,6 +703,37 @@ void ControlService::Handle(const proto::Request& request,
         error->set_detail(id);
         error->set_message(absl::StrCat("project_not_found: ", id));
       }
+      break;
+    }
+    case proto::Request::kAuthorizeProtocol: {
+      const proto::AuthorizeProtocolRequest& ask = request.authorize_protocol();
+      if (std::optional<proto::Error> refused =
+              AuthorizeProject(peer, ask.project_id())) {
+        *response.mutable_error() = *std::move(refused);
+        break;
+      }
+      std::optional<runtime::ProjectSummary> summary =
+          registry_.GetProject(ask.project_id());
+      if (!summary.has_value()) {
+        fail(absl::NotFoundError(
+            absl::StrCat("project_not_found: ", ask.project_id())));
+        break;
+      }
+      const std::string protocol = absl::AsciiStrToLower(ask.protocol());
+      if (runtime::ProtocolAllowed(summary->options.protocol_allowlist,
+                                   protocol)) {
+        response.mutable_authorize_protocol();
+        break;
+      }
+      // The runbook's signal: a gateway reached a project that opted out.
+      OnEvent("security.protocol_denied", {{"project_id", ask.project_id()},
+                                           {"protocol", protocol},
+                                           {"operation", ask.operation()}});
+      SetError(
+          response, "protocol_denied", "protocol_allowlist", protocol,
+          absl::StrCat("protocol_denied: ", protocol, " is not in project ",
+                       ask.project_id(), "'s protocol_allowlist (operation ",
+                       ask.operation(), ")"));
       break;
     }
     case proto::Request::kReloadAssets: {

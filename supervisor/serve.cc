@@ -31,6 +31,7 @@
 #include "runtime/project/value.h"
 #include "supervisor/control_server.h"
 #include "supervisor/control_service.h"
+#include "supervisor/mcp_http.h"
 #include "supervisor/metrics_textfile.h"
 #include "supervisor/serve_config.h"
 #include "telemetry/logging/line_writer.h"
@@ -137,6 +138,10 @@ class Daemon {
   std::unique_ptr<runtime::journal::Journal> journal_;
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlServer> server_;
+  // MCP over HTTP (when configured): its threads reach the service through
+  // the bridge, which is closed before the server stops.
+  std::unique_ptr<LoopBridge> mcp_bridge_;
+  std::unique_ptr<protocol::mcp::McpHttpServer> mcp_http_;
   int signal_fd_ = -1;
   bool draining_ = false;
 };
@@ -332,6 +337,14 @@ int Daemon::Run() {
             std::string(s.message()).c_str());
     return kStartError;
   }
+  if (config_.has_mcp_http_socket()) {
+    if (absl::Status s = MakeDirs(Dirname(config_.mcp_http_socket()), 0755);
+        !s.ok()) {
+      fprintf(stderr, "jcs serve: mcp_http_socket: %s\n",
+              std::string(s.message()).c_str());
+      return kStartError;
+    }
+  }
   // A daemon serves many clients: use the whole descriptor allowance.
   struct rlimit nofile;
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
@@ -375,6 +388,10 @@ int Daemon::Run() {
                                     config_.admin_gids().end());
   // A jail must never reach the daemon's socket, state or config.
   service_options.daemon_paths = {config_.socket_path(), config_.state_dir()};
+  for (const std::string& path :
+       {config_.mcp_http_socket(), config_.mcp_http_token_file()}) {
+    if (!path.empty()) service_options.daemon_paths.push_back(path);
+  }
   if (!config_path_.empty()) {
     service_options.daemon_paths.push_back(config_path_);
   }
@@ -488,6 +505,39 @@ int Daemon::Run() {
     }
   }
 
+  if (config_.has_mcp_http_address() || config_.has_mcp_http_socket()) {
+    std::string token;
+    if (config_.has_mcp_http_address()) {
+      absl::StatusOr<std::pair<std::string, std::string>> made =
+          McpHttpToken(config_);
+      if (!made.ok()) {
+        fprintf(stderr, "jcs serve: %s\n",
+                std::string(made.status().message()).c_str());
+        return kStartError;
+      }
+      token = made->first;
+      fprintf(stderr, "jcs serve: MCP HTTP bearer token in %s\n",
+              made->second.c_str());
+    }
+    mcp_bridge_ = std::make_unique<LoopBridge>(loop_.get(), service_.get());
+    absl::StatusOr<std::unique_ptr<protocol::mcp::McpHttpServer>> http =
+        StartMcpHttp(config_, token, mcp_bridge_.get());
+    if (!http.ok()) {
+      fprintf(stderr, "jcs serve: %s\n",
+              std::string(http.status().message()).c_str());
+      return kStartError;
+    }
+    mcp_http_ = *std::move(http);
+    if (config_.has_mcp_http_address()) {
+      fprintf(stderr, "jcs serve: MCP HTTP on %s port %u\n",
+              config_.mcp_http_address().c_str(), mcp_http_->tcp_port());
+    }
+    if (config_.has_mcp_http_socket()) {
+      fprintf(stderr, "jcs serve: MCP HTTP on %s\n",
+              config_.mcp_http_socket().c_str());
+    }
+  }
+
   absl::StatusOr<runtime::OpId> signals =
       loop_->PollMultishot(signal_fd_, POLLIN, [this](int res, bool more) {
         if (res > 0) OnSignal();
@@ -514,6 +564,10 @@ int Daemon::Run() {
        {"log_level", config_.log_level()}});
   if (!config_.metrics_textfile().empty()) RefreshTextfile();
   absl::Status status = loop_->Run();
+  // The loop answers nothing now: MCP HTTP calls fail fast, then its
+  // connections and sessions end.
+  if (mcp_bridge_ != nullptr) mcp_bridge_->Close();
+  mcp_http_.reset();
   service_.reset();  // kills any tool call still running
   jail::StopWarmJailBuilds();
   jail::StopJailTeardowns();

@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/text_format.h"
+#include "protocol/mcp/http_transport.h"
 #include "runtime/project/runtime_options.h"
 #include "runtime/project/runtime_options_error.h"
 #include "runtime/project/value.h"
@@ -191,6 +192,39 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
   if (config.metrics_textfile_period_ms() < 1000 ||
       config.metrics_textfile_period_ms() > 3'600'000) {
     return Invalid("metrics_textfile_period_ms", "1000 to 3600000");
+  }
+  if (!config.has_mcp_http_socket_mode()) config.set_mcp_http_socket_mode(0660);
+  if (!config.has_mcp_http_max_connections()) {
+    config.set_mcp_http_max_connections(64);
+  }
+  if (config.has_mcp_http_address()) {
+    if (absl::Status s =
+            protocol::mcp::CheckLoopbackAddress(config.mcp_http_address());
+        !s.ok()) {
+      return Invalid(
+          "mcp_http_address",
+          absl::StrCat("'", config.mcp_http_address(), "': ", s.message()));
+    }
+  }
+  if (config.has_mcp_http_socket() &&
+      (!AbsoluteClean(config.mcp_http_socket()) ||
+       config.mcp_http_socket().size() > 107 ||
+       config.mcp_http_socket() == config.socket_path())) {
+    return Invalid("mcp_http_socket",
+                   "an absolute path without '..' of at most 107 bytes, "
+                   "other than socket_path");
+  }
+  if (config.mcp_http_socket_mode() > 0777) {
+    return Invalid("mcp_http_socket_mode",
+                   "permission bits between 0 and 0777");
+  }
+  if (config.has_mcp_http_token_file() &&
+      !AbsoluteClean(config.mcp_http_token_file())) {
+    return Invalid("mcp_http_token_file", "an absolute path without '..'");
+  }
+  if (config.mcp_http_max_connections() < 1 ||
+      config.mcp_http_max_connections() > 1024) {
+    return Invalid("mcp_http_max_connections", "1 to 1024");
   }
   const runtime::OptionList defaults =
       runtime::OptionsFromProto(config.default_options());

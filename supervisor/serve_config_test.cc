@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -142,6 +143,33 @@ TEST(ServeConfigTest, LogAndMetricsFields) {
                         "'..' ending in .prom"));
   EXPECT_THAT(ErrorOf("metrics_textfile_period_ms: 10"),
               HasSubstr("metrics_textfile_period_ms: expected 1000 to"));
+}
+
+TEST(ServeConfigTest, McpHttpFields) {
+  absl::StatusOr<proto::SupervisorConfig> config = ParseServeConfig(
+      R"(mcp_http_address: "127.0.0.1:8765" mcp_http_socket: "/run/jcs/mcp.sock"
+         mcp_http_token_file: "/etc/jcs/mcp.token")",
+      "serve.txtpb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->mcp_http_socket_mode(), 0660u);
+  EXPECT_EQ(config->mcp_http_max_connections(), 64u);
+  EXPECT_TRUE(ParseServeConfig(R"(mcp_http_address: "[::1]:0")", "s").ok());
+  // Anything but loopback is refused at load, naming the field and why.
+  for (const char* address :
+       {"0.0.0.0:8765", "192.168.1.2:80", "[::]:80", "localhost:8765"}) {
+    const std::string error =
+        ErrorOf(absl::StrCat("mcp_http_address: \"", address, "\""));
+    EXPECT_THAT(error, HasSubstr("mcp_http_address")) << address;
+    EXPECT_THAT(error, HasSubstr("loopback")) << address;
+  }
+  EXPECT_THAT(ErrorOf(R"(mcp_http_address: "127.0.0.1")"),
+              HasSubstr("mcp_http_address"));
+  EXPECT_THAT(ErrorOf(R"(mcp_http_socket: "rel.sock")"),
+              HasSubstr("mcp_http_socket"));
+  EXPECT_THAT(ErrorOf(R"(mcp_http_token_file: "t")"),
+              HasSubstr("mcp_http_token_file"));
+  EXPECT_THAT(ErrorOf(R"(mcp_http_max_connections: 0)"),
+              HasSubstr("mcp_http_max_connections"));
 }
 
 TEST(ServeConfigTest, SyntaxErrorsHaveLineAndColumn) {

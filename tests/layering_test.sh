@@ -5,8 +5,9 @@
 #     -> runtime/project/ -> jail/ -> egress/, telemetry/ -> loop/ -> proto/, base/, sanitizers/
 #   with runtime/journal/ beside the runtime packages, using only telemetry/ and below
 #   (runtime/conversation/ reads it for the incident timeline, and runs its project's tools),
-#   and protocol/mcp/ (the MCP server) above runtime/tools/ and below tools/: it speaks MCP over
-#   a backend that tools/ gives it (the daemon's control API, or an in-process tool runtime).
+#   and protocol/mcp/ (the MCP server) above runtime/tools/ and below supervisor/ and tools/: it
+#   speaks MCP over a backend they give it (the control service for the daemon's HTTP transport,
+#   the daemon's control API for `jcs mcp`).
 # ALLOWED below is the whole table: a package may include itself and the packages listed for it,
 # nothing else. A source file in a package missing from the table, or an include of a project
 # directory that is no package in it, fails too, so a new package has to be placed in the graph.
@@ -29,7 +30,8 @@ declare -A ALLOWED=(
   [runtime/assets]="base egress jail loop proto runtime/policy runtime/project sanitizers telemetry"
   [runtime/tools]="base egress jail loop proto runtime/assets runtime/policy runtime/project sanitizers telemetry"
   [runtime/conversation]="base egress jail loop proto runtime/assets runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
-  [supervisor]="base egress jail loop proto runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  # The daemon serves MCP over HTTP (protocol/mcp's transport, on the control service's tools).
+  [supervisor]="base egress jail loop proto protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
   [protocol/mcp]="base egress jail loop proto runtime/assets runtime/policy runtime/project runtime/tools sanitizers telemetry"
   [tools]="base egress jail loop proto protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry"
   [tests]="base egress jail loop proto protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry tools"

@@ -270,6 +270,17 @@ absl::StatusOr<std::string> ControlClient::ReloadAssets(
   return response->reload_assets().json();
 }
 
+absl::Status ControlClient::AuthorizeProtocol(const std::string& project_id,
+                                              const std::string& protocol,
+                                              const std::string& operation) {
+  proto::Request request;
+  proto::AuthorizeProtocolRequest* ask = request.mutable_authorize_protocol();
+  ask->set_project_id(project_id);
+  ask->set_protocol(protocol);
+  ask->set_operation(operation);
+  return CallOk(std::move(request)).status();
+}
+
 absl::StatusOr<std::string> ControlClient::IncidentTimeline(
     const std::string& project_id, const std::string& conversation_id,
     const std::string& correlation_id, int64_t limit) {

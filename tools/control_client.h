@@ -63,6 +63,11 @@ class ControlClient {
                                             bool wait);
   // Reloads the project's assets; the project.assets_reloaded payload.
   absl::StatusOr<std::string> ReloadAssets(const std::string& project_id);
+  // OK when the project's protocol_allowlist allows `protocol`; the daemon's
+  // protocol_denied error otherwise (ErrorOf gives its reason).
+  absl::Status AuthorizeProtocol(const std::string& project_id,
+                                 const std::string& protocol,
+                                 const std::string& operation);
   // A conversation's incident timeline document (proto IncidentTimeline).
   absl::StatusOr<std::string> IncidentTimeline(
       const std::string& project_id, const std::string& conversation_id,

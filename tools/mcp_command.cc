@@ -13,10 +13,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -112,6 +115,60 @@ class ControlToolBackend : public protocol::mcp::ToolBackend {
     return parsed;
   }
 
+  // A subscription to the project's events: each project.assets_reloaded
+  // whose generation differs from the last one seen may have changed the
+  // command.run.* / workflow.run.* tools.
+  absl::Status WatchTools(std::function<void()> changed) override {
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(socket_);
+    if (!client.ok()) return client.status();
+    if (absl::Status s = (*client)->Subscribe(project_); !s.ok()) return s;
+    watcher_ = std::thread([this, client = *std::move(client),
+                            changed = std::move(changed)] {
+      std::optional<int64_t> last;
+      while (!stop_watching_.load()) {
+        absl::StatusOr<proto::Event> event =
+            client->NextEvent(absl::Milliseconds(200));
+        if (!event.ok()) {
+          if (absl::IsDeadlineExceeded(event.status())) continue;
+          return;  // the daemon went away: nothing more to watch
+        }
+        if (event->name() != "project.assets_reloaded") continue;
+        const json payload = json::parse(event->payload_json(), nullptr, false);
+        const int64_t generation =
+            payload.is_object() && payload.contains("generation") &&
+                    payload["generation"].is_number_integer()
+                ? payload["generation"].get<int64_t>()
+                : -1;
+        if (last.has_value() && *last == generation) continue;
+        last = generation;
+        changed();
+      }
+    });
+    return absl::OkStatus();
+  }
+
+  void StopWatchingTools() override {
+    stop_watching_.store(true);
+    if (watcher_.joinable()) watcher_.join();
+  }
+
+  ~ControlToolBackend() override { StopWatchingTools(); }
+
+  // The daemon holds the option and emits the denial's event.
+  absl::Status AuthorizeProtocol(const std::string& operation) override {
+    absl::StatusOr<std::unique_ptr<ControlClient>> client =
+        ControlClient::Connect(socket_);
+    if (!client.ok()) return client.status();
+    absl::Status allowed =
+        (*client)->AuthorizeProtocol(project_, "mcp", operation);
+    if (std::optional<proto::Error> error = ErrorOf(allowed);
+        error.has_value() && error->reason() == "protocol_denied") {
+      return absl::PermissionDeniedError(error->message());
+    }
+    return allowed;
+  }
+
   absl::Status CancelTool(const std::string& call_id) override {
     absl::StatusOr<std::unique_ptr<ControlClient>> client =
         ControlClient::Connect(socket_);
@@ -132,6 +189,8 @@ class ControlToolBackend : public protocol::mcp::ToolBackend {
  private:
   const std::string socket_;
   const std::string project_;
+  std::thread watcher_;
+  std::atomic<bool> stop_watching_{false};
 };
 
 }  // namespace

@@ -33,6 +33,11 @@ inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
 // MCP's code for resources/read of a resource that does not exist.
 inline constexpr int kResourceNotFound = -32002;
+// jcs's: the project's protocol_allowlist does not allow MCP. A server error
+// (JSON-RPC reserves -32000..-32099 for them), not -32600: the request is
+// well-formed, the project refuses the protocol. -32000 and -32001 are the
+// TypeScript SDK's ConnectionClosed and RequestTimeout, -32002 MCP's.
+inline constexpr int kProtocolDenied = -32003;
 
 // One message's line, without its newline. Tool arguments (a file's content
 // for fs.write) are the large ones; the control API's frame cap is the same.

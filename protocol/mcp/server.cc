@@ -57,8 +57,16 @@ std::string Reason(const json& doc) {
 McpServer::McpServer(ToolBackend* backend,
                      std::function<void(std::string_view)> write,
                      std::chrono::milliseconds progress_interval)
+    : McpServer(
+          backend,
+          MessageSink([write = std::move(write)](
+                          const json&, std::string_view line) { write(line); }),
+          progress_interval) {}
+
+McpServer::McpServer(ToolBackend* backend, MessageSink sink,
+                     std::chrono::milliseconds progress_interval)
     : backend_(backend),
-      write_(std::move(write)),
+      write_(std::move(sink)),
       progress_interval_(progress_interval) {}
 
 McpServer::~McpServer() { Shutdown(); }
@@ -66,7 +74,7 @@ McpServer::~McpServer() { Shutdown(); }
 void McpServer::Send(const json& message) {
   const std::string line = SerializeLine(message);
   std::lock_guard<std::mutex> lock(write_mu_);
-  write_(line);
+  write_(message, line);
 }
 
 void McpServer::Reply(const json& id, json result) {
@@ -114,6 +122,24 @@ void McpServer::HandleLine(std::string_view line) {
 
 void McpServer::HandleRequest(const Message& message) {
   const std::string& method = message.method;
+  // Only the methods jcs serves: an unknown one is -32601 below, and its
+  // name (the client's text) never reaches an event.
+  const bool known = std::any_of(std::begin(kMcpMethods), std::end(kMcpMethods),
+                                 [&](const char* m) { return method == m; });
+  std::string operation = method;
+  std::replace(operation.begin(), operation.end(), '/', '.');
+  if (absl::Status allowed =
+          known ? backend_->AuthorizeProtocol(operation) : absl::OkStatus();
+      !allowed.ok()) {
+    if (absl::IsPermissionDenied(allowed)) {
+      return ReplyError(message.id, kProtocolDenied,
+                        std::string(allowed.message()));
+    }
+    return ReplyError(message.id, kInternalError,
+                      absl::StrCat("internal error: checking the project's "
+                                   "protocol_allowlist failed: ",
+                                   allowed.message()));
+  }
   if (method == "initialize") return Initialize(message);
   if (method == "ping") return Reply(message.id, json::object());
   bool initialized;
@@ -169,7 +195,7 @@ void McpServer::Initialize(const Message& message) {
   Reply(message.id,
         {{"protocolVersion", chosen},
          {"capabilities",
-          {{"tools", {{"listChanged", false}}},
+          {{"tools", {{"listChanged", tools_list_changed_}}},
            {"resources", {{"listChanged", false}, {"subscribe", false}}},
            {"logging", json::object()}}},
          {"serverInfo", {{"name", "jcs"}, {"version", kJcsVersion}}},
@@ -177,6 +203,14 @@ void McpServer::Initialize(const Message& message) {
           "jcs runs every tool call in a fresh jail under the project's "
           "policy. A denied or failed call is a result with isError set; its "
           "text names the reason."}});
+}
+
+void McpServer::NotifyToolsChanged() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!initialized_ || shutting_down_) return;
+  }
+  Send(Notification("notifications/tools/list_changed", json::object()));
 }
 
 void McpServer::ListTools(const Message& message) {
@@ -471,6 +505,9 @@ absl::Status McpServer::Serve(ToolBackend* backend, int in_fd, int out_fd,
       line.remove_prefix(static_cast<size_t>(n));
     }
   });
+  if (backend->WatchTools([&server] { server.NotifyToolsChanged(); }).ok()) {
+    server.set_tools_list_changed(true);
+  }
   LineReader reader;
   std::vector<char> buffer(64 * 1024);
   absl::Status status = absl::OkStatus();
@@ -499,6 +536,7 @@ absl::Status McpServer::Serve(ToolBackend* backend, int in_fd, int out_fd,
       }
     }
   }
+  backend->StopWatchingTools();  // before the server goes
   server.Shutdown();
   if (status.ok() && broken.load()) {
     status = absl::UnavailableError(

@@ -19,6 +19,9 @@
 //                         through asset.list and asset.get; a denied
 //                         asset.list lists nothing, a missing asset is
 //                         -32002
+//   notifications/tools/list_changed  when the backend's WatchTools reports
+//                         a change (Serve: when the backend offers one; then
+//                         initialize advertises tools.listChanged)
 //   notifications/cancelled  cancels the call of requestId: the backend
 //                         kills its process tree and no response is sent
 //   progress              a tools/call with _meta.progressToken gets
@@ -28,6 +31,12 @@
 //                         only grows), message "call <id> running for Ns";
 //                         none after its response
 // Requests other than initialize and ping before initialize get -32600.
+// protocol_allowlist: every request (initialize and ping included) is first
+// authorized by the backend for its operation, the method with '/' as '.'
+// ("tools.call", "resources.read", ...); a denial is error -32003
+// (kProtocolDenied) naming the project's protocol_allowlist, and the request
+// does nothing else. Notifications (a cancel of a call already allowed) are
+// not asked about: they only stop work.
 // Each tools/call runs on its own thread (at most kMaxConcurrentCalls), so
 // pings, lists and cancels are answered while calls run. When the input ends
 // every running call is cancelled (nobody is left to read its result).
@@ -58,6 +67,11 @@ namespace jcs::protocol::mcp {
 inline constexpr const char* kProtocolVersions[] = {"2025-11-25", "2025-06-18",
                                                     "2025-03-26"};
 inline constexpr size_t kMaxConcurrentCalls = 32;
+// The requests jcs serves; each is authorized (protocol_allowlist) as the
+// operation named by the method with '/' as '.'.
+inline constexpr const char* kMcpMethods[] = {
+    "initialize",       "ping",           "tools/list",    "tools/call",
+    "logging/setLevel", "resources/list", "resources/read"};
 
 // What the server needs of a project's tools. Every method may be called
 // from several threads at once.
@@ -76,6 +90,19 @@ class ToolBackend {
       const std::function<void(const std::string& call_id)>& started) = 0;
   // Cancels a running call; returns once its process tree is dead.
   virtual absl::Status CancelTool(const std::string& call_id) = 0;
+  // notifications/tools/list_changed: starts calling `changed` (from any
+  // thread) whenever the project's tool list may have changed (its assets
+  // reloaded), until StopWatchingTools. Unimplemented (the default): the
+  // server does not advertise tools.listChanged.
+  virtual absl::Status WatchTools(std::function<void()> changed) {
+    return absl::UnimplementedError("no tool list watch");
+  }
+  virtual void StopWatchingTools() {}
+  // Whether the project's protocol_allowlist lets MCP in for `operation`
+  // (a kMcpMethods method with '/' as '.'): OK, PermissionDenied naming the
+  // denial (the daemon emitted security.protocol_denied), or another error when
+  // it could not be asked (refused as well: fail closed).
+  virtual absl::Status AuthorizeProtocol(const std::string& operation) = 0;
 };
 
 class McpServer {
@@ -85,13 +112,27 @@ class McpServer {
   McpServer(ToolBackend* backend, std::function<void(std::string_view)> write,
             std::chrono::milliseconds progress_interval =
                 std::chrono::milliseconds(1000));
+  // For transports that route each message (HTTP: a response to the request
+  // that asked for it): `sink` gets the message and its serialized line,
+  // under the same write lock. It must not call back into the server.
+  using MessageSink =
+      std::function<void(const nlohmann::json& message, std::string_view line)>;
+  McpServer(ToolBackend* backend, MessageSink sink,
+            std::chrono::milliseconds progress_interval =
+                std::chrono::milliseconds(1000));
   ~McpServer();  // Shutdown()
   McpServer(const McpServer&) = delete;
   McpServer& operator=(const McpServer&) = delete;
 
-  // One line of input, and a line over the size bound.
+  // One line of input, and a line over the size bound. From one thread at a
+  // time (it starts and reaps the call threads).
   void HandleLine(std::string_view line);
   void HandleOversized();
+  // Advertise tools.listChanged in initialize (set before serving).
+  void set_tools_list_changed(bool on) { tools_list_changed_ = on; }
+  // notifications/tools/list_changed, once initialized (nothing before: the
+  // client lists the tools after initialize anyway).
+  void NotifyToolsChanged();
   // Cancels every running call and waits for their threads.
   void Shutdown();
 
@@ -135,8 +176,9 @@ class McpServer {
   void ProgressLoop();
 
   ToolBackend* const backend_;
-  const std::function<void(std::string_view)> write_;
+  const MessageSink write_;
   const std::chrono::milliseconds progress_interval_;
+  bool tools_list_changed_ = false;
   std::thread progress_thread_;  // started with the first token
   std::mutex write_mu_;
 

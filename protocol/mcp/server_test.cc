@@ -102,6 +102,17 @@ class FakeBackend : public ToolBackend {
     return absl::OkStatus();
   }
 
+  absl::Status AuthorizeProtocol(const std::string& operation) override {
+    std::lock_guard<std::mutex> lock(mu);
+    operations.push_back(operation);
+    if (protocol_unreachable) return absl::UnavailableError("no daemon");
+    if (protocol_denied) {
+      return absl::PermissionDeniedError(
+          "protocol_denied: mcp is not in project p's protocol_allowlist");
+    }
+    return absl::OkStatus();
+  }
+
   bool WaitRunning(size_t n) {
     std::unique_lock<std::mutex> lock(mu);
     return cv.wait_for(lock, seconds(10), [&] { return running.size() == n; });
@@ -118,6 +129,9 @@ class FakeBackend : public ToolBackend {
   bool fail_list = false;
   bool deny_assets = false;
   std::vector<json> asset_gets;
+  std::vector<std::string> operations;  // AuthorizeProtocol's
+  bool protocol_denied = false;
+  bool protocol_unreachable = false;
   bool release_started = true;
   std::set<std::string> running;
   std::set<std::string> cancelled;
@@ -502,6 +516,117 @@ TEST(McpServeTest, StopFdEndsServing) {
   std::lock_guard<std::mutex> lock(backend.mu);
   EXPECT_EQ(backend.cancelled.size(), 1u);
   for (int fd : {in[0], in[1], out[0], out[1], stop[0], stop[1]}) close(fd);
+}
+
+}  // namespace
+}  // namespace jcs::protocol::mcp
+
+namespace jcs::protocol::mcp {
+namespace {
+
+// protocol_allowlist: every MCP operation is asked about first; a denial is
+// -32003 and the operation does nothing (no tool runs, nothing is listed).
+TEST(McpServerProtocolTest, EveryOperationIsAuthorized) {
+  FakeBackend backend;
+  Output out;
+  McpServer server(&backend, out.Writer());
+  server.HandleLine(InitLine());
+  ASSERT_TRUE(out.WaitFor(0).contains("result"));
+  const std::vector<std::pair<std::string, json>> requests = {
+      {"ping", json::object()},
+      {"tools/list", json::object()},
+      {"tools/call", {{"name", "echo"}, {"arguments", json::object()}}},
+      {"logging/setLevel", {{"level", "debug"}}},
+      {"resources/list", json::object()},
+      {"resources/read", {{"uri", "jcs://assets/skill/greet%20me"}}}};
+  backend.protocol_denied = true;
+  int id = 1;
+  for (const auto& request : requests) {
+    server.HandleLine(Request(id, request.first, request.second));
+    const json reply = out.WaitFor(id);
+    ASSERT_TRUE(reply.contains("error")) << request.first << reply;
+    EXPECT_EQ(reply["error"]["code"], kProtocolDenied) << request.first;
+    EXPECT_NE(
+        reply["error"]["message"].get<std::string>().find("protocol_allowlist"),
+        std::string::npos);
+    ++id;
+  }
+  {
+    std::lock_guard<std::mutex> lock(backend.mu);
+    EXPECT_EQ(backend.operations,
+              (std::vector<std::string>{"initialize", "ping", "tools.list",
+                                        "tools.call", "logging.setLevel",
+                                        "resources.list", "resources.read"}));
+    EXPECT_EQ(backend.next, 0);  // no tool ran
+    EXPECT_TRUE(backend.asset_gets.empty());
+  }
+  // A denied initialize: the session never starts.
+  FakeBackend denied;
+  denied.protocol_denied = true;
+  Output out2;
+  McpServer fresh(&denied, out2.Writer());
+  fresh.HandleLine(InitLine());
+  EXPECT_EQ(out2.WaitFor(0)["error"]["code"], kProtocolDenied);
+  denied.protocol_denied = false;
+  fresh.HandleLine(Request(1, "tools/list"));
+  EXPECT_EQ(out2.WaitFor(1)["error"]["code"], kInvalidRequest);  // no init
+}
+
+TEST(McpServerProtocolTest, UnreachableCheckFailsClosed) {
+  FakeBackend backend;
+  backend.protocol_unreachable = true;
+  Output out;
+  McpServer server(&backend, out.Writer());
+  server.HandleLine(InitLine());
+  EXPECT_EQ(out.WaitFor(0)["error"]["code"], kInternalError);
+}
+
+TEST(McpServerProtocolTest, UnknownMethodsAndNotificationsAreNotAsked) {
+  FakeBackend backend;
+  Output out;
+  McpServer server(&backend, out.Writer());
+  server.HandleLine(InitLine());
+  ASSERT_TRUE(out.WaitFor(0).contains("result"));
+  server.HandleLine(Request(1, "evil/label"));
+  EXPECT_EQ(out.WaitFor(1)["error"]["code"], kMethodNotFound);
+  server.HandleLine(
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}})");
+  server.HandleLine(Request(2, "ping"));
+  ASSERT_TRUE(out.WaitFor(2).contains("result"));
+  std::lock_guard<std::mutex> lock(backend.mu);
+  EXPECT_EQ(backend.operations,
+            (std::vector<std::string>{"initialize", "ping"}));
+}
+
+}  // namespace
+}  // namespace jcs::protocol::mcp
+
+namespace jcs::protocol::mcp {
+namespace {
+
+TEST(McpServerToolsChangedTest, NotifiedOnlyOnceInitialized) {
+  FakeBackend backend;
+  Output out;
+  McpServer server(&backend, out.Writer());
+  server.set_tools_list_changed(true);
+  server.NotifyToolsChanged();  // before initialize: nothing
+  server.HandleLine(InitLine());
+  const json init = out.WaitFor(0);
+  EXPECT_EQ(init["result"]["capabilities"]["tools"]["listChanged"], true);
+  EXPECT_TRUE(out.All("notifications/tools/list_changed").empty());
+  server.NotifyToolsChanged();
+  EXPECT_FALSE(
+      out.WaitFor(nullptr, "notifications/tools/list_changed").is_null());
+  EXPECT_EQ(out.All("notifications/tools/list_changed").size(), 1u);
+}
+
+TEST(McpServerToolsChangedTest, NotAdvertisedWithoutAWatch) {
+  FakeBackend backend;
+  Output out;
+  McpServer server(&backend, out.Writer());
+  server.HandleLine(InitLine());
+  EXPECT_EQ(out.WaitFor(0)["result"]["capabilities"]["tools"]["listChanged"],
+            false);
 }
 
 }  // namespace

@@ -65,7 +65,10 @@ const std::vector<RuntimeOptionDoc>& RuntimeOptionDocs() {
       {"tool_env_allowlist", "list of strings",
        "Environment variables a tool's program may receive."},
       {"protocol_allowlist", "list of strings",
-       "Protocols (mcp, a2a) the project may speak; \"*\" allows all.", true},
+       "Protocols (mcp, a2a) that may reach the project, matched trimmed "
+       "and case-insensitively; \"*\" allows all. Every MCP operation "
+       "(jcs mcp, MCP over HTTP) is checked by the daemon: a denial is "
+       "JSON-RPC error -32003 and a security.protocol_denied event."},
       {"network_egress_policy", "\"allow\" | \"deny\"",
        "Whether tools may reach the network beyond network_allowlist."},
       {"outside_root_allowlist", "list of {path | pattern, reason_code}",

@@ -8,49 +8,16 @@
 // the project must deny fs.write, have notes.txt saying "hello" and the skill asset
 // .jido/skills/greet.md saying "# Greet")
 // Prints one "ok: ..." line per check; exits 1 at the first failed one.
-import { readdirSync, readFileSync } from "node:fs";
-import { randomInt } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { execFileSync } from "node:child_process";
+import { check, runChecks, waitFor } from "./checks.mjs";
 
 const [jcs, ...jcsArgs] = process.argv.slice(2);
 if (!jcs || jcsArgs.length === 0) {
   console.error("usage: node client.mjs JCS ARG...");
   process.exit(2);
-}
-
-function check(cond, what, detail) {
-  if (!cond) {
-    console.error(`FAIL: ${what}${detail === undefined ? "" : ": " + JSON.stringify(detail)}`);
-    process.exit(1);
-  }
-  console.log(`ok: ${what}`);
-}
-
-// Host processes whose command line holds `token` (the jail's processes are the host's too).
-function processesWith(token) {
-  const found = [];
-  for (const pid of readdirSync("/proc")) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    let cmdline;
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-    } catch {
-      continue;  // exited meanwhile
-    }
-    if (cmdline.includes(token)) found.push(`${pid}: ${cmdline}`);
-  }
-  return found;
-}
-
-async function waitFor(what, predicate, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = predicate();
-    if (value) return value;
-    if (Date.now() > deadline) return null;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const protocolErrors = [];
@@ -62,86 +29,22 @@ const transport = new StdioClientTransport({
 });
 const client = new Client({ name: "jcs-sdk-test", version: "1.0.0" });
 client.onerror = (error) => protocolErrors.push(String(error));
+let listChanged = 0;
+client.setNotificationHandler(ToolListChangedNotificationSchema, () => { listChanged += 1; });
 await client.connect(transport);
 
-const server = client.getServerVersion();
-check(server?.name === "jcs" && /^\d+\.\d+\.\d+/.test(server?.version ?? ""),
-      "initialize: serverInfo names jcs and its version", server);
-check(client.getServerCapabilities()?.tools !== undefined, "initialize: the tools capability");
-await client.ping();
-check(true, "ping");
-await client.setLoggingLevel("debug");
-check(true, "logging/setLevel");
+await runChecks(client);
 
-const { tools } = await client.listTools();
-const byName = Object.fromEntries(tools.map((tool) => [tool.name, tool]));
-check(byName.exec?.inputSchema?.type === "object" &&
-        byName.exec.inputSchema.required?.includes("argv"),
-      "tools/list: exec with its JSON Schema", byName.exec);
-check(byName.exec.annotations?.destructiveHint === true &&
-        byName.exec.annotations?.readOnlyHint === false,
-      "tools/list: exec is destructive, not read-only", byName.exec.annotations);
-check(byName["fs.read"]?.annotations?.readOnlyHint === true, "tools/list: fs.read is read-only");
-check(byName["fs.write"] === undefined, "tools/list: the project's deny_tools hides fs.write",
-      Object.keys(byName));
-check(byName["exec.network"] === undefined, "tools/list: no network tool under egress deny");
-
-const { resources } = await client.listResources();
-const greet = resources.find((r) => r.uri === "jcs://assets/skill/greet");
-check(greet?.mimeType === "text/markdown", "resources/list: the skill asset", resources);
-const read = await client.readResource({ uri: greet.uri });
-check(read.contents?.[0]?.text === "# Greet\n", "resources/read: the asset's content", read);
-
-const ran = await client.callTool({ name: "exec", arguments: { argv: ["/bin/cat", "notes.txt"] } });
-check(ran.isError === false && ran.structuredContent?.status === "ok" &&
-        ran.structuredContent?.result?.stdout === "hello\n",
-      "tools/call exec: stdout in structuredContent", ran);
-check(JSON.parse(ran.content[0].text).result.stdout === "hello\n",
-      "tools/call exec: the same document as text");
-
-const outside = await client.callTool({ name: "fs.read", arguments: { path: "../../etc/shadow" } });
-check(outside.isError === true && outside.content[0].text.includes("outside_root") &&
-        outside.structuredContent?.reason === "outside_root",
-      "tools/call: a path outside the root is an isError result naming outside_root", outside);
-const denied = await client.callTool({
-  name: "fs.write", arguments: { path: "x.txt", content: "no" } });
-check(denied.isError === true && denied.content[0].text.startsWith("fs.write failed: denied"),
-      "tools/call: a tool the policy denies is an isError result naming the denial", denied);
-
-// Progress: the SDK sends a progress token when onprogress is given; jcs reports every second.
-const progress = [];
-const slow = await client.callTool(
-  { name: "exec", arguments: { argv: ["/bin/sleep", "2.5"] } }, undefined,
-  { onprogress: (p) => progress.push(p), timeout: 60000 });
-check(slow.isError === false && progress.length >= 1 &&
-        progress.every((p, i) => i === 0 || p.progress > progress[i - 1].progress),
-      "notifications/progress while a call runs, growing", progress);
-
-// A long call: a shell and two sleeps, marked with a token nothing else on the host has.
-const token = `3000.${randomInt(1e9)}`;
-const abort = new AbortController();
-const long = client.callTool(
-  { name: "exec", arguments: { argv: ["/bin/sh", "-c", `sleep ${token} & sleep ${token} & wait`] } },
-  undefined, { signal: abort.signal, timeout: 120000 });
-long.catch(() => {});  // awaited below
-const started = await waitFor("the long call's processes", () => {
-  const found = processesWith(token);
-  return found.length >= 3 ? found : null;
-});
-check(started !== null, "the long call runs (sh and two sleeps on the host)", processesWith(token));
-abort.abort("the test cancels it");
-let rejected = false;
-try {
-  await long;
-} catch {
-  rejected = true;
+// With JCS_RELOAD_PROJECT (a project of the daemon on JCS_SOCKET): `jcs assets reload` bumps the
+// asset store's generation, and the server says the tool list changed.
+const reloadProject = process.env.JCS_RELOAD_PROJECT;
+if (reloadProject) {
+  check(client.getServerCapabilities()?.tools?.listChanged === true,
+        "initialize: tools.listChanged", client.getServerCapabilities());
+  execFileSync(jcs, ["assets", "reload", reloadProject], { stdio: "ignore" });
+  check(await waitFor("list_changed", () => listChanged > 0) !== null,
+        "notifications/tools/list_changed after the assets reload");
 }
-check(rejected, "the cancelled call's promise rejects");
-const gone = await waitFor("no processes left", () => processesWith(token).length === 0);
-check(gone !== null, "notifications/cancelled: every process of the call is gone",
-      processesWith(token));
-await client.ping();
-check(true, "the server still answers after the cancel");
 
 await client.close();
 check(protocolErrors.length === 0, "stdout carried only protocol messages", protocolErrors);

@@ -1,0 +1,922 @@
+#include "protocol/mcp/http_transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "egress/http_request.h"
+#include "nlohmann/json.hpp"
+#include "protocol/mcp/json_rpc.h"
+
+namespace jcs::protocol::mcp {
+
+using nlohmann::json;
+
+struct McpHttpServer::Connection {
+  int fd = -1;
+  HttpPeer peer;
+  bool authorized_peer = true;  // unix_socket: SO_PEERCRED allowed
+  std::string in;               // bytes read and not yet consumed
+  std::thread thread;
+  std::atomic<bool> done{false};
+};
+
+struct McpHttpServer::Request {
+  egress::RequestHead head;
+  std::string body;
+};
+
+struct McpHttpServer::Session {
+  struct Waiter {
+    bool stream = false;             // SSE: progress and log notifications too
+    json progress_token;             // null: none
+    std::deque<std::string> events;  // serialized lines, oldest first
+    bool done = false;               // the response (or the cancel) came
+  };
+
+  std::string id;
+  std::string project;
+  HttpPeer peer;
+  std::mutex handle_mu;  // McpServer::HandleLine: one thread at a time
+  std::mutex mu;         // guards what follows
+  std::condition_variable cv;
+  std::map<std::string, std::shared_ptr<Waiter>> waiters;  // by id.dump()
+  bool ended = false;
+  absl::Time last_used;
+  int in_flight = 0;  // requests being handled: never idle then
+  // Last: the server (whose threads call the sink) goes before the rest.
+  std::unique_ptr<ToolBackend> backend;
+  std::unique_ptr<McpServer> server;
+
+  // The McpServer's sink: responses go to their request's waiter, progress
+  // to the stream of the call that asked for it, other notifications (log
+  // messages) to every open stream; what nobody waits for is dropped.
+  void Route(const json& message, std::string_view line) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (message.contains("id") &&
+        (message.contains("result") || message.contains("error"))) {
+      const auto it = waiters.find(message["id"].dump());
+      if (it != waiters.end() && !it->second->done) {
+        it->second->events.emplace_back(line);
+        it->second->done = true;
+      }
+    } else if (message.value("method", "") == "notifications/progress") {
+      const json token = message["params"].value("progressToken", json());
+      for (auto& [key, waiter] : waiters) {
+        if (waiter->stream && !waiter->done &&
+            waiter->progress_token == token) {
+          waiter->events.emplace_back(line);
+        }
+      }
+    } else {
+      for (auto& [key, waiter] : waiters) {
+        if (waiter->stream && !waiter->done) waiter->events.emplace_back(line);
+      }
+    }
+    cv.notify_all();
+  }
+};
+
+namespace {
+
+constexpr absl::Duration kKeepAliveEvery = absl::Seconds(15);
+
+std::string StatusText(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 202:
+      return "Accepted";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Internal Server Error";
+  }
+}
+
+// A JSON-RPC error document, the body of a refused HTTP request.
+std::string RpcErrorBody(const json& id, int code, const std::string& message) {
+  return SerializeLine(ErrorResponse(id, RpcError{code, message}));
+}
+
+std::string HttpResponse(
+    int status, const std::vector<std::pair<std::string, std::string>>& headers,
+    const std::string& body, bool keep_alive) {
+  std::string out = absl::StrCat("HTTP/1.1 ", status, " ", StatusText(status),
+                                 "\r\nContent-Length: ", body.size(), "\r\n");
+  for (const auto& [name, value] : headers) {
+    absl::StrAppend(&out, name, ": ", value, "\r\n");
+  }
+  absl::StrAppend(&out, keep_alive ? "" : "Connection: close\r\n", "\r\n",
+                  body);
+  return out;
+}
+
+// Writes all of `data` within `timeout` of progress per write; false when the
+// peer is gone or stopped reading.
+bool WriteAll(int fd, std::string_view data, absl::Duration timeout) {
+  while (!data.empty()) {
+    pollfd p = {fd, POLLOUT, 0};
+    const int ready = poll(&p, 1, absl::ToInt64Milliseconds(timeout));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0 || (p.revents & (POLLERR | POLLHUP)) != 0) return false;
+    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Reads what is there (waiting at most `timeout`) onto `in`; false at end of
+// stream, on an error or when nothing came in time.
+bool ReadSome(int fd, std::string& in, absl::Duration timeout) {
+  char buffer[16 * 1024];
+  while (true) {
+    pollfd p = {fd, POLLIN, 0};
+    const int ready = poll(&p, 1, absl::ToInt64Milliseconds(timeout));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return false;
+    in.append(buffer, static_cast<size_t>(n));
+    return true;
+  }
+}
+
+// Constant-time comparison: the token's bytes must not leak through timing.
+bool SameSecret(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? a[i] : 0;
+    const unsigned char y = i < b.size() ? b[i] : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (absl::EqualsIgnoreCase(host, "localhost") || host == "::1" ||
+      host == "[::1]") {
+    return true;
+  }
+  in_addr v4;
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 &&
+         (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+// An Origin header's host: "http://127.0.0.1:8080" -> "127.0.0.1".
+std::optional<std::string> OriginHost(std::string_view origin) {
+  const size_t scheme_end = origin.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  std::string_view rest = origin.substr(scheme_end + 3);
+  rest = rest.substr(0, rest.find('/'));
+  if (!rest.empty() && rest[0] == '[') {
+    const size_t close = rest.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    return std::string(rest.substr(1, close - 1));
+  }
+  return std::string(rest.substr(0, rest.find(':')));
+}
+
+bool ValidProjectId(std::string_view id) {
+  if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+std::string NewSessionId() {
+  unsigned char bytes[16];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    const ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) abort();  // no randomness: never hand out a guessable id
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id.push_back(kHex[b >> 4]);
+    id.push_back(kHex[b & 15]);
+  }
+  return id;
+}
+
+struct HostPortAddress {
+  int family = AF_INET;
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+};
+
+absl::StatusOr<HostPortAddress> ParseLoopback(const std::string& address) {
+  std::string host;
+  std::string port_text;
+  if (absl::StartsWith(address, "[")) {
+    const size_t close = address.find("]:");
+    if (close == std::string::npos) {
+      return absl::InvalidArgumentError(
+          "expected [IPV6]:PORT, e.g. [::1]:8765");
+    }
+    host = address.substr(1, close - 1);
+    port_text = address.substr(close + 2);
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError(
+          "expected HOST:PORT, e.g. 127.0.0.1:8765");
+    }
+    host = address.substr(0, colon);
+    port_text = address.substr(colon + 1);
+  }
+  int port = -1;
+  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("port '", port_text, "': expected 0..65535"));
+  }
+  HostPortAddress out;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out.addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.addr);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    if ((ntohl(v4->sin_addr.s_addr) >> 24) != 127) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "host '", host,
+          "' is not a loopback address: the MCP HTTP transport listens on "
+          "127.0.0.0/8 or [::1] only (use mcp_http_socket for other local "
+          "clients; put a reverse proxy with TLS in front for remote ones)"));
+    }
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    out.family = AF_INET;
+    out.len = sizeof(sockaddr_in);
+    return out;
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "host '", host,
+          "' is not a loopback address: the MCP HTTP transport listens on "
+          "127.0.0.0/8 or [::1] only"));
+    }
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    out.family = AF_INET6;
+    out.len = sizeof(sockaddr_in6);
+    return out;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "host '", host,
+      "': expected a numeric loopback address (127.0.0.1 or [::1]); host "
+      "names are refused, a resolver could map them elsewhere"));
+}
+
+}  // namespace
+
+absl::Status CheckLoopbackAddress(const std::string& address) {
+  return ParseLoopback(address).status();
+}
+
+McpHttpServer::McpHttpServer(HttpOptions options, BackendFactory factory)
+    : options_(std::move(options)), factory_(std::move(factory)) {}
+
+absl::StatusOr<std::unique_ptr<McpHttpServer>> McpHttpServer::Start(
+    HttpOptions options, BackendFactory factory) {
+  if (options.tcp_address.empty() && options.unix_path.empty()) {
+    return absl::InvalidArgumentError(
+        "MCP HTTP: neither a TCP address nor a Unix socket to listen on");
+  }
+  if (!options.tcp_address.empty() && options.bearer_token.empty()) {
+    return absl::FailedPreconditionError(
+        "MCP HTTP: a TCP listener needs a bearer token (loopback TCP has no "
+        "peer credentials to authorize by); refusing to serve without one");
+  }
+  std::unique_ptr<McpHttpServer> server(
+      new McpHttpServer(std::move(options), std::move(factory)));
+  if (absl::Status s = server->Listen(); !s.ok()) return s;
+  server->acceptor_ = std::thread([s = server.get()] { s->AcceptLoop(); });
+  return server;
+}
+
+absl::Status McpHttpServer::Listen() {
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) return absl::ErrnoToStatus(errno, "MCP HTTP: eventfd");
+  if (!options_.tcp_address.empty()) {
+    absl::StatusOr<HostPortAddress> addr = ParseLoopback(options_.tcp_address);
+    if (!addr.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("MCP HTTP: address '", options_.tcp_address,
+                       "': ", addr.status().message()));
+    }
+    tcp_fd_ = socket(addr->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    if (tcp_fd_ < 0 ||
+        setsockopt(tcp_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(tcp_fd_, reinterpret_cast<const sockaddr*>(&addr->addr),
+             addr->len) != 0 ||
+        listen(tcp_fd_, 128) != 0) {
+      return absl::ErrnoToStatus(
+          errno, absl::StrCat("MCP HTTP: listening on ", options_.tcp_address));
+    }
+    sockaddr_storage bound{};
+    socklen_t len = sizeof(bound);
+    getsockname(tcp_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
+    tcp_port_ = ntohs(addr->family == AF_INET
+                          ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                          : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  }
+  if (!options_.unix_path.empty()) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (options_.unix_path.size() >= sizeof(addr.sun_path)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "MCP HTTP: socket path longer than ", sizeof(addr.sun_path) - 1,
+          " bytes: ", options_.unix_path));
+    }
+    memcpy(addr.sun_path, options_.unix_path.c_str(),
+           options_.unix_path.size());
+    // A stale socket from an earlier run is replaced; any other file is not.
+    struct stat st;
+    if (lstat(options_.unix_path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("MCP HTTP: ", options_.unix_path,
+                         " exists and is not a socket; refusing to replace "
+                         "it"));
+      }
+      unlink(options_.unix_path.c_str());
+    }
+    unix_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (unix_fd_ < 0 ||
+        bind(unix_fd_, reinterpret_cast<const sockaddr*>(&addr),
+             sizeof(addr)) != 0 ||
+        chmod(options_.unix_path.c_str(), options_.unix_mode) != 0 ||
+        listen(unix_fd_, 128) != 0) {
+      return absl::ErrnoToStatus(
+          errno, absl::StrCat("MCP HTTP: listening on ", options_.unix_path));
+    }
+  }
+  return absl::OkStatus();
+}
+
+McpHttpServer::~McpHttpServer() {
+  Stop();
+  for (int fd : {tcp_fd_, unix_fd_, wake_fd_}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+size_t McpHttpServer::session_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sessions_.size();
+}
+
+void McpHttpServer::Stop() {
+  if (stopping_.exchange(true)) return;
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+  if (acceptor_.joinable()) acceptor_.join();
+  if (!options_.unix_path.empty()) unlink(options_.unix_path.c_str());
+  std::list<std::shared_ptr<Connection>> connections;
+  std::map<std::string, std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    connections = connections_;
+    sessions = sessions_;
+  }
+  // Wakes every connection thread: blocked reads and writes fail, and
+  // waiters see `ended`.
+  for (const auto& conn : connections) shutdown(conn->fd, SHUT_RDWR);
+  for (auto& [id, session] : sessions) {
+    std::lock_guard<std::mutex> lock(session->mu);
+    session->ended = true;
+    session->cv.notify_all();
+  }
+  for (const auto& conn : connections) {
+    if (conn->thread.joinable()) conn->thread.join();
+    close(conn->fd);
+  }
+  for (auto& [id, session] : sessions) EndSession(session);
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_.clear();
+}
+
+void McpHttpServer::AcceptLoop() {
+  while (!stopping_.load()) {
+    pollfd fds[3] = {
+        {wake_fd_, POLLIN, 0}, {tcp_fd_, POLLIN, 0}, {unix_fd_, POLLIN, 0}};
+    const int ready = poll(fds, 3, 1000);
+    if (stopping_.load()) break;
+    if (ready > 0) {
+      for (int i = 1; i < 3; ++i) {
+        if (fds[i].fd < 0 || (fds[i].revents & POLLIN) == 0) continue;
+        const int fd = accept4(fds[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) OnAccept(fd, /*unix_socket=*/i == 2);
+      }
+    }
+    // Joins the threads of closed connections.
+    std::list<std::shared_ptr<Connection>> finished;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = connections_.begin(); it != connections_.end();) {
+        if ((*it)->done.load()) {
+          finished.push_back(*it);
+          it = connections_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (const auto& conn : finished) {
+      conn->thread.join();
+      close(conn->fd);
+    }
+    ReapIdleSessions();
+  }
+}
+
+void McpHttpServer::OnAccept(int fd, bool unix_socket) {
+  auto conn = std::make_shared<Connection>();
+  conn->fd = fd;
+  conn->peer.unix_socket = unix_socket;
+  if (unix_socket) {
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      close(fd);
+      return;
+    }
+    conn->peer.pid = cred.pid;
+    conn->peer.uid = cred.uid;
+    conn->peer.gid = cred.gid;
+    gid_t groups[256];
+    socklen_t glen = sizeof(groups);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) {
+      conn->peer.groups.assign(groups, groups + glen / sizeof(gid_t));
+    }
+    const HttpPeer& p = conn->peer;
+    bool ok = p.uid == 0 || p.uid == geteuid() ||
+              options_.allowed_uids.count(p.uid) > 0 ||
+              options_.allowed_gids.count(p.gid) > 0;
+    for (gid_t g : p.groups) ok = ok || options_.allowed_gids.count(g) > 0;
+    conn->authorized_peer = ok;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (connections_.size() >= options_.max_connections) {
+    // Best effort, never blocking the acceptor: the socket buffer takes it.
+    const std::string busy =
+        HttpResponse(503, {{"Retry-After", "1"}},
+                     "too many connections to the MCP HTTP transport\n",
+                     /*keep_alive=*/false);
+    (void)!send(fd, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(fd);
+    return;
+  }
+  connections_.push_back(conn);
+  conn->thread = std::thread([this, conn] {
+    Serve(conn);
+    shutdown(conn->fd, SHUT_RDWR);
+    conn->done.store(true);
+  });
+}
+
+void McpHttpServer::Serve(const std::shared_ptr<Connection>& conn) {
+  while (!stopping_.load()) {
+    // The head.
+    egress::ParseResult parsed;
+    while (true) {
+      parsed = egress::ParseRequestHead(conn->in, options_.max_header_bytes,
+                                        egress::HeadContext::kTunnel);
+      if (parsed.state != egress::ParseResult::State::kNeedMore) break;
+      if (!ReadSome(conn->fd, conn->in, options_.idle_timeout)) return;
+    }
+    if (parsed.state == egress::ParseResult::State::kError) {
+      WriteAll(conn->fd,
+               HttpResponse(parsed.status, {{"Content-Type", "text/plain"}},
+                            parsed.error + "\n", false),
+               options_.idle_timeout);
+      return;
+    }
+    conn->in.erase(0, parsed.head_bytes);
+    Request request;
+    request.head = std::move(parsed.head);
+    const egress::RequestHead& head = request.head;
+    if (head.has_transfer_encoding) {
+      WriteAll(conn->fd,
+               HttpResponse(411, {{"Content-Type", "text/plain"}},
+                            "send the body with a Content-Length\n", false),
+               options_.idle_timeout);
+      return;
+    }
+    const uint64_t length = head.content_length.value_or(0);
+    if (length > options_.max_body_bytes) {
+      WriteAll(conn->fd,
+               HttpResponse(413, {{"Content-Type", "application/json"}},
+                            RpcErrorBody(nullptr, kInvalidRequest,
+                                         absl::StrCat("invalid request: body "
+                                                      "larger than ",
+                                                      options_.max_body_bytes,
+                                                      " bytes")),
+                            false),
+               options_.idle_timeout);
+      return;
+    }
+    if (length > 0 && conn->in.size() < length &&
+        absl::EqualsIgnoreCase(head.Header("expect").value_or(""),
+                               "100-continue")) {
+      if (!WriteAll(conn->fd, "HTTP/1.1 100 Continue\r\n\r\n",
+                    options_.idle_timeout)) {
+        return;
+      }
+    }
+    while (conn->in.size() < length) {
+      if (!ReadSome(conn->fd, conn->in, options_.idle_timeout)) return;
+    }
+    request.body = conn->in.substr(0, length);
+    conn->in.erase(0, length);
+    if (!HandleRequest(*conn, request)) return;
+  }
+}
+
+bool McpHttpServer::HandleRequest(Connection& conn, const Request& request) {
+  const egress::RequestHead& head = request.head;
+  const bool keep_alive =
+      head.version == "HTTP/1.1" &&
+      !absl::EqualsIgnoreCase(head.Header("connection").value_or(""), "close");
+  const auto reply =
+      [&](int status, const std::string& body,
+          std::vector<std::pair<std::string, std::string>> headers = {}) {
+        headers.emplace_back("Content-Type", "application/json");
+        return WriteAll(conn.fd,
+                        HttpResponse(status, headers, body, keep_alive),
+                        options_.idle_timeout) &&
+               keep_alive;
+      };
+  const auto refuse =
+      [&](int status, const std::string& message,
+          std::vector<std::pair<std::string, std::string>> headers = {}) {
+        return reply(status, RpcErrorBody(nullptr, kInvalidRequest, message),
+                     std::move(headers));
+      };
+
+  // Who: the Unix peer's uid, or the TCP client's Host and token.
+  if (conn.peer.unix_socket) {
+    if (!conn.authorized_peer) {
+      refuse(403, absl::StrCat("forbidden: uid ", conn.peer.uid,
+                               " may not use the jcs daemon"));
+      return false;
+    }
+  } else {
+    if (!IsLoopbackHost(head.host)) {
+      return refuse(403, absl::StrCat("forbidden: Host '", head.host,
+                                      "' is not a loopback host"));
+    }
+    const std::string auth = head.Header("authorization").value_or("");
+    if (!absl::StartsWithIgnoreCase(auth, "Bearer ") ||
+        !SameSecret(std::string(absl::StripAsciiWhitespace(auth.substr(7))),
+                    options_.bearer_token)) {
+      return refuse(401,
+                    "unauthorized: send Authorization: Bearer <token> (the "
+                    "daemon's mcp_http token file)",
+                    {{"WWW-Authenticate", "Bearer realm=\"jcs\""}});
+    }
+  }
+  // DNS rebinding: a browser sends the page's Origin.
+  if (std::optional<std::string> origin = head.Header("origin")) {
+    std::optional<std::string> host = OriginHost(*origin);
+    if (!host.has_value() || !IsLoopbackHost(*host)) {
+      return refuse(403, absl::StrCat("forbidden: Origin '", *origin,
+                                      "' is not a loopback origin"));
+    }
+  }
+  const std::string path = head.target.substr(0, head.target.find('?'));
+  if (!absl::StartsWith(path, "/mcp/") ||
+      !ValidProjectId(path.substr(strlen("/mcp/")))) {
+    return refuse(404, absl::StrCat("not found: ", path,
+                                    " (the endpoint is /mcp/<project_id>)"));
+  }
+  const std::string project(path.substr(strlen("/mcp/")));
+  if (std::optional<std::string> version =
+          head.Header("mcp-protocol-version")) {
+    const bool known =
+        std::any_of(std::begin(kProtocolVersions), std::end(kProtocolVersions),
+                    [&](const char* v) { return *version == v; });
+    if (!known) {
+      return refuse(400, absl::StrCat("bad request: unsupported "
+                                      "MCP-Protocol-Version '",
+                                      *version, "'"));
+    }
+  }
+  if (head.method == "POST") return HandlePost(conn, request, project);
+  if (head.method == "DELETE") {
+    std::shared_ptr<Session> session = FindSession(request, project, conn.peer);
+    if (session == nullptr) {
+      return refuse(404, "not found: no such session (send initialize)");
+    }
+    EndSession(session);
+    return reply(200, "");
+  }
+  return refuse(405,
+                absl::StrCat("method not allowed: ", head.method,
+                             " (POST JSON-RPC messages; DELETE ends the "
+                             "session; no GET stream is offered)"),
+                {{"Allow", "POST, DELETE"}});
+}
+
+std::shared_ptr<McpHttpServer::Session> McpHttpServer::FindSession(
+    const Request& request, const std::string& project, const HttpPeer& peer) {
+  const std::optional<std::string> id = request.head.Header("mcp-session-id");
+  if (!id.has_value()) return nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = sessions_.find(*id);
+  if (it == sessions_.end()) return nullptr;
+  const Session& s = *it->second;
+  // Another project's or another uid's session: as if it did not exist.
+  if (s.project != project || s.peer.unix_socket != peer.unix_socket ||
+      (peer.unix_socket && s.peer.uid != peer.uid)) {
+    return nullptr;
+  }
+  return it->second;
+}
+
+bool McpHttpServer::HandlePost(Connection& conn, const Request& request,
+                               const std::string& project) {
+  const egress::RequestHead& head = request.head;
+  const bool keep_alive =
+      head.version == "HTTP/1.1" &&
+      !absl::EqualsIgnoreCase(head.Header("connection").value_or(""), "close");
+  const auto reply =
+      [&](int status, const std::string& body,
+          std::vector<std::pair<std::string, std::string>> headers = {}) {
+        if (!body.empty())
+          headers.emplace_back("Content-Type", "application/json");
+        return WriteAll(conn.fd,
+                        HttpResponse(status, headers, body, keep_alive),
+                        options_.idle_timeout) &&
+               keep_alive;
+      };
+  const std::string content_type =
+      absl::AsciiStrToLower(head.Header("content-type").value_or(""));
+  if (!absl::StartsWith(content_type, "application/json")) {
+    return reply(415, RpcErrorBody(nullptr, kInvalidRequest,
+                                   "unsupported media type: POST "
+                                   "application/json"));
+  }
+  const std::string accept =
+      absl::AsciiStrToLower(head.Header("accept").value_or(""));
+  const bool accepts_sse = absl::StrContains(accept, "text/event-stream");
+
+  ParseResult parsed = ParseMessage(request.body);
+  if (parsed.error.has_value()) {
+    return reply(400,
+                 SerializeLine(ErrorResponse(parsed.error_id, *parsed.error)));
+  }
+  const Message& message = *parsed.message;
+  const bool is_request = message.kind == Message::Kind::kRequest;
+
+  std::shared_ptr<Session> session;
+  if (is_request && message.method == "initialize") {
+    if (session_count() >= options_.max_sessions) {
+      return reply(503, RpcErrorBody(message.id, kInternalError,
+                                     absl::StrCat("too many MCP sessions (",
+                                                  options_.max_sessions,
+                                                  "); DELETE unused ones")));
+    }
+    absl::StatusOr<std::unique_ptr<ToolBackend>> backend =
+        factory_(project, conn.peer);
+    if (!backend.ok()) {
+      const int status = absl::IsNotFound(backend.status())           ? 404
+                         : absl::IsPermissionDenied(backend.status()) ? 403
+                                                                      : 500;
+      return reply(status,
+                   RpcErrorBody(message.id, kInvalidRequest,
+                                std::string(backend.status().message())));
+    }
+    session = std::make_shared<Session>();
+    session->id = NewSessionId();
+    session->project = project;
+    session->peer = conn.peer;
+    session->backend = *std::move(backend);
+    Session* raw = session.get();
+    session->server = std::make_unique<McpServer>(
+        session->backend.get(),
+        McpServer::MessageSink([raw](const json& m, std::string_view line) {
+          raw->Route(m, line);
+        }));
+  } else {
+    session = FindSession(request, project, conn.peer);
+    if (session == nullptr) {
+      const bool missing = !head.Header("mcp-session-id").has_value();
+      return reply(
+          missing ? 400 : 404,
+          RpcErrorBody(is_request ? message.id : json(), kInvalidRequest,
+                       missing ? "bad request: Mcp-Session-Id "
+                                 "missing (send initialize first)"
+                               : "session not found: it ended or "
+                                 "never existed; initialize a new "
+                                 "one"));
+    }
+  }
+
+  {
+    std::lock_guard<std::mutex> lock(session->mu);
+    ++session->in_flight;
+    session->last_used = absl::Now();
+  }
+  struct Release {
+    Session* s;
+    ~Release() {
+      std::lock_guard<std::mutex> lock(s->mu);
+      --s->in_flight;
+      s->last_used = absl::Now();
+    }
+  } release{session.get()};
+
+  if (!is_request) {
+    {
+      std::lock_guard<std::mutex> lock(session->handle_mu);
+      session->server->HandleLine(request.body);
+    }
+    // A cancelled call gets no response: its stream ends without one.
+    if (message.method == "notifications/cancelled" &&
+        message.params.is_object() && message.params.contains("requestId")) {
+      std::lock_guard<std::mutex> lock(session->mu);
+      const auto it = session->waiters.find(message.params["requestId"].dump());
+      if (it != session->waiters.end()) it->second->done = true;
+      session->cv.notify_all();
+    }
+    return reply(202, "");
+  }
+
+  const std::string key = message.id.dump();
+  auto waiter = std::make_shared<Session::Waiter>();
+  waiter->stream = accepts_sse && message.method == "tools/call";
+  if (message.params.is_object() && message.params.contains("_meta") &&
+      message.params["_meta"].is_object()) {
+    waiter->progress_token =
+        message.params["_meta"].value("progressToken", json());
+  }
+  bool duplicate;
+  {
+    std::lock_guard<std::mutex> lock(session->mu);
+    duplicate = !session->waiters.emplace(key, waiter).second;
+  }
+  if (duplicate) {
+    return reply(400, RpcErrorBody(message.id, kInvalidRequest,
+                                   absl::StrCat("invalid request: id ", key,
+                                                " is already used by a "
+                                                "request in progress")));
+  }
+  struct Forget {
+    Session* s;
+    std::string key;
+    std::shared_ptr<Session::Waiter> waiter;
+    ~Forget() {
+      std::lock_guard<std::mutex> lock(s->mu);
+      const auto it = s->waiters.find(key);
+      if (it != s->waiters.end() && it->second == waiter) s->waiters.erase(it);
+    }
+  } forget{session.get(), key, waiter};
+  {
+    std::lock_guard<std::mutex> lock(session->handle_mu);
+    session->server->HandleLine(request.body);
+  }
+
+  if (!waiter->stream) {
+    std::string body;
+    {
+      std::unique_lock<std::mutex> lock(session->mu);
+      session->cv.wait(lock, [&] {
+        return waiter->done || session->ended || stopping_.load();
+      });
+      if (!waiter->events.empty()) body = waiter->events.back();
+    }
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (message.method == "initialize") {
+      const json response = json::parse(body, nullptr, false);
+      if (!response.is_object() || !response.contains("result")) {
+        return reply(200, body);  // refused: no session
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      sessions_[session->id] = session;
+      headers.emplace_back("Mcp-Session-Id", session->id);
+    }
+    if (body.empty()) return reply(202, "");  // cancelled, or session ended
+    return reply(200, body, std::move(headers));
+  }
+
+  // The SSE stream: the connection closes at its end, which is where the
+  // client's reader stops (no chunked encoding to get wrong).
+  if (!WriteAll(conn.fd,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+                options_.idle_timeout)) {
+    return false;
+  }
+  while (true) {
+    std::deque<std::string> events;
+    bool finished;
+    {
+      std::unique_lock<std::mutex> lock(session->mu);
+      session->cv.wait_for(lock, absl::ToChronoSeconds(kKeepAliveEvery), [&] {
+        return !waiter->events.empty() || waiter->done || session->ended ||
+               stopping_.load();
+      });
+      events.swap(waiter->events);
+      finished = waiter->done || session->ended || stopping_.load();
+    }
+    std::string out;
+    for (std::string& line : events) {
+      while (!line.empty() && line.back() == '\n') line.pop_back();
+      absl::StrAppend(&out, "event: message\ndata: ", line, "\n\n");
+    }
+    // A comment line: keeps idle proxies from closing a long call's stream
+    // and finds a client that is gone.
+    if (out.empty() && !finished) out = ": keep-alive\n\n";
+    if (!out.empty() && !WriteAll(conn.fd, out, options_.idle_timeout)) {
+      return false;
+    }
+    if (finished) return false;
+  }
+}
+
+void McpHttpServer::EndSession(const std::shared_ptr<Session>& session) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = sessions_.find(session->id);
+    if (it != sessions_.end() && it->second == session) sessions_.erase(it);
+  }
+  {
+    std::lock_guard<std::mutex> lock(session->mu);
+    session->ended = true;
+    session->cv.notify_all();
+  }
+  // Cancels its running calls (their process trees die) and joins them.
+  std::lock_guard<std::mutex> lock(session->handle_mu);
+  session->server->Shutdown();
+}
+
+void McpHttpServer::ReapIdleSessions() {
+  std::vector<std::shared_ptr<Session>> idle;
+  const absl::Time now = absl::Now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, session] : sessions_) {
+      std::lock_guard<std::mutex> session_lock(session->mu);
+      if (session->in_flight == 0 &&
+          now - session->last_used > options_.session_idle_timeout) {
+        idle.push_back(session);
+      }
+    }
+  }
+  for (const auto& session : idle) EndSession(session);
+}
+
+}  // namespace jcs::protocol::mcp
