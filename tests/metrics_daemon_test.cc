@@ -144,8 +144,7 @@ TEST_F(MetricsDaemonTest, CountersAndHistogramBucketsMoveWithToolCalls) {
   // Log lines are written by the log's own thread: counted once written.
   EXPECT_TRUE(WaitFor(
       [&] {
-        return Scrape()["jcs_log_lines_total"] >
-               before["jcs_log_lines_total"];
+        return Scrape()["jcs_log_lines_total"] > before["jcs_log_lines_total"];
       },
       10));
   EXPECT_EQ(after["jcs_log_lines_dropped_total"], 0);
@@ -187,10 +186,10 @@ TEST_F(MetricsDaemonTest, PromtoolAcceptsTheScrapeAndTheTextfile) {
   }
   ASSERT_TRUE(WaitFor([&] { return !ReadFileOrEmpty(textfile_).empty(); }, 10));
   for (const std::string& input : {file, textfile_}) {
-    const RunResult check = RunProgram(
-        {"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", promtool,
-         input},
-        TimeoutAfter(60));
+    const RunResult check =
+        RunProgram({"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"",
+                    promtool, input},
+                   TimeoutAfter(60));
     EXPECT_TRUE(check.exited && check.exit_code == 0)
         << input << ": " << check.Describe();
     EXPECT_EQ(check.out + check.err, "") << input;
