@@ -4,7 +4,7 @@
 //   1. projects on fresh temporary roots (owned by uid 1000 when run as
 //      root, as a deployment's are), N conversations in each;
 //   2. the p50 of a single jailed exec of /bin/true (RunTool, sequential,
-//      after warm-up calls): the yardstick of --check;
+//      20 ms apart, after warm-up calls): the yardstick of --check;
 //   3. the load: every conversation gets --events user messages whose
 //      data.llm directive makes the deterministic adapter request one exec
 //      of /bin/true, so each event is a model turn, a jailed tool call
@@ -60,6 +60,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kTrueWarmups = 3;
 constexpr int kTrueCalls = 20;
+// Between two /bin/true calls: the think time an agent has, in which the
+// daemon rebuilds its warm jails off the call's path (tools/tool_bench's
+// steady state); back to back, each call would also pay a cold jail.
+constexpr absl::Duration kTrueGap = absl::Milliseconds(20);
 constexpr size_t kMaxFailuresKept = 50;
 constexpr uint64_t kRssTargetKib = 64 * 1024;
 constexpr double kLatencyTargetFactor = 3.0;
@@ -258,6 +262,7 @@ class BenchRun {
     const std::string args = json{{"argv", {"/bin/true"}}}.dump();
     std::vector<double> ms;
     for (int i = 0; i < kTrueWarmups + kTrueCalls; ++i) {
+      if (i > 0) absl::SleepFor(kTrueGap);
       const Clock::time_point t = Clock::now();
       absl::StatusOr<std::string> r =
           admin.RunTool(project_ids_.front(), "exec", args, "{}");
