@@ -2,6 +2,7 @@
 // the daemon's real runner in this process (as root, like the daemon):
 //   - the alert document arrives on stdin, exit 0 is a delivery and any
 //     other status an error naming it; output is read and dropped;
+//   - it runs as nobody, with a private writable /tmp and a read-only root;
 //   - the timeout kills the whole process tree;
 //   - ATTACK: the sink program tries to read a host file outside its binds
 //     (beside the daemon's state) and to connect to a listener on the host's
@@ -82,6 +83,16 @@ TEST_F(AlertExecTest, DocumentOnStdinAndExitStatus) {
                    .out == "0\n";
       },
       5));
+}
+
+// Never the daemon's root: the run's root belongs to the daemon, so the
+// jail user is nobody; its /tmp is private and writable, the root is not.
+TEST_F(AlertExecTest, RunsAsNobodyWithAPrivateTmp) {
+  EXPECT_TRUE(Run({"/bin/sh", "-c",
+                   "[ \"$(id -u)\" = 65534 ] || exit 9; "
+                   "echo x > /tmp/scratch || exit 10; "
+                   "touch ./file 2>/dev/null && exit 11; exit 0"})
+                  .ok());
 }
 
 TEST_F(AlertExecTest, OutputIsDiscardedAndBounded) {
