@@ -125,11 +125,24 @@ std::string CanonicalSinkPath(const std::string& path) {
   return absl::StrCat(out == "/" ? "" : out, path.substr(slash));
 }
 
+std::string AlertProgramDir(const std::string& program) {
+  const size_t slash = program.rfind('/');
+  return slash == 0 || slash == std::string::npos ? "/"
+                                                  : program.substr(0, slash);
+}
+
 std::vector<std::string> SinkPaths(
     const telemetry::alerts::RouterConfig& config) {
   std::vector<std::string> paths;
   for (const telemetry::alerts::SinkConfig& sink : config.sinks) {
     if (!sink.path.empty()) paths.push_back(CanonicalSinkPath(sink.path));
+    // An exec sink's program directory is bound into its jail: a project
+    // that could write there could replace the program and read every
+    // project's alerts.
+    if (sink.kind == telemetry::alerts::SinkConfig::Kind::kExec &&
+        !sink.argv.empty()) {
+      paths.push_back(CanonicalSinkPath(AlertProgramDir(sink.argv[0])));
+    }
   }
   return paths;
 }

@@ -29,6 +29,7 @@
 #include "jail/zygote.h"
 #include "loop/event_loop.h"
 #include "runtime/project/value.h"
+#include "supervisor/alert_exec.h"
 #include "supervisor/control_server.h"
 #include "supervisor/control_service.h"
 #include "supervisor/mcp_http.h"
@@ -126,6 +127,15 @@ class Daemon {
   void FlushThenStop(absl::Time deadline);
   void ReapChildren();
   void ReloadAlerts();
+  // AlertRouterConfig with the jailed runner for exec sinks (their roots
+  // under the running state_dir: a reload cannot move it).
+  telemetry::alerts::RouterConfig RouterConfig(
+      const proto::SupervisorConfig& config) const {
+    telemetry::alerts::RouterConfig out = AlertRouterConfig(config);
+    out.exec_runner =
+        JailedAlertExecRunner(config_.state_dir() + "/alert-exec");
+    return out;
+  }
 
   proto::SupervisorConfig config_;
   std::string config_path_;  // "" without --config
@@ -247,8 +257,7 @@ void Daemon::ReloadAlerts() {
                    "cannot read ", config_path_, ": ", strerror(errno))));
   absl::Status status = parsed.status();
   if (status.ok()) status = CheckAlertSinks(*parsed);
-  if (status.ok())
-    status = service_->ReconfigureAlerts(AlertRouterConfig(*parsed));
+  if (status.ok()) status = service_->ReconfigureAlerts(RouterConfig(*parsed));
   if (!status.ok()) {
     telemetry::logging::StderrLine(absl::StrFormat(
         "jcs serve: SIGHUP: alert config reload refused, keeping the "
@@ -403,11 +412,17 @@ int Daemon::Run() {
   }
   for (const proto::AlertSink& sink : config_.alert_router().sinks()) {
     if (sink.has_file()) service_options.daemon_paths.push_back(sink.file());
+    // Bound into the sink's jail: no project may hold (or write) it.
+    if (sink.has_exec() && sink.exec().argv_size() > 0) {
+      const std::string& program = sink.exec().argv(0);
+      service_options.daemon_paths.push_back(
+          program.substr(0, std::max<size_t>(1, program.rfind('/'))));
+    }
     if (sink.has_unix_socket()) {
       service_options.daemon_paths.push_back(sink.unix_socket());
     }
   }
-  service_options.alerts = AlertRouterConfig(config_);
+  service_options.alerts = RouterConfig(config_);
   service_ =
       std::make_unique<ControlService>(loop_.get(), std::move(service_options));
   service_->set_log(log_.get());

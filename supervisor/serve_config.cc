@@ -1,5 +1,10 @@
 #include "supervisor/serve_config.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/text_format.h"
@@ -10,6 +15,9 @@
 
 namespace jcs::supervisor {
 namespace {
+
+// A program gets longer than a connect and a write.
+constexpr absl::Duration kDefaultAlertExecTimeout = absl::Seconds(5);
 
 absl::Status Invalid(absl::string_view field, absl::string_view expected) {
   return absl::InvalidArgumentError(
@@ -28,6 +36,48 @@ absl::Status CheckOptions(absl::string_view field,
   if (validated.ok()) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("config: ", field, ": ", validated.status().message()));
+}
+
+// An exec sink's program is checked when the config loads: it runs in a
+// jail (supervisor/alert_exec.h) that binds its directory at its own
+// absolute path, and a typo should fail the load, not the first page.
+absl::Status CheckAlertExec(const std::string& field,
+                            const proto::AlertExec& exec) {
+  if (exec.argv().empty()) {
+    return Invalid(field + ".argv",
+                   "the program's absolute path, then its arguments");
+  }
+  for (int i = 0; i < exec.argv_size(); ++i) {
+    if (exec.argv(i).find('\0') != std::string::npos) {
+      return Invalid(absl::StrCat(field, ".argv[", i, "]"),
+                     "text without NUL bytes");
+    }
+  }
+  const std::string& program = exec.argv(0);
+  if (!AbsoluteClean(program) || absl::EndsWith(program, "/")) {
+    return Invalid(field + ".argv[0]",
+                   absl::StrCat("the program's absolute path without '..', "
+                                "got '",
+                                program, "'"));
+  }
+  // Its directory is bound into the jail and kept out of project roots;
+  // "/" would hold every root.
+  if (program.rfind('/') == 0) {
+    return Invalid(
+        field + ".argv[0]",
+        absl::StrCat("a program in a directory other than /, got ", program));
+  }
+  struct stat st;
+  if (stat(program.c_str(), &st) != 0) {
+    return Invalid(
+        field + ".argv[0]",
+        absl::StrCat("an existing program, ", program, ": ", strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) {
+    return Invalid(field + ".argv[0]",
+                   absl::StrCat("an executable regular file, got ", program));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckAlertRouter(const proto::AlertRouter& router) {
@@ -52,15 +102,13 @@ absl::Status CheckAlertRouter(const proto::AlertRouter& router) {
         }
         break;
       case proto::AlertSink::kExec:
-        // Fail closed: the daemon runs as root, and an alert handler must
-        // not run unconfined; jailing it is not built yet.
-        return absl::InvalidArgumentError(absl::StrCat(
-            "config: ", field,
-            ".exec: exec alert sinks are not supported yet (the handler "
-            "would run unjailed as the daemon's user); use a unix_socket sink "
-            "and run the handler as its own unprivileged service"));
+        if (absl::Status s = CheckAlertExec(field + ".exec", sink.exec());
+            !s.ok()) {
+          return s;
+        }
+        break;
       case proto::AlertSink::SINK_NOT_SET:
-        return Invalid(field, "one of file, unix_socket");
+        return Invalid(field, "one of file, unix_socket, exec");
     }
     if (sink.has_timeout_ms() &&
         (sink.timeout_ms() < 1 || sink.timeout_ms() > 60000)) {
@@ -90,6 +138,10 @@ telemetry::alerts::RouterConfig AlertRouterConfig(
     } else if (sink.has_file()) {
       s.kind = telemetry::alerts::SinkConfig::Kind::kFile;
       s.path = sink.file();
+    } else if (sink.has_exec()) {
+      s.kind = telemetry::alerts::SinkConfig::Kind::kExec;
+      s.argv = {sink.exec().argv().begin(), sink.exec().argv().end()};
+      s.timeout = kDefaultAlertExecTimeout;
     } else {
       continue;  // refused by validation
     }

@@ -113,11 +113,43 @@ TEST(ServeConfigTest, AlertRouterSinksAreValidatedAndConverted) {
               HasSubstr("alert_router.sinks[0].timeout_ms: expected 1 to"));
   EXPECT_THAT(ErrorOf("alert_router { queue_capacity: 0 }"),
               HasSubstr("alert_router.queue_capacity"));
-  // Fail closed: an exec sink would run a program unjailed as root.
+  // Exec sinks: the program is checked when the config loads.
+  EXPECT_THAT(ErrorOf("alert_router { sinks { exec { } } }"),
+              HasSubstr("alert_router.sinks[0].exec.argv: expected the "
+                        "program's absolute path"));
+  EXPECT_THAT(ErrorOf("alert_router { sinks { exec { argv: \"cat\" } } }"),
+              HasSubstr("alert_router.sinks[0].exec.argv[0]: expected the "
+                        "program's absolute path without '..', got 'cat'"));
   EXPECT_THAT(
-      ErrorOf("alert_router { sinks { exec { argv: \"/usr/bin/pager\" } } }"),
-      HasSubstr("alert_router.sinks[0].exec: exec alert sinks are not "
-                "supported yet (the handler would run unjailed"));
+      ErrorOf("alert_router { sinks { exec { argv: \"/bin/../bin/cat\" } } }"),
+      HasSubstr("exec.argv[0]: expected the program's absolute path"));
+  EXPECT_THAT(
+      ErrorOf("alert_router { sinks { exec { argv: \"/nonexistent/pager\" } } "
+              "}"),
+      HasSubstr("exec.argv[0]: expected an existing program, "
+                "/nonexistent/pager: No such file or directory"));
+  EXPECT_THAT(ErrorOf("alert_router { sinks { exec { argv: \"/etc/passwd\" } "
+                      "} }"),
+              HasSubstr("exec.argv[0]: expected an executable regular file, "
+                        "got /etc/passwd"));
+  EXPECT_THAT(ErrorOf("alert_router { sinks { exec { argv: \"/bin\" } } }"),
+              HasSubstr("exec.argv[0]: expected a program in a directory other "
+                        "than /, got /bin"));
+  EXPECT_THAT(ErrorOf("alert_router { sinks { exec { argv: \"/usr/bin\" } } }"),
+              HasSubstr("exec.argv[0]: expected an executable regular file"));
+  absl::StatusOr<proto::SupervisorConfig> exec = ParseServeConfig(
+      R"(alert_router { sinks { exec { argv: "/bin/cat" argv: "-u" }
+                               extra_args: "oncall" } })",
+      "serve.txtpb");
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  const telemetry::alerts::RouterConfig routed = AlertRouterConfig(*exec);
+  ASSERT_EQ(routed.sinks.size(), 1u);
+  EXPECT_EQ(routed.sinks[0].kind, telemetry::alerts::SinkConfig::Kind::kExec);
+  EXPECT_EQ(routed.sinks[0].argv, (std::vector<std::string>{"/bin/cat", "-u"}));
+  EXPECT_EQ(routed.sinks[0].extra_args, std::vector<std::string>{"oncall"});
+  EXPECT_EQ(routed.sinks[0].timeout, absl::Seconds(5));  // exec's default
+  // Not configured here: the daemon adds its jailed runner (serve.cc).
+  EXPECT_FALSE(routed.exec_runner);
 }
 
 TEST(ServeConfigTest, LogAndMetricsFields) {

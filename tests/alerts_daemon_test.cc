@@ -4,17 +4,22 @@
 //     it degraded until the error ring rotated): error_count counts it,
 //     firing_rules is empty;
 //   - SIGHUP loads an alert_router file sink without a restart; a refused
-//     reload (an exec sink) keeps the running config;
+//     reload (an exec sink with a relative program) keeps the running config;
+//   - an exec sink gets the alert document on stdin, jailed; one that hangs
+//     never delays tool calls, the queue fills and the rest are dropped and
+//     counted, and the daemon's stop kills it;
 //   - a sandbox violation through fs.read reaches the JSONL sink twice (the
 //     routed security.sandbox_violation and the sandbox_violation rule's
 //     alert), redacted, and makes health degraded naming the rule.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/tool_harness.h"
@@ -81,11 +86,13 @@ TEST_F(AlertsDaemonTest, OneExpectedDenialLeavesTheProjectHealthy) {
 
 TEST_F(AlertsDaemonTest, SandboxViolationReachesTheSinkAfterSighupReload) {
   const std::string alerts = dir_.Sub("alerts.jsonl");
-  // Fail closed on reload: an exec sink is refused, nothing changes.
-  ASSERT_TRUE(Reload("alert_router { sinks { exec { argv: \"/bin/cat\" } } }",
+  // Fail closed on reload: an exec sink whose program is not an absolute
+  // path is refused, nothing changes.
+  ASSERT_TRUE(Reload("alert_router { sinks { exec { argv: \"cat\" } } }",
                      "alert config reload refused"))
       << daemon_.Log();
-  EXPECT_NE(daemon_.Log().find("exec alert sinks are not supported yet"),
+  EXPECT_NE(daemon_.Log().find("exec.argv[0]: expected the program's absolute "
+                               "path"),
             std::string::npos)
       << daemon_.Log();
   ASSERT_TRUE(Reload("alert_router { sinks { file: \"" + alerts +
@@ -153,6 +160,81 @@ TEST_F(AlertsDaemonTest, AlertSinksStayOutOfProjectRoots) {
       << again.Describe();
   EXPECT_NE(again.err.find("alert sink"), std::string::npos)
       << again.Describe();
+}
+
+// The exec sink: a script of the operator's (outside the system
+// directories: its directory is bound read-only) gets each alert on stdin
+// and exits 0 only when it is the sandbox violation's document.
+TEST_F(AlertsDaemonTest, ExecSinkGetsTheAlertOnStdin) {
+  const std::string script = dir_.WriteFile(
+      (dir_.MakeDir("pager"), "pager/notify"),
+      "#!/bin/sh\n"
+      "doc=$(cat)\n"
+      "case \"$doc\" in *'\"alert_severity\":\"critical\"'*) ;; *) exit 3;; "
+      "esac\n"
+      "case \"$doc\" in *'\"extra_args\":[\"oncall\"]'*) exit 0;; esac\n"
+      "exit 4\n");
+  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
+  ASSERT_TRUE(Reload("alert_router { sinks { exec { argv: \"" + script +
+                         "\" } extra_args: \"oncall\" timeout_ms: 10000 } }",
+                     "alert config reloaded (1 sink(s))"))
+      << daemon_.Log();
+  WriteOutsideFile("secret", "outside\n");
+  PlantSymlink(outside_, "escape");
+  const std::string p = StartProject();
+  ASSERT_TRUE(ExpectError(Tool(p, "fs.read", {{"path", "escape/secret"}}),
+                          "outside_root"));
+  json router;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        router = Diagnostics(p)["alerts"]["router"];
+        return router["delivered"].get<int>() +
+                   router["sink_failures"].get<int>() >=
+               2;
+      },
+      30))
+      << router << daemon_.Log();
+  EXPECT_EQ(router["delivered"], 2) << router;
+  EXPECT_EQ(router["sink_failures"], 0) << router;
+  EXPECT_EQ(router["sinks"][0]["kind"], "exec") << router;
+}
+
+// A sink that never ends (sleep, ignoring stdin) holds the router's thread
+// for its 60 s timeout; tool calls go on at their pace meanwhile, the
+// bounded queue fills and every alert past it is dropped and counted. The
+// daemon's stop kills the hanging sink.
+TEST_F(AlertsDaemonTest, HangingExecSinkNeverDelaysToolCalls) {
+  const std::string p = StartProject();
+  const json true_args = ExecArgs({"/bin/true"});
+  ASSERT_EQ(Tool(p, "exec", true_args).status(), "ok");
+  const std::string marker = UniqueSleepMarker();
+  ASSERT_TRUE(
+      Reload("alert_signal_events: \"tool.completed\"\n"
+             "alert_router { queue_capacity: 2 sinks { exec { argv: "
+             "\"/bin/sleep\" argv: \"" +
+                 marker + "\" } timeout_ms: 60000 } }",
+             "alert config reloaded (1 sink(s))"))
+      << daemon_.Log();
+  // The first alert: the router's thread is now held by the sink.
+  ASSERT_EQ(Tool(p, "exec", true_args).status(), "ok");
+  ASSERT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker) == 1; }, 10))
+      << daemon_.Log();
+  // Nine more calls, each far below the sink's 60 s.
+  for (int i = 0; i < 9; ++i) {
+    const absl::Time start = absl::Now();
+    ASSERT_EQ(Tool(p, "exec", true_args).status(), "ok");
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "call " << i;
+  }
+  const json router = Diagnostics(p)["alerts"]["router"];
+  EXPECT_EQ(router["routed"], 10) << router;
+  EXPECT_EQ(router["queued"], 2) << router;
+  EXPECT_EQ(router["dropped"], 7) << router;
+  EXPECT_EQ(router["delivered"], 0) << router;
+  EXPECT_EQ(CountProcessesWithArg(marker), 1);
+  EXPECT_EQ(daemon_.StopCleanly(), "");
+  EXPECT_TRUE(WaitFor([&] { return CountProcessesWithArg(marker) == 0; }, 10));
+  EXPECT_NE(daemon_.Log().find("dropped: queue full"), std::string::npos)
+      << daemon_.Log();
 }
 
 }  // namespace

@@ -31,6 +31,9 @@ int VersionCommand(const std::vector<std::string>& args);
 // `jcs mcp --project ID [--socket PATH]`: an MCP server on stdio for one
 // project of a running daemon.
 int McpCommand(const std::vector<std::string>& args);
+// `jcs bench [--projects N] [--conversations N] [--events N] ...`: the load
+// harness; exit 0 when every event and projection check passed.
+int BenchCommand(const std::vector<std::string>& args);
 
 }  // namespace jcs::tools
 

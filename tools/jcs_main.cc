@@ -27,6 +27,8 @@ constexpr char kUsage[] =
     "                (stdio)\n"
     "  metrics       the daemon's metrics (Prometheus text format)\n"
     "  ping          exit 0 when the daemon answers (health checks)\n"
+    "  bench         the load harness: projects x conversations x events\n"
+    "                through the daemon, latency and throughput\n"
     "  version       jcs's version and the daemon's (also --version)\n\n"
     "Runtime options: docs/runtime-options.md.\n";
 
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   if (command == "ping") return jcs::tools::PingCommand(args);
   if (command == "mcp") return jcs::tools::McpCommand(args);
   if (command == "metrics") return jcs::tools::MetricsCommand(args);
+  if (command == "bench") return jcs::tools::BenchCommand(args);
   if (command == "version" || command == "--version" || command == "-V") {
     return jcs::tools::VersionCommand(args);
   }

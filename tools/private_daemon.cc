@@ -37,7 +37,8 @@ std::string ExitText(int wstatus) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PrivateDaemon>> PrivateDaemon::Start(
-    absl::Duration timeout) {
+    absl::Duration timeout, const std::string& extra_config,
+    const std::string& tag) {
   const char* tmp = getenv("TMPDIR");
   const std::string base = tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
   // The path goes into the daemon's text-format config inside quotes: only
@@ -52,7 +53,7 @@ absl::StatusOr<std::unique_ptr<PrivateDaemon>> PrivateDaemon::Start(
                        "daemon's socket and state"));
     }
   }
-  std::string templ = base + "/jcs-mcp.XXXXXX";
+  std::string templ = base + "/" + tag + ".XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) {
     return absl::ErrnoToStatus(
         errno, absl::StrCat("creating the private daemon's directory ", templ));
@@ -70,7 +71,8 @@ absl::StatusOr<std::unique_ptr<PrivateDaemon>> PrivateDaemon::Start(
   {
     std::ofstream out(config);
     out << "socket_path: \"" << socket_path << "\"\nstate_dir: \"" << dir
-        << "/state\"\n";
+        << "/state\"\n"
+        << extra_config;
     if (!out) {
       RemoveTree(dir);
       return absl::InternalError("writing the private daemon's config");

@@ -20,14 +20,19 @@ class PrivateDaemon {
  public:
   // Starts the daemon and waits until it answers a ping (or `timeout`, or
   // it exits: an error with its exit status; its stderr is ours).
+  // `extra_config` is appended to its text-format config (e.g. a log_level
+  // line); `tag` names its directory, $TMPDIR/<tag>.XXXXXX.
   static absl::StatusOr<std::unique_ptr<PrivateDaemon>> Start(
-      absl::Duration timeout = absl::Seconds(30));
+      absl::Duration timeout = absl::Seconds(30),
+      const std::string& extra_config = "", const std::string& tag = "jcs-mcp");
   // Drains it (SIGTERM, then waits) and removes its directory.
   ~PrivateDaemon();
   PrivateDaemon(const PrivateDaemon&) = delete;
   PrivateDaemon& operator=(const PrivateDaemon&) = delete;
 
   const std::string& socket_path() const { return socket_path_; }
+  // The daemon's process id (its /proc/PID/status: jcs bench's peak RSS).
+  pid_t pid() const { return pid_; }
 
  private:
   PrivateDaemon(std::string dir, pid_t pid)

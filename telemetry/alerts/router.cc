@@ -36,6 +36,7 @@ struct Alert {
 
 constexpr std::string_view kRulePrefix = "alert.";
 constexpr int kShutdownWaitSeconds = 2;
+constexpr absl::Duration kExecGraceAtShutdown = absl::Milliseconds(1500);
 
 std::string Dump(const nlohmann::json& doc) {
   return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -182,6 +183,7 @@ struct Router::State {
   std::deque<Alert> queue;
   bool delivering = false;
   bool stop = false;
+  absl::Time stop_at = absl::InfiniteFuture();
   bool exited = false;
   uint64_t routed = 0;
   uint64_t delivered = 0;
@@ -211,9 +213,17 @@ struct Router::State {
       } else {
         doc["extra_args"] = sink.extra_args;
         const std::string line = Dump(doc) + "\n";
-        status = sink.kind == SinkConfig::Kind::kFile
-                     ? DeliverFile(sink, line)
-                     : DeliverSocket(sink, line);
+        switch (sink.kind) {
+          case SinkConfig::Kind::kFile:
+            status = DeliverFile(sink, line);
+            break;
+          case SinkConfig::Kind::kUnixSocket:
+            status = DeliverSocket(sink, line);
+            break;
+          default:
+            status = DeliverExec(config, sink, line);
+            break;
+        }
       }
       std::lock_guard<std::mutex> lock(mu);
       if (status.ok()) {
@@ -226,6 +236,29 @@ struct Router::State {
                             alert.event.c_str(), last_error.c_str()));
       }
     }
+  }
+
+  absl::Status DeliverExec(const RouterConfig& config, const SinkConfig& sink,
+                           const std::string& line) {
+    // Fail closed: a program is never started outside the runner (the
+    // daemon's is a jail).
+    if (!config.exec_runner) {
+      return absl::FailedPreconditionError(
+          "exec sink: no jailed runner is configured; the program was not "
+          "started");
+    }
+    if (sink.argv.empty()) {
+      return absl::InvalidArgumentError("exec sink: empty argv");
+    }
+    std::vector<std::string> argv = sink.argv;
+    argv.insert(argv.end(), sink.extra_args.begin(), sink.extra_args.end());
+    // At shutdown the queued alerts still go out, but a run still going
+    // kExecGraceAtShutdown after the stop is killed, inside the destructor's
+    // wait: no sink outlives the router.
+    return config.exec_runner(argv, line, sink.timeout, [this] {
+      std::lock_guard<std::mutex> lock(mu);
+      return absl::Now() > stop_at + kExecGraceAtShutdown;
+    });
   }
 
   void Run() {
@@ -260,6 +293,7 @@ Router::Router(RouterConfig config) : state_(std::make_shared<State>()) {
 Router::~Router() {
   std::unique_lock<std::mutex> lock(state_->mu);
   state_->stop = true;
+  state_->stop_at = absl::Now();
   state_->wake.notify_all();
   state_->idle.wait_for(lock, std::chrono::seconds(kShutdownWaitSeconds),
                         [this] { return state_->exited; });
@@ -324,6 +358,12 @@ nlohmann::json Router::Diagnostics() const {
         break;
       case SinkConfig::Kind::kCallback:
         sinks.push_back({{"kind", "callback"}});
+        break;
+      case SinkConfig::Kind::kExec:
+        sinks.push_back(
+            {{"kind", "exec"},
+             {"argv", sink.argv},
+             {"timeout_ms", absl::ToInt64Milliseconds(sink.timeout)}});
         break;
     }
   }

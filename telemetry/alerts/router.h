@@ -5,7 +5,9 @@
 //    "alert_severity": "critical"|"warning", "event_name": NAME,
 //    "emitted_at": RFC3339}, "extra_args": [...]}
 // Sinks: an append-only JSONL file, a Unix stream socket (one JSON line per
-// connection) and a C++ callback for embedders.
+// connection), a program given the line on stdin (exec: run through the
+// RouterConfig's ExecRunner, which the daemon makes a jailed run; without a
+// runner an exec sink fails closed) and a C++ callback for embedders.
 //
 // Delivery runs on the router's own thread behind a bounded queue: Route()
 // never blocks the event loop, whatever a sink does. A full queue drops the
@@ -24,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "telemetry/bus.h"
@@ -43,14 +46,26 @@ using AlertCallback = std::function<void(
     const nlohmann::json& metadata, const std::vector<std::string>& extra)>;
 
 struct SinkConfig {
-  enum class Kind { kFile, kUnixSocket, kCallback };
+  enum class Kind { kFile, kUnixSocket, kCallback, kExec };
   Kind kind = Kind::kFile;
   std::string path;  // kFile, kUnixSocket
   AlertCallback callback;
+  // kExec: the program (absolute) and its arguments; extra_args follow.
+  std::vector<std::string> argv;
   std::vector<std::string> extra_args;
-  // Bound on one delivery (socket connect + write).
+  // Bound on one delivery (socket connect + write; an exec sink's whole
+  // run, after which its process tree is killed).
   absl::Duration timeout = absl::Seconds(2);
 };
+
+// Runs an exec sink's program with `argv` (the sink's argv, then its
+// extra_args), `document` (the alert's JSON line) on stdin, output
+// discarded, for at most `timeout`; OK when it exited 0. Called on the
+// router's thread only. `cancelled` turns true when the router shuts down:
+// the run is then to be ended at once.
+using ExecRunner = std::function<absl::Status(
+    const std::vector<std::string>& argv, const std::string& document,
+    absl::Duration timeout, const std::function<bool()>& cancelled)>;
 
 struct RouterConfig {
   // Names are trimmed, lowercased and deduplicated (spec §2).
@@ -58,6 +73,8 @@ struct RouterConfig {
                                          "security.repeated_timeout_failures"};
   std::vector<SinkConfig> sinks;
   size_t queue_capacity = 1024;
+  // For kExec sinks (supervisor/alert_exec.h: a jailed run).
+  ExecRunner exec_runner;
 };
 
 // Normalizes event names as alert_signal_events does.

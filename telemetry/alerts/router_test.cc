@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -366,6 +367,110 @@ TEST(RouterTest, ReconfigureSwapsSignalsAndSinks) {
   EXPECT_EQ(b_text.find("security.sandbox_violation"), std::string::npos);
   EXPECT_EQ(router.Diagnostics()["signal_events"],
             json::array({"security.network_denied"}));
+}
+
+}  // namespace
+}  // namespace jcs::telemetry::alerts
+
+namespace jcs::telemetry::alerts {
+namespace {
+
+// The exec sink hands the runner the sink's argv then its extra_args, the
+// alert's JSON line as the document and the sink's timeout; a non-zero
+// exit (an error from the runner) is a counted sink failure.
+TEST(RouterExecTest, RunnerGetsArgvExtraArgsAndTheDocument) {
+  std::mutex mu;
+  std::vector<std::vector<std::string>> argvs;
+  std::vector<std::string> docs;
+  std::vector<absl::Duration> timeouts;
+  RouterConfig config;
+  config.exec_runner = [&](const std::vector<std::string>& argv,
+                           const std::string& document, absl::Duration timeout,
+                           const std::function<bool()>&) {
+    std::lock_guard<std::mutex> lock(mu);
+    argvs.push_back(argv);
+    docs.push_back(document);
+    timeouts.push_back(timeout);
+    return argvs.size() == 1 ? absl::OkStatus()
+                             : absl::UnavailableError("exited with status 3");
+  };
+  SinkConfig exec;
+  exec.kind = SinkConfig::Kind::kExec;
+  exec.argv = {"/usr/local/bin/page", "--team"};
+  exec.extra_args = {"db", "eu-1"};
+  exec.timeout = absl::Seconds(5);
+  config.sinks = {exec};
+  Router router(config);
+  router.Route(MakeEvent("security.sandbox_violation", {{"project_id", "p"}}));
+  router.Route(MakeEvent("security.sandbox_violation", {{"project_id", "q"}}));
+  ASSERT_TRUE(router.WaitIdle(absl::Seconds(5)));
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(argvs.size(), 2u);
+  EXPECT_EQ(argvs[0], (std::vector<std::string>{"/usr/local/bin/page", "--team",
+                                                "db", "eu-1"}));
+  EXPECT_EQ(timeouts[0], absl::Seconds(5));
+  ASSERT_EQ(docs[0].back(), '\n');
+  const json doc = json::parse(docs[0]);
+  EXPECT_EQ(doc["event"], "security.sandbox_violation");
+  EXPECT_EQ(doc["payload"]["project_id"], "p");
+  EXPECT_EQ(doc["metadata"]["alert_severity"], "critical");
+  EXPECT_EQ(doc["metadata"]["alert_event"], "security.sandbox_violation");
+  EXPECT_EQ(doc["extra_args"], json::array({"db", "eu-1"}));
+  const json diag = router.Diagnostics();
+  EXPECT_EQ(diag["delivered"], 1);
+  EXPECT_EQ(diag["sink_failures"], 1);
+  EXPECT_EQ(diag["last_error"], "exited with status 3");
+  EXPECT_EQ(diag["sinks"][0]["kind"], "exec");
+  EXPECT_EQ(diag["sinks"][0]["timeout_ms"], 5000);
+}
+
+// No runner, no program: an exec sink without one fails closed.
+TEST(RouterExecTest, WithoutARunnerNothingRuns) {
+  RouterConfig config;
+  SinkConfig exec;
+  exec.kind = SinkConfig::Kind::kExec;
+  exec.argv = {"/bin/true"};
+  config.sinks = {exec};
+  Router router(config);
+  router.Route(MakeEvent("security.sandbox_violation", json::object()));
+  ASSERT_TRUE(router.WaitIdle(absl::Seconds(5)));
+  const json diag = router.Diagnostics();
+  EXPECT_EQ(diag["delivered"], 0);
+  EXPECT_EQ(diag["sink_failures"], 1);
+  EXPECT_NE(diag["last_error"].get<std::string>().find("no jailed runner"),
+            std::string::npos)
+      << diag;
+}
+
+// A run that never ends by itself (a sink that ignores its timeout) is
+// cancelled when the router goes away: the destructor returns within its
+// bound and the runner saw the cancellation.
+TEST(RouterExecTest, ShutdownCancelsAHangingRun) {
+  std::atomic<bool> entered{false};
+  std::atomic<bool> saw_cancel{false};
+  RouterConfig config;
+  config.exec_runner = [&](const std::vector<std::string>&, const std::string&,
+                           absl::Duration,
+                           const std::function<bool()>& cancelled) {
+    entered = true;
+    while (!cancelled()) absl::SleepFor(absl::Milliseconds(5));
+    saw_cancel = true;
+    return absl::CancelledError("killed at shutdown");
+  };
+  SinkConfig exec;
+  exec.kind = SinkConfig::Kind::kExec;
+  exec.argv = {"/bin/sleep", "infinity"};
+  exec.timeout = absl::Seconds(60);
+  config.sinks = {exec};
+  absl::Time start;
+  {
+    Router router(config);
+    router.Route(MakeEvent("security.sandbox_violation", json::object()));
+    ASSERT_TRUE(Eventually([&] { return entered.load(); }));
+    start = absl::Now();
+  }
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_TRUE(Eventually([&] { return saw_cancel.load(); }));
 }
 
 }  // namespace
