@@ -4,44 +4,24 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/serve.h"
+#include "tools/command_table.h"
 #include "tools/commands.h"
 
-namespace {
-
-constexpr char kUsage[] =
-    "usage: jcs COMMAND [ARGS...]   (jcs COMMAND --help: its flags)\n\n"
-    "commands:\n"
-    "  run           run one program in a hardened jail\n"
-    "  doctor        report which jail layers this host can enforce\n"
-    "  serve         run the supervisor daemon\n"
-    "  project       start|stop|list projects on the daemon\n"
-    "  tool          list|run|cancel|result a project's tools\n"
-    "  conversation  start|stop|send|cancel|resume|signal|state|watch\n"
-    "                conversations\n"
-    "  assets        list|get|search|reload a project's assets\n"
-    "  diagnostics   a project's diagnostics\n"
-    "  timeline      a conversation's incident timeline\n"
-    "  events        stream a project's events as JSON lines\n"
-    "  mcp           serve a project's tools to an agent host over MCP\n"
-    "                (stdio)\n"
-    "  metrics       the daemon's metrics (Prometheus text format)\n"
-    "  ping          exit 0 when the daemon answers (health checks)\n"
-    "  version       jcs's version and the daemon's (also --version)\n\n"
-    "Runtime options: docs/runtime-options.md.\n";
-
-}  // namespace
-
 int main(int argc, char** argv) {
+  // The command list is generated from the same table as the man page; only
+  // when printed (jcs run starts once per jailed call).
+  auto usage = [] {
+    return jcs::tools::FormatCommandList(jcs::tools::AllCommands());
+  };
   if (argc < 2) {
-    fputs(kUsage, stderr);
+    fputs(usage().c_str(), stderr);
     return 2;
   }
   const std::string command = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "run") return jcs::tools::RunCommand(args);
   if (command == "doctor") return jcs::tools::DoctorCommand(args);
-  if (command == "serve") return jcs::supervisor::ServeMain(args);
+  if (command == "serve") return jcs::tools::ServeCommand(args);
   if (command == "project") return jcs::tools::ProjectCommand(args);
   if (command == "diagnostics") return jcs::tools::DiagnosticsCommand(args);
   if (command == "tool") return jcs::tools::ToolCommand(args);
@@ -57,10 +37,12 @@ int main(int argc, char** argv) {
   if (command == "version" || command == "--version" || command == "-V") {
     return jcs::tools::VersionCommand(args);
   }
-  if (command == "-h" || command == "--help" || command == "help") {
-    fputs(kUsage, stdout);
+  if (command == "help") return jcs::tools::HelpCommand(args);
+  if (command == "-h" || command == "--help") {
+    fputs(usage().c_str(), stdout);
     return 0;
   }
-  fprintf(stderr, "jcs: unknown command '%s'\n%s", command.c_str(), kUsage);
+  fprintf(stderr, "jcs: unknown command '%s'\n%s", command.c_str(),
+          usage().c_str());
   return 2;
 }
