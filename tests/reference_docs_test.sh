@@ -86,6 +86,11 @@ for command in "${commands[@]}"; do
     on && prev == ".TP" {sub(/^\\fB/, ""); sub(/\\fR.*/, ""); gsub(/\\-/, "-"); print}
     {prev = $0}' "$ws/docs/man/jcs.1")
   ((${#flags[@]} > 0)) || fail "jcs $command: no flags in the man page"
+  # ... and no flag of --help is missing from it (jcs run's are read back from its usage text).
+  listed=$(grep -cE '^  (-[A-Za-z], )?--[a-z]' <<<"$out" | head -1)
+  [[ $out == *"  -h, --help"* ]] && listed=$((listed - 1))
+  ((listed == ${#flags[@]})) ||
+    fail "jcs $command: --help lists ${listed} flags, the man page ${#flags[@]}"
   for flag in "${flags[@]}"; do
     [[ $out == *"  $flag"* ]] || fail "jcs $command --help does not list $flag"
     # jcs run's table (jail/spec.cc) states defaults in its help text, where it has one.
