@@ -107,6 +107,10 @@ for command in "${commands[@]}"; do
   [[ $list == *"  ${command%% *} "* ]] || fail "jcs --help does not list ${command%% *}"
 done
 [[ $("$jcs" --version --socket "$TEST_TMPDIR/none.sock") == "jcs "* ]] || fail "jcs --version"
+# `jcs help COMMAND [SUB]` is `jcs COMMAND [SUB] --help`.
+[[ $("$jcs" help project start) == "$("$jcs" project start --help)" ]] ||
+  fail "jcs help project start differs from jcs project start --help"
+[[ $("$jcs" help run) == "$("$jcs" run --help)" ]] || fail "jcs help run differs from jcs run --help"
 
 if ((failures > 0)); then
   echo "${failures} failure(s)"

@@ -33,9 +33,10 @@ CommandSpec RunSpec() {
 const CommandSpec& HelpSpec() {
   static const auto* spec = new CommandSpec{
       "help",
-      "",
-      "Prints the command list; or the jcs(1) man page, or a completion "
-      "script, generated from the flag tables every command parses with.",
+      "[COMMAND [SUBCOMMAND]]",
+      "Prints the command list, or COMMAND's usage (as jcs COMMAND --help); "
+      "or the jcs(1) man page, or a completion script, generated from the "
+      "flag tables every command parses with.",
       {{"--man", "", "off", "print the jcs(1) man page (man(7) roff)"},
        {"--completion", "bash|zsh", "",
         "print the completion script for the shell"}}};

@@ -7,18 +7,15 @@
 #include "tools/command_table.h"
 #include "tools/commands.h"
 
-int main(int argc, char** argv) {
-  // The command list is generated from the same table as the man page; only
-  // when printed (jcs run starts once per jailed call).
-  auto usage = [] {
-    return jcs::tools::FormatCommandList(jcs::tools::AllCommands());
-  };
-  if (argc < 2) {
-    fputs(usage().c_str(), stderr);
-    return 2;
-  }
-  const std::string command = argv[1];
-  std::vector<std::string> args(argv + 2, argv + argc);
+namespace {
+
+// The command list is generated from the same table as the man page; only
+// when printed (jcs run starts once per jailed call).
+std::string Usage() {
+  return jcs::tools::FormatCommandList(jcs::tools::AllCommands());
+}
+
+int Dispatch(const std::string& command, std::vector<std::string> args) {
   if (command == "run") return jcs::tools::RunCommand(args);
   if (command == "doctor") return jcs::tools::DoctorCommand(args);
   if (command == "serve") return jcs::tools::ServeCommand(args);
@@ -37,12 +34,32 @@ int main(int argc, char** argv) {
   if (command == "version" || command == "--version" || command == "-V") {
     return jcs::tools::VersionCommand(args);
   }
-  if (command == "help") return jcs::tools::HelpCommand(args);
+  if (command == "help") {
+    // `jcs help COMMAND [SUB]` is `jcs COMMAND [SUB] --help`.
+    if (!args.empty() && args[0].rfind('-', 0) != 0) {
+      const std::string target = args[0];
+      args.erase(args.begin());
+      if (target == "help") return jcs::tools::HelpCommand({"--help"});
+      args.push_back("--help");
+      return Dispatch(target, std::move(args));
+    }
+    return jcs::tools::HelpCommand(args);
+  }
   if (command == "-h" || command == "--help") {
-    fputs(usage().c_str(), stdout);
+    fputs(Usage().c_str(), stdout);
     return 0;
   }
   fprintf(stderr, "jcs: unknown command '%s'\n%s", command.c_str(),
-          usage().c_str());
+          Usage().c_str());
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fputs(Usage().c_str(), stderr);
+    return 2;
+  }
+  return Dispatch(argv[1], std::vector<std::string>(argv + 2, argv + argc));
 }
