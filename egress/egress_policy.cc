@@ -288,6 +288,11 @@ bool IsHostAllowed(const EgressPolicy& policy, std::string_view host,
   for (const AllowEntry& e : policy.allow) {
     if (MatchesAllowEntry(e, host, port)) return true;
   }
+  // Allowing a host to reach private addresses is the stronger statement:
+  // it allows the host itself too (exactly, as for the private check).
+  for (const AllowEntry& e : policy.allow_private) {
+    if (MatchesPrivateEntry(e, host, port)) return true;
+  }
   return false;
 }
 

@@ -18,7 +18,8 @@
 // the target's port; no port matches every port. An empty allowlist allows
 // nothing (the proxy fails closed). allow_private entries match exactly (no
 // subdomains): they name the hosts that may reach loopback, private,
-// link-local, CGNAT, unspecified, multicast or metadata addresses.
+// link-local, CGNAT, unspecified, multicast or metadata addresses, and are
+// allowed hosts themselves (no allow entry needed for them).
 #ifndef JCS_EGRESS_EGRESS_POLICY_H_
 #define JCS_EGRESS_EGRESS_POLICY_H_
 

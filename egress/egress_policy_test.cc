@@ -148,6 +148,15 @@ TEST(PolicyTest, Lists) {
   EXPECT_FALSE(IsHostAllowed(policy, "other.test", 80));
   EXPECT_TRUE(IsPrivateAllowed(policy, "db.test", 1));
   EXPECT_FALSE(IsPrivateAllowed(policy, "example.com", 1));
+  // An allow_private entry allows its host too, exactly: not subdomains,
+  // not other ports.
+  EXPECT_TRUE(IsHostAllowed(policy, "db.test", 5432));
+  EXPECT_FALSE(IsHostAllowed(policy, "x.db.test", 5432));
+  EgressPolicy private_only;
+  private_only.allow_private = {{"localhost", 8080}};
+  EXPECT_TRUE(IsHostAllowed(private_only, "localhost", 8080));
+  EXPECT_FALSE(IsHostAllowed(private_only, "localhost", 8081));
+  EXPECT_FALSE(IsHostAllowed(private_only, "a.localhost", 8080));
   EXPECT_TRUE(IsSchemeAllowed(policy, "HTTPS"));
   EXPECT_TRUE(IsSchemeAllowed(policy, "http"));
   EXPECT_FALSE(IsSchemeAllowed(policy, "ftp"));

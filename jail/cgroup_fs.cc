@@ -314,6 +314,27 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return content;
 }
 
+absl::StatusOr<std::string> ReadFromStart(int fd) {
+  std::string content;
+  char buf[4096];
+  off_t offset = 0;
+  for (;;) {
+    const ssize_t n = pread(fd, buf, sizeof(buf), offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "cannot read", absl::StrCat("fd ", fd));
+    }
+    if (n == 0) break;
+    content.append(buf, static_cast<size_t>(n));
+    offset += n;
+    if (content.size() > (16u << 20)) {
+      return absl::OutOfRangeError(
+          absl::StrCat("cannot read fd ", fd, ": larger than 16 MiB"));
+    }
+  }
+  return content;
+}
+
 absl::Status WriteFile(const std::string& path, absl::string_view value,
                        bool create) {
   int flags = O_WRONLY | O_CLOEXEC;

@@ -92,6 +92,10 @@ absl::Status ValidateRelativeName(absl::string_view what,
 // ---- File helpers; every error names the file and the failed operation. ----
 
 absl::StatusOr<std::string> ReadFile(const std::string& path);
+// Reads an open file from offset 0 to its end with pread (the descriptor's
+// own offset is untouched; a cgroupfs file read again from 0 shows its
+// current contents). At most 16 MiB, like ReadFile.
+absl::StatusOr<std::string> ReadFromStart(int fd);
 // Writes `value` with a single write(2) (cgroupfs interprets each write as one
 // command). `create` is for fake roots in tests: it creates the file if missing
 // and truncates it.

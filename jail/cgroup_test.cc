@@ -35,6 +35,7 @@ namespace {
 namespace fs = cgroup_fs;
 namespace instance = cgroup_instance;
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -1041,6 +1042,11 @@ TEST_F(RealV1Test, PidsLimitRefusesForks) {
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV1(options);
   ASSERT_OK_STATUSOR(cgroup);
   EXPECT_EQ(ReadText(Leaf("pids", options.name) + "/pids.max"), "16");
+  // Read once before the forks: the counters are read through descriptors
+  // opened with the cgroup, and the second read must be current.
+  absl::StatusOr<CgroupStats> before = (*cgroup)->Stats();
+  ASSERT_OK_STATUSOR(before);
+  EXPECT_EQ(before->pids_max_events, 0u);
   int report[2];
   ASSERT_EQ(pipe2(report, O_CLOEXEC), 0);
   pid_t child = StartInCgroup(**cgroup, [&report] {
@@ -1082,6 +1088,46 @@ TEST_F(RealV1Test, PidsLimitRefusesForks) {
   }
   ASSERT_OK((*cgroup)->Destroy());
   ExpectLeavesGone(options.name);
+}
+
+// Each read shows the cgroup as it is now, not as it was at the first (v1
+// caches an open cgroup.procs' pid list: it is opened for every read).
+TEST_F(RealV1Test, RepeatedReadsShowTheCurrentMembers) {
+  CgroupOptions options = Options();
+  absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = CreateCgroupV1(options);
+  ASSERT_OK_STATUSOR(cgroup);
+  absl::StatusOr<std::vector<pid_t>> before = (*cgroup)->Processes();
+  ASSERT_OK_STATUSOR(before);
+  EXPECT_TRUE(before->empty());
+  pid_t child = StartInCgroup(**cgroup, [] { SleepForever(); });
+  ASSERT_GT(child, 0);
+  absl::StatusOr<std::vector<pid_t>> during = (*cgroup)->Processes();
+  ASSERT_OK_STATUSOR(during);
+  EXPECT_THAT(*during, ElementsAre(child));
+  kill(child, SIGKILL);
+  ASSERT_TRUE(WaitExit(child).has_value());
+  absl::StatusOr<std::vector<pid_t>> after = (*cgroup)->Processes();
+  ASSERT_OK_STATUSOR(after);
+  EXPECT_TRUE(after->empty());
+  ASSERT_OK((*cgroup)->Destroy());
+  ExpectLeavesGone(options.name);
+}
+
+TEST(CgroupParseTest, ReadFromStartRereadsTheWholeFile) {
+  char path[] = "/tmp/jcs-cgfs-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "12\n34\n", 6), 6);
+  absl::StatusOr<std::string> first = fs::ReadFromStart(fd);
+  ASSERT_OK_STATUSOR(first);
+  EXPECT_EQ(*first, "12\n34\n");
+  ASSERT_EQ(pwrite(fd, "56", 2, 0), 2);
+  absl::StatusOr<std::string> second = fs::ReadFromStart(fd);
+  ASSERT_OK_STATUSOR(second);
+  EXPECT_EQ(*second, "56\n34\n");
+  close(fd);
+  unlink(path);
+  EXPECT_FALSE(fs::ReadFromStart(fd).ok());  // closed: an error
 }
 
 TEST_F(RealV1Test, KillAllKillsEscapees) {

@@ -3,6 +3,7 @@
 // <parent>/<instance>/<leaf> (jail/cgroup_instance.h); the freezer makes
 // KillAll atomic.
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,7 +52,10 @@ class CgroupV1 : public Cgroup {
   // `rmdir_retry_ms`: how long EBUSY is retried after the kill.
   explicit CgroupV1(bool fake, int rmdir_retry_ms = kRmdirRetryMs)
       : fake_(fake), rmdir_retry_ms_(rmdir_retry_ms) {}
-  ~CgroupV1() override { (void)Destroy(); }
+  ~CgroupV1() override {
+    (void)Destroy();
+    CloseCounterFiles();  // when Destroy failed
+  }
   CgroupV1(const CgroupV1&) = delete;
   CgroupV1& operator=(const CgroupV1&) = delete;
 
@@ -95,6 +99,23 @@ class CgroupV1 : public Cgroup {
       if (!s.ok()) return s;
     }
     return absl::OkStatus();
+  }
+
+  // Opens the counters read at teardown now, while the cgroup is made off
+  // the tool call's path: the result waits for those reads, and a pread of
+  // an open descriptor skips a path walk through cgroupfs and an open for
+  // each. A file that does not open is read by path. (Not cgroup.procs: v1
+  // caches an open file's pid list for a second, so a second read of the
+  // same descriptor can show pids that are gone and miss new ones.)
+  void OpenCounterFiles() {
+    if (fake_) return;  // tests rewrite fake files by path
+    if (std::optional<std::string> memory = DirFor("memory")) {
+      peak_fd_ = OpenForReading(*memory, "memory.max_usage_in_bytes");
+      oom_fd_ = OpenForReading(*memory, "memory.oom_control");
+    }
+    if (std::optional<std::string> pids = DirFor("pids")) {
+      pids_events_fd_ = OpenForReading(*pids, "pids.events");
+    }
   }
 
   absl::StatusOr<std::vector<pid_t>> Processes() const override {
@@ -177,16 +198,17 @@ class CgroupV1 : public Cgroup {
     if (destroyed_) return stats;
     if (std::optional<std::string> memory = DirFor("memory")) {
       absl::StatusOr<std::string> peak =
-          ReadOptional(*memory, "memory.max_usage_in_bytes");
+          ReadCounter(peak_fd_, *memory, "memory.max_usage_in_bytes");
       if (!peak.ok()) return peak.status();
       stats.memory_peak_bytes = fs::ParseSingleValue(*peak).value_or(0);
       absl::StatusOr<std::string> oom =
-          ReadOptional(*memory, "memory.oom_control");
+          ReadCounter(oom_fd_, *memory, "memory.oom_control");
       if (!oom.ok()) return oom.status();
       stats.oom_kills = fs::FindKeyedValue(*oom, "oom_kill").value_or(0);
     }
     if (std::optional<std::string> pids = DirFor("pids")) {
-      absl::StatusOr<std::string> events = ReadOptional(*pids, "pids.events");
+      absl::StatusOr<std::string> events =
+          ReadCounter(pids_events_fd_, *pids, "pids.events");
       if (!events.ok()) return events.status();
       stats.pids_max_events = fs::FindKeyedValue(*events, "max").value_or(0);
     }
@@ -200,6 +222,7 @@ class CgroupV1 : public Cgroup {
       absl::StatusOr<std::vector<pid_t>> killed = KillAll(kDestroyKillWaitMs);
       if (!killed.ok()) return killed.status();
     }
+    CloseCounterFiles();
     absl::Status first_error;
     for (const Leaf& leaf : leaves_) {
       absl::Status s = fs::RemoveCgroupDir(leaf.dir, /*remove_files=*/fake_,
@@ -216,11 +239,33 @@ class CgroupV1 : public Cgroup {
   }
 
  private:
+  // A missing file reads as empty.
   static absl::StatusOr<std::string> ReadOptional(const std::string& dir,
                                                   absl::string_view name) {
     absl::StatusOr<std::string> text = fs::ReadFile(fs::JoinPath(dir, name));
     if (!text.ok() && absl::IsNotFound(text.status())) return std::string();
     return text;
+  }
+
+  static int OpenForReading(const std::string& dir, absl::string_view name) {
+    return open(fs::JoinPath(dir, name).c_str(), O_RDONLY | O_CLOEXEC);
+  }
+
+  // Through the descriptor opened at creation when there is one, else by
+  // path (a missing file reads as empty).
+  static absl::StatusOr<std::string> ReadCounter(int fd, const std::string& dir,
+                                                 absl::string_view name) {
+    if (fd >= 0) {
+      absl::StatusOr<std::string> text = fs::ReadFromStart(fd);
+      if (text.ok()) return text;
+    }
+    return ReadOptional(dir, name);
+  }
+
+  void CloseCounterFiles() {
+    for (int* fd : {&peak_fd_, &oom_fd_, &pids_events_fd_}) {
+      if (*fd >= 0) close(std::exchange(*fd, -1));
+    }
   }
 
   std::string LeafDirs() const {
@@ -234,6 +279,9 @@ class CgroupV1 : public Cgroup {
   std::vector<Leaf> leaves_;
   std::vector<std::string> instance_parents_;
   bool destroyed_ = false;
+  int peak_fd_ = -1;         // memory.max_usage_in_bytes
+  int oom_fd_ = -1;          // memory.oom_control
+  int pids_events_fd_ = -1;  // pids.events
 };
 
 bool Needed(absl::string_view controller, const CgroupLimits& limits) {
@@ -449,6 +497,7 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV1(
                       absl::StrCat(*quota), fake);
     if (!s.ok()) return s;
   }
+  cgroup->OpenCounterFiles();
   return std::unique_ptr<Cgroup>(std::move(cgroup));
 }
 

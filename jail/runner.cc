@@ -34,7 +34,14 @@ namespace jcs::jail {
 namespace {
 
 // The fix an operator needs for a failure in a given layer.
-std::string FixFor(absl::string_view where, int err) {
+std::string FixFor(absl::string_view where, int err, uint32_t uid) {
+  if (absl::StartsWith(where, "chdir") && (err == EACCES || err == EPERM)) {
+    // Not a host problem: the jail user lacks the permission on the host
+    // directory (typically a root owned by uid 0, mapped to nobody).
+    return absl::StrCat("fix: the jail user (uid ", uid,
+                        ") cannot enter it; pass --uid with the directory "
+                        "owner's uid, or chown/chmod the directory");
+  }
   if (absl::StartsWith(where, "proc")) {
     return "fix: procfs can only be mounted in a user namespace when the "
            "host's /proc is fully "
@@ -115,7 +122,7 @@ bool JailRun::Impl::HandleSyncMessage() {
     case SyncType::kError:
       SetupError(absl::StrCat(msg.where, ": ", msg.detail, ": ",
                               ErrnoText(msg.err), " (",
-                              FixFor(msg.where, msg.err), ")"));
+                              FixFor(msg.where, msg.err, spec_.uid()), ")"));
       break;
     case SyncType::kReady: {
       if (passed_fd < 0) {

@@ -41,6 +41,9 @@ enum class FlagKind {
   kNet,
   kCgroup,
   kLandlock,
+  // Not JailSpec fields: how `jcs run` itself reports (RunInvocation).
+  kQuiet,
+  kReportFd,
 };
 
 struct Flag {
@@ -72,8 +75,9 @@ constexpr Flag kFlags[] = {
      "--net egress: a destination the proxy may reach, with its subdomains "
      "(repeatable)"},
     {"allow-private-host", FlagKind::kPathList, false, "HOST[:PORT]",
-     "--net egress: an allowed host that may be or resolve to a loopback, "
-     "private, link-local or metadata address (repeatable)"},
+     "--net egress: a host the proxy may reach (exactly, no subdomains) even "
+     "when it is or resolves to a loopback, private, link-local or metadata "
+     "address; no --allow-host needed for it (repeatable)"},
     {"allow-scheme", FlagKind::kPathList, false, "SCHEME",
      "--net egress: a scheme the proxy lets through (default http and "
      "https; repeatable)"},
@@ -88,8 +92,7 @@ constexpr Flag kFlags[] = {
      "symlinks point to; --cwd may lie in it (repeatable)"},
     {"timeout", FlagKind::kSeconds, false, "SECONDS",
      "wall-clock limit, decimal seconds with ms precision (default 60)"},
-    {"memory", FlagKind::kSize, true, "SIZE",
-     "memory limit, K/M/G suffixes (default 512M)"},
+    {"memory", FlagKind::kSize, true, "SIZE", "memory limit (default 512M)"},
     {"pids", FlagKind::kCount, true, "N",
      "process limit, the jail's init included (default 256)"},
     {"cpus", FlagKind::kDouble, false, "FLOAT",
@@ -103,8 +106,9 @@ constexpr Flag kFlags[] = {
      "host gid of the jail user (default: as --uid)"},
     {"allow-host-root", FlagKind::kBool, false, "",
      "allow mapping the jail user to host uid/gid 0 (risky)"},
-    {"tmp-size", FlagKind::kSize, false, "SIZE",
-     "size cap of the private /tmp (default 64M)"},
+    {"tmp-size", FlagKind::kSize, true, "SIZE",
+     "size cap of the private /tmp and /dev/shm (default 64M; unlimited: "
+     "only the memory limit caps them)"},
     {"cgroup", FlagKind::kCgroup, false, "auto|v2|v1",
      "cgroup backend (default auto)"},
     {"cgroup-parent", FlagKind::kString, false, "NAME",
@@ -113,8 +117,14 @@ constexpr Flag kFlags[] = {
      "Landlock second layer (default best-effort)"},
     {"nofile", FlagKind::kCount, false, "N",
      "RLIMIT_NOFILE inside the jail (default 1024)"},
-    {"fsize", FlagKind::kSize, false, "SIZE",
+    {"fsize", FlagKind::kSize, true, "SIZE",
      "largest file the program may write (default 1G)"},
+    {"quiet", FlagKind::kQuiet, false, "",
+     "-q: no jcs: lines about what happened (errors that stop the run are "
+     "still printed)"},
+    {"report-fd", FlagKind::kReportFd, false, "N",
+     "write the JSON report to inherited descriptor N (checked before the "
+     "run, never passed into the jail)"},
 };
 
 const Flag* FindFlag(absl::string_view name) {
@@ -335,6 +345,9 @@ absl::Status ApplyFlag(const Flag& flag, absl::string_view value,
                          absl::CHexEscape(value), "'"));
       }
       return absl::OkStatus();
+    case FlagKind::kQuiet:
+    case FlagKind::kReportFd:
+      return absl::InternalError(what + ": not a JailSpec field");
     case FlagKind::kLandlock:
       if (value == "best-effort") {
         spec->set_landlock(proto::LANDLOCK_BEST_EFFORT);
@@ -357,35 +370,42 @@ absl::Status ApplyFlag(const Flag& flag, absl::string_view value,
 absl::StatusOr<uint64_t> ParseSize(absl::string_view text,
                                    absl::string_view what) {
   auto bad = [&]() {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what,
-                     ": expected a size like 512M (digits with an optional K, "
-                     "M, G or T suffix), got '",
-                     absl::CHexEscape(text), "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": expected a size like 512M, 1G, 1GB or 1GiB, got '",
+        absl::CHexEscape(text), "'"));
   };
-  if (text.empty()) return bad();
-  uint64_t multiplier = 1;
-  absl::string_view digits = text;
-  switch (absl::ascii_toupper(text.back())) {
-    case 'K':
-      multiplier = 1ull << 10;
-      break;
-    case 'M':
-      multiplier = 1ull << 20;
-      break;
-    case 'G':
-      multiplier = 1ull << 30;
-      break;
-    case 'T':
-      multiplier = 1ull << 40;
-      break;
-    default:
-      break;
+  // Digits, then an optional unit: K, M, G or T, alone or followed by B or
+  // iB, in any case. Every unit is a power of 1024 (as docker and the kernel's
+  // own memory.max read them): "1GB" and "1GiB" are both 1073741824.
+  size_t digits_end = 0;
+  while (digits_end < text.size() && absl::ascii_isdigit(text[digits_end])) {
+    ++digits_end;
   }
-  if (multiplier != 1) digits.remove_suffix(1);
+  const absl::string_view digits = text.substr(0, digits_end);
+  const std::string unit = absl::AsciiStrToUpper(text.substr(digits_end));
   if (digits.empty()) return bad();
-  for (char c : digits) {
-    if (!absl::ascii_isdigit(c)) return bad();
+  uint64_t multiplier = 1;
+  if (!unit.empty()) {
+    int shift = 0;
+    switch (unit[0]) {
+      case 'K':
+        shift = 10;
+        break;
+      case 'M':
+        shift = 20;
+        break;
+      case 'G':
+        shift = 30;
+        break;
+      case 'T':
+        shift = 40;
+        break;
+      default:
+        return bad();
+    }
+    const absl::string_view rest = absl::string_view(unit).substr(1);
+    if (!rest.empty() && rest != "B" && rest != "IB") return bad();
+    multiplier = 1ull << shift;
   }
   uint64_t value = 0;
   if (!absl::SimpleAtoi(digits, &value) || value > UINT64_MAX / multiplier) {
@@ -393,6 +413,18 @@ absl::StatusOr<uint64_t> ParseSize(absl::string_view text,
         what, ": size '", absl::CHexEscape(text), "' is too large"));
   }
   return value * multiplier;
+}
+
+std::string FormatSize(uint64_t bytes) {
+  if (bytes == 0) return "unlimited";
+  static constexpr std::pair<int, char> kUnits[] = {
+      {40, 'T'}, {30, 'G'}, {20, 'M'}, {10, 'K'}};
+  for (const auto& unit : kUnits) {
+    const uint64_t size = 1ull << unit.first;
+    if (bytes % size == 0)
+      return absl::StrCat(bytes / size, std::string(1, unit.second));
+  }
+  return absl::StrCat(bytes, " bytes");
 }
 
 absl::StatusOr<uint64_t> ParseSecondsToMs(absl::string_view text,
@@ -470,6 +502,18 @@ absl::StatusOr<RunInvocation> ParseRunArgs(
       inv.help = true;
       return inv;
     }
+    if (arg == "-q") {
+      inv.quiet = true;
+      continue;
+    }
+    if (arg.size() > 1 && arg[0] == '-' && arg[1] != '-') {
+      // A mistyped flag must not become the program (it would run in the
+      // jail with the user's intended flag silently dropped).
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown flag '", absl::CHexEscape(arg),
+          "' (see jcs run --help; a program whose name starts with - goes "
+          "after --)"));
+    }
     if (!absl::StartsWith(arg, "--")) {
       // The program starts here (bwrap style); `--` is still recommended.
       break;
@@ -482,8 +526,12 @@ absl::StatusOr<RunInvocation> ParseRunArgs(
       name = name.substr(0, eq);
       has_value = true;
     }
-    if (name == "print-config") {
-      inv.print_config = true;
+    if (name == "print-config" || name == "quiet") {
+      if (has_value) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " takes no value"));
+      }
+      (name == "quiet" ? inv.quiet : inv.print_config) = true;
       continue;
     }
     const bool takes_value =
@@ -501,10 +549,29 @@ absl::StatusOr<RunInvocation> ParseRunArgs(
       continue;
     }
     if (name == "report") {
+      if (inv.report_fd >= 0) {
+        return absl::InvalidArgumentError(
+            "--report and --report-fd: give one of them");
+      }
       if (value.empty())
         return absl::InvalidArgumentError(
             "--report: empty path (use - for stderr)");
       inv.report_path = value;
+      continue;
+    }
+    if (name == "report-fd") {
+      int fd = -1;
+      if (value.empty() || !absl::ascii_isdigit(value[0]) ||
+          !absl::SimpleAtoi(value, &fd)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--report-fd: expected a descriptor number, got '",
+                         absl::CHexEscape(value), "'"));
+      }
+      if (!inv.report_path.empty()) {
+        return absl::InvalidArgumentError(
+            "--report and --report-fd: give one of them");
+      }
+      inv.report_fd = fd;
       continue;
     }
     const Flag* flag = FindFlag(name);
@@ -569,12 +636,27 @@ std::string RunUsage() {
   };
   for (const Flag& flag : kFlags) line(flag.name, flag.value_hint, flag.help);
   line("config", "FILE", "JailSpec in protobuf text format; flags override it");
-  line("print-config", "", "print the effective JailSpec and exit");
+  line("print-config", "",
+       "print the effective JailSpec and exit (no program needed)");
   line("report", "FILE", "write a JSON report of the run (- for stderr)");
-  absl::StrAppend(&out,
-                  "\nexit status: the program's; 128+N if killed by signal N; "
-                  "124 timeout; 125 "
-                  "jail setup failed;\n126 not executable; 127 not found.\n");
+  // Lines under 80 columns: WrapUsageLines leaves them as they are.
+  absl::StrAppend(
+      &out,
+      "\nSIZE: digits with an optional unit K, M, G or T, alone or followed "
+      "by B or iB,\n"
+      "in any case (all powers of 1024: 1G, 1GB and 1GiB are the same), or "
+      "'unlimited'.\n"
+      "\nWhat a user must know (the root not writable for the jail user, an "
+      "OOM kill,\n"
+      "the file-size limit, seccomp denials, refused forks, refused egress) "
+      "is one\n"
+      "'jcs: ' line on stderr each; --quiet silences them. --report - shares "
+      "stderr\n"
+      "with the program; --report-fd keeps them apart.\n"
+      "\nexit status: the program's; 128+N if killed by signal N; 124 "
+      "timeout;\n"
+      "125 jail setup failed or invalid flags; 126 not executable; 127 not "
+      "found.\n");
   return out;
 }
 

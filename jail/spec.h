@@ -18,6 +18,8 @@ struct RunInvocation {
   proto::JailSpec spec;
   std::string config_path;  // --config
   std::string report_path;  // --report ("-" = stderr)
+  int report_fd = -1;       // --report-fd
+  bool quiet = false;       // --quiet / -q: no jcs: notes
   bool print_config = false;
   bool help = false;
 };
@@ -41,8 +43,10 @@ struct FinalSpec {
   proto::JailSpec spec;
   std::vector<std::string> warnings;
 };
+// `require_program` false: an empty argv is accepted (--print-config).
 absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
-                                   const std::string& cwd);
+                                   const std::string& cwd,
+                                   bool require_program = true);
 
 // The host directories every jail binds read-only by default (system_ro).
 std::vector<std::string> DefaultSystemDirs();
@@ -53,10 +57,13 @@ std::string FormatSpec(const proto::JailSpec& spec);
 // Help text generated from the flag table.
 std::string RunUsage();
 
-// "512M" -> 536870912. Suffixes K, M, G, T (powers of 1024), case-insensitive;
-// plain digits are bytes. Errors name `what`.
+// "512M" -> 536870912. Units K, M, G, T, each alone or followed by B or iB
+// (all powers of 1024), case-insensitive; plain digits are bytes. Errors name
+// `what`. ("unlimited" is the caller's: it knows whether the field has one.)
 absl::StatusOr<uint64_t> ParseSize(absl::string_view text,
                                    absl::string_view what);
+// 67108864 -> "64M": the largest unit that divides exactly; 0 -> "unlimited".
+std::string FormatSize(uint64_t bytes);
 // "1.5" seconds -> 1500 ms (millisecond precision; must be > 0).
 absl::StatusOr<uint64_t> ParseSecondsToMs(absl::string_view text,
                                           absl::string_view what);

@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "egress/egress_policy.h"
@@ -125,7 +126,9 @@ absl::Status CheckBindTarget(const std::string& path, absl::string_view what,
   }
   if (path == "/" || path == "/tmp") {
     return absl::InvalidArgumentError(absl::StrCat(
-        what, ": ", path, ": cannot bind over the jail's own ", path));
+        what, ": ", path, ": cannot bind over the jail's own ", path,
+        path == "/" ? ""
+                    : "; use a directory below it, e.g. --root /tmp/work"));
   }
   for (const std::string& system : spec.system_ro()) {
     if (IsSameOrUnder(system, path)) {
@@ -137,6 +140,38 @@ absl::Status CheckBindTarget(const std::string& path, absl::string_view what,
   return absl::OkStatus();
 }
 
+// Whether the jail user can create files in the root: the mode bits for
+// that uid and gid (the jail user has no supplementary groups; ACLs aside).
+bool RootWritableFor(const struct stat& st, uint32_t uid, uint32_t gid) {
+  if (st.st_uid == uid) return (st.st_mode & S_IWUSR) && (st.st_mode & S_IXUSR);
+  if (st.st_gid == gid) return (st.st_mode & S_IWGRP) && (st.st_mode & S_IXGRP);
+  return (st.st_mode & S_IWOTH) && (st.st_mode & S_IXOTH);
+}
+
+// Limits above what the host has are allowed (the host may grow) but almost
+// always a unit mistake: say so.
+void AddHostCapacityWarnings(const JailSpec& spec,
+                             std::vector<std::string>* warnings) {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (spec.has_cpus() && cpus > 0 && spec.cpus() > static_cast<double>(cpus)) {
+    warnings->push_back(absl::StrCat("--cpus ", spec.cpus(),
+                                     " is more than the host's ", cpus,
+                                     " CPUs; the quota cannot be reached"));
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0 && spec.memory_bytes() != 0) {
+    const uint64_t host =
+        static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
+    if (spec.memory_bytes() > host) {
+      warnings->push_back(absl::StrCat(
+          "--memory ", FormatSize(spec.memory_bytes()),
+          " is more than the host's memory (", FormatSize(host >> 20 << 20),
+          "); the limit cannot be reached"));
+    }
+  }
+}
+
 bool IsSameOrBelow(const std::string& path, const std::string& dir) {
   return path == dir || (absl::StartsWith(path, dir) &&
                          (dir == "/" || path[dir.size()] == '/'));
@@ -145,8 +180,8 @@ bool IsSameOrBelow(const std::string& path, const std::string& dir) {
 // Masks must lie strictly below the root; the type on the host decides how
 // the jail covers them. A mask with a recorded identity (jcs serve's scan) is
 // kept as it is: the jail checks it, and a path too long for lstat is fine.
-// Any other mask gets its identity here; one that does not exist is skipped
-// with a warning (jcs run's --mask), a symlink is refused.
+// Any other mask gets its identity here; one that does not exist or is a
+// symlink is refused.
 absl::Status FinalizeMasks(const std::string& root, JailSpec& spec,
                            std::vector<std::string>* warnings) {
   if (spec.mask_size() > kMaxMasks) {
@@ -188,9 +223,10 @@ absl::Status FinalizeMasks(const std::string& root, JailSpec& spec,
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) {
       if (errno == ENOENT || errno == ENOTDIR) {
-        warnings->push_back(
-            absl::StrCat("--mask: ", path, " does not exist; skipped"));
-        continue;
+        // Most likely a typo: a silently skipped mask would leave the file
+        // the user meant to hide readable once it appears.
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--mask: ", path, " does not exist (nothing to mask)"));
       }
       return absl::InvalidArgumentError(
           absl::StrCat("--mask: ", path, ": ", strerror(errno)));
@@ -254,7 +290,7 @@ absl::Status FinalizeEgress(JailSpec& spec,
                        absl::CHexEscape(scheme), "'"));
     }
   }
-  if (spec.allow_host_size() == 0) {
+  if (spec.allow_host_size() == 0 && spec.allow_private_host_size() == 0) {
     warnings->push_back(
         "--net egress without --allow-host: every destination is refused");
   }
@@ -264,15 +300,16 @@ absl::Status FinalizeEgress(JailSpec& spec,
 }  // namespace
 
 absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
-                                   const std::string& cwd) {
+                                   const std::string& cwd,
+                                   bool require_program) {
   FinalSpec out;
   JailSpec& spec = out.spec;
   spec = in;
-  if (spec.argv().empty()) {
+  if (spec.argv().empty() && require_program) {
     return absl::InvalidArgumentError(
         "no program given: usage: jcs run [flags] -- PROGRAM [ARGS...]");
   }
-  if (spec.argv(0).empty())
+  if (!spec.argv().empty() && spec.argv(0).empty())
     return absl::InvalidArgumentError("program name is empty");
   for (const std::string& arg : spec.argv()) {
     if (arg.find('\0') != std::string::npos) {
@@ -364,6 +401,16 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
         absl::StrCat("--cwd: ", spec.cwd(), " is not the root ", *root,
                      " or below it, nor in a --ro, --rw or --runfiles bind"));
   }
+  // The jail shows these directories at their host paths: one missing here
+  // would only fail later, as a setup error inside the jail.
+  if (struct stat cwd_st; stat(spec.cwd().c_str(), &cwd_st) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cwd: ", spec.cwd(), ": ",
+                     errno == ENOENT ? "does not exist" : strerror(errno)));
+  } else if (!S_ISDIR(cwd_st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cwd: ", spec.cwd(), ": not a directory"));
+  }
   status = FinalizeMasks(*root, spec, &out.warnings);
   if (!status.ok()) return status;
 
@@ -404,6 +451,7 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
     return absl::InvalidArgumentError(
         "--cpus: expected a number of CPUs above 0, at most 4096");
   }
+  AddHostCapacityWarnings(spec, &out.warnings);
   if (!spec.has_hostname()) spec.set_hostname("jcs");
   if (spec.hostname().empty() || spec.hostname().size() > 64) {
     return absl::InvalidArgumentError(
@@ -417,7 +465,8 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
     }
   }
   if (!spec.has_tmp_size_bytes()) spec.set_tmp_size_bytes(kDefaultTmpSize);
-  if (spec.tmp_size_bytes() < (1 << 20)) {
+  // 0: unlimited (tmpfs's size=0); the memory limit still caps it.
+  if (spec.tmp_size_bytes() != 0 && spec.tmp_size_bytes() < (1 << 20)) {
     return absl::InvalidArgumentError("--tmp-size: at least 1M");
   }
   if (!spec.has_nofile()) spec.set_nofile(kDefaultNofile);
@@ -441,21 +490,25 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
         absl::StrCat("--root: ", strerror(errno)));
   }
   if (!spec.has_uid()) {
-    if (st.st_uid == 0 && !spec.allow_host_root()) {
-      spec.set_uid(kNobody);
-      out.warnings.push_back(
-          absl::StrCat("--root ", spec.root(),
-                       " is owned by host uid 0; the jail user maps to uid "
-                       "65534 (nobody), so the root is "
-                       "not writable to the program: pass --uid UID, or "
-                       "--allow-host-root to map to uid 0"));
-    } else {
-      spec.set_uid(st.st_uid);
-    }
+    spec.set_uid(st.st_uid == 0 && !spec.allow_host_root() ? kNobody
+                                                           : st.st_uid);
   }
   if (!spec.has_gid()) {
     spec.set_gid(spec.uid() == st.st_uid ? st.st_gid : spec.uid());
     if (spec.gid() == 0 && !spec.allow_host_root()) spec.set_gid(kNobody);
+  }
+  if (!RootWritableFor(st, spec.uid(), spec.gid())) {
+    const std::string user =
+        absl::StrCat(spec.uid(), spec.uid() == kNobody ? " (nobody)" : "");
+    out.warnings.push_back(
+        st.st_uid == spec.uid()
+            ? absl::StrFormat(
+                  "--root %s is not writable by its owner, the jail user %s "
+                  "(mode %04o); chmod u+wx",
+                  spec.root(), user, st.st_mode & 07777)
+            : absl::StrCat("--root ", spec.root(), " is owned by uid ",
+                           st.st_uid, "; the jail user is ", user,
+                           "; pass --uid or chown"));
   }
   if ((spec.uid() == 0 || spec.gid() == 0) && !spec.allow_host_root()) {
     return absl::InvalidArgumentError(

@@ -48,6 +48,181 @@ TEST(ParseSizeTest, RejectsGarbageNamingTheFlag) {
   }
 }
 
+TEST(ParseSizeTest, OneSyntaxForEveryUnitSpelling) {
+  for (const char* one_gib :
+       {"1G", "1g", "1GB", "1gb", "1GiB", "1gib", "1Gb"}) {
+    absl::StatusOr<uint64_t> size = ParseSize(one_gib, "--memory");
+    ASSERT_TRUE(size.ok()) << one_gib << ": " << size.status();
+    EXPECT_EQ(*size, 1ull << 30) << one_gib;
+  }
+  EXPECT_EQ(*ParseSize("512k", "--memory"), 512ull << 10);
+  EXPECT_EQ(*ParseSize("512KiB", "--memory"), 512ull << 10);
+  EXPECT_EQ(*ParseSize("2TB", "--memory"), 2ull << 40);
+  for (const char* bad : {"1GBB", "1Gi", "1iB", "1B", "G1", "1 G", "1GiBs"}) {
+    absl::StatusOr<uint64_t> size = ParseSize(bad, "--fsize");
+    ASSERT_FALSE(size.ok()) << bad;
+    EXPECT_THAT(std::string(size.status().message()),
+                HasSubstr("--fsize: expected a size like 512M, 1G, 1GB or "
+                          "1GiB"))
+        << bad;
+  }
+}
+
+TEST(ParseSizeTest, EverySizeFlagTakesTheSameSyntaxAndUnlimited) {
+  absl::StatusOr<RunInvocation> inv =
+      ParseRunArgs({"--memory", "1GiB", "--tmp-size", "512kb", "--fsize", "2gb",
+                    "--", "true"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->spec.memory_bytes(), 1ull << 30);
+  EXPECT_EQ(inv->spec.tmp_size_bytes(), 512ull << 10);
+  EXPECT_EQ(inv->spec.fsize_bytes(), 2ull << 30);
+  inv = ParseRunArgs({"--memory", "unlimited", "--tmp-size", "unlimited",
+                      "--fsize", "unlimited", "--", "true"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_TRUE(inv->spec.has_tmp_size_bytes());
+  EXPECT_EQ(inv->spec.memory_bytes(), 0u);
+  EXPECT_EQ(inv->spec.tmp_size_bytes(), 0u);
+  EXPECT_EQ(inv->spec.fsize_bytes(), 0u);
+  const std::string root = TempDir();
+  inv->spec.set_root(root);
+  absl::StatusOr<FinalSpec> spec = Finalize(inv->spec, "/");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->spec.tmp_size_bytes(), 0u);
+}
+
+TEST(FormatSizeTest, LargestExactUnit) {
+  EXPECT_EQ(FormatSize(64ull << 20), "64M");
+  EXPECT_EQ(FormatSize(1ull << 30), "1G");
+  EXPECT_EQ(FormatSize(1536ull << 10), "1536K");
+  EXPECT_EQ(FormatSize(1000), "1000 bytes");
+  EXPECT_EQ(FormatSize(0), "unlimited");
+}
+
+TEST(ParseRunArgsTest, ShortFlags) {
+  absl::StatusOr<RunInvocation> inv = ParseRunArgs({"-q", "--", "true"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_TRUE(inv->quiet);
+  ASSERT_EQ(inv->spec.argv_size(), 1);
+  inv = ParseRunArgs({"--quiet", "true"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_TRUE(inv->quiet);
+  // Before the fix -x was taken for the program.
+  inv = ParseRunArgs({"-x", "true"});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.status().message(),
+            "unknown flag '-x' (see jcs run --help; a program whose name "
+            "starts with - goes after --)");
+  // `--` still ends the flags.
+  inv = ParseRunArgs({"--", "-x", "-q"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_FALSE(inv->quiet);
+  ASSERT_EQ(inv->spec.argv_size(), 2);
+  EXPECT_EQ(inv->spec.argv(0), "-x");
+}
+
+TEST(ParseRunArgsTest, ReportFd) {
+  absl::StatusOr<RunInvocation> inv =
+      ParseRunArgs({"--report-fd", "3", "--", "true"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->report_fd, 3);
+  EXPECT_EQ(ParseRunArgs({"--report-fd", "x", "true"}).status().message(),
+            "--report-fd: expected a descriptor number, got 'x'");
+  EXPECT_EQ(ParseRunArgs({"--report-fd", "3", "--report", "r", "true"})
+                .status()
+                .message(),
+            "--report and --report-fd: give one of them");
+}
+
+TEST(FinalizeTest, CwdAndMaskMustNameSomething) {
+  const std::string root = TempDir();
+  EXPECT_EQ(ErrorOf({"--root", root, "--cwd", "nope", "--", "true"}),
+            "--cwd: " + root + "/nope: does not exist");
+  // Before the fix a missing mask was skipped with a warning.
+  EXPECT_EQ(ErrorOf({"--root", root, "--mask", "nope", "--", "true"}),
+            "--mask: " + root + "/nope does not exist (nothing to mask)");
+  std::ofstream(root + "/file") << "x";
+  EXPECT_EQ(ErrorOf({"--root", root, "--cwd", "file", "--", "true"}),
+            "--cwd: " + root + "/file: not a directory");
+  EXPECT_EQ(ErrorOf({"--root", "/tmp", "--", "true"}),
+            "--root: /tmp: cannot bind over the jail's own /tmp; use a "
+            "directory below it, e.g. --root /tmp/work");
+}
+
+TEST(FinalizeTest, PrintConfigNeedsNoProgram) {
+  const std::string root = TempDir();
+  proto::JailSpec in;
+  in.set_root(root);
+  EXPECT_FALSE(Finalize(in, "/").ok());
+  absl::StatusOr<FinalSpec> spec = Finalize(in, "/", /*require_program=*/false);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->spec.argv_size(), 0);
+}
+
+TEST(FinalizeTest, LimitsAboveTheHostAreWarnings) {
+  const std::string root = TempDir();
+  ASSERT_EQ(chown(root.c_str(), 1234, 1234), 0);
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  proto::JailSpec in;
+  in.set_root(root);
+  in.add_argv("true");
+  in.set_cpus(static_cast<double>(cpus) + 1);
+  in.set_memory_bytes(1ull << 50);
+  absl::StatusOr<FinalSpec> spec = Finalize(in, "/");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->warnings.size(), 2u);
+  EXPECT_EQ(spec->warnings[0],
+            "--cpus " + std::to_string(cpus + 1) + " is more than the host's " +
+                std::to_string(cpus) + " CPUs; the quota cannot be reached");
+  EXPECT_THAT(spec->warnings[1],
+              HasSubstr("--memory 1024T is more than the host's memory ("));
+  in.set_cpus(static_cast<double>(cpus));
+  in.set_memory_bytes(64ull << 20);
+  spec = Finalize(in, "/");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->warnings.empty());
+}
+
+TEST(FinalizeTest, AllowPrivateHostAloneIsNotEveryDestinationRefused) {
+  const std::string root = TempDir();
+  ASSERT_EQ(chown(root.c_str(), 1234, 1234), 0);
+  proto::JailSpec in;
+  in.set_root(root);
+  in.add_argv("true");
+  in.set_net(proto::NET_EGRESS);
+  absl::StatusOr<FinalSpec> spec = Finalize(in, "/");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->warnings,
+            std::vector<std::string>{"--net egress without --allow-host: every "
+                                     "destination is refused"});
+  in.add_allow_private_host("localhost:8080");
+  spec = Finalize(in, "/");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->warnings.empty());
+}
+
+TEST(FinalizeTest, RootNotWritableForItsOwner) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to chown";
+  const std::string root = TempDir();
+  ASSERT_EQ(chown(root.c_str(), 1234, 1234), 0);
+  ASSERT_EQ(chmod(root.c_str(), 0555), 0);
+  proto::JailSpec in;
+  in.set_root(root);
+  in.add_argv("true");
+  absl::StatusOr<FinalSpec> spec = Finalize(in, "/");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->warnings,
+            std::vector<std::string>{
+                "--root " + root +
+                " is not writable by its owner, the jail user 1234 (mode "
+                "0555); chmod u+wx"});
+  // A root-owned but world-writable root (like /tmp's children): no warning.
+  ASSERT_EQ(chown(root.c_str(), 0, 0), 0);
+  ASSERT_EQ(chmod(root.c_str(), 01777), 0);
+  spec = Finalize(in, "/");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->warnings.empty());
+}
+
 TEST(ParseSecondsTest, MillisecondPrecision) {
   EXPECT_EQ(*ParseSecondsToMs("60", "--timeout"), 60000u);
   EXPECT_EQ(*ParseSecondsToMs("0.25", "--timeout"), 250u);
@@ -286,7 +461,10 @@ TEST(FinalizeTest, RootOwnedByHostRootMapsToNobodyWithWarning) {
   EXPECT_EQ(spec->spec.uid(), 65534u);
   EXPECT_EQ(spec->spec.gid(), 65534u);
   ASSERT_EQ(spec->warnings.size(), 1u);
-  EXPECT_THAT(spec->warnings[0], HasSubstr("uid 65534"));
+  EXPECT_EQ(spec->warnings[0],
+            "--root " + root +
+                " is owned by uid 0; the jail user is 65534 (nobody); pass "
+                "--uid or chown");
 
   ASSERT_EQ(chown(root.c_str(), 1234, 4321), 0);
   spec = Finalize(in, "/");
@@ -313,9 +491,14 @@ TEST(RunUsageTest, ListsEveryFlag) {
   const std::string usage = RunUsage();
   for (const char* flag :
        {"--root", "--ro", "--rw", "--net", "--env", "--timeout", "--memory",
-        "--pids", "--cpus", "--config", "--print-config", "--report"}) {
+        "--pids", "--cpus", "--config", "--print-config", "--report", "--quiet",
+        "--report-fd"}) {
     EXPECT_THAT(usage, HasSubstr(flag));
   }
+  // The size syntax is explained once.
+  const std::string syntax = "1G, 1GB and 1GiB are the same";
+  ASSERT_THAT(usage, HasSubstr(syntax));
+  EXPECT_EQ(usage.find(syntax), usage.rfind(syntax));
 }
 
 }  // namespace

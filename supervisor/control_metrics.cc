@@ -5,8 +5,10 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/version.h"
 #include "supervisor/control_service.h"
+#include "telemetry/logging/line_writer.h"
 
 namespace jcs::supervisor {
 namespace {
@@ -103,8 +105,8 @@ std::string ControlService::MetricsText() const {
   if (collect_metrics_) collect_metrics_(exp);
   if (exp.rejected() > 0) {
     // A bug in the names above, never input: said once per scrape.
-    fprintf(stderr, "jcs: metrics: %zu sample(s) left out (invalid name)\n",
-            exp.rejected());
+    telemetry::logging::StderrLine(absl::StrFormat(
+        "jcs: metrics: %zu sample(s) left out (invalid name)", exp.rejected()));
   }
   return exp.Render();
 }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "base/version.h"
 #include "jail/project_quota.h"
@@ -18,6 +19,7 @@
 #include "runtime/tools/tool_catalog.h"
 #include "supervisor/project_journal.h"
 #include "telemetry/logging/event_log.h"
+#include "telemetry/logging/line_writer.h"
 #include "telemetry/redact.h"
 
 namespace jcs::supervisor {
@@ -177,12 +179,12 @@ ControlService::ControlService(runtime::EventLoop* loop,
 void ControlService::OnAlertSignal(const telemetry::Event& event) {
   router_->Route(event);
   for (telemetry::alerts::RuleAlert& alert : rules_.Observe(event)) {
-    fprintf(stderr, "jcs: alert %s (project %s, %s)\n",
-            alert.event_name.c_str(),
-            alert.payload["project_id"].is_string()
-                ? alert.payload["project_id"].get<std::string>().c_str()
-                : "-",
-            alert.payload.value("severity", "warning").c_str());
+    telemetry::logging::StderrLine(absl::StrFormat(
+        "jcs: alert %s (project %s, %s)", alert.event_name.c_str(),
+        alert.payload["project_id"].is_string()
+            ? alert.payload["project_id"].get<std::string>().c_str()
+            : "-",
+        alert.payload.value("severity", "warning").c_str()));
     // Through the bus like any event: journaled, streamed to subscribers,
     // counted, and back in this sink, which routes alert.* events.
     bus_.Emit(alert.event_name, std::move(alert.payload));
@@ -431,9 +433,9 @@ int ControlService::RestoreProjects(const std::set<std::string>& boot_ids) {
   absl::StatusOr<std::vector<runtime::journal::StoredProject>> running =
       journal_->RunningProjects();
   if (!running.ok()) {
-    fprintf(stderr,
-            "jcs serve: journal: cannot read the running projects: %s\n",
-            std::string(running.status().message()).c_str());
+    telemetry::logging::StderrLine(absl::StrFormat(
+        "jcs serve: journal: cannot read the running projects: %s",
+        std::string(running.status().message()).c_str()));
     return 0;
   }
   int restored = 0;
@@ -454,8 +456,9 @@ int ControlService::RestoreProjects(const std::set<std::string>& boot_ids) {
       ++restored;
       continue;
     }
-    fprintf(stderr, "jcs serve: project %s did not come back: %s\n",
-            stored.project_id.c_str(), std::string(status.message()).c_str());
+    telemetry::logging::StderrLine(absl::StrFormat(
+        "jcs serve: project %s did not come back: %s",
+        stored.project_id.c_str(), std::string(status.message()).c_str()));
     journal_->ProjectStopped(stored.project_id);
     bus_.Emit("project.restore_failed",
               {{"project_id", stored.project_id},

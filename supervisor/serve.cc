@@ -21,6 +21,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "base/version.h"
 #include "jail/procfs.h"
@@ -32,6 +33,7 @@
 #include "supervisor/control_service.h"
 #include "supervisor/metrics_textfile.h"
 #include "supervisor/serve_config.h"
+#include "telemetry/logging/line_writer.h"
 #include "telemetry/logging/structured_log.h"
 
 namespace jcs::supervisor {
@@ -152,8 +154,8 @@ void Daemon::BeginDrain() {
     return;
   }
   draining_ = true;
-  fprintf(stderr, "jcs serve: draining (grace %u ms)\n",
-          config_.drain_grace_ms());
+  telemetry::logging::StderrLine(absl::StrFormat(
+      "jcs serve: draining (grace %u ms)", config_.drain_grace_ms()));
   Log(LogLevel::kInfo, "serve.draining",
       {{"grace_ms", config_.drain_grace_ms()},
        {"running_tool_calls", service_->running_tool_calls()}});
@@ -161,7 +163,7 @@ void Daemon::BeginDrain() {
   // Running tool calls get the grace period to finish, then are killed; then
   // queued responses get a moment to flush.
   service_->Drain(absl::Milliseconds(config_.drain_grace_ms()), [this] {
-    fprintf(stderr, "jcs serve: tool calls drained\n");
+    telemetry::logging::StderrLine("jcs serve: tool calls drained");
     Log(LogLevel::kInfo, "serve.drained");
     const absl::Duration flush = std::min(
         absl::Milliseconds(config_.drain_grace_ms()), absl::Milliseconds(200));
@@ -221,12 +223,13 @@ void Daemon::ReloadAlerts() {
   // logrotate moved the log file: write to a fresh one at the same path.
   if (log_ != nullptr) {
     if (absl::Status s = log_->Reopen(); !s.ok()) {
-      fprintf(stderr, "jcs serve: SIGHUP: %s (still writing the old file)\n",
-              std::string(s.message()).c_str());
+      telemetry::logging::StderrLine(
+          absl::StrFormat("jcs serve: SIGHUP: %s (still writing the old file)",
+                          std::string(s.message()).c_str()));
     }
   }
   if (config_path_.empty()) {
-    fprintf(stderr, "jcs serve: SIGHUP: no --config to reload\n");
+    telemetry::logging::StderrLine("jcs serve: SIGHUP: no --config to reload");
     return;
   }
   std::ifstream in(config_path_);
@@ -242,16 +245,17 @@ void Daemon::ReloadAlerts() {
   if (status.ok())
     status = service_->ReconfigureAlerts(AlertRouterConfig(*parsed));
   if (!status.ok()) {
-    fprintf(stderr,
-            "jcs serve: SIGHUP: alert config reload refused, keeping the "
-            "current one: %s\n",
-            std::string(status.message()).c_str());
+    telemetry::logging::StderrLine(absl::StrFormat(
+        "jcs serve: SIGHUP: alert config reload refused, keeping the "
+        "current one: %s",
+        std::string(status.message()).c_str()));
     return;
   }
   *config_.mutable_alert_signal_events() = parsed->alert_signal_events();
   *config_.mutable_alert_router() = parsed->alert_router();
-  fprintf(stderr, "jcs serve: SIGHUP: alert config reloaded (%d sink(s))\n",
-          config_.alert_router().sinks_size());
+  telemetry::logging::StderrLine(
+      absl::StrFormat("jcs serve: SIGHUP: alert config reloaded (%d sink(s))",
+                      config_.alert_router().sinks_size()));
   Log(LogLevel::kInfo, "serve.alerts_reloaded",
       {{"sinks", config_.alert_router().sinks_size()}});
 }
@@ -499,8 +503,9 @@ int Daemon::Run() {
     return kStartError;
   }
   ReapChildren();  // anything inherited before the signalfd existed
-  fprintf(stderr, "jcs serve: listening on %s (pid %d)\n",
-          config_.socket_path().c_str(), getpid());
+  telemetry::logging::StderrLine(
+      absl::StrFormat("jcs serve: listening on %s (pid %d)",
+                      config_.socket_path().c_str(), getpid()));
   log_->Release();
   Log(LogLevel::kInfo, "serve.listening",
       {{"socket_path", config_.socket_path()},
@@ -516,15 +521,15 @@ int Daemon::Run() {
   journal_.reset();  // commits what is queued
   ReapChildren();
   if (!status.ok()) {
-    fprintf(stderr, "jcs serve: event loop: %s\n",
-            std::string(status.message()).c_str());
+    telemetry::logging::StderrLine(absl::StrFormat(
+        "jcs serve: event loop: %s", std::string(status.message()).c_str()));
     return kStartError;
   }
   // Numbers left behind would look live to a collector.
   if (!config_.metrics_textfile().empty()) {
     unlink(config_.metrics_textfile().c_str());
   }
-  fprintf(stderr, "jcs serve: drained, exiting\n");
+  telemetry::logging::StderrLine("jcs serve: drained, exiting");
   Log(LogLevel::kInfo, "serve.stopped");
   return 0;
 }
@@ -537,7 +542,8 @@ void Daemon::RefreshTextfile() {
     ++textfile_errors_;
     if (std::string(s.message()) != textfile_error_) {
       textfile_error_ = std::string(s.message());
-      fprintf(stderr, "jcs serve: %s\n", textfile_error_.c_str());
+      telemetry::logging::StderrLine(
+          absl::StrFormat("jcs serve: %s", textfile_error_.c_str()));
       Log(LogLevel::kWarn, "serve.metrics_textfile_failed",
           {{"error", textfile_error_}});
     }

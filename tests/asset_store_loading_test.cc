@@ -212,6 +212,27 @@ TEST_F(AssetStoreLoadingTest, WatcherReloadsChangedAssets) {
   EXPECT_TRUE(named) << diag["telemetry"]["recent_errors"];
 }
 
+// The spec's watcher_stopped {reason: :file_system_stop}: a project whose
+// asset tree disappears (here the whole .jido folder and the root with it)
+// says once that it stopped watching; the daemon keeps serving the project.
+TEST_F(AssetStoreLoadingTest, WatcherSaysWhenTheTreeCanNoLongerBeWatched) {
+  Seed();
+  const std::string p =
+      StartProject({{"watcher", true}, {"watcher_debounce_ms", 30}});
+  ASSERT_EQ(Count(p, "project.watcher_started"), 1);
+  RemoveTree(root_);
+  ASSERT_TRUE(
+      WaitFor([&] { return Count(p, "project.watcher_stopped") == 1; }, 10));
+  const json watcher = Diagnostics(p)["assets"]["watcher"];
+  EXPECT_EQ(watcher["watching"], false) << watcher;
+  EXPECT_NE(watcher.value("stopped_reason", "").find("cannot be opened"),
+            std::string::npos)
+      << watcher;
+  // Stopping the project does not say it a second time.
+  ASSERT_EQ(Cli({"project", "stop", p}).exit_code, 0);
+  MakeRootDir("");  // for the fixture's teardown
+}
+
 // A reload while 20 calls of a command run: every call completes with the
 // definition it started with.
 TEST_F(AssetStoreLoadingTest, ReloadWhileTwentyCallsRunFailsNone) {

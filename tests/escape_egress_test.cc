@@ -179,6 +179,25 @@ TEST_F(EscapeEgress, DeniedHostIsRefusedAndReported) {
   EXPECT_EQ(denials[0]["detail"], "host_not_allowlisted");
 }
 
+// --allow-private-host is the stronger statement: it allows the host too,
+// exactly (before, it allowed nothing without a matching --allow-host).
+TEST_F(EscapeEgress, AllowPrivateHostAloneAllowsThatHostOnly) {
+  const JcsResult r = RunJail(
+      project_, {"--net", "egress", "--allow-private-host", Http()},
+      Bash("curl -sS --max-time 10 http://" + Http() +
+           "/ && echo && curl -sS -o /dev/null -w '%{http_code}' --max-time "
+           "10 http://" +
+           Https() + "/"));
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.out, token_ + "\n403") << r.Describe();
+  ASSERT_TRUE(r.has_report);
+  EXPECT_EQ(r.report["egress"]["allowed"], 1) << r.report["egress"];
+  EXPECT_EQ(r.report["egress"]["denied"], 1) << r.report["egress"];
+  // What was refused, in one line (not the program's: curl printed none).
+  EXPECT_EQ(r.err, "jcs: the egress proxy refused 1 connection: " + Https() +
+                       " (network_endpoint_denied)\n");
+}
+
 TEST_F(EscapeEgress, DeniedSchemeIsRefusedAndReported) {
   std::vector<std::string> flags = AllowLocal();
   flags.insert(flags.end(), {"--allow-scheme", "https"});

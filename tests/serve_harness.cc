@@ -421,8 +421,13 @@ bool Daemon::Start() {
                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const int log =
       open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  SpawnArgs args = {argv.data(), envp.data(),          devnull, out, log,
-                    nullptr,     &options_.child_setup};
+  SpawnArgs args = {argv.data(),
+                    envp.data(),
+                    devnull,
+                    out,
+                    options_.stderr_fd >= 0 ? options_.stderr_fd : log,
+                    nullptr,
+                    &options_.child_setup};
   pid_ = Spawn(&args, options_.clone_flags);
   close(devnull);
   close(out);

@@ -97,6 +97,8 @@ struct DaemonOptions {
   // Runs in the child right before exec (only async-signal-safe calls);
   // returning false makes the child exit 127.
   std::function<bool()> child_setup;
+  // When >= 0, the daemon's stderr (instead of the file Log() reads).
+  int stderr_fd = -1;
   // Wait for "listening on" in the daemon's log (or its exit).
   bool wait_ready = true;
   double ready_timeout_s = 15;

@@ -130,6 +130,10 @@ std::string WrapUsageLines(const std::string& text, size_t width) {
       // text.
       column = text_column;
     }
+    if (column == 0) {  // no indentation to keep: plain wrapping
+      absl::StrAppend(&out, Wrap(std::string(line), width, 0));
+      continue;
+    }
     const std::string head(line.substr(0, column));
     const std::string wrapped =
         Wrap(std::string(column, 'x') + " " + std::string(line.substr(column)),

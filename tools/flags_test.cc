@@ -88,6 +88,12 @@ TEST(FlagsTest, WrapUsageLinesContinuesUnderTheTextColumn) {
   EXPECT_EQ(WrapUsageLines("short\n", 30), "short\n");
 }
 
+// A long line at column 0 keeps its first letter (it lost it: "xit status").
+TEST(FlagsTest, WrapUsageLinesKeepsAnUnindentedLongLineWhole) {
+  EXPECT_EQ(WrapUsageLines("Exit status: the program's own, or 125", 20),
+            "Exit status: the\nprogram's own, or\n125");
+}
+
 TEST(ClientCommonTest, JsonErrorsGiveLineAndColumn) {
   absl::StatusOr<nlohmann::json> bad =
       ParseJsonText("--args", "{\n  \"a\": 1,\n  \"b\" 2\n}");

@@ -1,4 +1,5 @@
 // `jcs run`: parse, finalize, run the jail, report.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -6,10 +7,12 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "jail/procfs.h"
 #include "jail/report.h"
+#include "jail/run_notes.h"
 #include "jail/runner.h"
 #include "jail/spec.h"
 #include "tools/commands.h"
@@ -20,20 +23,67 @@ namespace {
 
 constexpr int kUsageError = 125;
 
-bool WriteReport(const std::string& path, const std::string& report) {
-  if (path == "-") {
-    fputs(report.c_str(), stderr);
-    return true;
-  }
-  std::ofstream out(path, std::ios::trunc);
-  out << report;
-  out.flush();
-  if (!out) {
-    fprintf(stderr, "jcs: --report: cannot write %s: %s\n", path.c_str(),
-            strerror(errno));
-    return false;
+bool WriteAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
   }
   return true;
+}
+
+// Where the report goes, settled before the jail starts: a path that cannot
+// be written, or a descriptor that is not open for writing, stops the run
+// before anything runs (not after it, with the report lost).
+struct ReportSink {
+  int fd = -1;  // -1: no report
+  bool owned = false;
+  std::string what;  // for the error if the final write fails
+};
+
+absl::StatusOr<ReportSink> OpenReport(const jail::RunInvocation& inv) {
+  ReportSink sink;
+  if (inv.report_fd >= 0) {
+    sink.fd = inv.report_fd;
+    sink.what = absl::StrCat("--report-fd ", inv.report_fd);
+    const int flags = fcntl(sink.fd, F_GETFL);
+    if (flags < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(sink.what, ": not an open descriptor"));
+    }
+    if ((flags & O_ACCMODE) == O_RDONLY) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(sink.what, ": not open for writing"));
+    }
+    // Never into the jail (which closes every descriptor above its stdio
+    // anyway): 0-2 are the program's own stdio and stay as they are.
+    if (sink.fd > 2 && fcntl(sink.fd, F_SETFD, FD_CLOEXEC) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(sink.what, ": ", strerror(errno)));
+    }
+    return sink;
+  }
+  if (inv.report_path.empty()) return sink;
+  if (inv.report_path == "-") {
+    sink.fd = STDERR_FILENO;
+    sink.what = "--report -";
+    return sink;
+  }
+  sink.what = absl::StrCat("--report ", inv.report_path);
+  sink.fd = open(inv.report_path.c_str(),
+                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+  if (sink.fd < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--report: cannot write ", inv.report_path, ": ", strerror(errno)));
+  }
+  sink.owned = true;
+  return sink;
+}
+
+void Note(bool quiet, const std::string& line) {
+  if (!quiet) fprintf(stderr, "jcs: %s\n", line.c_str());
 }
 
 }  // namespace
@@ -50,6 +100,7 @@ int RunCommand(const std::vector<std::string>& args) {
     fputs(WrapUsageLines(jail::RunUsage()).c_str(), stdout);
     return 0;
   }
+  const bool quiet = invocation->quiet;
   // The jail is addressed through /proc: refuse a /proc of another pid
   // namespace (unshare --pid without --mount-proc) up front.
   if (absl::Status s = jail::CheckOwnProcfs(); !s.ok()) {
@@ -70,15 +121,23 @@ int RunCommand(const std::vector<std::string>& args) {
     base = dir;
   }
   absl::StatusOr<jail::FinalSpec> final_spec =
-      jail::Finalize(invocation->spec, base);
+      jail::Finalize(invocation->spec, base,
+                     /*require_program=*/!invocation->print_config);
   if (!final_spec.ok()) {
     fprintf(stderr, "jcs run: %s\n",
             std::string(final_spec.status().message()).c_str());
     return kUsageError;
   }
+  for (const std::string& warning : final_spec->warnings) Note(quiet, warning);
   if (invocation->print_config) {
     fputs(jail::FormatSpec(final_spec->spec).c_str(), stdout);
     return 0;
+  }
+  absl::StatusOr<ReportSink> report = OpenReport(*invocation);
+  if (!report.ok()) {
+    fprintf(stderr, "jcs run: %s\n",
+            std::string(report.status().message()).c_str());
+    return kUsageError;
   }
   const jail::RunResult result =
       jail::RunJail(final_spec->spec, final_spec->warnings);
@@ -99,9 +158,15 @@ int RunCommand(const std::vector<std::string>& args) {
             static_cast<double>(final_spec->spec.timeout_ms()) / 1000.0,
             static_cast<unsigned long long>(result.descendants_killed));
   }
-  if (!invocation->report_path.empty()) {
-    WriteReport(invocation->report_path,
-                jail::FormatReport(final_spec->spec, result));
+  for (const std::string& note : jail::RunNotes(final_spec->spec, result)) {
+    Note(quiet, note);
+  }
+  if (report->fd >= 0) {
+    if (!WriteAll(report->fd, jail::FormatReport(final_spec->spec, result))) {
+      fprintf(stderr, "jcs run: %s: cannot write the report: %s\n",
+              report->what.c_str(), strerror(errno));
+    }
+    if (report->owned) close(report->fd);
   }
   return result.exit_code;
 }

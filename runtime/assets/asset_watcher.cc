@@ -46,6 +46,7 @@ struct AssetWatcher::State {
   Config config;
   int fd = -1;
   bool stopped = false;
+  std::string end_detail;  // set when watching ended on its own
   bool reading = false;
   OpId read_op = 0;
   std::array<char, 16384> buffer;
@@ -126,18 +127,20 @@ struct AssetWatcher::State {
 
   // (Re)builds every watch: removes the old ones first (their directories
   // may be gone or replaced).
-  void Rewatch() {
+  // False when the root itself cannot be opened (removed, or its file
+  // system gone): nothing can be watched.
+  bool Rewatch() {
     for (const auto& [wd, what] : watches) inotify_rm_watch(fd, wd);
     watches.clear();
     degraded = false;
     UniqueFd root(open(config.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root.valid()) return;
+    if (!root.valid()) return false;
     std::shared_ptr<void> identity;
     if (config.enter_identity) {
       absl::StatusOr<std::shared_ptr<void>> entered = config.enter_identity();
       if (!entered.ok()) {
         degraded = true;
-        return;
+        return true;
       }
       identity = *std::move(entered);
     }
@@ -157,6 +160,7 @@ struct AssetWatcher::State {
                             : absl::StrCat(rel, "/", AssetTypeDir(type)),
                 0);
     }
+    return true;
   }
 };
 
@@ -183,8 +187,29 @@ namespace {
 void ArmRead(const std::shared_ptr<AssetWatcher::State>& state);
 void ArmTimer(const std::shared_ptr<AssetWatcher::State>& state);
 
+// Watching ended on its own: stop reading (the pending read's callback, or
+// this, closes the descriptor, which drops every watch) and say why, once.
+void End(const std::shared_ptr<AssetWatcher::State>& state,
+         std::string detail) {
+  if (state->stopped) return;
+  state->stopped = true;
+  state->end_detail = detail;
+  state->watches.clear();
+  if (state->reading) {
+    (void)state->loop->Cancel(state->read_op);
+  } else if (state->fd >= 0) {
+    close(state->fd);
+    state->fd = -1;
+  }
+  if (state->config.on_stopped) state->config.on_stopped(std::move(detail));
+}
+
 void Flush(const std::shared_ptr<AssetWatcher::State>& state) {
-  state->Rewatch();
+  if (!state->Rewatch()) {
+    End(state, absl::StrCat("the project root ", state->config.root,
+                            " cannot be opened: ", strerror(errno)));
+    return;
+  }
   std::vector<std::string> changed(state->changed.begin(),
                                    state->changed.end());
   const size_t events = state->events;
@@ -229,6 +254,13 @@ void OnEvents(const std::shared_ptr<AssetWatcher::State>& state, int res) {
     }
     auto it = state->watches.find(ev->wd);
     if (it == state->watches.end()) continue;
+    if ((ev->mask & IN_UNMOUNT) && it->second.first.empty()) {
+      // The root's own file system went away (a mount below the root that
+      // goes is only a change there).
+      End(state, absl::StrCat("the file system holding the project root ",
+                              state->config.root, " was unmounted"));
+      return;
+    }
     const std::string name = ev->len > 0 ? std::string(ev->name) : "";
     const auto& [dir, only] = it->second;
     if (!only.empty() && only.count(name) == 0) continue;  // not ours
@@ -255,12 +287,17 @@ void ArmRead(const std::shared_ptr<AssetWatcher::State>& state) {
           return;
         }
         s->reading = false;
-        if (s->stopped || (res < 0 && res != -EAGAIN && res != -EINTR)) {
+        if (s->stopped) {
           close(s->fd);
           s->fd = -1;
           return;
         }
+        if (res < 0 && res != -EAGAIN && res != -EINTR) {
+          End(s, absl::StrCat("reading inotify failed: ", strerror(-res)));
+          return;
+        }
         if (res > 0) OnEvents(s, res);
+        if (s->stopped) return;  // ended by an event (End closed the fd)
         ArmRead(s);
       });
   if (op.ok()) {
@@ -300,13 +337,18 @@ std::vector<std::string> AssetWatcher::WatchedDirs() const {
 
 size_t AssetWatcher::pending_event_count() const { return state_->events; }
 
+bool AssetWatcher::ended() const { return !state_->end_detail.empty(); }
+
 nlohmann::json AssetWatcher::Diagnostics() const {
-  return {{"watching", state_->fd >= 0 && !state_->stopped},
-          {"watched_dirs", state_->watches.size()},
-          {"pending_event_count", state_->events},
-          {"flushes", state_->flushes},
-          {"debounce_ms", absl::ToInt64Milliseconds(state_->config.debounce)},
-          {"degraded", state_->degraded}};
+  nlohmann::json out = {
+      {"watching", state_->fd >= 0 && !state_->stopped},
+      {"watched_dirs", state_->watches.size()},
+      {"pending_event_count", state_->events},
+      {"flushes", state_->flushes},
+      {"debounce_ms", absl::ToInt64Milliseconds(state_->config.debounce)},
+      {"degraded", state_->degraded}};
+  if (ended()) out["stopped_reason"] = state_->end_detail;
+  return out;
 }
 
 }  // namespace jcs::runtime::assets

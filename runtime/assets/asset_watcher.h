@@ -14,8 +14,11 @@
 // followed, and what changed in it before its watch existed is read by the
 // reload that follows. Editors' save-by-rename (write a temporary file, rename
 // it over the asset) is an IN_MOVED_TO. An overflowed queue (IN_Q_OVERFLOW)
-// counts as a change. At most kMaxWatchedDirs directories are watched; past
-// that the watcher reports itself degraded (diagnostics) and keeps the rest.
+// counts as a change. When the file system holding the tree is unmounted or
+// the root is removed, no change can be seen any more: the watcher says so
+// once (Config::on_stopped) and stops. At most kMaxWatchedDirs directories are
+// watched; past that the watcher reports itself degraded (diagnostics) and
+// keeps the rest.
 //
 // Runs on the loop's thread only.
 #ifndef JCS_RUNTIME_ASSETS_ASSET_WATCHER_H_
@@ -55,6 +58,11 @@ class AssetWatcher {
     std::function<void(std::vector<std::string> changed_paths,
                        size_t event_count)>
         on_settled;
+    // Called once when watching ends on its own (the spec's
+    // `reason: :file_system_stop`): the file system holding the tree was
+    // unmounted, the root went away, or reading inotify failed. `detail`
+    // says which. Not called by the destructor. Optional.
+    std::function<void(std::string detail)> on_stopped;
   };
 
   AssetWatcher(EventLoop* loop, Config config);
@@ -71,7 +79,10 @@ class AssetWatcher {
   std::vector<std::string> WatchedDirs() const;
   // Events seen and not yet flushed.
   size_t pending_event_count() const;
-  // {watching, watched_dirs, pending_event_count, flushes, degraded}.
+  // Whether watching ended on its own (see Config::on_stopped).
+  bool ended() const;
+  // {watching, watched_dirs, pending_event_count, flushes, degraded, and
+  // stopped_reason once it ended}.
   nlohmann::json Diagnostics() const;
 
   // Internal (shared with the loop's callbacks, which outlive a destroyed

@@ -1,6 +1,8 @@
 #include "runtime/assets/asset_watcher.h"
 
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::Contains;
+using ::testing::HasSubstr;
 
 class AssetWatcherTest : public ::testing::Test {
  protected:
@@ -46,6 +49,9 @@ class AssetWatcherTest : public ::testing::Test {
   void StartWatcher(absl::Duration debounce) {
     AssetWatcher::Config config;
     config.root = root_;
+    config.on_stopped = [this](std::string detail) {
+      stops_.push_back(std::move(detail));
+    };
     config.data_dir = ".jido";
     config.debounce = debounce;
     config.on_settled = [this](std::vector<std::string> paths, size_t n) {
@@ -78,8 +84,64 @@ class AssetWatcherTest : public ::testing::Test {
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<AssetWatcher> watcher_;
   std::vector<std::vector<std::string>> flushes_;
+  std::vector<std::string> stops_;
   size_t events_ = 0;
 };
+
+// The tmpfs a test mounts lives in this process's own mount namespace (set
+// up before main, while the process has one thread).
+const bool kPrivateMounts = [] {
+  return unshare(CLONE_NEWNS) == 0 &&
+         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+}();
+
+// The spec's watcher_stopped {reason: :file_system_stop}: the root's file
+// system goes away under the watcher.
+TEST_F(AssetWatcherTest, AnUnmountedRootEndsWatchingOnceAndSaysSo) {
+  if (!kPrivateMounts ||
+      mount("tmpfs", root_.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here";
+  }
+  fs::create_directories(absl::StrCat(root_, "/.jido/skills"));
+  StartWatcher(absl::Milliseconds(20));
+  ASSERT_TRUE(watcher_->Diagnostics()["watching"]);
+  ASSERT_EQ(umount2(root_.c_str(), MNT_DETACH), 0);
+  ASSERT_TRUE(RunUntil([&] { return !stops_.empty(); }));
+  RunFor(absl::Milliseconds(100));
+  ASSERT_EQ(stops_.size(), 1u);
+  EXPECT_THAT(stops_[0], HasSubstr("was unmounted"));
+  EXPECT_TRUE(watcher_->ended());
+  const nlohmann::json diag = watcher_->Diagnostics();
+  EXPECT_EQ(diag["watching"], false);
+  EXPECT_THAT(diag["stopped_reason"].get<std::string>(),
+              HasSubstr("unmounted"));
+}
+
+TEST_F(AssetWatcherTest, ARemovedRootEndsWatching) {
+  StartWatcher(absl::Milliseconds(20));
+  fs::remove_all(root_);
+  ASSERT_TRUE(RunUntil([&] { return !stops_.empty(); }));
+  EXPECT_THAT(stops_[0], HasSubstr("cannot be opened"));
+  EXPECT_TRUE(flushes_.empty());  // nothing to reload from
+  fs::create_directories(root_);  // for TearDown
+}
+
+// A file system mounted below the root and unmounted again is a change
+// there, not the end of watching.
+TEST_F(AssetWatcherTest, AMountBelowTheRootGoingAwayIsOnlyAChange) {
+  const std::string sub = absl::StrCat(root_, "/.jido/skills/mounted");
+  fs::create_directories(sub);
+  if (!kPrivateMounts || mount("tmpfs", sub.c_str(), "tmpfs", 0, "size=1m")) {
+    GTEST_SKIP() << "cannot mount a tmpfs here";
+  }
+  StartWatcher(absl::Milliseconds(20));
+  ASSERT_EQ(umount2(sub.c_str(), MNT_DETACH), 0);
+  Write(".jido/skills/after.md", "# After\n");
+  ASSERT_TRUE(RunUntil([&] { return !flushes_.empty(); }));
+  RunFor(absl::Milliseconds(100));
+  EXPECT_TRUE(stops_.empty()) << stops_[0];
+  EXPECT_FALSE(watcher_->ended());
+}
 
 TEST_F(AssetWatcherTest, WatchesTheDataDirAndEveryTypeDirectory) {
   fs::create_directories(root_ + "/.jido/skill_graph/nodes");

@@ -139,7 +139,7 @@ ToolRuntime::ToolRuntime(EventLoop* loop, telemetry::Bus* bus,
 
 ToolRuntime::~ToolRuntime() {
   stopping_ = true;
-  if (watcher_ != nullptr) {
+  if (watcher_ != nullptr && !watcher_->ended()) {  // else said already
     bus_->Emit("project.watcher_stopped",
                {{"project_id", config_.project_id},
                 {"pending_event_count", watcher_->pending_event_count()}});

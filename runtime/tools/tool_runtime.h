@@ -177,7 +177,9 @@ class ToolRuntime {
   // project.watcher_reload_completed {project_id, changed_paths (at most
   // kMaxChangedPathsShown), changed_count} or project.watcher_reload_failed
   // {..., error}; the destructor emits project.watcher_stopped {project_id,
-  // pending_event_count}. A watcher that cannot start fails LoadAssets
+  // pending_event_count}, or, when the tree can no longer be watched (its
+  // file system unmounted, the root removed), the watcher does at once:
+  // {project_id, reason: "file_system_stop", detail}. A watcher that cannot start fails LoadAssets
   // (watcher_unavailable: ...).
   absl::Status LoadAssets();
   //

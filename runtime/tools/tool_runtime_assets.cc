@@ -57,6 +57,15 @@ absl::Status ToolRuntime::StartWatcher() {
                    }
                  });
   };
+  // The spec's `project.watcher_stopped {project_id, reason:
+  // :file_system_stop}`: the tree can no longer be watched (its file system
+  // was unmounted, the root removed). Reloads still work by request.
+  watch.on_stopped = [this, alive](std::string detail) {
+    if (alive.expired() || stopping_) return;
+    bus_->Emit("project.watcher_stopped", {{"project_id", config_.project_id},
+                                           {"reason", "file_system_stop"},
+                                           {"detail", std::move(detail)}});
+  };
   auto watcher = std::make_unique<assets::AssetWatcher>(loop_, watch);
   if (absl::Status started = watcher->Start(); !started.ok()) return started;
   watcher_ = std::move(watcher);

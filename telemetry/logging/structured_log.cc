@@ -67,21 +67,29 @@ absl::StatusOr<std::unique_ptr<StructuredLog>> StructuredLog::Open(
     Options options) {
   if (options.path.empty()) {
     return std::unique_ptr<StructuredLog>(
-        new StructuredLog(STDERR_FILENO, false, std::move(options)));
+        new StructuredLog(nullptr, &LineWriter::Stderr(), std::move(options)));
   }
   absl::StatusOr<int> fd = OpenLogFile(options.path);
   if (!fd.ok()) return fd.status();
+  auto writer = std::make_unique<LineWriter>(*fd, /*owned=*/true);
+  LineWriter* raw = writer.get();
   return std::unique_ptr<StructuredLog>(
-      new StructuredLog(*fd, true, std::move(options)));
+      new StructuredLog(std::move(writer), raw, std::move(options)));
 }
 
 std::unique_ptr<StructuredLog> StructuredLog::ForFd(int fd, Options options) {
+  auto writer = std::make_unique<LineWriter>(fd, /*owned=*/false);
+  LineWriter* raw = writer.get();
   return std::unique_ptr<StructuredLog>(
-      new StructuredLog(fd, false, std::move(options)));
+      new StructuredLog(std::move(writer), raw, std::move(options)));
 }
 
-StructuredLog::~StructuredLog() {
-  if (owned_ && fd_ >= 0) close(fd_);
+// A file's writer drains (for up to a second) as it is destroyed; stderr's
+// is flushed at exit.
+StructuredLog::~StructuredLog() = default;
+
+bool StructuredLog::Flush(absl::Duration timeout) {
+  return writer_->Flush(timeout);
 }
 
 void StructuredLog::Log(LogLevel level, absl::string_view msg,
@@ -114,7 +122,7 @@ void StructuredLog::Log(LogLevel level, absl::string_view msg,
     }
     return;
   }
-  WriteLocked(text);
+  writer_->Write(std::move(text));
 }
 
 void StructuredLog::Hold() {
@@ -125,33 +133,15 @@ void StructuredLog::Hold() {
 void StructuredLog::Release() {
   std::lock_guard<std::mutex> lock(mu_);
   holding_ = false;
-  for (const std::string& text : held_) WriteLocked(text);
+  for (std::string& text : held_) writer_->Write(std::move(text));
   held_.clear();
 }
 
-void StructuredLog::WriteLocked(const std::string& text) {
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = write(fd_, text.data() + done, text.size() - done);
-    if (n > 0) {
-      done += static_cast<size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      dropped_.fetch_add(1);
-      return;
-    }
-  }
-  lines_.fetch_add(1);
-}
-
 absl::Status StructuredLog::Reopen() {
-  if (!owned_) return absl::OkStatus();
+  if (options_.path.empty() || own_writer_ == nullptr) return absl::OkStatus();
   absl::StatusOr<int> fd = OpenLogFile(options_.path);
   if (!fd.ok()) return fd.status();
-  std::lock_guard<std::mutex> lock(mu_);
-  close(fd_);
-  fd_ = *fd;
+  own_writer_->Replace(*fd, /*owned=*/true);
   return absl::OkStatus();
 }
 

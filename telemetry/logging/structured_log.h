@@ -4,10 +4,14 @@
 // Every line's fields are redacted (telemetry/redact.h) before they are
 // written, like every payload jcs keeps or shows.
 //
-// A line is one write(2): with O_APPEND lines from one daemon never
-// interleave in a regular file. A write that fails (a full disk, a closed
-// stderr) drops the line and counts it (dropped()); nothing is retried, so
-// the log never holds up the event loop beyond one write. Thread-safe.
+// Lines are written by a LineWriter (line_writer.h) on a thread of its own:
+// Log() formats and queues, and never waits for the reader, so a stalled
+// stderr pipe cannot stop the event loop. To stderr the log shares the
+// process's stderr writer (its lines keep their order with the daemon's
+// plain stderr lines); to a file it has a writer of its own, and each line is
+// one write(2) with O_APPEND, so lines never interleave. A line that cannot be
+// queued (the queue is full) or written (a full disk, a closed stderr) is
+// dropped and counted (dropped()); nothing is retried. Thread-safe.
 #ifndef JCS_TELEMETRY_LOGGING_STRUCTURED_LOG_H_
 #define JCS_TELEMETRY_LOGGING_STRUCTURED_LOG_H_
 
@@ -23,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "telemetry/logging/line_writer.h"
 
 namespace jcs::telemetry::logging {
 
@@ -69,26 +74,33 @@ class StructuredLog {
   void Hold();
   void Release();
 
-  // Opens the file again (after logrotate moved it: SIGHUP). Stderr: no-op.
+  // Opens the file again (after logrotate moved it: SIGHUP). Lines logged
+  // before go to the old file. Stderr: no-op.
   absl::Status Reopen();
 
-  uint64_t lines() const { return lines_.load(); }
-  uint64_t dropped() const { return dropped_.load(); }
+  // Waits until every line logged so far is written (or dropped), at most
+  // `timeout`; true when they all were.
+  bool Flush(absl::Duration timeout = absl::Seconds(5));
+
+  // Lines written to the destination and lines dropped (held past
+  // kMaxHeldLines, refused by a full queue, or failed to write). For stderr
+  // the writer's counts include the daemon's plain stderr lines.
+  uint64_t lines() const { return writer_->written(); }
+  uint64_t dropped() const { return dropped_.load() + writer_->dropped(); }
 
  private:
-  StructuredLog(int fd, bool owned, Options options)
-      : fd_(fd), owned_(owned), options_(std::move(options)) {}
-
-  // Writes one line (mu_ held).
-  void WriteLocked(const std::string& text);
+  StructuredLog(std::unique_ptr<LineWriter> own_writer, LineWriter* writer,
+                Options options)
+      : own_writer_(std::move(own_writer)),
+        writer_(writer),
+        options_(std::move(options)) {}
 
   std::mutex mu_;
   bool holding_ = false;
   std::vector<std::string> held_;
-  int fd_;
-  bool owned_;
+  std::unique_ptr<LineWriter> own_writer_;  // a file's or a test's fd
+  LineWriter* writer_;                      // own_writer_ or stderr's
   const Options options_;
-  std::atomic<uint64_t> lines_{0};
   std::atomic<uint64_t> dropped_{0};
 };
 

@@ -54,6 +54,7 @@ TEST(StructuredLogTest, OneRedactedJsonObjectPerLineAtOrAboveTheLevel) {
   (*log)->Log(LogLevel::kInfo, "project.started",
               {{"project_id", "p"}, {"level", "forged"}, {"api_key", "k-123"}});
   (*log)->Log(LogLevel::kError, "with\nnewline", {{"path", "a/token=abc"}});
+  ASSERT_TRUE((*log)->Flush());
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -93,6 +94,7 @@ TEST(StructuredLogTest, AFailedWriteDropsTheLineAndCountsIt) {
   signal(SIGPIPE, SIG_IGN);
   auto log = StructuredLog::ForFd(fds[1], FileOptions(""));
   log->Log(LogLevel::kError, "lost");
+  ASSERT_TRUE(log->Flush());
   EXPECT_EQ(log->dropped(), 1u);
   EXPECT_EQ(log->lines(), 0u);
   close(fds[1]);
@@ -104,9 +106,11 @@ TEST(StructuredLogTest, HeldLinesWaitForRelease) {
   ASSERT_TRUE(log.ok());
   (*log)->Hold();
   (*log)->Log(LogLevel::kInfo, "boot");
+  ASSERT_TRUE((*log)->Flush());
   EXPECT_TRUE(ReadLines(path).empty());
   (*log)->Release();
   (*log)->Log(LogLevel::kInfo, "served");
+  ASSERT_TRUE((*log)->Flush());
   std::vector<nlohmann::json> lines = ReadLines(path);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0]["msg"], "boot");
@@ -122,6 +126,7 @@ TEST(StructuredLogTest, ReopenFollowsLogrotate) {
             0);
   ASSERT_TRUE((*log)->Reopen().ok());
   (*log)->Log(LogLevel::kInfo, "after");
+  ASSERT_TRUE((*log)->Flush());
   EXPECT_EQ(ReadLines(dir + "/jcs.log.1").size(), 1u);
   std::vector<nlohmann::json> now = ReadLines(dir + "/jcs.log");
   ASSERT_EQ(now.size(), 1u);
@@ -166,6 +171,7 @@ TEST(EventLogTest, ToolCallsDenialsAlertsAndProjects) {
            signals);
   LogEvent(**log, Ev("alert.tool_failure_ratio", {{"severity", "warning"}}));
   LogEvent(**log, Ev("project.stopped", {}));
+  ASSERT_TRUE((*log)->Flush());
   std::vector<nlohmann::json> lines = ReadLines(path);
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(lines[0]["msg"], "tool.call");
