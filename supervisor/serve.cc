@@ -627,41 +627,8 @@ void Daemon::RefreshTextfile() {
 
 }  // namespace
 
-int ServeMain(const std::vector<std::string>& args) {
-  std::string config_path;
-  std::optional<std::string> log_level;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "-h" || args[i] == "--help") {
-      puts(
-          "usage: jcs serve [--config FILE] [--log-level LEVEL]\n\nRuns the "
-          "supervisor daemon.\n\n"
-          "flags:\n"
-          "  --config FILE       a jcs.proto.SupervisorConfig in protobuf\n"
-          "                      text format (proto/supervisor_config.proto)\n"
-          "                      [default: none: socket /run/jcs/jcs.sock,\n"
-          "                      state /var/lib/jcs]\n"
-          "  --log-level LEVEL   debug, info, warn or error: the structured\n"
-          "                      log's level (overrides the config's\n"
-          "                      log_level) [default: info]\n"
-          "  -h, --help          this help");
-      return 0;
-    }
-    if (args[i] == "--config" && i + 1 < args.size()) {
-      config_path = args[++i];
-    } else if (args[i].rfind("--config=", 0) == 0) {
-      config_path = args[i].substr(9);
-    } else if (args[i] == "--log-level" && i + 1 < args.size()) {
-      log_level = args[++i];
-    } else if (args[i].rfind("--log-level=", 0) == 0) {
-      log_level = args[i].substr(12);
-    } else {
-      fprintf(stderr,
-              "jcs serve: unknown argument '%s' (usage: jcs serve "
-              "[--config FILE] [--log-level LEVEL])\n",
-              args[i].c_str());
-      return kUsageError;
-    }
-  }
+int ServeMain(const std::string& config_path,
+              const std::optional<std::string>& log_level) {
   proto::SupervisorConfig config = DefaultServeConfig();
   if (!config_path.empty()) {
     std::ifstream in(config_path);

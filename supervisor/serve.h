@@ -7,14 +7,18 @@
 #ifndef JCS_SUPERVISOR_SERVE_H_
 #define JCS_SUPERVISOR_SERVE_H_
 
+#include <optional>
 #include <string>
-#include <vector>
 
 namespace jcs::supervisor {
 
 // Returns the process exit status: 0 after a drain, 2 for an invalid config or
-// command line, 1 when the daemon cannot start (socket, state directory).
-int ServeMain(const std::vector<std::string>& args);
+// --log-level, 1 when the daemon cannot start (socket, state directory).
+// `config_path` empty: the embedded default config. The command line is
+// parsed by tools/ (its flag table, ServeSpec, also makes --help, the man page
+// and the completion).
+int ServeMain(const std::string& config_path,
+              const std::optional<std::string>& log_level);
 
 }  // namespace jcs::supervisor
 

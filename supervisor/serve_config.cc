@@ -80,6 +80,32 @@ absl::Status CheckAlertExec(const std::string& field,
   return absl::OkStatus();
 }
 
+// A config writes a set of runtime options either as JSON (`json_field`, the
+// form `--options FILE` takes, read by the same function) or as the older
+// RuntimeOptions message (`proto_field`). The JSON is moved into the message,
+// so everything after this reads one form; `*written_as` is the field the
+// person wrote, for the validator's errors. The caller clears the JSON
+// afterwards, so finalizing a finalized config changes nothing.
+absl::Status ResolveOptionsJson(const std::string& proto_field,
+                                const std::string& json_field, bool has_proto,
+                                bool has_json, const std::string& json,
+                                proto::RuntimeOptions* options,
+                                std::string* written_as) {
+  *written_as = proto_field;
+  if (!has_json) return absl::OkStatus();
+  if (has_proto) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: ", proto_field, " and ", json_field,
+        " are both set: write the options once (", json_field, ")"));
+  }
+  *written_as = json_field;
+  absl::StatusOr<runtime::OptionList> parsed =
+      runtime::ParseOptionsDocument(absl::StrCat("config: ", json_field), json);
+  if (!parsed.ok()) return parsed.status();
+  *options = runtime::OptionsToProto(*parsed);
+  return absl::OkStatus();
+}
+
 absl::Status CheckAlertRouter(const proto::AlertRouter& router) {
   if (router.has_queue_capacity() &&
       (router.queue_capacity() < 1 || router.queue_capacity() > 65536)) {
@@ -278,21 +304,38 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
       config.mcp_http_max_connections() > 1024) {
     return Invalid("mcp_http_max_connections", "1 to 1024");
   }
+  // Presence is read before mutable_*() creates the message.
+  const bool has_defaults = config.has_default_options();
+  std::string defaults_field;
+  absl::Status status = ResolveOptionsJson(
+      "default_options", "default_options_json", has_defaults,
+      config.has_default_options_json(), config.default_options_json(),
+      config.mutable_default_options(), &defaults_field);
+  if (!status.ok()) return status;
+  config.clear_default_options_json();
   const runtime::OptionList defaults =
       runtime::OptionsFromProto(config.default_options());
-  absl::Status status = CheckOptions("default_options", defaults);
+  status = CheckOptions(defaults_field, defaults);
   if (!status.ok()) return status;
   for (int i = 0; i < config.projects_size(); ++i) {
-    const proto::BootProject& project = config.projects(i);
+    proto::BootProject& project = *config.mutable_projects(i);
+    const std::string field = absl::StrCat("projects[", i, "]");
     if (!AbsoluteClean(project.root())) {
-      return Invalid(absl::StrCat("projects[", i, "].root"),
-                     "an absolute path without '..'");
+      return Invalid(field + ".root", "an absolute path without '..'");
     }
+    const bool has_options = project.has_options();
+    std::string options_field;
+    status = ResolveOptionsJson(field + ".options", field + ".options_json",
+                                has_options, project.has_options_json(),
+                                project.options_json(),
+                                project.mutable_options(), &options_field);
+    if (!status.ok()) return status;
+    project.clear_options_json();
     runtime::OptionList merged = defaults;
     const runtime::OptionList own =
         runtime::OptionsFromProto(project.options());
     merged.insert(merged.end(), own.begin(), own.end());
-    status = CheckOptions(absl::StrCat("projects[", i, "].options"), merged);
+    status = CheckOptions(options_field, merged);
     if (!status.ok()) return status;
   }
   return config;

@@ -1,12 +1,16 @@
 #include "supervisor/serve_config.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime/project/value.h"
 
 namespace jcs::supervisor {
 namespace {
@@ -69,6 +73,90 @@ TEST(ServeConfigTest, ErrorsNameTheField) {
                         "\"bogus\", reason: \"unknown_option\"}"));
   EXPECT_THAT(ErrorOf("projects { root: \"tmp\" }"),
               HasSubstr("projects[0].root"));
+}
+
+// Runtime options as JSON: the same document as `--options FILE`, the same
+// values as `--opt KEY=VALUE`, the same validator.
+TEST(ServeConfigTest, DefaultOptionsJsonIsTheOptionsFileDocument) {
+  // The documented example (README, deploy/jcs.conf).
+  const std::string doc =
+      R"({"tool_timeout_ms": 30000, "tool_max_concurrency": 8})";
+  absl::StatusOr<proto::SupervisorConfig> config =
+      ParseServeConfig(absl::StrCat("default_options_json: '", doc, "'\n",
+                                    "projects { root: \"/tmp\" options_json: "
+                                    "'{\"watcher\": true}' }"),
+                       "serve.txtpb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const runtime::OptionList from_config =
+      runtime::OptionsFromProto(config->default_options());
+  EXPECT_EQ(from_config, *runtime::ParseOptionsDocument("--options f", doc));
+  EXPECT_EQ(from_config, *runtime::ParseKeyValues({"tool_timeout_ms=30000",
+                                                   "tool_max_concurrency=8"}));
+  EXPECT_EQ(runtime::OptionsFromProto(config->projects(0).options()),
+            (runtime::OptionList{{"watcher", runtime::Value::Bool(true)}}));
+  // Moved into the message: a finalized config holds one form, and
+  // finalizing it again changes nothing.
+  EXPECT_FALSE(config->has_default_options_json());
+  EXPECT_FALSE(config->projects(0).has_options_json());
+  absl::StatusOr<proto::SupervisorConfig> again = FinalizeServeConfig(*config);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->DebugString(), config->DebugString());
+  // The older form gives the same options.
+  absl::StatusOr<proto::SupervisorConfig> old = ParseServeConfig(
+      "default_options { options { key: \"tool_timeout_ms\" value { "
+      "int_value: 30000 } } options { key: \"tool_max_concurrency\" value { "
+      "int_value: 8 } } }",
+      "serve.txtpb");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(runtime::OptionsFromProto(old->default_options()), from_config);
+}
+
+TEST(ServeConfigTest, DefaultOptionsJsonErrorsNameTheFieldAndTheKey) {
+  EXPECT_EQ(ErrorOf(R"(default_options_json: '{"tool_timeout_ms": -1}')"),
+            "serve.txtpb: config: default_options_json: "
+            "invalid_runtime_opt{key: \"tool_timeout_ms\", reason: "
+            "\"expected_positive_integer\"}");
+  EXPECT_THAT(ErrorOf(R"(default_options_json: '{"tool_timeout": 5}')"),
+              HasSubstr("config: default_options_json: invalid_runtime_opt{"
+                        "key: \"tool_timeout\", reason: \"unknown_option\""));
+  EXPECT_THAT(ErrorOf("default_options_json: '{\"tool_timeout_ms\": }'"),
+              HasSubstr("config: default_options_json: invalid JSON at line 1, "
+                        "column 21: "));
+  EXPECT_THAT(ErrorOf("default_options_json: '[1]'"),
+              HasSubstr("config: default_options_json: options: expected a "
+                        "JSON object"));
+  EXPECT_THAT(
+      ErrorOf("projects { root: \"/tmp\" options_json: '{\"bogus\": 1}' }"),
+      HasSubstr("config: projects[0].options_json: invalid_runtime_opt{key: "
+                "\"bogus\", reason: \"unknown_option\"}"));
+  // One form per set of options: both would leave it unclear which wins.
+  EXPECT_EQ(
+      ErrorOf("default_options_json: '{}' default_options { options { key: "
+              "\"watcher\" value { bool_value: true } } }"),
+      "serve.txtpb: config: default_options and default_options_json are "
+      "both set: write the options once (default_options_json)");
+  EXPECT_THAT(ErrorOf("projects { root: \"/tmp\" options_json: '{}' options "
+                      "{ } }"),
+              HasSubstr("config: projects[0].options and "
+                        "projects[0].options_json are both set"));
+}
+
+// The image's config writes its default options in the documented form.
+TEST(ServeConfigTest, ImageConfigParses) {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  ASSERT_NE(srcdir, nullptr);
+  std::ifstream in(absl::StrCat(srcdir, "/jcs/deploy/jcs.conf"));
+  ASSERT_TRUE(in.good());
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_THAT(text.str(), HasSubstr("default_options_json: '{"));
+  absl::StatusOr<proto::SupervisorConfig> config =
+      ParseServeConfig(text.str(), "jcs.conf");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(
+      runtime::OptionsFromProto(config->default_options()),
+      *runtime::ParseOptionsDocument(
+          "doc", R"({"tool_timeout_ms": 30000, "tool_max_concurrency": 8})"));
 }
 
 TEST(ServeConfigTest, AlertRouterSinksAreValidatedAndConverted) {

@@ -58,6 +58,11 @@ grep -qx 'ENTRYPOINT \["jcs", "serve"\]' "$dockerfile" || fail "Dockerfile: ENTR
 grep -qx 'STOPSIGNAL SIGTERM' "$dockerfile" || fail "Dockerfile: no STOPSIGNAL SIGTERM"
 grep -q 'CMD \["jcs", "ping"' "$dockerfile" || fail "Dockerfile: HEALTHCHECK is not jcs ping"
 grep -q '^VOLUME \["/run/jcs", "/var/lib/jcs"\]' "$dockerfile" || fail "Dockerfile: socket/state volumes"
+for installed in "docs/man/jcs.1 /usr/share/man/man1/jcs.1" \
+  "docs/completion/jcs.bash /usr/share/bash-completion/completions/jcs" \
+  "docs/completion/_jcs /usr/share/zsh/vendor-completions/_jcs"; do
+  grep -qx "COPY ${installed}" "$dockerfile" || fail "Dockerfile: does not install ${installed%% *}"
+done
 
 if ((failures > 0)); then
   echo "$failures failure(s)" >&2

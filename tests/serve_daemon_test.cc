@@ -63,6 +63,20 @@ TEST(ServeDaemonTest, ConfigErrorsExit2WithOneLineNamingTheField) {
        "default_options { options { key: \"no_such_option\" value { "
        "bool_value: true } } }\n",
        {"default_options", "no_such_option", "unknown_option"}},
+      {"default_options_json",
+       "default_options_json: '{\"tool_timeout_ms\": -1}'\n",
+       {"config: default_options_json: invalid_runtime_opt", "tool_timeout_ms",
+        "expected_positive_integer"}},
+      {"default_options_json_syntax",
+       "default_options_json: '{\"tool_timeout_ms\": 5,}'\n",
+       {"config: default_options_json: invalid JSON at line 1, column"}},
+      {"default_options_both",
+       "default_options_json: '{}'\ndefault_options { }\n",
+       {"default_options and default_options_json are both set"}},
+      {"boot_options_json",
+       absl::StrCat("projects { root: \"", root,
+                    "\" options_json: '{\"allow_tools\": 3}' }\n"),
+       {"projects[0].options_json", "allow_tools", "expected_list_of_strings"}},
       {"boot_option",
        absl::StrCat("projects { root: \"", root,
                     "\" options { options { key: \"allow_tools\" value { "
@@ -230,16 +244,17 @@ TEST(ServeDaemonTest, BootProjectsAppearInProjectList) {
   const std::string root_a = roots.MakeOwnedDir("a");
   const std::string root_b = roots.MakeDir("b");  // root's: run_as below
   const std::string root_c = roots.MakeOwnedDir("c");
+  // The defaults and boot-c's options as JSON (the `--options FILE` form),
+  // boot-a's in the older message form: both merge the same way.
   Daemon daemon(absl::StrCat(
-      "default_options { options { key: \"tool_timeout_ms\" value { "
-      "int_value: 111 } } }\n",
+      "default_options_json: '{\"tool_timeout_ms\": 111}'\n",
       "projects { root: \"", root_a,
       "\" project_id: \"boot-a\" data_dir: \"state-a\" options { options { "
       "key: \"watcher\" value { bool_value: true } } } }\n",
       "projects { root: \"", root_b, "\" run_as_uid: 1234 }\n",
       "projects { root: \"", root_c,
-      "\" project_id: \"boot-c\" options { options { key: "
-      "\"tool_timeout_ms\" value { int_value: 222 } } } }\n"));
+      "\" project_id: \"boot-c\" options_json: '{\"tool_timeout_ms\": 222}' "
+      "}\n"));
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
 
   const RunResult list =

@@ -19,6 +19,8 @@ namespace {
 constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
 const char* const kTypes[] = {"skill", "command", "workflow", "skill_graph"};
 
+}  // namespace
+
 const std::vector<CommandSpec>& AssetSpecs() {
   static const auto* specs = new std::vector<CommandSpec>{
       {"assets list",
@@ -44,6 +46,8 @@ const std::vector<CommandSpec>& AssetSpecs() {
   };
   return *specs;
 }
+
+namespace {
 
 // Asset names and paths come from the project's files: control characters
 // would drive the terminal.

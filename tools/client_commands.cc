@@ -18,6 +18,8 @@ namespace {
 
 constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
 
+}  // namespace
+
 const CommandSpec& DiagnosticsSpec() {
   static const auto* spec = new CommandSpec{
       "diagnostics",
@@ -62,6 +64,8 @@ const CommandSpec& VersionSpec() {
       {SocketFlag(), JsonFlag("print {\"client\": ..., \"daemon\": ...}")}};
   return *spec;
 }
+
+namespace {
 
 absl::StatusOr<proto::PingResponse> Ping(const std::string& socket,
                                          absl::Duration timeout) {

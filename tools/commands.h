@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/flags.h"
+
 namespace jcs::tools {
 
 int RunCommand(const std::vector<std::string>& args);
@@ -34,6 +36,26 @@ int McpCommand(const std::vector<std::string>& args);
 // `jcs bench [--projects N] [--conversations N] [--events N] ...`: the load
 // harness; exit 0 when every event and projection check passed.
 int BenchCommand(const std::vector<std::string>& args);
+
+// `jcs serve [--config FILE] [--log-level LEVEL]`: the daemon
+// (supervisor/serve.h), its flags read from ServeSpec().
+int ServeCommand(const std::vector<std::string>& args);
+
+// Each command's flag table: its parser, its --help, the man page and the
+// shell completion all read these (tools/command_table.h lists them all).
+const CommandSpec& DoctorSpec();
+const CommandSpec& ServeSpec();
+const std::vector<CommandSpec>& ProjectSpecs();
+const std::vector<CommandSpec>& ToolSpecs();
+const std::vector<CommandSpec>& ConversationSpecs();
+const std::vector<CommandSpec>& AssetSpecs();
+const CommandSpec& DiagnosticsSpec();
+const CommandSpec& TimelineSpec();
+const CommandSpec& EventsSpec();
+const CommandSpec& McpSpec();
+const CommandSpec& MetricsSpec();
+const CommandSpec& PingSpec();
+const CommandSpec& VersionSpec();
 
 }  // namespace jcs::tools
 

@@ -49,7 +49,9 @@ const FlagSpec kAsync = {"--async", "", "off",
 const FlagSpec kTimeout = {"--timeout-ms", "N", "the daemon's",
                            "how long to wait for it to settle"};
 
-const std::vector<CommandSpec>& Specs() {
+}  // namespace
+
+const std::vector<CommandSpec>& ConversationSpecs() {
   static const auto* specs = new std::vector<CommandSpec>{
       {"conversation start", "PROJECT",
        "Starts a conversation; prints {\"conversation_id\": ID}.",
@@ -90,6 +92,8 @@ const std::vector<CommandSpec>& Specs() {
   };
   return *specs;
 }
+
+namespace {
 
 const CommandSpec* current_spec = nullptr;
 
@@ -177,7 +181,7 @@ int Watch(ControlClient& client, const Flags& flags) {
 int ConversationCommand(const std::vector<std::string>& args) {
   int exit_code = 0;
   const CommandSpec* spec =
-      PickSubcommand("conversation", Specs(), args, &exit_code);
+      PickSubcommand("conversation", ConversationSpecs(), args, &exit_code);
   if (spec == nullptr) return exit_code;
   current_spec = spec;
   const std::string sub = args[0];

@@ -11,7 +11,7 @@
 
 namespace jcs::tools {
 
-int DoctorCommand(const std::vector<std::string>& args) {
+const CommandSpec& DoctorSpec() {
   static const auto* spec = new CommandSpec{
       "doctor",
       "",
@@ -22,6 +22,11 @@ int DoctorCommand(const std::vector<std::string>& args) {
         "where project_quota (the disk_quota_bytes/disk_quota_inodes "
         "budget) is probed"},
        JsonFlag("print the layers as JSON")}};
+  return *spec;
+}
+
+int DoctorCommand(const std::vector<std::string>& args) {
+  const CommandSpec* spec = &DoctorSpec();
   int exit_code = 0;
   std::optional<ParsedFlags> flags = ParseOrExit(*spec, args, &exit_code);
   if (!flags.has_value()) return exit_code;

@@ -4,46 +4,21 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/serve.h"
+#include "tools/command_table.h"
 #include "tools/commands.h"
 
 namespace {
 
-constexpr char kUsage[] =
-    "usage: jcs COMMAND [ARGS...]   (jcs COMMAND --help: its flags)\n\n"
-    "commands:\n"
-    "  run           run one program in a hardened jail\n"
-    "  doctor        report which jail layers this host can enforce\n"
-    "  serve         run the supervisor daemon\n"
-    "  project       start|stop|list projects on the daemon\n"
-    "  tool          list|run|cancel|result a project's tools\n"
-    "  conversation  start|stop|send|cancel|resume|signal|state|watch\n"
-    "                conversations\n"
-    "  assets        list|get|search|reload a project's assets\n"
-    "  diagnostics   a project's diagnostics\n"
-    "  timeline      a conversation's incident timeline\n"
-    "  events        stream a project's events as JSON lines\n"
-    "  mcp           serve a project's tools to an agent host over MCP\n"
-    "                (stdio)\n"
-    "  metrics       the daemon's metrics (Prometheus text format)\n"
-    "  ping          exit 0 when the daemon answers (health checks)\n"
-    "  bench         the load harness: projects x conversations x events\n"
-    "                through the daemon, latency and throughput\n"
-    "  version       jcs's version and the daemon's (also --version)\n\n"
-    "Runtime options: docs/runtime-options.md.\n";
+// The command list is generated from the same table as the man page; only
+// when printed (jcs run starts once per jailed call).
+std::string Usage() {
+  return jcs::tools::FormatCommandList(jcs::tools::AllCommands());
+}
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    fputs(kUsage, stderr);
-    return 2;
-  }
-  const std::string command = argv[1];
-  std::vector<std::string> args(argv + 2, argv + argc);
+int Dispatch(const std::string& command, std::vector<std::string> args) {
   if (command == "run") return jcs::tools::RunCommand(args);
   if (command == "doctor") return jcs::tools::DoctorCommand(args);
-  if (command == "serve") return jcs::supervisor::ServeMain(args);
+  if (command == "serve") return jcs::tools::ServeCommand(args);
   if (command == "project") return jcs::tools::ProjectCommand(args);
   if (command == "diagnostics") return jcs::tools::DiagnosticsCommand(args);
   if (command == "tool") return jcs::tools::ToolCommand(args);
@@ -60,10 +35,32 @@ int main(int argc, char** argv) {
   if (command == "version" || command == "--version" || command == "-V") {
     return jcs::tools::VersionCommand(args);
   }
-  if (command == "-h" || command == "--help" || command == "help") {
-    fputs(kUsage, stdout);
+  if (command == "help") {
+    // `jcs help COMMAND [SUB]` is `jcs COMMAND [SUB] --help`.
+    if (!args.empty() && args[0].rfind('-', 0) != 0) {
+      const std::string target = args[0];
+      args.erase(args.begin());
+      if (target == "help") return jcs::tools::HelpCommand({"--help"});
+      args.push_back("--help");
+      return Dispatch(target, std::move(args));
+    }
+    return jcs::tools::HelpCommand(args);
+  }
+  if (command == "-h" || command == "--help") {
+    fputs(Usage().c_str(), stdout);
     return 0;
   }
-  fprintf(stderr, "jcs: unknown command '%s'\n%s", command.c_str(), kUsage);
+  fprintf(stderr, "jcs: unknown command '%s'\n%s", command.c_str(),
+          Usage().c_str());
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fputs(Usage().c_str(), stderr);
+    return 2;
+  }
+  return Dispatch(argv[1], std::vector<std::string>(argv + 2, argv + argc));
 }

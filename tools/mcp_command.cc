@@ -38,6 +38,8 @@ using nlohmann::json;
 
 constexpr auto kReplace = json::error_handler_t::replace;
 
+}  // namespace
+
 const CommandSpec& McpSpec() {
   static const auto* spec = new CommandSpec{
       "mcp",
@@ -61,6 +63,8 @@ const CommandSpec& McpSpec() {
         "with --root: the state directory, relative to the root"}}};
   return *spec;
 }
+
+namespace {
 
 // One control connection per operation: calls run on their own threads and
 // a connection answers one request at a time.

@@ -9,8 +9,6 @@
 #include "tools/control_client.h"
 
 namespace jcs::tools {
-namespace {
-
 const CommandSpec& MetricsSpec() {
   static const auto* spec = new CommandSpec{
       "metrics",
@@ -23,8 +21,6 @@ const CommandSpec& MetricsSpec() {
       {SocketFlag()}};
   return *spec;
 }
-
-}  // namespace
 
 int MetricsCommand(const std::vector<std::string>& args) {
   const CommandSpec& spec = MetricsSpec();

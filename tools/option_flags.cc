@@ -6,8 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
-#include "tools/client_common.h"
+#include "runtime/project/value.h"
 
 namespace jcs::tools {
 
@@ -20,15 +19,10 @@ absl::StatusOr<runtime::OptionList> GatherOptions(const ParsedFlags& flags) {
     }
     std::stringstream text;
     text << in.rdbuf();
-    absl::StatusOr<nlohmann::json> syntax =
-        ParseJsonText("--options " + file, text.str());
-    if (!syntax.ok()) return syntax.status();
+    // The same reader as the daemon config's default_options_json.
     absl::StatusOr<runtime::OptionList> parsed =
-        runtime::ParseOptionsJson(text.str());
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--options ", file, ": ", parsed.status().message()));
-    }
+        runtime::ParseOptionsDocument("--options " + file, text.str());
+    if (!parsed.ok()) return parsed.status();
     options = *std::move(parsed);
   }
   absl::StatusOr<runtime::OptionList> cli =

@@ -19,8 +19,6 @@
 #include "tools/option_flags.h"
 
 namespace jcs::tools {
-namespace {
-
 const std::vector<CommandSpec>& ProjectSpecs() {
   static const auto* specs = new std::vector<CommandSpec>{
       {"project start",
@@ -52,6 +50,8 @@ const std::vector<CommandSpec>& ProjectSpecs() {
   };
   return *specs;
 }
+
+namespace {
 
 // "UID" or "UID:GID" (decimal) into the request; false on anything else.
 bool ParseRunAs(const std::string& text, proto::StartProjectRequest* start) {

@@ -17,9 +17,7 @@
 #include "tools/control_client.h"
 
 namespace jcs::tools {
-namespace {
-
-const CommandSpec& Spec() {
+const CommandSpec& TimelineSpec() {
   static const auto* spec = new CommandSpec{
       "timeline",
       "PROJECT CONVERSATION",
@@ -33,9 +31,13 @@ const CommandSpec& Spec() {
   return *spec;
 }
 
+namespace {
+
 constexpr size_t kMaxDetail = 100;
 
-int Usage(const std::string& error) { return UsageError(Spec(), error); }
+int Usage(const std::string& error) {
+  return UsageError(TimelineSpec(), error);
+}
 
 // Payload text is whatever a model, a tool or a user put there: control
 // characters (terminal escapes, newlines that forge rows) print as '?'.
@@ -100,7 +102,8 @@ std::string Detail(const nlohmann::json& entry) {
 
 int TimelineCommand(const std::vector<std::string>& args) {
   int exit_code = 0;
-  std::optional<ParsedFlags> flags = ParseOrExit(Spec(), args, &exit_code);
+  std::optional<ParsedFlags> flags =
+      ParseOrExit(TimelineSpec(), args, &exit_code);
   if (!flags.has_value()) return exit_code;
   const std::string socket = flags->Get("--socket", DefaultSocket());
   const std::string correlation = flags->Get("--correlation-id");

@@ -15,6 +15,8 @@ namespace {
 
 constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
 
+}  // namespace
+
 const std::vector<CommandSpec>& ToolSpecs() {
   static const auto* specs = new std::vector<CommandSpec>{
       {"tool list",
@@ -55,6 +57,8 @@ const std::vector<CommandSpec>& ToolSpecs() {
   };
   return *specs;
 }
+
+namespace {
 
 std::string TypeText(const nlohmann::json& schema) {
   if (!schema.is_object()) return "any";

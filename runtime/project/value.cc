@@ -1,5 +1,6 @@
 #include "runtime/project/value.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -49,6 +50,20 @@ Value FromAnyJson(const Json& json) {
       break;
   }
   return Value::Null();
+}
+
+// The members of an options document, in file order.
+absl::StatusOr<OptionList> OptionsFromJsonObject(
+    const nlohmann::ordered_json& json) {
+  if (!json.is_object()) {
+    return absl::InvalidArgumentError(
+        "options: expected a JSON object of option keys and values");
+  }
+  OptionList options;
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    options.emplace_back(it.key(), FromAnyJson(it.value()));
+  }
+  return options;
 }
 
 }  // namespace
@@ -126,13 +141,39 @@ absl::StatusOr<OptionList> ParseOptionsJson(absl::string_view text) {
   if (json.is_discarded()) {
     return absl::InvalidArgumentError("options: malformed JSON");
   }
-  if (!json.is_object()) {
+  return OptionsFromJsonObject(json);
+}
+
+absl::StatusOr<OptionList> ParseOptionsDocument(absl::string_view source,
+                                                absl::string_view text) {
+  nlohmann::ordered_json json;
+  try {
+    json = nlohmann::ordered_json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.byte: the 1-based offset of the byte the parser stopped at.
+    const size_t stop = e.byte == 0 ? 0 : std::min(e.byte - 1, text.size());
+    size_t line = 1;
+    size_t line_start = 0;
+    for (size_t i = 0; i < stop; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        line_start = i + 1;
+      }
+    }
+    // nlohmann's text: "[json.exception.parse_error.101] parse error at
+    // line L, column C: REASON"; keep only REASON.
+    std::string reason = e.what();
+    if (const size_t colon = reason.find(": "); colon != std::string::npos) {
+      reason = reason.substr(colon + 2);
+    }
     return absl::InvalidArgumentError(
-        "options: expected a JSON object of option keys and values");
+        absl::StrCat(source, ": invalid JSON at line ", line, ", column ",
+                     stop - line_start + 1, ": ", reason));
   }
-  OptionList options;
-  for (auto it = json.begin(); it != json.end(); ++it) {
-    options.emplace_back(it.key(), FromAnyJson(it.value()));
+  absl::StatusOr<OptionList> options = OptionsFromJsonObject(json);
+  if (!options.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", options.status().message()));
   }
   return options;
 }

@@ -104,6 +104,13 @@ absl::StatusOr<Value> ParseJson(absl::string_view text);
 // Parses an options document: a JSON object whose members are options, kept
 // in file order. InvalidArgument when the text is not JSON or not an object.
 absl::StatusOr<OptionList> ParseOptionsJson(absl::string_view text);
+// The one reader of an options document wherever a person writes one:
+// `--options FILE` and the supervisor config's default_options_json and
+// projects[].options_json. ParseOptionsJson, with every error prefixed by
+// `source` (the flag and file, or the config field) and a syntax error's
+// line and column: "SOURCE: invalid JSON at line 3, column 7: REASON".
+absl::StatusOr<OptionList> ParseOptionsDocument(absl::string_view source,
+                                                absl::string_view text);
 
 // ---- KEY=VALUE (the CLI's --opt) ----
 // Splits at the first '='. KEY is taken verbatim (no trimming). VALUE is

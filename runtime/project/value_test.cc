@@ -79,6 +79,27 @@ TEST(ValueTest, ParseOptionsJsonKeepsFileOrder) {
   EXPECT_FALSE(ParseOptionsJson("{nope").ok());
 }
 
+TEST(ValueTest, ParseOptionsDocumentNamesTheSourceLineAndColumn) {
+  absl::StatusOr<OptionList> options = ParseOptionsDocument(
+      "config: default_options_json", R"({"tool_timeout_ms": 5000})");
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(*options, (OptionList{{"tool_timeout_ms", Value::Int(5000)}}));
+  // The same document as ParseOptionsJson reads.
+  EXPECT_EQ(*options, *ParseOptionsJson(R"({"tool_timeout_ms": 5000})"));
+
+  absl::StatusOr<OptionList> syntax =
+      ParseOptionsDocument("--options o.json", "{\n  \"a\": 1,\n  \"b\" 2\n}");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_THAT(std::string(syntax.status().message()),
+              ::testing::StartsWith(
+                  "--options o.json: invalid JSON at line 3, column 7: "));
+  absl::StatusOr<OptionList> list = ParseOptionsDocument("src", "[1, 2]");
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().message(),
+            "src: options: expected a JSON object of option keys and values");
+  EXPECT_FALSE(ParseOptionsDocument("src", "").ok());
+}
+
 struct KeyValueCase {
   std::string arg;
   std::string key;
