@@ -266,6 +266,7 @@ t = termios.tcgetattr(0)
 t[3] &= ~termios.ICANON
 termios.tcsetattr(0, termios.TCSANOW, t)
 pending = bool(select.select([0], [], [], 0.3)[0])
+print()  # the JSON on a line of its own even after an injected echo
 print(json.dumps({'tiocsti': sti, 'tioclinux': linux, 'pending': pending}))
 )PY";
   TtyJcs jcs(project, Python(code));
