@@ -20,8 +20,7 @@ namespace jcs::jail {
 namespace {
 
 absl::Status Errno(absl::string_view what) {
-  return absl::InternalError(
-      absl::StrCat("tty: ", what, ": ", strerror(errno)));
+  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
 }
 
 int64_t NowMs() {

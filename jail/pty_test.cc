@@ -2,7 +2,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -93,6 +96,32 @@ TEST(PtyTest, RawModeIsUndoneAtTheEnd) {
   EXPECT_EQ(after.c_iflag, before.c_iflag);
   EXPECT_EQ(after.c_oflag, before.c_oflag);
   EXPECT_EQ(after.c_cflag, before.c_cflag);
+  close(pty->master);
+  close(pty->slave);
+}
+
+TEST(PtyTest, RawModeIsUndoneWhenTheProcessCrashes) {
+  absl::StatusOr<Pty> pty = OpenPty();
+  ASSERT_TRUE(pty.ok()) << pty.status();
+  struct termios before;
+  ASSERT_EQ(tcgetattr(pty->slave, &before), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    absl::StatusOr<std::unique_ptr<RawTerminal>> raw =
+        RawTerminal::Enter(pty->slave);
+    if (!raw.ok()) _exit(1);
+    abort();  // no destructor runs: only the signal handler can restore
+  }
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << status;
+  EXPECT_EQ(WTERMSIG(status), SIGABRT);
+  struct termios after;
+  ASSERT_EQ(tcgetattr(pty->slave, &after), 0);
+  EXPECT_EQ(after.c_lflag, before.c_lflag);
+  EXPECT_EQ(after.c_iflag, before.c_iflag);
+  EXPECT_EQ(after.c_oflag, before.c_oflag);
   close(pty->master);
   close(pty->slave);
 }

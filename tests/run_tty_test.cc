@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <regex>
 #include <string>
 #include <vector>
@@ -74,7 +75,6 @@ class TtyJcs {
       _exit(127);
     }
     EXPECT_GT(pid_, 0);
-    start_s_ = NowSeconds();
   }
   ~TtyJcs() {
     if (pid_ > 0 && !reaped_) {
@@ -146,7 +146,6 @@ class TtyJcs {
   int slave_ = -1;
   pid_t pid_ = -1;
   bool reaped_ = false;
-  double start_s_ = 0;
   struct termios before_ = {};
   std::string out_;
   size_t seen_ = 0;
@@ -157,12 +156,15 @@ TEST(RunTty, APtsOfItsOwnWithTheSizeAndOnlyTerm) {
   TtyJcs jcs(project,
              {"/bin/sh", "-c",
               "tty; stty size; env | grep -c JCS_TTY_SECRET; echo "
-              "\"term=$TERM\"; exit 3"},
+              "\"term=$TERM\"; echo via-dev-tty >/dev/tty; "
+              "[ -e /dev/ptmx ] || echo no-ptmx; ls /dev/pts | wc -l; exit 3"},
              {"TERM=xterm-256color", "JCS_TTY_SECRET=1"});
   EXPECT_EQ(jcs.Wait(), 3) << jcs.out();
   EXPECT_TRUE(std::regex_search(jcs.out(), std::regex("^/dev/pts/[0-9]+\r\n")))
       << jcs.out();
-  EXPECT_NE(jcs.out().find("\r\n30 90\r\n0\r\nterm=xterm-256color\r\n"),
+  // The one pts node and /dev/tty (the controlling terminal), nothing more.
+  EXPECT_NE(jcs.out().find("\r\n30 90\r\n0\r\nterm=xterm-256color\r\n"
+                           "via-dev-tty\r\nno-ptmx\r\n1\r\n"),
             std::string::npos)
       << jcs.out();
   EXPECT_TRUE(SameTermios(jcs.Termios(), jcs.before()));
