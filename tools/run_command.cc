@@ -142,8 +142,7 @@ absl::Status StartTty(TtySession* tty) {
   tty->slave_path = pty->slave_path;
   absl::StatusOr<std::unique_ptr<jail::PtyRelay>> relay = jail::PtyRelay::Start(
       pty->master, STDIN_FILENO, STDOUT_FILENO, stdin_tty);
-  if (!relay.ok()) {
-    close(pty->master);
+  if (!relay.ok()) {  // the relay closed the master it was given
     close(pty->slave);
     tty->stdio = {};
     return relay.status();
