@@ -493,6 +493,12 @@ int LockDown(const ChildContext& ctx, const char* cwd) {
 
 [[noreturn]] void ProgramMain(const ProgramSpec& spec) {
   DupStdio(spec);
+  if (spec.ctx->tty) {
+    // The init is the jail's session leader; the program leads its own
+    // session, whose controlling terminal is the pty slave on its stdin.
+    if (setsid() < 0) Fail("tty", "setsid", errno);
+    if (ioctl(0, TIOCSCTTY, 0) != 0) Fail("tty", "ioctl(TIOCSCTTY)", errno);
+  }
   ReadyAndExec(spec, LockDown(*spec.ctx, spec.cwd));
 }
 

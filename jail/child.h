@@ -66,6 +66,10 @@ struct ChildContext {
   // A warm jail: once built, the init waits for a kRun message with the
   // command (argv, env, cwd, stdio) instead of starting argv/envp/cwd above.
   bool warm = false;
+  // `jcs run --tty`: stdio is the slave of a pseudo-terminal the supervisor
+  // allocated; the program's process starts a new session with it as its
+  // controlling terminal (job control, Ctrl-C through the line discipline).
+  bool tty = false;
   int egress_port = 3128;
   std::string hostname;
   uid_t uid = 65534;

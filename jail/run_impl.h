@@ -51,7 +51,7 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
  public:
   Impl(runtime::EventLoop* loop, const proto::JailSpec& spec,
        std::vector<std::string> warnings, JailStdio stdio, JailRun::Done done,
-       JailRun::OnEgressDenied on_denied)
+       JailRun::OnEgressDenied on_denied, std::string tty = "")
       : loop_(loop),
         spec_(spec),
         done_(std::move(done)),
@@ -62,6 +62,7 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
     ctx_.stdio[0] = stdio.in;
     ctx_.stdio[1] = stdio.out;
     ctx_.stdio[2] = stdio.err;
+    tty_ = std::move(tty);
   }
   ~Impl() { CloseFds(); }
 
@@ -96,6 +97,8 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   }
   bool Prepare();
   bool PrepareEgress();
+  // --tty: the pty slave and /dev/tty in the jail's /dev.
+  bool PrepareTty();
   void StopEgress();
   bool Clone();
   // False with *zygote_gone set when the zygote cannot be reached.
@@ -159,6 +162,7 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   std::string v2_error_;  // why cgroup v2 was not used (auto mode)
   const SeccompPolicy* policy_ = nullptr;
   ChildContext ctx_;
+  std::string tty_;    // JailStdio::tty
   int sync_fd_ = -1;   // supervisor end
   int child_fd_ = -1;  // jail end (closed after clone)
   int pidfd_ = -1;

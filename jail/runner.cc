@@ -412,9 +412,11 @@ std::unique_ptr<JailRun> JailRun::Start(runtime::EventLoop* loop,
                                         const proto::JailSpec& spec,
                                         std::vector<std::string> warnings,
                                         JailStdio stdio, Done done,
-                                        OnEgressDenied on_denied) {
+                                        OnEgressDenied on_denied,
+                                        std::string tty) {
   auto impl = std::make_shared<Impl>(loop, spec, std::move(warnings), stdio,
-                                     std::move(done), std::move(on_denied));
+                                     std::move(done), std::move(on_denied),
+                                     std::move(tty));
   impl->Start();
   return std::unique_ptr<JailRun>(new JailRun(std::move(impl)));
 }
@@ -461,7 +463,20 @@ void JailRun::Kill() {
 bool JailRun::finished() const { return impl_->finished(); }
 
 RunResult RunJail(const proto::JailSpec& spec,
-                  const std::vector<std::string>& warnings) {
+                  const std::vector<std::string>& warnings, JailStdio stdio,
+                  std::string tty) {
+  // The caller's copies of the jail-side ends, closed once the jail holds
+  // its own (or on every early return).
+  std::vector<int> owned;
+  for (int fd : {stdio.in, stdio.out, stdio.err}) {
+    if (fd >= 0 && std::find(owned.begin(), owned.end(), fd) == owned.end()) {
+      owned.push_back(fd);
+    }
+  }
+  const auto close_owned = [&owned] {
+    for (int fd : owned) close(fd);
+    owned.clear();
+  };
   RunResult result;
   sigset_t mask, old_mask;
   sigemptyset(&mask);
@@ -481,15 +496,19 @@ RunResult RunJail(const proto::JailSpec& spec,
                    : absl::StrCat("supervisor: signalfd: ", ErrnoText(errno));
     if (signal_fd >= 0) close(signal_fd);
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    close_owned();
     return result;
   }
   bool finished = false;
-  std::unique_ptr<JailRun> run = JailRun::Start(loop->get(), spec, warnings,
-                                                JailStdio{}, [&](RunResult r) {
-                                                  result = std::move(r);
-                                                  finished = true;
-                                                  (*loop)->Stop();
-                                                });
+  std::unique_ptr<JailRun> run = JailRun::Start(
+      loop->get(), spec, warnings, stdio,
+      [&](RunResult r) {
+        result = std::move(r);
+        finished = true;
+        (*loop)->Stop();
+      },
+      nullptr, std::move(tty));
+  close_owned();
   int signals_received = 0;
   std::function<void()> arm_signals = [&] {
     (void)(*loop)->PollMultishot(signal_fd, POLLIN, [&](int res, bool more) {

@@ -115,12 +115,17 @@ class JailRun {
   // Each refusal of the egress proxy, as it happens (on the loop thread).
   using OnEgressDenied = std::function<void(const EgressDenialRecord&)>;
 
-  // `spec` must come from Finalize().
+  // `spec` must come from Finalize(). `tty` (`jcs run --tty`): the stdio
+  // fds are the slave of a pseudo-terminal whose host path ("/dev/pts/3")
+  // this is; the node is bound at the same path in the jail's /dev (so
+  // ttyname() finds it), with /dev/tty, and the program's process makes it
+  // its controlling terminal.
   static std::unique_ptr<JailRun> Start(runtime::EventLoop* loop,
                                         const proto::JailSpec& spec,
                                         std::vector<std::string> warnings,
                                         JailStdio stdio, Done done,
-                                        OnEgressDenied on_denied = nullptr);
+                                        OnEgressDenied on_denied = nullptr,
+                                        std::string tty = "");
   // A warm jail: built now (off the loop, on a launcher thread that lives as
   // long as the process), its init waiting for Launch() with the command.
   // `spec` (from Finalize) fixes everything but argv, env, cwd and the
@@ -189,8 +194,12 @@ void StopJailTeardowns();
 // the run at once). `spec` must come from Finalize(). Never throws; every
 // failure is a kSetupError result with `error` set. `warnings` from Finalize
 // are carried into the result.
+// `stdio`: the program's stdio instead of the caller's own (fds >= 0 are
+// closed by RunJail once the jail holds its copies); `tty` as for
+// JailRun::Start.
 RunResult RunJail(const proto::JailSpec& spec,
-                  const std::vector<std::string>& warnings);
+                  const std::vector<std::string>& warnings,
+                  JailStdio stdio = {}, std::string tty = "");
 
 }  // namespace jcs::jail
 

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "jail/cgroup.h"
 #include "jail/child.h"
@@ -84,6 +85,36 @@ CgroupOptions CgroupOptionsFor(const proto::JailSpec& spec) {
 
 }  // namespace
 
+bool JailRun::Impl::PrepareTty() {
+  if (warm_) {
+    SetupError("tty: a warm jail cannot take a terminal");
+    return false;
+  }
+  // Only this one slave node: never the host's /dev/pts or /dev/ptmx, which
+  // would reach every other terminal of the host.
+  for (const std::string& path : {tty_, std::string("/dev/tty")}) {
+    struct stat st;
+    if (!absl::StartsWith(path, "/dev/") || stat(path.c_str(), &st) != 0 ||
+        !S_ISCHR(st.st_mode)) {
+      SetupError(
+          absl::StrCat("tty: ", path, " is missing or not a character device"));
+      return false;
+    }
+    ChildBind bind;
+    bind.source = path;
+    bind.target = path.substr(1);
+    bind.read_only = false;
+    bind.is_dir = false;
+    bind.device = true;
+    bind.check_identity = true;
+    bind.dev = st.st_dev;
+    bind.ino = st.st_ino;
+    ctx_.binds.push_back(std::move(bind));
+  }
+  ctx_.tty = true;
+  return true;
+}
+
 bool JailRun::Impl::Prepare() {
   if (geteuid() != 0) {
     SetupError(
@@ -110,6 +141,7 @@ bool JailRun::Impl::Prepare() {
     return false;
   }
   if (ctx_.egress && !PrepareEgress()) return false;
+  if (!tty_.empty() && !PrepareTty()) return false;
   AddStep("plan", RunNowUs() - t);
 
   // cgroup v2 must exist before clone (CLONE_INTO_CGROUP). The v1 fallback is

@@ -44,6 +44,7 @@ enum class FlagKind {
   // Not JailSpec fields: how `jcs run` itself reports (RunInvocation).
   kQuiet,
   kReportFd,
+  kTty,
 };
 
 struct Flag {
@@ -125,6 +126,9 @@ constexpr Flag kFlags[] = {
     {"report-fd", FlagKind::kReportFd, false, "N",
      "write the JSON report to inherited descriptor N (checked before the "
      "run, never passed into the jail)"},
+    {"tty", FlagKind::kTty, false, "",
+     "-t: a new pseudo-terminal for the program (its stdin, stdout, stderr "
+     "and controlling terminal), relayed to this one; TERM passed"},
 };
 
 const Flag* FindFlag(absl::string_view name) {
@@ -347,6 +351,7 @@ absl::Status ApplyFlag(const Flag& flag, absl::string_view value,
       return absl::OkStatus();
     case FlagKind::kQuiet:
     case FlagKind::kReportFd:
+    case FlagKind::kTty:
       return absl::InternalError(what + ": not a JailSpec field");
     case FlagKind::kLandlock:
       if (value == "best-effort") {
@@ -502,8 +507,8 @@ absl::StatusOr<RunInvocation> ParseRunArgs(
       inv.help = true;
       return inv;
     }
-    if (arg == "-q") {
-      inv.quiet = true;
+    if (arg == "-q" || arg == "-t") {
+      (arg == "-q" ? inv.quiet : inv.tty) = true;
       continue;
     }
     if (arg.size() > 1 && arg[0] == '-' && arg[1] != '-') {
@@ -526,12 +531,14 @@ absl::StatusOr<RunInvocation> ParseRunArgs(
       name = name.substr(0, eq);
       has_value = true;
     }
-    if (name == "print-config" || name == "quiet") {
+    if (name == "print-config" || name == "quiet" || name == "tty") {
       if (has_value) {
         return absl::InvalidArgumentError(
             absl::StrCat("--", name, " takes no value"));
       }
-      (name == "quiet" ? inv.quiet : inv.print_config) = true;
+      (name == "quiet" ? inv.quiet
+       : name == "tty" ? inv.tty
+                       : inv.print_config) = true;
       continue;
     }
     const bool takes_value =
@@ -652,7 +659,11 @@ std::string RunUsage() {
       "is one\n"
       "'jcs: ' line on stderr each; --quiet silences them. --report - shares "
       "stderr\n"
-      "with the program; --report-fd keeps them apart.\n"
+      "with the program; --report-fd keeps them apart. With --tty, stdin is "
+      "relayed to\n"
+      "the program's terminal (raw mode when stdin is a terminal, restored at "
+      "the end),\n"
+      "and jcs's own notes and --report - follow the program's last output.\n"
       "\nexit status: the program's; 128+N if killed by signal N; 124 "
       "timeout;\n"
       "125 jail setup failed or invalid flags; 126 not executable; 127 not "

@@ -20,6 +20,7 @@ struct RunInvocation {
   std::string report_path;  // --report ("-" = stderr)
   int report_fd = -1;       // --report-fd
   bool quiet = false;       // --quiet / -q: no jcs: notes
+  bool tty = false;         // --tty / -t: a pseudo-terminal for the program
   bool print_config = false;
   bool help = false;
 };

@@ -120,6 +120,25 @@ TEST(ParseRunArgsTest, ShortFlags) {
   EXPECT_EQ(inv->spec.argv(0), "-x");
 }
 
+TEST(ParseRunArgsTest, Tty) {
+  absl::StatusOr<RunInvocation> inv = ParseRunArgs({"-t", "--", "bash"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_TRUE(inv->tty);
+  EXPECT_FALSE(inv->quiet);
+  inv = ParseRunArgs({"--tty", "-q", "bash", "-t"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_TRUE(inv->tty);
+  EXPECT_TRUE(inv->quiet);
+  ASSERT_EQ(inv->spec.argv_size(), 2);  // the program's own -t stays its own
+  EXPECT_EQ(inv->spec.argv(1), "-t");
+  inv = ParseRunArgs({"bash"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_FALSE(inv->tty);
+  inv = ParseRunArgs({"--tty=yes", "bash"});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_EQ(inv.status().message(), "--tty takes no value");
+}
+
 TEST(ParseRunArgsTest, ReportFd) {
   absl::StatusOr<RunInvocation> inv =
       ParseRunArgs({"--report-fd", "3", "--", "true"});
@@ -492,7 +511,7 @@ TEST(RunUsageTest, ListsEveryFlag) {
   for (const char* flag :
        {"--root", "--ro", "--rw", "--net", "--env", "--timeout", "--memory",
         "--pids", "--cpus", "--config", "--print-config", "--report", "--quiet",
-        "--report-fd"}) {
+        "--report-fd", "--tty"}) {
     EXPECT_THAT(usage, HasSubstr(flag));
   }
   // The size syntax is explained once.

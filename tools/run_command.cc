@@ -10,7 +10,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "jail/env.h"
 #include "jail/procfs.h"
+#include "jail/pty.h"
 #include "jail/report.h"
 #include "jail/run_notes.h"
 #include "jail/runner.h"
@@ -86,6 +88,79 @@ void Note(bool quiet, const std::string& line) {
   if (!quiet) fprintf(stderr, "jcs: %s\n", line.c_str());
 }
 
+// --tty: the program's terminal type is the user's (docker's xterm when the
+// user has none or an invalid one); an explicit --env TERM wins.
+void AddTerm(proto::JailSpec* spec) {
+  for (const proto::EnvVar& var : spec->env()) {
+    if (var.key() == "TERM") return;
+  }
+  const char* host = getenv("TERM");
+  std::string term = host != nullptr && host[0] != '\0' ? host : "xterm";
+  if (!jail::ValidateEnvVar("TERM", term).ok()) term = "xterm";
+  proto::EnvVar* var = spec->add_env();
+  var->set_key("TERM");
+  var->set_value(term);
+}
+
+// `jcs run --tty`, for the duration of the run: a new pseudo-terminal whose
+// slave goes to the jail, this process's stdin in raw mode (when it is a
+// terminal), and the relay. The destructor order puts the terminal back
+// after the program's last output.
+struct TtySession {
+  jail::JailStdio stdio;
+  std::string slave_path;
+  std::unique_ptr<jail::PtyRelay> relay;
+  std::unique_ptr<jail::RawTerminal> raw;
+  sigset_t old_mask;
+  bool mask_saved = false;
+
+  // After the run: the rest of the program's output, then the terminal.
+  void End() {
+    if (relay != nullptr) relay->Finish(/*idle_ms=*/2000);
+    relay.reset();
+    raw.reset();
+    if (mask_saved) sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    mask_saved = false;
+  }
+  ~TtySession() { End(); }
+};
+
+absl::Status StartTty(TtySession* tty) {
+  absl::StatusOr<jail::Pty> pty = jail::OpenPty();
+  if (!pty.ok()) return pty.status();
+  const bool stdin_tty = isatty(STDIN_FILENO) == 1;
+  // The program starts with the user's window size; SIGWINCH stays pending
+  // for the relay's signalfd (blocked here before the relay's thread and
+  // the jail exist; the jail's processes reset their signal mask).
+  if (stdin_tty) jail::CopyWindowSize(STDIN_FILENO, pty->master);
+  sigset_t winch;
+  sigemptyset(&winch);
+  sigaddset(&winch, SIGWINCH);
+  sigprocmask(SIG_BLOCK, &winch, &tty->old_mask);
+  tty->mask_saved = true;
+  tty->stdio = {pty->slave, pty->slave, pty->slave};
+  tty->slave_path = pty->slave_path;
+  absl::StatusOr<std::unique_ptr<jail::PtyRelay>> relay = jail::PtyRelay::Start(
+      pty->master, STDIN_FILENO, STDOUT_FILENO, stdin_tty);
+  if (!relay.ok()) {  // the relay closed the master it was given
+    close(pty->slave);
+    tty->stdio = {};
+    return relay.status();
+  }
+  tty->relay = *std::move(relay);
+  if (stdin_tty) {
+    absl::StatusOr<std::unique_ptr<jail::RawTerminal>> raw =
+        jail::RawTerminal::Enter(STDIN_FILENO);
+    if (!raw.ok()) {
+      close(pty->slave);
+      tty->stdio = {};
+      return raw.status();
+    }
+    tty->raw = *std::move(raw);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
@@ -101,6 +176,7 @@ int RunCommand(const std::vector<std::string>& args) {
     return 0;
   }
   const bool quiet = invocation->quiet;
+  if (invocation->tty) AddTerm(&invocation->spec);
   // The jail is addressed through /proc: refuse a /proc of another pid
   // namespace (unshare --pid without --mount-proc) up front.
   if (absl::Status s = jail::CheckOwnProcfs(); !s.ok()) {
@@ -139,8 +215,18 @@ int RunCommand(const std::vector<std::string>& args) {
             std::string(report.status().message()).c_str());
     return kUsageError;
   }
-  const jail::RunResult result =
-      jail::RunJail(final_spec->spec, final_spec->warnings);
+  TtySession tty;
+  if (invocation->tty) {
+    if (absl::Status s = StartTty(&tty); !s.ok()) {
+      fprintf(stderr, "jcs run: --tty: %s\n", std::string(s.message()).c_str());
+      return kUsageError;
+    }
+  }
+  const jail::RunResult result = jail::RunJail(
+      final_spec->spec, final_spec->warnings, tty.stdio, tty.slave_path);
+  // What follows (the jcs run: lines, notes, --report -) comes after the
+  // program's last output, on a terminal back in its own mode.
+  tty.End();
   if (result.status == jail::RunStatus::kSetupError) {
     fprintf(stderr, "jcs run: jail setup failed: %s\n", result.error.c_str());
   } else if (result.exec_errno != 0) {
