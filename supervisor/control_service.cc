@@ -164,13 +164,14 @@ ControlService::ControlService(runtime::EventLoop* loop,
     proto::Event event;
     event.set_name(e.name);
     event.set_project_id(e.project_id);
-    event.set_payload_json(Dump(e.payload));
+    std::string payload = Dump(e.payload);
+    event.set_payload_json(payload);
     event.set_at(telemetry::Rfc3339(e.at));
     if (journal_ == nullptr) {
       Publish(std::move(event));
       return;
     }
-    event.set_seq(journal_->Append(e));
+    event.set_seq(journal_->Append(e, std::move(payload)));
     if (journal_failing_) {
       Publish(std::move(event));  // said not durable
       return;

@@ -77,6 +77,13 @@ void Journal::Enqueue(Entry entry) {
 }
 
 uint64_t Journal::Append(const telemetry::Event& event) {
+  return Append(event,
+                event.payload.dump(-1, ' ', false,
+                                   nlohmann::json::error_handler_t::replace));
+}
+
+uint64_t Journal::Append(const telemetry::Event& event,
+                         std::string payload_json) {
   Entry entry;
   entry.kind = Entry::Kind::kEvent;
   StoredEvent& e = entry.event;
@@ -86,8 +93,7 @@ uint64_t Journal::Append(const telemetry::Event& event) {
   e.at_ms = absl::ToUnixMillis(event.at);
   e.conversation_id = StringField(event.payload, "conversation_id");
   e.correlation_id = StringField(event.payload, "correlation_id");
-  e.payload_json = event.payload.dump(-1, ' ', false,
-                                      nlohmann::json::error_handler_t::replace);
+  e.payload_json = std::move(payload_json);
   const uint64_t seq = e.seq;
   Enqueue(std::move(entry));
   return seq;

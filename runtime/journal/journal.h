@@ -73,6 +73,10 @@ class Journal {
   // Loop thread. Returns the event's sequence number. The event's
   // conversation_id and correlation_id come from its payload.
   uint64_t Append(const telemetry::Event& event);
+  // The same, with the payload already serialized the way Append would
+  // (dump(-1), invalid UTF-8 replaced): the daemon serializes each event once
+  // for its subscribers and the journal.
+  uint64_t Append(const telemetry::Event& event, std::string payload_json);
   // `at_ms` 0 means now.
   void PutToolResult(StoredToolResult result);
   void ProjectStarted(const std::string& project_id, const nlohmann::json& spec,

@@ -111,7 +111,50 @@ absl::StatusOr<std::unique_ptr<JournalStore>> JournalStore::Open(
   return store;
 }
 
-JournalStore::~JournalStore() { sqlite3_close(db_); }
+JournalStore::~JournalStore() {
+  // Every statement must be finalized first: sqlite3_close refuses (BUSY) a
+  // connection that still has some.
+  for (sqlite3_stmt* stmt : cached_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+absl::StatusOr<sqlite3_stmt*> JournalStore::Cached(CachedStatement which) {
+  static constexpr const char* kSql[kCachedStatementCount] = {
+      "BEGIN IMMEDIATE",
+      "COMMIT",
+      "ROLLBACK",
+      "INSERT INTO events (seq, project_id, name, at_ms, conversation_id, "
+      "correlation_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      "INSERT OR REPLACE INTO tool_results (project_id, call_id, "
+      "conversation_id, at_ms, result) VALUES (?, ?, ?, ?, ?)",
+      "INSERT OR REPLACE INTO projects (project_id, spec, started_at_ms) "
+      "VALUES (?, ?, ?)",
+      "DELETE FROM projects WHERE project_id = ?",
+  };
+  sqlite3_stmt*& stmt = cached_[which];
+  if (stmt == nullptr &&
+      sqlite3_prepare_v3(db_, kSql[which], -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                         nullptr) != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    stmt = nullptr;
+    return Error(kSql[which]);
+  }
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  return stmt;
+}
+
+absl::Status JournalStore::Step(CachedStatement which) {
+  absl::StatusOr<sqlite3_stmt*> stmt = Cached(which);
+  if (!stmt.ok()) return stmt.status();
+  const int rc = sqlite3_step(*stmt);
+  // The error (if any) is read before the reset, which would clear it.
+  absl::Status status = rc == SQLITE_DONE || rc == SQLITE_ROW
+                            ? absl::OkStatus()
+                            : Error(sqlite3_sql(*stmt));
+  sqlite3_reset(*stmt);
+  return status;
+}
 
 absl::Status JournalStore::Error(const char* what) const {
   const int code = sqlite3_extended_errcode(db_);
@@ -162,63 +205,53 @@ absl::StatusOr<int64_t> JournalStore::PragmaInt(const char* sql) {
 
 absl::Status JournalStore::Append(const Batch& batch) {
   if (batch.empty()) return absl::OkStatus();
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  if (absl::Status s = Step(kBegin); !s.ok()) return s;
   bool committed = false;
   absl::Cleanup rollback = [&] {
-    if (!committed) (void)Exec("ROLLBACK");
+    if (!committed) (void)Step(kRollback);
   };
-  absl::StatusOr<sqlite3_stmt*> insert_event = Prepare(
-      "INSERT INTO events (seq, project_id, name, at_ms, conversation_id, "
-      "correlation_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?)");
-  if (!insert_event.ok()) return insert_event.status();
-  Statement events{*insert_event};
-  for (const StoredEvent& e : batch.events) {
-    sqlite3_reset(events.stmt);
-    sqlite3_bind_int64(events.stmt, 1, static_cast<int64_t>(e.seq));
-    BindText(events.stmt, 2, e.project_id);
-    BindText(events.stmt, 3, e.name);
-    sqlite3_bind_int64(events.stmt, 4, e.at_ms);
-    BindText(events.stmt, 5, e.conversation_id);
-    BindText(events.stmt, 6, e.correlation_id);
-    BindText(events.stmt, 7, e.payload_json);
-    if (sqlite3_step(events.stmt) != SQLITE_DONE) return Error("insert event");
-  }
-  absl::StatusOr<sqlite3_stmt*> insert_result = Prepare(
-      "INSERT OR REPLACE INTO tool_results (project_id, call_id, "
-      "conversation_id, at_ms, result) VALUES (?, ?, ?, ?, ?)");
-  if (!insert_result.ok()) return insert_result.status();
-  Statement results{*insert_result};
-  for (const StoredToolResult& r : batch.results) {
-    sqlite3_reset(results.stmt);
-    BindText(results.stmt, 1, r.project_id);
-    BindText(results.stmt, 2, r.call_id);
-    BindText(results.stmt, 3, r.conversation_id);
-    sqlite3_bind_int64(results.stmt, 4, r.at_ms);
-    BindText(results.stmt, 5, r.result_json);
-    if (sqlite3_step(results.stmt) != SQLITE_DONE) {
-      return Error("insert tool result");
-    }
-  }
-  absl::StatusOr<sqlite3_stmt*> upsert_project = Prepare(
-      "INSERT OR REPLACE INTO projects (project_id, spec, started_at_ms) "
-      "VALUES (?, ?, ?)");
-  absl::StatusOr<sqlite3_stmt*> delete_project =
-      Prepare("DELETE FROM projects WHERE project_id = ?");
-  if (!upsert_project.ok()) return upsert_project.status();
-  Statement upsert{*upsert_project};
-  if (!delete_project.ok()) return delete_project.status();
-  Statement remove{*delete_project};
-  for (const ProjectChange& p : batch.projects) {
-    sqlite3_stmt* stmt = p.spec_json.empty() ? remove.stmt : upsert.stmt;
+  // Each statement is reset after its step: a statement left mid-way would
+  // hold its read of the database past the transaction.
+  const auto run = [this](sqlite3_stmt* stmt, const char* what) {
+    const int rc = sqlite3_step(stmt);
+    absl::Status status = rc == SQLITE_DONE ? absl::OkStatus() : Error(what);
     sqlite3_reset(stmt);
-    BindText(stmt, 1, p.project_id);
-    if (!p.spec_json.empty()) {
-      BindText(stmt, 2, p.spec_json);
-      sqlite3_bind_int64(stmt, 3, p.at_ms);
-    }
-    if (sqlite3_step(stmt) != SQLITE_DONE) return Error("record project");
+    return status;
+  };
+  for (const StoredEvent& e : batch.events) {
+    absl::StatusOr<sqlite3_stmt*> stmt = Cached(kInsertEvent);
+    if (!stmt.ok()) return stmt.status();
+    sqlite3_bind_int64(*stmt, 1, static_cast<int64_t>(e.seq));
+    BindText(*stmt, 2, e.project_id);
+    BindText(*stmt, 3, e.name);
+    sqlite3_bind_int64(*stmt, 4, e.at_ms);
+    BindText(*stmt, 5, e.conversation_id);
+    BindText(*stmt, 6, e.correlation_id);
+    BindText(*stmt, 7, e.payload_json);
+    if (absl::Status s = run(*stmt, "insert event"); !s.ok()) return s;
   }
-  if (absl::Status s = Exec("COMMIT"); !s.ok()) return s;
+  for (const StoredToolResult& r : batch.results) {
+    absl::StatusOr<sqlite3_stmt*> stmt = Cached(kInsertResult);
+    if (!stmt.ok()) return stmt.status();
+    BindText(*stmt, 1, r.project_id);
+    BindText(*stmt, 2, r.call_id);
+    BindText(*stmt, 3, r.conversation_id);
+    sqlite3_bind_int64(*stmt, 4, r.at_ms);
+    BindText(*stmt, 5, r.result_json);
+    if (absl::Status s = run(*stmt, "insert tool result"); !s.ok()) return s;
+  }
+  for (const ProjectChange& p : batch.projects) {
+    absl::StatusOr<sqlite3_stmt*> stmt =
+        Cached(p.spec_json.empty() ? kDeleteProject : kUpsertProject);
+    if (!stmt.ok()) return stmt.status();
+    BindText(*stmt, 1, p.project_id);
+    if (!p.spec_json.empty()) {
+      BindText(*stmt, 2, p.spec_json);
+      sqlite3_bind_int64(*stmt, 3, p.at_ms);
+    }
+    if (absl::Status s = run(*stmt, "record project"); !s.ok()) return s;
+  }
+  if (absl::Status s = Step(kCommit); !s.ok()) return s;
   committed = true;
   return absl::OkStatus();
 }

@@ -111,13 +111,31 @@ class JournalStore {
   absl::StatusOr<int64_t> UsedBytes();
 
  private:
+  // The statements Append runs for every batch, prepared once
+  // (SQLITE_PREPARE_PERSISTENT) instead of parsed again per transaction.
+  enum CachedStatement {
+    kBegin,
+    kCommit,
+    kRollback,
+    kInsertEvent,
+    kInsertResult,
+    kUpsertProject,
+    kDeleteProject,
+    kCachedStatementCount,
+  };
+
   explicit JournalStore(sqlite3* db) : db_(db) {}
+  // The cached statement, reset and with its bindings cleared.
+  absl::StatusOr<sqlite3_stmt*> Cached(CachedStatement which);
+  // Runs a cached statement without results (BEGIN, COMMIT, ROLLBACK).
+  absl::Status Step(CachedStatement which);
   absl::Status Exec(const char* sql);
   absl::StatusOr<sqlite3_stmt*> Prepare(const char* sql);
   absl::Status Error(const char* what) const;
   absl::StatusOr<int64_t> PragmaInt(const char* sql);
 
   sqlite3* db_;
+  sqlite3_stmt* cached_[kCachedStatementCount] = {};
 };
 
 }  // namespace jcs::runtime::journal
