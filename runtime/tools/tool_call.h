@@ -69,7 +69,10 @@ struct ToolRuntime::Call {
   std::optional<jail::RunResult> jail_result;
   int out_fd[2] = {-1, -1};  // stdout, stderr (the runtime's read ends)
   bool eof[2] = {false, false};
-  std::array<std::array<char, kToolReadChunk>, 2> chunk;
+  // Allocated at the first read, uninitialized: as members they made every
+  // call (even one that never runs a jail) zero 128 KiB when make_shared
+  // value-initialized the Call.
+  std::unique_ptr<char[]> chunk[2];
   std::string text[2];
   uint64_t output_bytes = 0;
   int stdin_fd = -1;

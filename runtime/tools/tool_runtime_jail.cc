@@ -609,9 +609,13 @@ void ToolRuntime::CloseChildFds(Call& call) {
 
 void ToolRuntime::ArmOutputRead(const std::shared_ptr<Call>& call, int stream) {
   std::weak_ptr<bool> alive = alive_;
+  if (call->chunk[stream] == nullptr) {
+    call->chunk[stream] =
+        std::make_unique_for_overwrite<char[]>(kToolReadChunk);
+  }
   absl::StatusOr<OpId> op = loop_->Read(
       call->out_fd[stream],
-      absl::Span<char>(call->chunk[stream].data(), kToolReadChunk),
+      absl::Span<char>(call->chunk[stream].get(), kToolReadChunk),
       [this, alive, call, stream](int res) {
         if (alive.expired()) return;
         if (res <= 0) {
@@ -633,7 +637,7 @@ void ToolRuntime::ArmOutputRead(const std::shared_ptr<Call>& call, int stream) {
             if (call->run != nullptr) call->run->Kill();
           }
         } else {
-          call->text[stream].append(call->chunk[stream].data(),
+          call->text[stream].append(call->chunk[stream].get(),
                                     static_cast<size_t>(res));
         }
         ArmOutputRead(call, stream);
