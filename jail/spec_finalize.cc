@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -148,21 +150,48 @@ bool RootWritableFor(const struct stat& st, uint32_t uid, uint32_t gid) {
   return (st.st_mode & S_IWOTH) && (st.st_mode & S_IXOTH);
 }
 
+struct HostCapacity {
+  long cpus = 0;       // online CPUs, <= 0 when unknown
+  uint64_t bytes = 0;  // physical memory, 0 when unknown
+};
+
+// The host's CPUs and memory, read at most once a minute: the daemon
+// finalizes a spec for every tool call, and these reads (a sysfs file and
+// sysinfo) only feed warnings; a host that grows is seen within the minute.
+HostCapacity CurrentHostCapacity() {
+  static std::mutex mu;
+  static HostCapacity cached;
+  static std::chrono::steady_clock::time_point read_at;
+  static bool valid = false;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto now = std::chrono::steady_clock::now();
+  if (!valid || now - read_at > std::chrono::minutes(1)) {
+    cached.cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_size = sysconf(_SC_PAGESIZE);
+    cached.bytes =
+        pages > 0 && page_size > 0
+            ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)
+            : 0;
+    read_at = now;
+    valid = true;
+  }
+  return cached;
+}
+
 // Limits above what the host has are allowed (the host may grow) but almost
 // always a unit mistake: say so.
 void AddHostCapacityWarnings(const JailSpec& spec,
                              std::vector<std::string>* warnings) {
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const HostCapacity capacity = CurrentHostCapacity();
+  const long cpus = capacity.cpus;
   if (spec.has_cpus() && cpus > 0 && spec.cpus() > static_cast<double>(cpus)) {
     warnings->push_back(absl::StrCat("--cpus ", spec.cpus(),
                                      " is more than the host's ", cpus,
                                      " CPUs; the quota cannot be reached"));
   }
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page_size = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page_size > 0 && spec.memory_bytes() != 0) {
-    const uint64_t host =
-        static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
+  if (capacity.bytes > 0 && spec.memory_bytes() != 0) {
+    const uint64_t host = capacity.bytes;
     if (spec.memory_bytes() > host) {
       warnings->push_back(absl::StrCat(
           "--memory ", FormatSize(spec.memory_bytes()),
