@@ -53,6 +53,15 @@ std::string Reason(const json& doc) {
   return text;
 }
 
+// The tool's own reason of a failed call: the runtime reports a tool's
+// failure as "tool_failed" with the tool's reason in detail.reason
+// (asset.get's asset_not_found, invalid_tool_args).
+std::string ToolReason(const json& doc) {
+  const std::string reason = Field(doc, "reason");
+  if (reason != "tool_failed" || !doc.contains("detail")) return reason;
+  return Field(doc["detail"], "reason");
+}
+
 }  // namespace
 
 McpServer::McpServer(ToolBackend* backend,
@@ -303,7 +312,7 @@ void McpServer::ReadResource(const Message& message) {
                                    doc.status().message()));
   }
   if (Field(*doc, "status") != "ok") {
-    if (Field(*doc, "reason") == "asset_not_found") {
+    if (ToolReason(*doc) == "asset_not_found") {
       return ReplyError(message.id, kResourceNotFound,
                         absl::StrCat("resource not found: ", uri));
     }
@@ -382,7 +391,7 @@ void McpServer::GetPrompt(const Message& message) {
         absl::StrCat("internal error: prompts/get: ", doc.status().message()));
   }
   if (Field(*doc, "status") != "ok") {
-    const std::string reason = Field(*doc, "reason");
+    const std::string reason = ToolReason(*doc);
     // A sensitive name is refused before the lookup: as unknown as a
     // missing one, which it may be.
     if (reason == "asset_not_found" || reason == "sensitive_path_denied" ||

@@ -101,7 +101,10 @@ class FakeBackend : public ToolBackend {
                     {"reason", "sensitive_path_denied"},
                     {"detail", {{"key", ".env"}}}};
       }
-      return json{{"status", "error"}, {"reason", "asset_not_found"}};
+      // As the tool runtime reports a tool's own failure.
+      return json{{"status", "error"},
+                  {"reason", "tool_failed"},
+                  {"detail", {{"reason", "asset_not_found"}}}};
     }
     if (name == "block") {
       // Waits for the test to let the id out (the cancel-before-id race).
