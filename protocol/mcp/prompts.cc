@@ -109,14 +109,19 @@ absl::StatusOr<json> GetCommandPrompt(const json& asset,
         " bytes its text could exceed ", kMaxRenderedPromptBytes,
         " bytes (send shorter arguments)"));
   }
+  absl::StatusOr<std::string> text =
+      runtime::assets::RenderPrompt(body, given, kMaxRenderedPromptBytes);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("params.arguments: the prompt ", Text(asset, "name"), ": ",
+                     text.status().message()));
+  }
   return json{
       {"description", Description(asset)},
       {"messages",
        json::array(
            {{{"role", "user"},
-             {"content",
-              {{"type", "text"},
-               {"text", runtime::assets::RenderPrompt(body, given)}}}}})}};
+             {"content", {{"type", "text"}, {"text", *std::move(text)}}}}})}};
 }
 
 }  // namespace jcs::protocol::mcp
