@@ -36,8 +36,27 @@ absl::Status StatusFromError(const proto::Error& error) {
 class ControlToolBackend : public protocol::mcp::ToolBackend {
  public:
   ControlToolBackend(LoopBridge* bridge, std::string project,
-                     PeerCredentials peer)
-      : bridge_(bridge), project_(std::move(project)), peer_(std::move(peer)) {}
+                     PeerCredentials peer, AssetReloads* reloads)
+      : bridge_(bridge),
+        project_(std::move(project)),
+        peer_(std::move(peer)),
+        reloads_(reloads) {}
+  ~ControlToolBackend() override { StopWatchingTools(); }
+
+  // The session was opened for this project by this peer (ListTools
+  // succeeded): it may learn that the project's assets reloaded.
+  absl::Status WatchTools(std::function<void()> changed) override {
+    if (reloads_ == nullptr) {
+      return absl::UnimplementedError("no asset reload feed");
+    }
+    StopWatchingTools();
+    watch_ = reloads_->Add(project_, std::move(changed));
+    return absl::OkStatus();
+  }
+
+  void StopWatchingTools() override {
+    if (watch_.has_value()) reloads_->Remove(*std::exchange(watch_, {}));
+  }
 
   absl::StatusOr<json> ListTools() override {
     proto::Request request;
@@ -127,6 +146,8 @@ class ControlToolBackend : public protocol::mcp::ToolBackend {
   LoopBridge* const bridge_;
   const std::string project_;
   const PeerCredentials peer_;
+  AssetReloads* const reloads_;
+  std::optional<uint64_t> watch_;
 };
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
@@ -215,9 +236,45 @@ void LoopBridge::Close() {
 }
 
 std::unique_ptr<protocol::mcp::ToolBackend> MakeControlToolBackend(
-    LoopBridge* bridge, std::string project, PeerCredentials peer) {
+    LoopBridge* bridge, std::string project, PeerCredentials peer,
+    AssetReloads* reloads) {
   return std::make_unique<ControlToolBackend>(bridge, std::move(project),
-                                              std::move(peer));
+                                              std::move(peer), reloads);
+}
+
+uint64_t AssetReloads::Add(std::string project, std::function<void()> changed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t id = next_id_++;
+  watches_[id] = Watch{std::move(project), std::move(changed), std::nullopt};
+  return id;
+}
+
+void AssetReloads::Remove(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  watches_.erase(id);
+}
+
+size_t AssetReloads::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return watches_.size();
+}
+
+void AssetReloads::Publish(const proto::Event& event) {
+  if (event.name() != "project.assets_reloaded") return;
+  const json payload = json::parse(event.payload_json(), nullptr, false);
+  const int64_t generation = payload.is_object() &&
+                                     payload.contains("generation") &&
+                                     payload["generation"].is_number_integer()
+                                 ? payload["generation"].get<int64_t>()
+                                 : -1;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, watch] : watches_) {
+    if (watch.project != event.project_id()) continue;
+    // The same generation again (a reload that changed nothing).
+    if (watch.generation == generation) continue;
+    watch.generation = generation;
+    watch.changed();
+  }
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> McpHttpToken(
@@ -263,7 +320,7 @@ absl::StatusOr<std::pair<std::string, std::string>> McpHttpToken(
 
 absl::StatusOr<std::unique_ptr<protocol::mcp::McpHttpServer>> StartMcpHttp(
     const proto::SupervisorConfig& config, const std::string& token,
-    LoopBridge* bridge) {
+    LoopBridge* bridge, AssetReloads* reloads) {
   if (!config.has_mcp_http_address() && !config.has_mcp_http_socket()) {
     return std::unique_ptr<protocol::mcp::McpHttpServer>();
   }
@@ -280,7 +337,8 @@ absl::StatusOr<std::unique_ptr<protocol::mcp::McpHttpServer>> StartMcpHttp(
   options.max_body_bytes = config.max_frame_bytes();
   return protocol::mcp::McpHttpServer::Start(
       std::move(options),
-      [bridge](const std::string& project, const protocol::mcp::HttpPeer& peer)
+      [bridge, reloads](const std::string& project,
+                        const protocol::mcp::HttpPeer& peer)
           -> absl::StatusOr<std::unique_ptr<protocol::mcp::ToolBackend>> {
         PeerCredentials creds;
         if (peer.unix_socket) {
@@ -294,7 +352,7 @@ absl::StatusOr<std::unique_ptr<protocol::mcp::McpHttpServer>> StartMcpHttp(
           creds.gid = getegid();
         }
         std::unique_ptr<protocol::mcp::ToolBackend> backend =
-            MakeControlToolBackend(bridge, project, std::move(creds));
+            MakeControlToolBackend(bridge, project, std::move(creds), reloads);
         // The project must exist and be this peer's: refused at initialize
         // with the control API's reason, not on the first call.
         if (absl::StatusOr<json> tools = backend->ListTools(); !tools.ok()) {

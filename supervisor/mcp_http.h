@@ -11,8 +11,12 @@
 #define JCS_SUPERVISOR_MCP_HTTP_H_
 
 #include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -48,9 +52,38 @@ class LoopBridge {
   const std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
 };
 
-// The tool backend of one MCP session: `project` as `peer`, through `bridge`.
+// The MCP sessions' watches of their projects' asset reloads (the daemon's
+// side of ToolBackend::WatchTools): the daemon publishes each durable event
+// here as it does to control subscribers, and every watch of the event's
+// project whose project.assets_reloaded generation differs from the last one
+// it saw is called. Thread-safe.
+class AssetReloads {
+ public:
+  // Calls `changed` (on the publishing thread) for each new generation of
+  // `project`'s assets, until Remove(id).
+  uint64_t Add(std::string project, std::function<void()> changed);
+  // Returns once no call of that watch runs or will run.
+  void Remove(uint64_t id);
+  void Publish(const proto::Event& event);
+  size_t size() const;
+
+ private:
+  struct Watch {
+    std::string project;
+    std::function<void()> changed;
+    std::optional<int64_t> generation;  // the last one seen
+  };
+  // Held while the watches are called, so Remove waits for them.
+  mutable std::mutex mu_;
+  std::map<uint64_t, Watch> watches_;
+  uint64_t next_id_ = 1;
+};
+
+// The tool backend of one MCP session: `project` as `peer`, through `bridge`;
+// its WatchTools is a watch in `reloads` (none when null).
 std::unique_ptr<protocol::mcp::ToolBackend> MakeControlToolBackend(
-    LoopBridge* bridge, std::string project, PeerCredentials peer);
+    LoopBridge* bridge, std::string project, PeerCredentials peer,
+    AssetReloads* reloads = nullptr);
 
 // The bearer token: read from config.mcp_http_token_file (owned by the
 // daemon's euid, no group or other permission bits, at least 32
@@ -60,9 +93,10 @@ absl::StatusOr<std::pair<std::string, std::string>> McpHttpToken(
     const proto::SupervisorConfig& config);
 
 // Starts the transport the config asks for (nullptr when it asks for none).
+// Its sessions' list_changed notifications follow `reloads` (none when null).
 absl::StatusOr<std::unique_ptr<protocol::mcp::McpHttpServer>> StartMcpHttp(
     const proto::SupervisorConfig& config, const std::string& token,
-    LoopBridge* bridge);
+    LoopBridge* bridge, AssetReloads* reloads = nullptr);
 
 }  // namespace jcs::supervisor
 

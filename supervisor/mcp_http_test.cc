@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace jcs::supervisor {
 namespace {
@@ -99,6 +100,45 @@ TEST_F(McpHttpTokenTest, ConfiguredFileMustBePrivateAndLong) {
   config_.set_mcp_http_token_file(dir_ + "/missing");
   EXPECT_THAT(std::string(McpHttpToken(config_).status().message()),
               HasSubstr("mcp_http_token_file"));
+}
+
+}  // namespace
+}  // namespace jcs::supervisor
+
+namespace jcs::supervisor {
+namespace {
+
+proto::Event Reloaded(const std::string& project, int64_t generation) {
+  proto::Event event;
+  event.set_name("project.assets_reloaded");
+  event.set_project_id(project);
+  event.set_payload_json(nlohmann::json{
+      {"generation", generation},
+      {"project_id",
+       project}}.dump());
+  return event;
+}
+
+TEST(AssetReloadsTest, EachNewGenerationOfTheWatchedProjectOnly) {
+  AssetReloads reloads;
+  int a_calls = 0, b_calls = 0;
+  const uint64_t a = reloads.Add("a", [&] { ++a_calls; });
+  reloads.Add("b", [&] { ++b_calls; });
+  EXPECT_EQ(reloads.size(), 2u);
+  reloads.Publish(Reloaded("a", 2));
+  reloads.Publish(Reloaded("a", 2));  // nothing new
+  EXPECT_EQ(a_calls, 1);
+  EXPECT_EQ(b_calls, 0);  // another project's reload
+  reloads.Publish(Reloaded("a", 3));
+  EXPECT_EQ(a_calls, 2);
+  proto::Event other = Reloaded("a", 4);
+  other.set_name("project.assets_reload_failed");
+  reloads.Publish(other);
+  EXPECT_EQ(a_calls, 2);
+  reloads.Remove(a);
+  reloads.Publish(Reloaded("a", 5));
+  EXPECT_EQ(a_calls, 2);
+  EXPECT_EQ(reloads.size(), 1u);
 }
 
 }  // namespace

@@ -151,6 +151,7 @@ class Daemon {
   // MCP over HTTP (when configured): its threads reach the service through
   // the bridge, which is closed before the server stops.
   std::unique_ptr<LoopBridge> mcp_bridge_;
+  AssetReloads mcp_reloads_;  // the MCP HTTP sessions' list_changed
   std::unique_ptr<protocol::mcp::McpHttpServer> mcp_http_;
   int signal_fd_ = -1;
   bool draining_ = false;
@@ -476,8 +477,10 @@ int Daemon::Run() {
     return kStartError;
   }
   server_ = *std::move(server);
-  service_->set_publisher(
-      [this](const proto::Event& event) { server_->Publish(event); });
+  service_->set_publisher([this](const proto::Event& event) {
+    server_->Publish(event);
+    mcp_reloads_.Publish(event);
+  });
   service_->set_metrics_collector([this](telemetry::metrics::Exposition& exp) {
     exp.Gauge("jcs_control_clients", "Control API connections open now.", {},
               static_cast<double>(server_->client_count()));
@@ -536,7 +539,7 @@ int Daemon::Run() {
     }
     mcp_bridge_ = std::make_unique<LoopBridge>(loop_.get(), service_.get());
     absl::StatusOr<std::unique_ptr<protocol::mcp::McpHttpServer>> http =
-        StartMcpHttp(config_, token, mcp_bridge_.get());
+        StartMcpHttp(config_, token, mcp_bridge_.get(), &mcp_reloads_);
     if (!http.ok()) {
       fprintf(stderr, "jcs serve: %s\n",
               std::string(http.status().message()).c_str());

@@ -140,6 +140,24 @@ TEST_F(AssetToolsDaemonTest, CommandExecutesAValidDefinition) {
               HasSubstr("query=hello-world"));
 }
 
+// The rendered prompt is part of the result and bounded while it is built:
+// 20,000 placeholders and a 64 KiB parameter would render to 1.3 GB on the
+// event loop; the call fails with output_too_large instead, and the daemon
+// keeps answering.
+TEST_F(AssetToolsDaemonTest, AHugeRenderedPromptIsRefusedNotBuilt) {
+  MakeRootDir(".jido/commands");
+  std::string body = "---\nrun: 'true'\n---\n";
+  for (int i = 0; i < 20000; ++i) body += "{{q}}";
+  WriteRootFile(".jido/commands/blowup.md", body);
+  const std::string p = StartProject();
+  const ToolResponse r =
+      Tool(p, "command.run.blowup",
+           {{"params", {{"q", std::string(64 << 10, 'x')}}}});
+  ASSERT_TRUE(ExpectError(r, "output_too_large")) << r.Describe();
+  EXPECT_THAT(r.doc.dump(), HasSubstr("the rendered prompt exceeds"));
+  ASSERT_TRUE(ExpectOk(Tool(p, "asset.list", {{"type", "command"}})));
+}
+
 // §10.2 cases 4 and 5: concurrent calls of one command are separate jails
 // (each its own /tmp).
 TEST_F(AssetToolsDaemonTest, ConcurrentCallsRunInSeparateJails) {

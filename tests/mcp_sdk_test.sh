@@ -4,7 +4,9 @@
 # real daemon and project (`jcs mcp --project`) and a private one (`jcs mcp --root`), and its
 # Streamable HTTP client (client_http.mjs) against the daemon's MCP HTTP transport: initialize,
 # ping, logging/setLevel, tools/list with hints, exec, a path denial and a denied tool as isError
-# results, a cancelled call whose processes die, and an asset read as a resource.
+# results, a cancelled call whose processes die, an asset read as a resource, a command asset as a
+# prompt, and tools/list_changed after an asset file changes (over HTTP: on the GET stream the SDK
+# opens itself).
 set -uo pipefail
 ws="${TEST_SRCDIR}/${TEST_WORKSPACE}"
 jcs="$ws/tools/jcs"
@@ -17,8 +19,19 @@ fi
 T=$(mktemp -d /tmp/jcs-mcp-test.XXXXXX)
 mkdir "$T/project"
 echo hello >"$T/project/notes.txt"
-mkdir -p "$T/project/.jido/skills"
+mkdir -p "$T/project/.jido/skills" "$T/project/.jido/commands"
 echo "# Greet" >"$T/project/.jido/skills/greet.md"
+# A command asset: the prompt "review" with a required argument.
+cat >"$T/project/.jido/commands/review.md" <<'EOF_CMD'
+---
+description: Reviews one file
+jido:
+  schema:
+    file: {type: string, required: true, doc: the file to review}
+run: echo reviewed
+---
+Review {{file}} please.
+EOF_CMD
 chown -R nobody:nogroup "$T/project"  # tools never run as host root
 # MCP over HTTP too, on a free loopback port (the daemon names it on stderr).
 printf 'socket_path: "%s/jcs.sock"\nstate_dir: "%s/state"\nmcp_http_address: "127.0.0.1:0"\n' \
@@ -43,7 +56,9 @@ until "$jcs" ping >/dev/null 2>&1; do
   fi
   sleep 0.05
 done
-"$jcs" project start "$T/project" --project-id mcp --opt 'deny_tools=["fs.write"]' >/dev/null ||
+# watcher: an asset file that changes reloads the assets (list_changed over HTTP below).
+"$jcs" project start "$T/project" --project-id mcp --opt 'deny_tools=["fs.write"]' \
+  --opt watcher=true --opt watcher_debounce_ms=50 >/dev/null ||
   { echo "FAIL: project start" >&2; exit 1; }
 
 # A missing project: jcs mcp exits 1 at once, naming it, with nothing on stdout.
@@ -83,7 +98,8 @@ if [[ -z $port || $(stat -c %a "$token_file") != 600 ]]; then
   exit 1
 fi
 echo "ok: MCP HTTP on port $port, its token file 0600"
-if ! node "$sdk/client_http.mjs" "http://127.0.0.1:$port/mcp/mcp" "$(cat "$token_file")"; then
+if ! node "$sdk/client_http.mjs" "http://127.0.0.1:$port/mcp/mcp" "$(cat "$token_file")" \
+  "$T/project"; then
   echo "--- daemon log" >&2
   tail -n 30 "$T/serve.log" >&2
   exit 1
@@ -95,13 +111,15 @@ chown nobody:nogroup "$T/nomcp"
 "$jcs" project start "$T/nomcp" --project-id nomcp --opt 'protocol_allowlist=["A2A"]' >/dev/null ||
   { echo "FAIL: project start nomcp" >&2; exit 1; }
 init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}'
-out=$(printf '%s\n{"jsonrpc":"2.0","id":2,"method":"tools/list"}\n' "$init" |
+out=$(printf '%s\n%s\n%s\n%s\n' "$init" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' \
+  '{"jsonrpc":"2.0","id":3,"method":"prompts/list"}' \
+  '{"jsonrpc":"2.0","id":4,"method":"prompts/get","params":{"name":"review"}}' |
   "$jcs" mcp --project nomcp 2>/dev/null)
-if [[ $(grep -c '"code":-32003' <<<"$out") -ne 2 ]] || grep -q '"result"' <<<"$out"; then
+if [[ $(grep -c '"code":-32003' <<<"$out") -ne 4 ]] || grep -q '"result"' <<<"$out"; then
   echo "FAIL: jcs mcp on a project without mcp in protocol_allowlist answered: $out" >&2
   exit 1
 fi
-echo "ok: stdio: initialize and tools/list are -32003"
+echo "ok: stdio: initialize, tools/list, prompts/list and prompts/get are -32003"
 out=$(node -e '
   const [url, token, body] = process.argv.slice(1);
   const r = await fetch(url, { method: "POST", body, headers: {
@@ -121,7 +139,8 @@ check_denied_events() {
     const ops = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
       .filter((e) => e.event === "security.protocol_denied")
       .map((e) => `${e.payload.project_id}/${e.payload.protocol}/${e.payload.operation}`);
-    const want = ["nomcp/mcp/initialize", "nomcp/mcp/tools.list"];
+    const want = ["nomcp/mcp/initialize", "nomcp/mcp/tools.list", "nomcp/mcp/prompts.list",
+                  "nomcp/mcp/prompts.get"];
     process.exit(want.every((w) => ops.includes(w)) ? 0 : 1);
   ' "$T/serve.log"
 }

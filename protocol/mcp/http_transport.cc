@@ -54,6 +54,17 @@ struct McpHttpServer::Session {
     bool done = false;               // the response (or the cancel) came
   };
 
+  // A GET stream's queue: distinct lines (list_changed notifications only
+  // say "list again"; a repeat adds nothing), so at most one per kind.
+  struct Listener {
+    std::deque<std::string> events;
+  };
+
+  ~Session() {
+    // No watch may call into the server while it is destroyed.
+    if (backend != nullptr) backend->StopWatchingTools();
+  }
+
   std::string id;
   std::string project;
   HttpPeer peer;
@@ -61,6 +72,9 @@ struct McpHttpServer::Session {
   std::mutex mu;         // guards what follows
   std::condition_variable cv;
   std::map<std::string, std::shared_ptr<Waiter>> waiters;  // by id.dump()
+  std::list<std::shared_ptr<Listener>> listeners;  // GET streams, newest last
+  // list_changed lines by method while no GET stream is open.
+  std::map<std::string, std::string> pending;
   bool ended = false;
   absl::Time last_used;
   int in_flight = 0;  // requests being handled: never idle then
@@ -80,6 +94,13 @@ struct McpHttpServer::Session {
         it->second->events.emplace_back(line);
         it->second->done = true;
       }
+    } else if (absl::EndsWith(message.value("method", ""), "/list_changed")) {
+      // Server-initiated, answering no request: the GET stream's.
+      if (listeners.empty()) {
+        pending[message["method"].get<std::string>()] = std::string(line);
+      } else {
+        Queue(*listeners.back(), std::string(line));
+      }
     } else if (message.value("method", "") == "notifications/progress") {
       const json token = message["params"].value("progressToken", json());
       for (auto& [key, waiter] : waiters) {
@@ -94,6 +115,14 @@ struct McpHttpServer::Session {
       }
     }
     cv.notify_all();
+  }
+
+  // Under mu.
+  static void Queue(Listener& listener, std::string line) {
+    if (std::find(listener.events.begin(), listener.events.end(), line) ==
+        listener.events.end()) {
+      listener.events.push_back(std::move(line));
+    }
   }
 };
 
@@ -127,6 +156,8 @@ std::string StatusText(int status) {
       return "Content Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
     case 501:
@@ -655,6 +686,7 @@ bool McpHttpServer::HandleRequest(Connection& conn, const Request& request) {
     }
   }
   if (head.method == "POST") return HandlePost(conn, request, project);
+  if (head.method == "GET") return HandleGet(conn, request, project);
   if (head.method == "DELETE") {
     std::shared_ptr<Session> session = FindSession(request, project, conn.peer);
     if (session == nullptr) {
@@ -665,9 +697,10 @@ bool McpHttpServer::HandleRequest(Connection& conn, const Request& request) {
   }
   return refuse(405,
                 absl::StrCat("method not allowed: ", head.method,
-                             " (POST JSON-RPC messages; DELETE ends the "
-                             "session; no GET stream is offered)"),
-                {{"Allow", "POST, DELETE"}});
+                             " (POST JSON-RPC messages; GET opens the "
+                             "session's event stream; DELETE ends the "
+                             "session)"),
+                {{"Allow", "GET, POST, DELETE"}});
 }
 
 std::shared_ptr<McpHttpServer::Session> McpHttpServer::FindSession(
@@ -750,6 +783,13 @@ bool McpHttpServer::HandlePost(Connection& conn, const Request& request,
         McpServer::MessageSink([raw](const json& m, std::string_view line) {
           raw->Route(m, line);
         }));
+    // The session's end (~Session, EndSession) stops the watch before the
+    // server goes.
+    if (session->backend
+            ->WatchTools([raw] { raw->server->NotifyListsChanged(); })
+            .ok()) {
+      session->server->set_list_changed(true);
+    }
   } else {
     session = FindSession(request, project, conn.peer);
     if (session == nullptr) {
@@ -887,6 +927,140 @@ bool McpHttpServer::HandlePost(Connection& conn, const Request& request,
   }
 }
 
+bool McpHttpServer::HandleGet(Connection& conn, const Request& request,
+                              const std::string& project) {
+  const auto refuse =
+      [&](int status, const std::string& message,
+          std::vector<std::pair<std::string, std::string>> headers = {}) {
+        headers.emplace_back("Content-Type", "application/json");
+        WriteAll(conn.fd,
+                 HttpResponse(status, headers,
+                              RpcErrorBody(nullptr, kInvalidRequest, message),
+                              /*keep_alive=*/false),
+                 options_.idle_timeout);
+        return false;
+      };
+  if (!absl::StrContains(
+          absl::AsciiStrToLower(request.head.Header("accept").value_or("")),
+          "text/event-stream")) {
+    return refuse(406,
+                  "not acceptable: GET opens an SSE stream; send Accept: "
+                  "text/event-stream");
+  }
+  std::shared_ptr<Session> session = FindSession(request, project, conn.peer);
+  if (session == nullptr) {
+    return refuse(
+        request.head.Header("mcp-session-id").has_value() ? 404 : 400,
+        "GET needs the Mcp-Session-Id of a live session (send initialize "
+        "first)");
+  }
+  auto listener = std::make_shared<Session::Listener>();
+  int refused = 0;  // an HTTP status, written once the locks are released
+  std::string why;
+  {
+    // Never more than half the connections: requests must still get in.
+    const size_t total_limit =
+        std::min(options_.max_streams, options_.max_connections / 2);
+    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> session_lock(session->mu);
+    if (session->ended) {
+      refused = 404;
+      why = "session not found: it ended";
+    } else if (session->listeners.size() >= options_.max_streams_per_session) {
+      refused = 429;
+      why = absl::StrCat("too many streams: this session has ",
+                         session->listeners.size(),
+                         " open (max_streams_per_session)");
+    } else if (streams_ >= total_limit) {
+      refused = 503;
+      why = absl::StrCat("too many streams: ", streams_, " open (at most ",
+                         total_limit, ")");
+    } else {
+      ++streams_;
+      ++session->in_flight;  // a session with a stream is in use
+      session->listeners.push_back(listener);
+      for (auto& [method, line] : session->pending) {
+        Session::Queue(*listener, std::move(line));
+      }
+      session->pending.clear();
+    }
+  }
+  if (refused == 404) return refuse(refused, why);
+  if (refused != 0) return refuse(refused, why, {{"Retry-After", "15"}});
+  struct Unlisten {
+    McpHttpServer* server;
+    Session* s;
+    std::shared_ptr<Session::Listener> listener;
+    ~Unlisten() {
+      {
+        std::lock_guard<std::mutex> lock(server->mu_);
+        --server->streams_;
+      }
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->listeners.remove(listener);
+      // What this stream did not send goes to the next one.
+      for (std::string& line : listener->events) {
+        if (s->listeners.empty()) {
+          s->pending[json::parse(line, nullptr, false).value("method", "")] =
+              std::move(line);
+        } else {
+          Session::Queue(*s->listeners.back(), std::move(line));
+        }
+      }
+      --s->in_flight;
+      s->last_used = absl::Now();
+      s->cv.notify_all();
+    }
+  } unlisten{this, session.get(), listener};
+
+  if (!WriteAll(conn.fd,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+                options_.idle_timeout)) {
+    return false;
+  }
+  absl::Time last_write = absl::Now();
+  while (true) {
+    std::deque<std::string> events;
+    bool finished;
+    {
+      std::unique_lock<std::mutex> lock(session->mu);
+      // Wakes each second to notice a client that hung up.
+      session->cv.wait_for(lock, std::chrono::seconds(1), [&] {
+        return !listener->events.empty() || session->ended || stopping_.load();
+      });
+      events.swap(listener->events);
+      finished = session->ended || stopping_.load();
+    }
+    std::string out;
+    for (std::string& line : events) {
+      while (!line.empty() && line.back() == '\n') line.pop_back();
+      absl::StrAppend(&out, "event: message\ndata: ", line, "\n\n");
+    }
+    if (out.empty() && !finished &&
+        absl::Now() - last_write >= kKeepAliveEvery) {
+      out = ": keep-alive\n\n";
+    }
+    if (!out.empty()) {
+      if (!WriteAll(conn.fd, out, options_.idle_timeout)) {
+        std::lock_guard<std::mutex> lock(session->mu);
+        // Unsent: the next stream's (Unlisten).
+        for (std::string& line : events) {
+          Session::Queue(*listener, line + "\n");
+        }
+        return false;
+      }
+      last_write = absl::Now();
+    }
+    if (finished) return false;
+    pollfd p = {conn.fd, POLLRDHUP, 0};
+    if (poll(&p, 1, 0) > 0 &&
+        (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+      return false;  // the client closed its end
+    }
+  }
+}
+
 void McpHttpServer::EndSession(const std::shared_ptr<Session>& session) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -898,6 +1072,7 @@ void McpHttpServer::EndSession(const std::shared_ptr<Session>& session) {
     session->ended = true;
     session->cv.notify_all();
   }
+  session->backend->StopWatchingTools();
   // Cancels its running calls (their process trees die) and joins them.
   std::lock_guard<std::mutex> lock(session->handle_mu);
   session->server->Shutdown();

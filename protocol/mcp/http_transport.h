@@ -12,7 +12,20 @@
 //           a call cancelled with notifications/cancelled ends the stream
 //           without a response (MCP: a cancelled request gets none).
 //           Any other request: its response as application/json.
-//   GET     405: no server-initiated stream is offered (MCP allows this).
+//   GET     (Accept: text/event-stream, with Mcp-Session-Id) the session's
+//           server-to-client SSE stream ("Listening for Messages from the
+//           Server"): notifications/{tools,prompts,resources}/list_changed
+//           when the project's assets reload (the backend's WatchTools;
+//           initialize then advertises listChanged). Each goes to one stream
+//           only (the newest open one); while none is open the latest of
+//           each kind waits for the next GET. No event ids: a stream is not
+//           resumable (Last-Event-ID is ignored; list_changed only says to
+//           list again). At most max_streams_per_session per session (429)
+//           and max_streams in all, never more than half of max_connections
+//           (503), so requests keep connections; a comment line every 15 s
+//           finds clients that are gone; the stream ends (the connection
+//           closes) at DELETE, session end and Stop(). Without an Accept of
+//           text/event-stream: 406.
 //   DELETE  ends the session: its running calls are cancelled (their
 //           process trees killed).
 // Every request but initialize carries Mcp-Session-Id: missing -> 400,
@@ -91,6 +104,9 @@ struct HttpOptions {
   size_t max_header_bytes = 16 << 10;
   size_t max_connections = 64;
   size_t max_sessions = 256;
+  // GET streams (see above).
+  size_t max_streams_per_session = 2;
+  size_t max_streams = 32;
   absl::Duration idle_timeout = absl::Seconds(30);
   absl::Duration session_idle_timeout = absl::Hours(1);
 };
@@ -135,6 +151,9 @@ class McpHttpServer {
   bool HandleRequest(Connection& conn, const Request& request);
   bool HandlePost(Connection& conn, const Request& request,
                   const std::string& project);
+  // The GET stream; always closes the connection after it.
+  bool HandleGet(Connection& conn, const Request& request,
+                 const std::string& project);
   std::shared_ptr<Session> FindSession(const Request& request,
                                        const std::string& project,
                                        const HttpPeer& peer);
@@ -153,6 +172,7 @@ class McpHttpServer {
   mutable std::mutex mu_;  // guards what follows
   std::list<std::shared_ptr<Connection>> connections_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;
+  size_t streams_ = 0;  // open GET streams
 };
 
 }  // namespace jcs::protocol::mcp

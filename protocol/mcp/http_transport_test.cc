@@ -15,7 +15,9 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -74,6 +76,24 @@ class FakeBackend : public ToolBackend {
     }
     return absl::OkStatus();
   }
+  // The sessions' WatchTools: Changed() calls every watch.
+  int Watch(std::function<void()> changed) {
+    std::lock_guard<std::mutex> lock(watch_mu);
+    watches[++next_watch] = std::move(changed);
+    return next_watch;
+  }
+  void Unwatch(int id) {
+    std::lock_guard<std::mutex> lock(watch_mu);
+    watches.erase(id);
+  }
+  void Changed() {
+    std::lock_guard<std::mutex> lock(watch_mu);
+    for (auto& [id, changed] : watches) changed();
+  }
+  size_t watch_count() {
+    std::lock_guard<std::mutex> lock(watch_mu);
+    return watches.size();
+  }
   bool WaitRunning(size_t n) {
     std::unique_lock<std::mutex> lock(mu);
     return cv.wait_for(lock, std::chrono::seconds(10),
@@ -86,6 +106,9 @@ class FakeBackend : public ToolBackend {
   std::set<std::string> running;
   std::set<std::string> cancelled;
   bool deny_protocol = false;
+  std::mutex watch_mu;  // held while the watches run, as the daemon's is
+  std::map<int, std::function<void()>> watches;
+  int next_watch = 0;
 };
 
 struct Reply {
@@ -211,7 +234,16 @@ struct Forward : ToolBackend {
   absl::Status AuthorizeProtocol(const std::string& operation) override {
     return b->AuthorizeProtocol(operation);
   }
+  absl::Status WatchTools(std::function<void()> changed) override {
+    watch = b->Watch(std::move(changed));
+    return absl::OkStatus();
+  }
+  void StopWatchingTools() override {
+    if (watch != 0) b->Unwatch(std::exchange(watch, 0));
+  }
+  ~Forward() override { StopWatchingTools(); }
   FakeBackend* b;
+  int watch = 0;
 };
 
 class HttpTransportTest : public ::testing::Test {
@@ -431,15 +463,14 @@ TEST_F(HttpTransportTest, MalformedBodyIsAJsonRpcError) {
   EXPECT_EQ(json::parse(Exchange(p).body)["error"]["code"], kInvalidRequest);
 }
 
-TEST_F(HttpTransportTest, GetIs405AndDeleteEndsTheSession) {
+TEST_F(HttpTransportTest, PutIs405AndDeleteEndsTheSession) {
   const std::string session = Initialize();
-  Post get;
-  get.method = "GET";
-  get.session = session;
-  get.accept = "text/event-stream";
-  Reply r = Exchange(get);
+  Post put;
+  put.method = "PUT";
+  put.session = session;
+  Reply r = Exchange(put);
   EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(r.headers["allow"], "POST, DELETE");
+  EXPECT_EQ(r.headers["allow"], "GET, POST, DELETE");
 
   Post del;
   del.method = "DELETE";
@@ -634,6 +665,217 @@ TEST(HttpTransportUnixTest, PeerCredentialsDecide) {
   (*started)->Stop();
   EXPECT_NE(access(path.c_str(), F_OK), 0);  // the socket file is removed
   rmdir(dir_template);
+}
+
+// A GET stream, read as it comes: the head, then `in` grows until it holds
+// `needle` (true) or nothing more comes in 10 s or the server closes (false).
+struct Stream {
+  int fd = -1;
+  Reply head;
+  std::string in;
+
+  bool ReadUntil(std::string_view needle, int timeout_ms = 10000) {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(timeout_ms);
+    char buffer[4096];
+    while (in.find(needle) == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p = {fd, POLLIN, 0};
+      if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        return false;
+      const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+      if (n <= 0) return false;
+      in.append(buffer, static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // Whether the server closed the stream within 10 s.
+  bool Closed() {
+    char buffer[4096];
+    while (true) {
+      pollfd p = {fd, POLLIN, 0};
+      if (poll(&p, 1, 10000) <= 0) return false;
+      const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+      if (n <= 0) return true;
+      in.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  size_t Count(std::string_view what) const {
+    size_t n = 0;
+    for (size_t at = in.find(what); at != std::string::npos;
+         at = in.find(what, at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+};
+
+class HttpGetStreamTest : public HttpTransportTest {
+ protected:
+  // Opens a GET stream; reads its head (and for a refusal its body).
+  Stream Open(const std::string& session,
+              std::string accept = "text/event-stream") {
+    Post get;
+    get.method = "GET";
+    get.session = session;
+    get.accept = std::move(accept);
+    Stream s;
+    s.fd = ConnectTcp(server_->tcp_port());
+    SendAll(s.fd, Render(get));
+    EXPECT_TRUE(s.ReadUntil("\r\n\r\n"));
+    const size_t end = s.in.find("\r\n\r\n");
+    std::vector<std::string> status = absl::StrSplit(s.in.substr(0, end), ' ');
+    if (status.size() > 1) (void)absl::SimpleAtoi(status[1], &s.head.status);
+    s.head.body = s.in.substr(0, end);
+    s.in.erase(0, end + 4);
+    return s;
+  }
+};
+
+constexpr char kToolsChanged[] =
+    R"(data: {"jsonrpc":"2.0","method":"notifications/tools/list_changed")";
+constexpr char kPromptsChanged[] =
+    R"(data: {"jsonrpc":"2.0","method":"notifications/prompts/list_changed")";
+constexpr char kResourcesChanged[] =
+    R"(data: {"jsonrpc":"2.0","method":"notifications/resources/)"
+    R"(list_changed")";
+
+TEST_F(HttpGetStreamTest, ListChangedArrivesOnTheStreamAndDeleteEndsIt) {
+  Post p;
+  p.body = kInitialize;
+  Reply init = Exchange(p);
+  const json caps = json::parse(init.body)["result"]["capabilities"];
+  EXPECT_EQ(caps["tools"]["listChanged"], true);
+  EXPECT_EQ(caps["prompts"]["listChanged"], true);
+  EXPECT_EQ(caps["resources"]["listChanged"], true);
+  const std::string session = init.headers["mcp-session-id"];
+  ASSERT_EQ(backend_.watch_count(), 1u);
+
+  Stream s = Open(session);
+  ASSERT_EQ(s.head.status, 200) << s.head.body;
+  EXPECT_TRUE(absl::StrContains(s.head.body, "Content-Type: text/event-stream"))
+      << s.head.body;
+  backend_.Changed();
+  ASSERT_TRUE(s.ReadUntil(kResourcesChanged)) << s.in;
+  EXPECT_EQ(s.Count(kToolsChanged), 1u) << s.in;
+  EXPECT_EQ(s.Count(kPromptsChanged), 1u) << s.in;
+  EXPECT_TRUE(absl::StartsWith(s.in, "event: message\ndata: ")) << s.in;
+
+  Post del;
+  del.method = "DELETE";
+  del.session = session;
+  EXPECT_EQ(Exchange(del).status, 200);
+  EXPECT_TRUE(s.Closed());
+  close(s.fd);
+  EXPECT_EQ(backend_.watch_count(), 0u);  // no watch outlives its session
+}
+
+TEST_F(HttpGetStreamTest, RefusedWithoutSseOrASession) {
+  const std::string session = Initialize();
+  Stream s = Open(session, "application/json");
+  EXPECT_EQ(s.head.status, 406);
+  close(s.fd);
+  s = Open("");
+  EXPECT_EQ(s.head.status, 400);
+  close(s.fd);
+  s = Open("0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(s.head.status, 404);
+  close(s.fd);
+  // Another project's session: unknown here.
+  Post get;
+  get.method = "GET";
+  get.path = "/mcp/other";
+  get.session = session;
+  get.accept = "text/event-stream";
+  EXPECT_EQ(Exchange(get).status, 404);
+  // Without the token: 401 before anything else.
+  get.path = "/mcp/demo";
+  get.token = "";
+  EXPECT_EQ(Exchange(get).status, 401);
+}
+
+// What changed while no stream was open waits for the next one, once per
+// kind however often it changed.
+TEST_F(HttpGetStreamTest, ChangesBeforeTheStreamWaitForIt) {
+  const std::string session = Initialize();
+  backend_.Changed();
+  backend_.Changed();
+  Stream s = Open(session);
+  ASSERT_EQ(s.head.status, 200);
+  ASSERT_TRUE(s.ReadUntil(kResourcesChanged)) << s.in;
+  ASSERT_TRUE(s.ReadUntil(kToolsChanged)) << s.in;
+  EXPECT_FALSE(
+      s.ReadUntil("data: {\"jsonrpc\":\"2.0\",\"method\":"
+                  "\"notifications/tools/list_changed\"}\n\ndata",
+                  500))
+      << s.in;
+  EXPECT_EQ(s.Count(kToolsChanged), 1u) << s.in;
+  close(s.fd);
+}
+
+// A message goes to one stream only (MCP: never broadcast), the newest.
+TEST_F(HttpGetStreamTest, EachMessageOnOneStream) {
+  const std::string session = Initialize();
+  Stream older = Open(session);
+  Stream newer = Open(session);
+  ASSERT_EQ(older.head.status, 200);
+  ASSERT_EQ(newer.head.status, 200);
+  backend_.Changed();
+  ASSERT_TRUE(newer.ReadUntil(kResourcesChanged)) << newer.in;
+  EXPECT_FALSE(older.ReadUntil("data:", 500)) << older.in;
+  close(older.fd);
+  close(newer.fd);
+}
+
+// Attack: streams are held open for as long as the client likes; without
+// bounds a few sessions' GETs would take every connection and thread.
+TEST_F(HttpGetStreamTest, StreamsAreBoundedPerSessionAndInAll) {
+  HttpOptions options;
+  options.max_connections = 8;  // streams: at most 4
+  options.max_streams_per_session = 2;
+  Start(options);
+  const std::string a = Initialize();
+  Stream a1 = Open(a), a2 = Open(a);
+  ASSERT_EQ(a1.head.status, 200);
+  ASSERT_EQ(a2.head.status, 200);
+  Stream a3 = Open(a);
+  EXPECT_EQ(a3.head.status, 429) << a3.head.body;
+  close(a3.fd);
+  const std::string b = Initialize();
+  Stream b1 = Open(b), b2 = Open(b);
+  ASSERT_EQ(b1.head.status, 200);
+  ASSERT_EQ(b2.head.status, 200);
+  const std::string c = Initialize();
+  Stream c1 = Open(c);
+  EXPECT_EQ(c1.head.status, 503) << c1.head.body;
+  close(c1.fd);
+  // Requests still get connections.
+  Post ping;
+  ping.session = c;
+  ping.body = R"({"jsonrpc":"2.0","id":2,"method":"ping"})";
+  EXPECT_EQ(Exchange(ping).status, 200);
+  // A client that goes away frees its slot.
+  close(b2.fd);
+  Stream c2;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    c2 = Open(c);
+    if (c2.head.status == 200) break;
+    close(c2.fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(c2.head.status, 200);
+  for (int fd : {a1.fd, a2.fd, b1.fd, c2.fd}) close(fd);
+}
+
+TEST_F(HttpGetStreamTest, StopEndsTheStreams) {
+  const std::string session = Initialize();
+  Stream s = Open(session);
+  ASSERT_EQ(s.head.status, 200);
+  server_->Stop();
+  EXPECT_TRUE(s.Closed());
+  close(s.fd);
+  EXPECT_EQ(backend_.watch_count(), 0u);
 }
 
 }  // namespace

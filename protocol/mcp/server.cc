@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/version.h"
+#include "protocol/mcp/prompts.h"
 #include "protocol/mcp/resources.h"
 #include "protocol/mcp/tool_mapping.h"
 
@@ -50,6 +51,15 @@ std::string Reason(const json& doc) {
         doc["detail"].dump(-1, ' ', false, json::error_handler_t::replace));
   }
   return text;
+}
+
+// The tool's own reason of a failed call: the runtime reports a tool's
+// failure as "tool_failed" with the tool's reason in detail.reason
+// (asset.get's asset_not_found, invalid_tool_args).
+std::string ToolReason(const json& doc) {
+  const std::string reason = Field(doc, "reason");
+  if (reason != "tool_failed" || !doc.contains("detail")) return reason;
+  return Field(doc["detail"], "reason");
 }
 
 }  // namespace
@@ -158,6 +168,8 @@ void McpServer::HandleRequest(const Message& message) {
   if (method == "logging/setLevel") return SetLevel(message);
   if (method == "resources/list") return ListResources(message);
   if (method == "resources/read") return ReadResource(message);
+  if (method == "prompts/list") return ListPrompts(message);
+  if (method == "prompts/get") return GetPrompt(message);
   ReplyError(message.id, kMethodNotFound,
              absl::StrCat("method not found: ", method));
 }
@@ -192,25 +204,31 @@ void McpServer::Initialize(const Message& message) {
   for (const char* supported : kProtocolVersions) {
     if (*version == supported) chosen = supported;
   }
-  Reply(message.id,
-        {{"protocolVersion", chosen},
-         {"capabilities",
-          {{"tools", {{"listChanged", tools_list_changed_}}},
-           {"resources", {{"listChanged", false}, {"subscribe", false}}},
-           {"logging", json::object()}}},
-         {"serverInfo", {{"name", "jcs"}, {"version", kJcsVersion}}},
-         {"instructions",
-          "jcs runs every tool call in a fresh jail under the project's "
-          "policy. A denied or failed call is a result with isError set; its "
-          "text names the reason."}});
+  Reply(
+      message.id,
+      {{"protocolVersion", chosen},
+       {"capabilities",
+        {{"tools", {{"listChanged", list_changed_}}},
+         {"prompts", {{"listChanged", list_changed_}}},
+         {"resources", {{"listChanged", list_changed_}, {"subscribe", false}}},
+         {"logging", json::object()}}},
+       {"serverInfo", {{"name", "jcs"}, {"version", kJcsVersion}}},
+       {"instructions",
+        "jcs runs every tool call in a fresh jail under the project's "
+        "policy. A denied or failed call is a result with isError set; its "
+        "text names the reason."}});
 }
 
-void McpServer::NotifyToolsChanged() {
+void McpServer::NotifyListsChanged() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!initialized_ || shutting_down_) return;
   }
-  Send(Notification("notifications/tools/list_changed", json::object()));
+  for (const char* method : {"notifications/tools/list_changed",
+                             "notifications/prompts/list_changed",
+                             "notifications/resources/list_changed"}) {
+    Send(Notification(method, json::object()));
+  }
 }
 
 void McpServer::ListTools(const Message& message) {
@@ -294,7 +312,7 @@ void McpServer::ReadResource(const Message& message) {
                                    doc.status().message()));
   }
   if (Field(*doc, "status") != "ok") {
-    if (Field(*doc, "reason") == "asset_not_found") {
+    if (ToolReason(*doc) == "asset_not_found") {
       return ReplyError(message.id, kResourceNotFound,
                         absl::StrCat("resource not found: ", uri));
     }
@@ -310,6 +328,101 @@ void McpServer::ReadResource(const Message& message) {
         {{"contents", json::array({{{"uri", uri},
                                     {"mimeType", "text/markdown"},
                                     {"text", Field(asset_doc, "content")}}})}});
+}
+
+void McpServer::ListPrompts(const Message& message) {
+  absl::StatusOr<json> doc =
+      backend_->RunTool("asset.list", {{"type", "command"}}, json::object(),
+                        [](const std::string&) {});
+  if (!doc.ok()) {
+    return ReplyError(
+        message.id, kInternalError,
+        absl::StrCat("internal error: prompts/list: ", doc.status().message()));
+  }
+  if (Field(*doc, "status") != "ok") {
+    // The project's policy hides the asset tools: no prompts either.
+    if (Field(*doc, "reason") == "denied") {
+      return Reply(message.id, {{"prompts", json::array()}});
+    }
+    return ReplyError(message.id, kInternalError,
+                      absl::StrCat("internal error: prompts/list: asset.list "
+                                   "failed: ",
+                                   Reason(*doc)));
+  }
+  const json items = (*doc)["result"].is_object()
+                         ? (*doc)["result"].value("items", json::array())
+                         : json::array();
+  json prompts = json::array();
+  for (const json& item : items.is_array() ? items : json::array()) {
+    const std::string name = Field(item, "name");
+    if (name.empty()) continue;
+    absl::StatusOr<json> got =
+        backend_->RunTool("asset.get", {{"type", "command"}, {"key", name}},
+                          json::object(), [](const std::string&) {});
+    if (!got.ok()) {
+      return ReplyError(message.id, kInternalError,
+                        absl::StrCat("internal error: prompts/list: ",
+                                     got.status().message()));
+    }
+    // Gone since the list (a reload), or refused: not a prompt now.
+    if (Field(*got, "status") != "ok" || !(*got)["result"].is_object()) {
+      continue;
+    }
+    prompts.push_back(CommandPrompt((*got)["result"].value("asset", json())));
+  }
+  Reply(message.id, {{"prompts", std::move(prompts)}});
+}
+
+void McpServer::GetPrompt(const Message& message) {
+  const json& params = message.params;
+  if (!params.is_object() || !params.contains("name") ||
+      !params["name"].is_string() || params["name"].empty()) {
+    return ReplyError(message.id, kInvalidParams,
+                      "invalid params: prompts/get: params.name: expected a "
+                      "prompt's name (prompts/list)");
+  }
+  const std::string name = params["name"].get<std::string>();
+  absl::StatusOr<json> doc =
+      backend_->RunTool("asset.get", {{"type", "command"}, {"key", name}},
+                        json::object(), [](const std::string&) {});
+  if (!doc.ok()) {
+    return ReplyError(
+        message.id, kInternalError,
+        absl::StrCat("internal error: prompts/get: ", doc.status().message()));
+  }
+  if (Field(*doc, "status") != "ok") {
+    const std::string reason = ToolReason(*doc);
+    // A sensitive name is refused before the lookup: as unknown as a
+    // missing one, which it may be.
+    if (reason == "asset_not_found" || reason == "sensitive_path_denied" ||
+        reason == "invalid_tool_args") {
+      return ReplyError(message.id, kInvalidParams,
+                        absl::StrCat("invalid params: prompts/get: unknown "
+                                     "prompt: ",
+                                     name));
+    }
+    if (reason == "denied") {
+      return ReplyError(message.id, kInvalidParams,
+                        absl::StrCat("invalid params: prompts/get: the "
+                                     "project's policy denies asset.get, "
+                                     "which serves the prompt ",
+                                     name));
+    }
+    return ReplyError(message.id, kInternalError,
+                      absl::StrCat("internal error: prompts/get: asset.get "
+                                   "failed: ",
+                                   Reason(*doc)));
+  }
+  const json& result = (*doc)["result"];
+  absl::StatusOr<json> prompt = GetCommandPrompt(
+      result.is_object() ? result.value("asset", json()) : json(),
+      params.value("arguments", json()));
+  if (!prompt.ok()) {
+    return ReplyError(message.id, kInvalidParams,
+                      absl::StrCat("invalid params: prompts/get: ",
+                                   prompt.status().message()));
+  }
+  Reply(message.id, *std::move(prompt));
 }
 
 void McpServer::CallTool(const Message& message) {
@@ -505,8 +618,8 @@ absl::Status McpServer::Serve(ToolBackend* backend, int in_fd, int out_fd,
       line.remove_prefix(static_cast<size_t>(n));
     }
   });
-  if (backend->WatchTools([&server] { server.NotifyToolsChanged(); }).ok()) {
-    server.set_tools_list_changed(true);
+  if (backend->WatchTools([&server] { server.NotifyListsChanged(); }).ok()) {
+    server.set_list_changed(true);
   }
   LineReader reader;
   std::vector<char> buffer(64 * 1024);

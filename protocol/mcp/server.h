@@ -19,9 +19,14 @@
 //                         through asset.list and asset.get; a denied
 //                         asset.list lists nothing, a missing asset is
 //                         -32002
-//   notifications/tools/list_changed  when the backend's WatchTools reports
-//                         a change (Serve: when the backend offers one; then
-//                         initialize advertises tools.listChanged)
+//   prompts/list, prompts/get  the project's command assets (prompts.h),
+//                         through asset.list and asset.get; a denied
+//                         asset.list lists nothing; an unknown prompt, bad
+//                         arguments or a missing required one is -32602
+//   notifications/{tools,prompts,resources}/list_changed  when the backend's
+//                         WatchTools reports that the assets reloaded (Serve:
+//                         when the backend offers a watch; then initialize
+//                         advertises listChanged for the three)
 //   notifications/cancelled  cancels the call of requestId: the backend
 //                         kills its process tree and no response is sent
 //   progress              a tools/call with _meta.progressToken gets
@@ -70,8 +75,9 @@ inline constexpr size_t kMaxConcurrentCalls = 32;
 // The requests jcs serves; each is authorized (protocol_allowlist) as the
 // operation named by the method with '/' as '.'.
 inline constexpr const char* kMcpMethods[] = {
-    "initialize",       "ping",           "tools/list",    "tools/call",
-    "logging/setLevel", "resources/list", "resources/read"};
+    "initialize",       "ping",           "tools/list",     "tools/call",
+    "logging/setLevel", "resources/list", "resources/read", "prompts/list",
+    "prompts/get"};
 
 // What the server needs of a project's tools. Every method may be called
 // from several threads at once.
@@ -128,11 +134,14 @@ class McpServer {
   // time (it starts and reaps the call threads).
   void HandleLine(std::string_view line);
   void HandleOversized();
-  // Advertise tools.listChanged in initialize (set before serving).
-  void set_tools_list_changed(bool on) { tools_list_changed_ = on; }
-  // notifications/tools/list_changed, once initialized (nothing before: the
-  // client lists the tools after initialize anyway).
-  void NotifyToolsChanged();
+  // Advertise listChanged for tools, prompts and resources in initialize
+  // (set before serving).
+  void set_list_changed(bool on) { list_changed_ = on; }
+  // notifications/tools/list_changed, prompts/list_changed and
+  // resources/list_changed (the assets reloaded: the command.run.* tools,
+  // the prompts and the resources follow them), once initialized (nothing
+  // before: the client lists them after initialize anyway).
+  void NotifyListsChanged();
   // Cancels every running call and waits for their threads.
   void Shutdown();
 
@@ -167,6 +176,8 @@ class McpServer {
   void SetLevel(const Message& message);
   void ListResources(const Message& message);
   void ReadResource(const Message& message);
+  void ListPrompts(const Message& message);
+  void GetPrompt(const Message& message);
   void Cancel(const nlohmann::json& request_id);
   void RunCall(const std::shared_ptr<Call>& call, const std::string& name,
                const nlohmann::json& args);
@@ -178,7 +189,7 @@ class McpServer {
   ToolBackend* const backend_;
   const MessageSink write_;
   const std::chrono::milliseconds progress_interval_;
-  bool tools_list_changed_ = false;
+  bool list_changed_ = false;
   std::thread progress_thread_;  // started with the first token
   std::mutex write_mu_;
 

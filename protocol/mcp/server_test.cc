@@ -59,6 +59,14 @@ class FakeBackend : public ToolBackend {
                          {"name", "greet me"},
                          {"path", ".jido/skills/greet me.md"}});
       }
+      if (args["type"] == "command") {
+        for (const char* command : {"review", "vanished"}) {
+          items.push_back(
+              {{"type", "command"},
+               {"name", command},
+               {"path", std::string(".jido/commands/") + command + ".md"}});
+        }
+      }
       return json{{"status", "ok"}, {"result", {{"items", items}}}};
     }
     if (name == "asset.get") {
@@ -67,12 +75,36 @@ class FakeBackend : public ToolBackend {
         return json{{"status", "ok"},
                     {"result", {{"asset", {{"content", "# Greet\n"}}}}}};
       }
+      if (args == json{{"type", "command"}, {"key", "review"}}) {
+        return json{
+            {"status", "ok"},
+            {"result",
+             {{"asset",
+               {{"type", "command"},
+                {"name", "review"},
+                {"path", ".jido/commands/review.md"},
+                {"content",
+                 "---\ndescription: Reviews a file\njido:\n  schema:\n"
+                 "    file: {type: string, required: true, doc: the file}\n"
+                 "---\nReview {{file}} ({{ depth }}).\n"},
+                {"frontmatter",
+                 {{"description", "Reviews a file"},
+                  {"jido",
+                   {{"schema",
+                     {{"file",
+                       {{"type", "string"},
+                        {"required", true},
+                        {"doc", "the file"}}}}}}}}}}}}}};
+      }
       if (args["key"] == ".env") {
         return json{{"status", "error"},
                     {"reason", "sensitive_path_denied"},
                     {"detail", {{"key", ".env"}}}};
       }
-      return json{{"status", "error"}, {"reason", "asset_not_found"}};
+      // As the tool runtime reports a tool's own failure.
+      return json{{"status", "error"},
+                  {"reason", "tool_failed"},
+                  {"detail", {{"reason", "asset_not_found"}}}};
     }
     if (name == "block") {
       // Waits for the test to let the id out (the cancel-before-id race).
@@ -336,8 +368,9 @@ TEST_F(McpServerTest, AssetsAsResources) {
   Init();
   server.HandleLine(Request(1, "resources/list"));
   const json resources = out.WaitFor(1)["result"]["resources"];
-  ASSERT_EQ(resources.size(), 1u) << resources;
+  ASSERT_EQ(resources.size(), 3u) << resources;  // a skill, two commands
   EXPECT_EQ(resources[0]["uri"], "jcs://assets/skill/greet%20me");
+  EXPECT_EQ(resources[1]["uri"], "jcs://assets/command/review");
   server.HandleLine(
       Request(2, "resources/read", {{"uri", "jcs://assets/skill/greet%20me"}}));
   const json contents = out.WaitFor(2)["result"]["contents"];
@@ -526,6 +559,54 @@ namespace {
 
 // protocol_allowlist: every MCP operation is asked about first; a denial is
 // -32003 and the operation does nothing (no tool runs, nothing is listed).
+TEST_F(McpServerTest, CommandsAsPrompts) {
+  Init();
+  EXPECT_EQ(out.WaitFor(0)["result"]["capabilities"]["prompts"],
+            json({{"listChanged", false}}));
+  server.HandleLine(Request(1, "prompts/list"));
+  const json prompts = out.WaitFor(1)["result"]["prompts"];
+  // "vanished" is listed but gone by its asset.get: not a prompt.
+  ASSERT_EQ(prompts.size(), 1u) << prompts;
+  EXPECT_EQ(prompts[0], json({{"name", "review"},
+                              {"description", "Reviews a file"},
+                              {"arguments",
+                               {{{"name", "file"},
+                                 {"required", true},
+                                 {"description", "the file"}}}}}));
+  server.HandleLine(Request(
+      2, "prompts/get",
+      {{"name", "review"}, {"arguments", {{"file", "a.cc"}, {"depth", "2"}}}}));
+  const json got = out.WaitFor(2)["result"];
+  EXPECT_EQ(
+      got["messages"],
+      json::array(
+          {{{"role", "user"},
+            {"content", {{"type", "text"}, {"text", "Review a.cc (2).\n"}}}}}))
+      << got;
+  // Errors: -32602 for an unknown prompt, a missing required argument, a
+  // sensitive name and arguments that are not strings.
+  const std::vector<json> bad = {
+      {{"name", "nosuch"}},
+      {{"name", "review"}},
+      {{"name", "review"}, {"arguments", {{"depth", "2"}}}},
+      {{"name", "review"}, {"arguments", {{"file", 7}}}},
+      {{"name", "review"}, {"arguments", "file=a"}},
+      {{"name", ".env"}},
+      {{"name", ""}},
+      json::object()};
+  int id = 3;
+  for (const json& params : bad) {
+    server.HandleLine(Request(id, "prompts/get", params));
+    const json reply = out.WaitFor(id);
+    EXPECT_EQ(reply["error"]["code"], kInvalidParams) << params << reply;
+    ++id;
+  }
+  // The policy hides the asset tools: no prompts.
+  backend.deny_assets = true;
+  server.HandleLine(Request(id, "prompts/list"));
+  EXPECT_EQ(out.WaitFor(id)["result"]["prompts"], json::array());
+}
+
 TEST(McpServerProtocolTest, EveryOperationIsAuthorized) {
   FakeBackend backend;
   Output out;
@@ -538,7 +619,9 @@ TEST(McpServerProtocolTest, EveryOperationIsAuthorized) {
       {"tools/call", {{"name", "echo"}, {"arguments", json::object()}}},
       {"logging/setLevel", {{"level", "debug"}}},
       {"resources/list", json::object()},
-      {"resources/read", {{"uri", "jcs://assets/skill/greet%20me"}}}};
+      {"resources/read", {{"uri", "jcs://assets/skill/greet%20me"}}},
+      {"prompts/list", json::object()},
+      {"prompts/get", {{"name", "review"}}}};
   backend.protocol_denied = true;
   int id = 1;
   for (const auto& request : requests) {
@@ -556,7 +639,8 @@ TEST(McpServerProtocolTest, EveryOperationIsAuthorized) {
     EXPECT_EQ(backend.operations,
               (std::vector<std::string>{"initialize", "ping", "tools.list",
                                         "tools.call", "logging.setLevel",
-                                        "resources.list", "resources.read"}));
+                                        "resources.list", "resources.read",
+                                        "prompts.list", "prompts.get"}));
     EXPECT_EQ(backend.next, 0);  // no tool ran
     EXPECT_TRUE(backend.asset_gets.empty());
   }
@@ -608,16 +692,22 @@ TEST(McpServerToolsChangedTest, NotifiedOnlyOnceInitialized) {
   FakeBackend backend;
   Output out;
   McpServer server(&backend, out.Writer());
-  server.set_tools_list_changed(true);
-  server.NotifyToolsChanged();  // before initialize: nothing
+  server.set_list_changed(true);
+  server.NotifyListsChanged();  // before initialize: nothing
   server.HandleLine(InitLine());
   const json init = out.WaitFor(0);
-  EXPECT_EQ(init["result"]["capabilities"]["tools"]["listChanged"], true);
+  for (const char* list : {"tools", "prompts", "resources"}) {
+    EXPECT_EQ(init["result"]["capabilities"][list]["listChanged"], true)
+        << list;
+  }
   EXPECT_TRUE(out.All("notifications/tools/list_changed").empty());
-  server.NotifyToolsChanged();
-  EXPECT_FALSE(
-      out.WaitFor(nullptr, "notifications/tools/list_changed").is_null());
-  EXPECT_EQ(out.All("notifications/tools/list_changed").size(), 1u);
+  server.NotifyListsChanged();
+  for (const char* method : {"notifications/tools/list_changed",
+                             "notifications/prompts/list_changed",
+                             "notifications/resources/list_changed"}) {
+    EXPECT_FALSE(out.WaitFor(nullptr, method).is_null()) << method;
+    EXPECT_EQ(out.All(method).size(), 1u) << method;
+  }
 }
 
 TEST(McpServerToolsChangedTest, NotAdvertisedWithoutAWatch) {

@@ -290,26 +290,38 @@ absl::StatusOr<Invocation> BuildInvocation(const Definition& definition,
   return inv;
 }
 
-std::string RenderPrompt(const std::string& body, const json& params) {
+absl::StatusOr<std::string> RenderPrompt(const std::string& body,
+                                         const json& params, size_t max_bytes) {
   std::string out;
+  const auto append = [&](absl::string_view text) {
+    if (text.size() > max_bytes - out.size()) return false;
+    out.append(text.data(), text.size());
+    return true;
+  };
+  const auto too_large = [max_bytes] {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the rendered prompt exceeds ", max_bytes,
+                     " bytes (fewer placeholders or shorter parameters)"));
+  };
+  const absl::string_view text(body);
   size_t pos = 0;
-  while (pos < body.size()) {
-    const size_t open = body.find("{{", pos);
-    if (open == std::string::npos) break;
-    const size_t close = body.find("}}", open + 2);
-    if (close == std::string::npos) break;
-    const std::string key(absl::StripAsciiWhitespace(
-        absl::string_view(body).substr(open + 2, close - open - 2)));
-    out.append(body, pos, open - pos);
+  while (pos < text.size()) {
+    const size_t open = text.find("{{", pos);
+    if (open == absl::string_view::npos) break;
+    const size_t close = text.find("}}", open + 2);
+    if (close == absl::string_view::npos) break;
+    const std::string key(
+        absl::StripAsciiWhitespace(text.substr(open + 2, close - open - 2)));
+    if (!append(text.substr(pos, open - pos))) return too_large();
     const json& value = Member(params, key.c_str());
-    if (value.is_null()) {
-      out.append(body, open, close + 2 - open);
-    } else {
-      out += ParamText(value);
-    }
+    // An unknown placeholder stays as written.
+    const std::string replacement =
+        value.is_null() ? std::string(text.substr(open, close + 2 - open))
+                        : ParamText(value);
+    if (!append(replacement)) return too_large();
     pos = close + 2;
   }
-  out.append(body, pos, std::string::npos);
+  if (!append(text.substr(pos))) return too_large();
   return out;
 }
 

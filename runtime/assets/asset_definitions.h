@@ -90,8 +90,12 @@ absl::StatusOr<Invocation> BuildInvocation(const Definition& definition,
                                            const std::string& correlation_id);
 
 // The body with each {{name}} replaced by the parameter's text (for people
-// and models to read; never executed).
-std::string RenderPrompt(const std::string& body, const nlohmann::json& params);
+// and models to read; never executed). ResourceExhausted, before anything
+// larger is built, when the text would exceed `max_bytes`: a short body with
+// many placeholders and one long parameter renders to far more than either.
+absl::StatusOr<std::string> RenderPrompt(const std::string& body,
+                                         const nlohmann::json& params,
+                                         size_t max_bytes);
 
 // The constant driver of workflows: `sh -c kWorkflowDriver jcs-workflow
 // NAME1 SCRIPT1 NAME2 SCRIPT2 ...` keeps stdin in a file under the jail's

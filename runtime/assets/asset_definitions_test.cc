@@ -159,10 +159,28 @@ TEST(AssetDefinitionsTest, InvocationPassesValuesAsDataOnly) {
 }
 
 TEST(AssetDefinitionsTest, PromptIsRenderedAsText) {
-  EXPECT_EQ(RenderPrompt("Find {{query}} (at most {{ limit }}), {{unknown}}",
-                         {{"query", "hello-world"}, {"limit", 3}}),
+  EXPECT_EQ(*RenderPrompt("Find {{query}} (at most {{ limit }}), {{unknown}}",
+                          {{"query", "hello-world"}, {"limit", 3}}, 1024),
             "Find hello-world (at most 3), {{unknown}}");
-  EXPECT_EQ(RenderPrompt("{{a}}{{", {{"a", "{{a}}"}}), "{{a}}{{");
+  EXPECT_EQ(*RenderPrompt("{{a}}{{", {{"a", "{{a}}"}}, 1024), "{{a}}{{");
+  // Exactly at the bound is fine.
+  EXPECT_EQ(*RenderPrompt("ab{{x}}", {{"x", "cd"}}, 4), "abcd");
+}
+
+// The attack: a short body of many placeholders and one long parameter
+// would render to body_placeholders x parameter bytes (here 40,000 x 64 KiB
+// = 2.6 GB). It is refused once the bound is crossed, without building it.
+TEST(AssetDefinitionsTest, PromptRenderingIsBounded) {
+  std::string body;
+  for (int i = 0; i < 40000; ++i) body += "{{p}}";
+  const std::string param(64 << 10, 'x');
+  absl::StatusOr<std::string> rendered =
+      RenderPrompt(body, {{"p", param}}, 1 << 20);
+  ASSERT_FALSE(rendered.ok());
+  EXPECT_EQ(rendered.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(rendered.status().message(), HasSubstr("exceeds 1048576 bytes"));
+  EXPECT_FALSE(RenderPrompt("abcde", json::object(), 4).ok());
+  EXPECT_FALSE(RenderPrompt("ab{{x}}", {{"x", "cde"}}, 4).ok());
 }
 
 TEST(AssetDefinitionsTest, DefinitionsAreSortedByToolName) {

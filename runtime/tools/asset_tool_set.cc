@@ -73,9 +73,10 @@ ToolOutcome PreviewOutcome(const assets::Definition& d,
        {"reason", d.invalid_reason}});
 }
 
-json ExecutedResult(const assets::Definition& d,
-                    const assets::PublishedAssets& published, const json& args,
-                    json execution) {
+absl::StatusOr<json> ExecutedResult(const assets::Definition& d,
+                                    const assets::PublishedAssets& published,
+                                    const json& args, json execution,
+                                    size_t max_prompt_bytes) {
   const bool workflow = d.type == assets::AssetType::kWorkflow;
   json out = {{"asset", DefinitionAsset(d, published)},
               {"args", args},
@@ -91,8 +92,10 @@ json ExecutedResult(const assets::Definition& d,
       // The body after the frontmatter, rendered for people to read.
       absl::StatusOr<assets::Frontmatter> front =
           assets::ParseFrontmatter(asset->body);
-      out["prompt"] =
-          assets::RenderPrompt(front.ok() ? front->body : asset->body, params);
+      absl::StatusOr<std::string> prompt = assets::RenderPrompt(
+          front.ok() ? front->body : asset->body, params, max_prompt_bytes);
+      if (!prompt.ok()) return prompt.status();
+      out["prompt"] = *std::move(prompt);
     }
   }
   return out;

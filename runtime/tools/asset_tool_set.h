@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "runtime/assets/asset_definitions.h"
 #include "runtime/assets/asset_store.h"
@@ -53,11 +54,12 @@ ToolOutcome PreviewOutcome(const assets::Definition& definition,
 
 // The result of an executed definition around the jail's result: {asset,
 // args, mode: "executed", runtime: "jcs_command"|"jcs_workflow",
-// command|workflow: name, execution, [prompt]}.
-nlohmann::json ExecutedResult(const assets::Definition& definition,
-                              const assets::PublishedAssets& assets,
-                              const nlohmann::json& args,
-                              nlohmann::json execution);
+// command|workflow: name, execution, [prompt]}. ResourceExhausted when the
+// rendered prompt alone would exceed `max_prompt_bytes`.
+absl::StatusOr<nlohmann::json> ExecutedResult(
+    const assets::Definition& definition, const assets::PublishedAssets& assets,
+    const nlohmann::json& args, nlohmann::json execution,
+    size_t max_prompt_bytes);
 
 }  // namespace jcs::runtime
 

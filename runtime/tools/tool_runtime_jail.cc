@@ -744,9 +744,19 @@ void ToolRuntime::MaybeFinishJail(const std::shared_ptr<Call>& call) {
   // what the tool produced (and what the sensitive scan looks at).
   call->timing_us = std::move(timing);
   if (call->tool->definition != nullptr && call->asset_tools != nullptr) {
-    result =
-        ExecutedResult(*call->tool->definition, call->asset_tools->assets(),
-                       call->args, std::move(result));
+    // The prompt is part of the result: bounded by the result's own limit
+    // while it is rendered, not after.
+    const int64_t max = config_.options.tool_max_output_bytes;
+    absl::StatusOr<nlohmann::json> executed = ExecutedResult(
+        *call->tool->definition, call->asset_tools->assets(), call->args,
+        std::move(result), static_cast<size_t>(std::max<int64_t>(max, 0)));
+    if (!executed.ok()) {
+      Fail(call, "output_too_large",
+           {{"max", max},
+            {"message", std::string(executed.status().message())}});
+      return;
+    }
+    result = *std::move(executed);
   }
   FinishResult(call, std::move(result));
 }

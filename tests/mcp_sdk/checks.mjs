@@ -2,9 +2,10 @@
 // with the official MCP TypeScript SDK's Client: initialize, ping, logging/setLevel, tools/list
 // with hints, exec, a path denial and a denied tool as isError results, progress, a long call
 // cancelled through an AbortSignal (the SDK sends notifications/cancelled) whose processes must
-// then be gone from the host, and the project's assets as resources.
-// The project must deny fs.write, have notes.txt saying "hello" and the skill asset
-// .jido/skills/greet.md saying "# Greet".
+// then be gone from the host, the project's assets as resources and its command asset as a prompt.
+// The project must deny fs.write, have notes.txt saying "hello", the skill asset
+// .jido/skills/greet.md saying "# Greet" and the command asset .jido/commands/review.md
+// (tests/mcp_sdk_test.sh).
 import { readdirSync, readFileSync } from "node:fs";
 import { randomInt } from "node:crypto";
 
@@ -70,6 +71,29 @@ export async function runChecks(client) {
   check(greet?.mimeType === "text/markdown", "resources/list: the skill asset", resources);
   const read = await client.readResource({ uri: greet.uri });
   check(read.contents?.[0]?.text === "# Greet\n", "resources/read: the asset's content", read);
+
+  check(client.getServerCapabilities()?.prompts !== undefined, "initialize: the prompts capability");
+  const { prompts } = await client.listPrompts();
+  const review = prompts.find((p) => p.name === "review");
+  check(review?.description === "Reviews one file" && review.arguments?.length === 1 &&
+          review.arguments[0].name === "file" && review.arguments[0].required === true &&
+          review.arguments[0].description === "the file to review",
+        "prompts/list: the command asset with its declared argument", prompts);
+  const prompt = await client.getPrompt({ name: "review", arguments: { file: "src/main.cc" } });
+  check(prompt.messages?.length === 1 && prompt.messages[0].role === "user" &&
+          prompt.messages[0].content?.type === "text" &&
+          prompt.messages[0].content.text === "Review src/main.cc please.\n",
+        "prompts/get: the body with the argument substituted", prompt);
+  for (const [what, params] of [["a missing required argument", { name: "review" }],
+                                ["an unknown prompt", { name: "nosuch" }]]) {
+    let code;
+    try {
+      await client.getPrompt(params);
+    } catch (error) {
+      code = error.code;
+    }
+    check(code === -32602, `prompts/get: ${what} is -32602`, code);
+  }
 
   const ran = await client.callTool({ name: "exec", arguments: { argv: ["/bin/cat", "notes.txt"] } });
   check(ran.isError === false && ran.structuredContent?.status === "ok" &&
