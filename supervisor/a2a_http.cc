@@ -140,7 +140,13 @@ class ControlA2aBackend : public protocol::a2a::Backend {
         !doc["assets"].is_object()) {
       return json::object();
     }
-    return doc["assets"].value("counts", json::object());
+    // The store counts by type name (skill, command, workflow); the card
+    // names them in the plural, as the original's asset_counts.
+    const json counts = doc["assets"].value("counts", json::object());
+    if (!counts.is_object()) return json::object();
+    return json{{"skills", counts.value("skill", 0)},
+                {"commands", counts.value("command", 0)},
+                {"workflows", counts.value("workflow", 0)}};
   }
 
   absl::Status StartConversation(const std::string& id) override {
@@ -279,8 +285,7 @@ absl::StatusOr<std::unique_ptr<protocol::a2a::A2aHttpServer>> StartA2aHttp(
         }
         return backend;
       },
-      [bridge](const protocol::http::Peer& peer)
-          -> std::optional<std::string> {
+      [bridge](const protocol::http::Peer& peer) -> std::optional<std::string> {
         proto::Request request;
         request.mutable_list_projects();
         absl::StatusOr<proto::Response> response =

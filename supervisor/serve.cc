@@ -29,10 +29,10 @@
 #include "jail/zygote.h"
 #include "loop/event_loop.h"
 #include "runtime/project/value.h"
+#include "supervisor/a2a_http.h"
 #include "supervisor/alert_exec.h"
 #include "supervisor/control_server.h"
 #include "supervisor/control_service.h"
-#include "supervisor/a2a_http.h"
 #include "supervisor/mcp_http.h"
 #include "supervisor/metrics_textfile.h"
 #include "supervisor/serve_config.h"
@@ -490,11 +490,10 @@ int Daemon::Run() {
     return kStartError;
   }
   server_ = *std::move(server);
-  service_->set_publisher(
-      [this](const proto::Event& event) {
-        server_->Publish(event);
-        if (a2a_events_ != nullptr) a2a_events_->Publish(event);
-      });
+  service_->set_publisher([this](const proto::Event& event) {
+    server_->Publish(event);
+    if (a2a_events_ != nullptr) a2a_events_->Publish(event);
+  });
   service_->set_metrics_collector([this](telemetry::metrics::Exposition& exp) {
     exp.Gauge("jcs_control_clients", "Control API connections open now.", {},
               static_cast<double>(server_->client_count()));

@@ -93,9 +93,8 @@ absl::StatusOr<json> Gateway::Card(Backend& backend, AgentInfo info) const {
   return AgentCard(info);
 }
 
-void Gateway::Handle(
-    const Request& request, Backend& backend,
-    const std::function<bool(const json&)>& emit) const {
+void Gateway::Handle(const Request& request, Backend& backend,
+                     const std::function<bool(const json&)>& emit) const {
   const json& id = request.id;
   const auto result = [&](json value) {
     return emit({{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(value)}});
@@ -119,18 +118,18 @@ void Gateway::Handle(
     absl::StatusOr<TaskView> view = View(backend, task_id);
     if (!view.ok()) return fail(view.status(), task_id);
     if (request.method == Method::kTasksGet) {
-      result(Task(task_id, view->status, view->timeline,
-                  request.history_length));
+      result(
+          Task(task_id, view->status, view->timeline, request.history_length));
       return;
     }
     if (request.method == Method::kTasksCancel) {
       const std::string state = TaskState(view->status, view->timeline);
       if (TerminalState(state)) {
-        emit(ErrorDocument(id, kTaskNotCancelable,
-                           absl::StrCat("task not cancelable: ", task_id,
-                                        " is ", state,
-                                        " (only a working task can be "
-                                        "canceled)")));
+        emit(ErrorDocument(
+            id, kTaskNotCancelable,
+            absl::StrCat("task not cancelable: ", task_id, " is ", state,
+                         " (only a working task can be "
+                         "canceled)")));
         return;
       }
       const json cancel = {{"type", "conversation.cancel"},
@@ -219,8 +218,8 @@ void Gateway::Handle(
     absl::StatusOr<TaskView> view = View(backend, task_id);
     if (!view.ok()) return fail(view.status(), task_id);
     // A non-blocking send returns before the turn ran: it is working.
-    json task = Task(task_id, view->status, view->timeline,
-                     send.history_length);
+    json task =
+        Task(task_id, view->status, view->timeline, send.history_length);
     if (!send.blocking && view->status == "idle") {
       task["status"] = {{"state", "working"}};
     }

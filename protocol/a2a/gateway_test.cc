@@ -124,7 +124,7 @@ json SendDoc(const std::string& method, const std::string& text,
 }
 
 std::vector<json> Handle(const Gateway& gateway, FakeBackend& backend,
-                      const json& doc) {
+                         const json& doc) {
   std::vector<json> out;
   gateway.Handle(Parse(doc), backend, [&](const json& d) {
     out.push_back(d);
@@ -136,7 +136,8 @@ std::vector<json> Handle(const Gateway& gateway, FakeBackend& backend,
 TEST(GatewayTest, MessageSendCreatesATaskThatIsTheConversation) {
   Gateway gateway;
   FakeBackend backend;
-  std::vector<json> out = Handle(gateway, backend, SendDoc("message/send", "hi"));
+  std::vector<json> out =
+      Handle(gateway, backend, SendDoc("message/send", "hi"));
   ASSERT_EQ(out.size(), 1u);
   const json& task = out[0]["result"];
   EXPECT_EQ(out[0]["id"], 7);
@@ -173,10 +174,10 @@ TEST(GatewayTest, UnknownTaskIsTaskNotFound) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0]["error"]["code"], kTaskNotFound);
   out = Handle(gateway, backend,
-            {{"jsonrpc", "2.0"},
-             {"id", 1},
-             {"method", "tasks/get"},
-             {"params", {{"id", "nosuch"}}}});
+               {{"jsonrpc", "2.0"},
+                {"id", 1},
+                {"method", "tasks/get"},
+                {"params", {{"id", "nosuch"}}}});
   EXPECT_EQ(out[0]["error"]["code"], kTaskNotFound);
   EXPECT_TRUE(backend.signals.empty());
 }
@@ -206,13 +207,12 @@ TEST(GatewayTest, CancelOnlyAWorkingTask) {
 TEST(GatewayTest, StreamRelaysTheTurnAndEndsWithTheFinalState) {
   Gateway gateway;
   FakeBackend backend;
-  backend.pending_events = {
-      {{"event_type", "conversation.user.message"},
-       {"data", {{"content", "s"}}}},
-      {{"event_type", "conversation.assistant.delta"}},
-      {{"event_type", "conversation.assistant.message"},
-       {"seq_in_conversation", 3},
-       {"data", {{"content", "Acknowledged: s"}}}}};
+  backend.pending_events = {{{"event_type", "conversation.user.message"},
+                             {"data", {{"content", "s"}}}},
+                            {{"event_type", "conversation.assistant.delta"}},
+                            {{"event_type", "conversation.assistant.message"},
+                             {"seq_in_conversation", 3},
+                             {"data", {{"content", "Acknowledged: s"}}}}};
   std::vector<json> out =
       Handle(gateway, backend, SendDoc("message/stream", "s"));
   ASSERT_EQ(out.size(), 4u);

@@ -65,8 +65,7 @@ A2aHttpServer::A2aHttpServer(HttpOptions options, BackendFactory factory,
       gateway_(options_.gateway) {}
 
 absl::StatusOr<std::unique_ptr<A2aHttpServer>> A2aHttpServer::Start(
-    HttpOptions options, BackendFactory factory,
-    SingleProject single_project) {
+    HttpOptions options, BackendFactory factory, SingleProject single_project) {
   if (options.tcp_address.empty() && options.unix_path.empty()) {
     return absl::InvalidArgumentError(
         "A2A HTTP: neither a TCP address nor a Unix socket to listen on");
@@ -168,8 +167,8 @@ void A2aHttpServer::OnAccept(int fd, bool unix_socket) {
       return;
     }
     conn->peer = *std::move(peer);
-    conn->authorized_peer = http::PeerAllowed(
-        conn->peer, options_.allowed_uids, options_.allowed_gids);
+    conn->authorized_peer = http::PeerAllowed(conn->peer, options_.allowed_uids,
+                                              options_.allowed_gids);
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (connections_.size() >= options_.max_connections) {
@@ -201,21 +200,21 @@ void A2aHttpServer::Serve(Connection& conn) {
       if (!http::ReadSome(conn.fd, conn.in, timeout)) return;
     }
     if (parsed.state == egress::ParseResult::State::kError) {
-      http::WriteAll(conn.fd,
-                     http::Response(parsed.status,
-                                    {{"Content-Type", "text/plain"}},
-                                    parsed.error + "\n", false),
-                     timeout);
+      http::WriteAll(
+          conn.fd,
+          http::Response(parsed.status, {{"Content-Type", "text/plain"}},
+                         parsed.error + "\n", false),
+          timeout);
       return;
     }
     conn.in.erase(0, parsed.head_bytes);
     const egress::RequestHead& head = parsed.head;
     if (head.has_transfer_encoding) {
-      http::WriteAll(conn.fd,
-                     http::Response(411, {{"Content-Type", "text/plain"}},
-                                    "send the body with a Content-Length\n",
-                                    false),
-                     timeout);
+      http::WriteAll(
+          conn.fd,
+          http::Response(411, {{"Content-Type", "text/plain"}},
+                         "send the body with a Content-Length\n", false),
+          timeout);
       return;
     }
     const uint64_t length = head.content_length.value_or(0);
@@ -357,10 +356,9 @@ bool A2aHttpServer::HandleRequest(Connection& conn,
   absl::StatusOr<json> document = gateway_.Card(**backend, std::move(info));
   if (!document.ok()) {
     if (absl::IsPermissionDenied(document.status())) {
-      return reply(403,
-                   ErrorBody(nullptr, kProtocolDenied,
-                             absl::StrCat("protocol denied: ",
-                                          document.status().message())));
+      return reply(403, ErrorBody(nullptr, kProtocolDenied,
+                                  absl::StrCat("protocol denied: ",
+                                               document.status().message())));
     }
     return reply(500, ErrorBody(nullptr, kInternalError,
                                 std::string(document.status().message())));

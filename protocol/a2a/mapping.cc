@@ -28,8 +28,8 @@ std::optional<json> MessageOf(const std::string& task_id, const json& entry) {
   if (!user && type != "conversation.assistant.message") return std::nullopt;
   std::string message_id = StringAt(data, "a2a_message_id");
   if (message_id.empty()) {
-    message_id = absl::StrCat(task_id, "-", entry.value("seq_in_conversation",
-                                                        int64_t{0}));
+    message_id = absl::StrCat(task_id, "-",
+                              entry.value("seq_in_conversation", int64_t{0}));
   }
   return json{{"kind", "message"},
               {"messageId", message_id},
@@ -40,12 +40,12 @@ std::optional<json> MessageOf(const std::string& task_id, const json& entry) {
 }
 
 json Artifact(const json& entry) {
-  return {{"artifactId",
-           absl::StrCat("answer-",
-                        entry.value("seq_in_conversation", int64_t{0}))},
-          {"name", "answer"},
-          {"parts", TextParts(StringAt(entry.value("data", json::object()),
-                                       "content"))}};
+  return {
+      {"artifactId",
+       absl::StrCat("answer-", entry.value("seq_in_conversation", int64_t{0}))},
+      {"name", "answer"},
+      {"parts",
+       TextParts(StringAt(entry.value("data", json::object()), "content"))}};
 }
 
 json StatusUpdate(const std::string& task_id, const std::string& state,
@@ -194,12 +194,9 @@ std::optional<json> StreamEvent(const std::string& task_id,
     return event;
   }
   if (type == "conversation.assistant.message") {
-    return json{{"kind", "artifact-update"},
-                {"taskId", task_id},
-                {"contextId", task_id},
-                {"artifact", Artifact(payload)},
-                {"append", false},
-                {"lastChunk", true}};
+    return json{{"kind", "artifact-update"}, {"taskId", task_id},
+                {"contextId", task_id},      {"artifact", Artifact(payload)},
+                {"append", false},           {"lastChunk", true}};
   }
   return std::nullopt;
 }

@@ -24,8 +24,7 @@ namespace jcs::protocol::a2a {
 
 inline constexpr char kProtocolVersion[] = "0.3.0";
 // The extension whose params are the original jcs agent card.
-inline constexpr char kJcsCardExtension[] =
-    "urn:jcs:a2a:agent-card:v1";
+inline constexpr char kJcsCardExtension[] = "urn:jcs:a2a:agent-card:v1";
 
 struct AgentInfo {
   std::string project_id;

@@ -18,8 +18,8 @@ TEST(MappingTest, StateFollowsTheConversation) {
   const json answered =
       json::array({Entry("conversation.user.message", 1, {{"content", "a"}}),
                    Entry("conversation.assistant.message", 2)});
-  const json failed = json::array(
-      {Entry("conversation.user.message", 1), Entry("conversation.llm.failed", 2)});
+  const json failed = json::array({Entry("conversation.user.message", 1),
+                                   Entry("conversation.llm.failed", 2)});
   json recovered = failed;
   recovered.push_back(Entry("conversation.user.message", 3));
   EXPECT_EQ(TaskState("running", answered), "working");

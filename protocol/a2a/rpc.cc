@@ -28,10 +28,10 @@ std::optional<std::string> OptionalId(const json& object, const char* key,
   if (it == object.end() || it->is_null()) return std::nullopt;
   if (!it->is_string() || it->get_ref<const std::string&>().empty() ||
       it->get_ref<const std::string&>().size() > kMaxIdBytes) {
-    *error = RpcError{kInvalidParams,
-                      absl::StrCat("invalid params: ", where, key,
-                                   ": expected a string of 1 to ", kMaxIdBytes,
-                                   " bytes")};
+    *error =
+        RpcError{kInvalidParams, absl::StrCat("invalid params: ", where, key,
+                                              ": expected a string of 1 to ",
+                                              kMaxIdBytes, " bytes")};
     return std::nullopt;
   }
   return it->get<std::string>();
@@ -101,11 +101,10 @@ std::optional<RpcError> ParseSend(const json& params, SendParams* out) {
     }
     const std::string kind = part.value("kind", "");
     if (kind != "text") {
-      return RpcError{
-          kContentTypeNotSupported,
-          absl::StrCat("content type not supported: ", where, ".kind '",
-                       kind.substr(0, 32),
-                       "': this agent takes text parts only")};
+      return RpcError{kContentTypeNotSupported,
+                      absl::StrCat("content type not supported: ", where,
+                                   ".kind '", kind.substr(0, 32),
+                                   "': this agent takes text parts only")};
     }
     const auto part_text = part.find("text");
     if (part_text == part.end() || !part_text->is_string()) {

@@ -79,8 +79,8 @@ struct SendParams {
 struct Request {
   nlohmann::json id;
   Method method = Method::kMessageSend;
-  SendParams send;  // message/send, message/stream
-  std::string task_id;  // tasks/*
+  SendParams send;                    // message/send, message/stream
+  std::string task_id;                // tasks/*
   std::optional<int> history_length;  // tasks/get
 };
 

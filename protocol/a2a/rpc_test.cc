@@ -59,15 +59,14 @@ TEST(RpcTest, RefusesBadMessagesNamingTheField) {
   no_id.erase("messageId");
   ParseResult parsed = ParseRequest(Send(no_id).dump());
   ASSERT_TRUE(parsed.error.has_value());
-  EXPECT_NE(parsed.error->message.find("message.messageId"),
-            std::string::npos);
+  EXPECT_NE(parsed.error->message.find("message.messageId"), std::string::npos);
   EXPECT_EQ(parsed.error_id, "r1");
   json bad_task = TextMessage("x");
   bad_task["taskId"] = "../../etc";
   EXPECT_EQ(ErrorCode(Send(bad_task)), kTaskNotFound);
-  EXPECT_EQ(ErrorCode(Send(TextMessage(std::string(kMaxMessageTextBytes + 1,
-                                                   'a')))),
-            kInvalidParams);
+  EXPECT_EQ(
+      ErrorCode(Send(TextMessage(std::string(kMaxMessageTextBytes + 1, 'a')))),
+      kInvalidParams);
   EXPECT_EQ(
       ErrorCode(Send(TextMessage("x"),
                      {{"configuration",
@@ -82,8 +81,8 @@ TEST(RpcTest, TaskMethodsNeedAValidId) {
                 {"method", method},
                 {"params", std::move(params)}};
   };
-  ParseResult parsed =
-      ParseRequest(doc("tasks/get", {{"id", "t"}, {"historyLength", 2}}).dump());
+  ParseResult parsed = ParseRequest(
+      doc("tasks/get", {{"id", "t"}, {"historyLength", 2}}).dump());
   ASSERT_TRUE(parsed.request.has_value());
   EXPECT_EQ(parsed.request->task_id, "t");
   EXPECT_EQ(parsed.request->history_length, 2);
@@ -95,20 +94,21 @@ TEST(RpcTest, TaskMethodsNeedAValidId) {
             kInvalidParams);
   EXPECT_EQ(ErrorCode(doc("tasks/pushNotificationConfig/get", json::object())),
             kPushNotificationNotSupported);
-  EXPECT_EQ(ErrorCode(doc("agent/getAuthenticatedExtendedCard", json::object())),
-            kAuthenticatedExtendedCardNotConfigured);
+  EXPECT_EQ(
+      ErrorCode(doc("agent/getAuthenticatedExtendedCard", json::object())),
+      kAuthenticatedExtendedCardNotConfigured);
   EXPECT_EQ(ErrorCode(doc("tasks/list", json::object())), kMethodNotFound);
 }
 
 TEST(RpcTest, EnvelopeErrors) {
   EXPECT_EQ(ParseRequest("{").error->code, kParseError);
   EXPECT_EQ(ParseRequest("[]").error->code, kInvalidRequest);
-  EXPECT_EQ(ParseRequest(R"({"jsonrpc":"2.0","method":"tasks/get"})")
-                .error->code,
-            kInvalidRequest);  // a notification: A2A answers every method
-  EXPECT_EQ(ParseRequest(std::string(100, '[') + std::string(100, ']'))
-                .error->code,
-            kParseError);
+  EXPECT_EQ(
+      ParseRequest(R"({"jsonrpc":"2.0","method":"tasks/get"})").error->code,
+      kInvalidRequest);  // a notification: A2A answers every method
+  EXPECT_EQ(
+      ParseRequest(std::string(100, '[') + std::string(100, ']')).error->code,
+      kParseError);
 }
 
 }  // namespace

@@ -57,7 +57,6 @@ std::string StatusText(int status) {
   }
 }
 
-
 struct HostPortAddress {
   int family = AF_INET;
   sockaddr_storage addr{};
@@ -108,10 +107,10 @@ absl::StatusOr<HostPortAddress> ParseLoopback(const std::string& address) {
   }
   if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
     if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "host '", host,
-          "' is not a loopback address: the gateway listens on "
-          "127.0.0.0/8 or [::1] only"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("host '", host,
+                       "' is not a loopback address: the gateway listens on "
+                       "127.0.0.0/8 or [::1] only"));
     }
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(static_cast<uint16_t>(port));
@@ -125,11 +124,10 @@ absl::StatusOr<HostPortAddress> ParseLoopback(const std::string& address) {
       "names are refused, a resolver could map them elsewhere"));
 }
 
-
 }  // namespace
 
 std::string Response(int status, const Headers& headers,
-    const std::string& body, bool keep_alive) {
+                     const std::string& body, bool keep_alive) {
   std::string out = absl::StrCat("HTTP/1.1 ", status, " ", StatusText(status),
                                  "\r\nContent-Length: ", body.size(), "\r\n");
   for (const auto& [name, value] : headers) {
@@ -217,8 +215,6 @@ bool ValidProjectId(std::string_view id) {
   });
 }
 
-
-
 absl::StatusOr<std::pair<int, uint16_t>> ListenLoopback(
     const std::string& address, const std::string& what) {
   absl::StatusOr<HostPortAddress> addr = ParseLoopback(address);
@@ -235,8 +231,8 @@ absl::StatusOr<std::pair<int, uint16_t>> ListenLoopback(
       listen(fd, 128) != 0) {
     const int saved = errno;
     if (fd >= 0) close(fd);
-    return absl::ErrnoToStatus(
-        saved, absl::StrCat(what, ": listening on ", address));
+    return absl::ErrnoToStatus(saved,
+                               absl::StrCat(what, ": listening on ", address));
   }
   sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
@@ -261,9 +257,10 @@ absl::StatusOr<int> ListenUnix(const std::string& path, mode_t mode,
   struct stat st;
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          what, ": ", path, " exists and is not a socket; refusing to "
-          "replace it"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, ": ", path,
+                       " exists and is not a socket; refusing to "
+                       "replace it"));
     }
     unlink(path.c_str());
   }
