@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include <algorithm>
 #include <atomic>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -60,14 +62,60 @@ absl::StatusOr<TaskView> View(Backend& backend, const std::string& task_id) {
   return TaskView{*std::move(status), *std::move(timeline)};
 }
 
-json UserSignal(const SendParams& send) {
+json UserSignal(const SendParams& send, const std::string& correlation) {
   json data = {{"content", send.text}, {"a2a_message_id", send.message_id}};
   if (!send.llm.is_null()) data["llm"] = send.llm;
   return {{"type", "conversation.user.message"},
           {"source", "a2a.message.send"},
           {"data", std::move(data)},
-          {"meta", {{"protocol", "a2a"}}}};
+          {"meta", {{"protocol", "a2a"}, {"correlation_id", correlation}}}};
 }
+
+int64_t SeqOf(const json& payload) {
+  const auto it = payload.find("seq_in_conversation");
+  return it != payload.end() && it->is_number_integer() ? it->get<int64_t>()
+                                                        : -1;
+}
+
+// Relays a stream's events once each. The daemon publishes an event when
+// its journal made it durable, which can be after the turn settled: events
+// of an earlier turn may still arrive (filtered out by `wanted`), and the
+// turn's own last ones may not have arrived yet (CatchUp reads them from the
+// timeline, which has them as soon as they happen).
+class Relay {
+ public:
+  Relay(std::string task_id, std::function<bool(const json&)> wanted,
+        std::function<bool(json)> send)
+      : task_id_(std::move(task_id)),
+        wanted_(std::move(wanted)),
+        send_(std::move(send)) {}
+
+  // False once the client is gone.
+  bool Offer(const json& payload) {
+    if (gone_ || !wanted_(payload)) return !gone_;
+    const int64_t seq = SeqOf(payload);
+    if (seq >= 0 && !sent_.insert(seq).second) return true;
+    if (std::optional<json> item = StreamEvent(task_id_, payload)) {
+      gone_ = !send_(*std::move(item));
+    }
+    return !gone_;
+  }
+  bool CatchUp(const json& timeline) {
+    if (!timeline.is_array()) return !gone_;
+    for (const json& entry : timeline) {
+      if (!Offer(entry)) return false;
+    }
+    return !gone_;
+  }
+  bool gone() const { return gone_; }
+
+ private:
+  const std::string task_id_;
+  const std::function<bool(const json&)> wanted_;
+  const std::function<bool(json)> send_;
+  std::set<int64_t> sent_;
+  bool gone_ = false;
+};
 
 }  // namespace
 
@@ -149,12 +197,17 @@ void Gateway::Handle(const Request& request, Backend& backend,
     if (!result(Task(task_id, view->status, view->timeline, std::nullopt))) {
       return;
     }
+    // What happens from now on: events past the timeline it started from.
+    int64_t seen = -1;
+    for (const json& entry : view->timeline) {
+      seen = std::max(seen, SeqOf(entry));
+    }
+    Relay relay(
+        task_id, [seen](const json& e) { return SeqOf(e) > seen; }, result);
     std::string status = view->status;
     while (status == "running") {
       while (std::optional<json> event = events->Next(options_.poll_every)) {
-        if (std::optional<json> item = StreamEvent(task_id, *event)) {
-          if (!result(*std::move(item))) return;
-        }
+        if (!relay.Offer(*event)) return;
       }
       absl::StatusOr<std::string> now = backend.Status(task_id);
       if (!now.ok()) return fail(now.status(), task_id);
@@ -162,6 +215,7 @@ void Gateway::Handle(const Request& request, Backend& backend,
     }
     absl::StatusOr<TaskView> end = View(backend, task_id);
     if (!end.ok()) return fail(end.status(), task_id);
+    if (!relay.CatchUp(end->timeline)) return;
     result(FinalStatusEvent(task_id, TaskState(end->status, end->timeline)));
     return;
   }
@@ -209,7 +263,9 @@ void Gateway::Handle(const Request& request, Backend& backend,
                                     " is canceled; start a new task")));
     return;
   }
-  const json signal = UserSignal(send);
+  // The turn's events carry it: a stream relays this turn's only.
+  const std::string correlation = NewTaskId(options_.task_id_random_bytes);
+  const json signal = UserSignal(send, correlation);
 
   if (!stream) {
     const absl::Status sent = send.blocking ? backend.Call(task_id, signal)
@@ -242,26 +298,29 @@ void Gateway::Handle(const Request& request, Backend& backend,
     call_status = backend.Call(task_id, signal);
     settled.store(true);
   });
-  bool client_gone = false;
+  Relay relay(
+      task_id,
+      [&correlation](const json& e) {
+        return e.value("correlation_id", "") == correlation;
+      },
+      result);
   while (true) {
     const bool was_settled = settled.load();
     // Drains what came; after the turn settled, what is still queued.
     while (std::optional<json> event = events->Next(
                was_settled ? absl::ZeroDuration() : options_.poll_every)) {
-      if (client_gone) continue;
-      if (std::optional<json> item = StreamEvent(task_id, *event)) {
-        client_gone = !result(*std::move(item));
-      }
+      relay.Offer(*event);
     }
     if (was_settled) break;
   }
   // The turn goes on to its end (the conversation keeps it) even when the
   // client left: the thread is joined, never abandoned.
   turn.join();
-  if (client_gone) return;
+  if (relay.gone()) return;
   if (!call_status.ok()) return fail(call_status, task_id);
   absl::StatusOr<TaskView> end = View(backend, task_id);
   if (!end.ok()) return fail(end.status(), task_id);
+  if (!relay.CatchUp(end->timeline)) return;
   result(FinalStatusEvent(task_id, TaskState(end->status, end->timeline)));
 }
 

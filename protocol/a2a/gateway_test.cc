@@ -2,6 +2,8 @@
 
 #include <deque>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,19 +15,27 @@ namespace {
 
 using nlohmann::json;
 
+// Events the fake publishes, shared with its subscriptions (a stream reads
+// them on its thread while the turn runs on another).
+struct EventQueue {
+  std::mutex mu;
+  std::deque<json> events;
+};
+
 class FakeSubscription : public Subscription {
  public:
-  explicit FakeSubscription(std::deque<json> events)
-      : events_(std::move(events)) {}
+  explicit FakeSubscription(std::shared_ptr<EventQueue> queue)
+      : queue_(std::move(queue)) {}
   std::optional<json> Next(absl::Duration) override {
-    if (events_.empty()) return std::nullopt;
-    json e = events_.front();
-    events_.pop_front();
+    std::lock_guard<std::mutex> lock(queue_->mu);
+    if (queue_->events.empty()) return std::nullopt;
+    json e = queue_->events.front();
+    queue_->events.pop_front();
     return e;
   }
 
  private:
-  std::deque<json> events_;
+  std::shared_ptr<EventQueue> queue_;
 };
 
 // A project with conversations whose turns answer "Acknowledged: <text>" at
@@ -73,24 +83,39 @@ class FakeBackend : public Backend {
   }
   std::unique_ptr<Subscription> Subscribe(const std::string& id) override {
     subscribed.push_back(id);
-    return std::make_unique<FakeSubscription>(pending_events);
+    return std::make_unique<FakeSubscription>(queue);
   }
 
+  // The turn: the user message and the answer in the timeline, stamped with
+  // the turn's correlation id; published as events too unless
+  // `publish_late` (the daemon publishes when the journal made them
+  // durable, possibly after the turn settled).
   void Apply(const std::string& id, const json& signal) {
-    const int seq = static_cast<int>(timeline[id].size()) + 1;
     if (signal["type"] == "conversation.cancel") {
       status[id] = "cancelled";
       return;
     }
-    timeline[id].push_back({{"event_type", "conversation.user.message"},
-                            {"seq_in_conversation", seq},
-                            {"data", signal["data"]}});
-    timeline[id].push_back(
-        {{"event_type", "conversation.assistant.message"},
-         {"seq_in_conversation", seq + 1},
-         {"data",
-          {{"content", "Acknowledged: " +
-                           signal["data"]["content"].get<std::string>()}}}});
+    const std::string correlation = signal["meta"]["correlation_id"];
+    const int seq = static_cast<int>(timeline[id].size()) + 1;
+    const json user = {{"event_type", "conversation.user.message"},
+                       {"seq_in_conversation", seq},
+                       {"correlation_id", correlation},
+                       {"data", signal["data"]}};
+    const json delta = {{"event_type", "conversation.assistant.delta"},
+                        {"correlation_id", correlation}};
+    const json answer = {
+        {"event_type", "conversation.assistant.message"},
+        {"seq_in_conversation", seq + 1},
+        {"correlation_id", correlation},
+        {"data",
+         {{"content",
+           "Acknowledged: " + signal["data"]["content"].get<std::string>()}}}};
+    timeline[id].push_back(user);
+    timeline[id].push_back(answer);
+    if (!publish_late) {
+      std::lock_guard<std::mutex> lock(queue->mu);
+      for (const json& e : {user, delta, answer}) queue->events.push_back(e);
+    }
   }
 
   std::set<std::string> denied;
@@ -100,7 +125,8 @@ class FakeBackend : public Backend {
   std::vector<json> signals;
   std::vector<json> casts;
   std::vector<std::string> subscribed;
-  std::deque<json> pending_events;
+  std::shared_ptr<EventQueue> queue = std::make_shared<EventQueue>();
+  bool publish_late = false;
 };
 
 Request Parse(const json& doc) {
@@ -204,29 +230,50 @@ TEST(GatewayTest, CancelOnlyAWorkingTask) {
   EXPECT_EQ(backend.signals.size(), 1u);
 }
 
-TEST(GatewayTest, StreamRelaysTheTurnAndEndsWithTheFinalState) {
-  Gateway gateway;
-  FakeBackend backend;
-  backend.pending_events = {{{"event_type", "conversation.user.message"},
-                             {"data", {{"content", "s"}}}},
-                            {{"event_type", "conversation.assistant.delta"}},
-                            {{"event_type", "conversation.assistant.message"},
-                             {"seq_in_conversation", 3},
-                             {"data", {{"content", "Acknowledged: s"}}}}};
-  std::vector<json> out =
-      Handle(gateway, backend, SendDoc("message/stream", "s"));
-  ASSERT_EQ(out.size(), 4u);
+void ExpectOneTurnStream(const std::vector<json>& out,
+                         const std::string& text) {
+  ASSERT_EQ(out.size(), 4u) << json(out);
   EXPECT_EQ(out[0]["result"]["kind"], "task");
   EXPECT_EQ(out[1]["result"]["kind"], "status-update");
   EXPECT_EQ(out[1]["result"]["status"]["state"], "working");
   EXPECT_EQ(out[2]["result"]["kind"], "artifact-update");
   EXPECT_EQ(out[2]["result"]["artifact"]["parts"][0]["text"],
-            "Acknowledged: s");
+            "Acknowledged: " + text);
   EXPECT_EQ(out[3]["result"]["kind"], "status-update");
   EXPECT_EQ(out[3]["result"]["status"]["state"], "completed");
   EXPECT_EQ(out[3]["result"]["final"], true);
   for (const json& d : out) EXPECT_EQ(d["id"], 7);
+}
+
+TEST(GatewayTest, StreamRelaysTheTurnAndEndsWithTheFinalState) {
+  Gateway gateway;
+  FakeBackend backend;
+  ExpectOneTurnStream(Handle(gateway, backend, SendDoc("message/stream", "s")),
+                      "s");
   EXPECT_EQ(backend.subscribed.size(), 1u);
+}
+
+// The turn's events published only after it settled: read from the
+// timeline, each once.
+TEST(GatewayTest, StreamCatchesUpWithLateEvents) {
+  Gateway gateway;
+  FakeBackend backend;
+  backend.publish_late = true;
+  ExpectOneTurnStream(Handle(gateway, backend, SendDoc("message/stream", "l")),
+                      "l");
+}
+
+// An earlier turn's events arriving late are not this stream's.
+TEST(GatewayTest, StreamIgnoresAnEarlierTurnsEvents) {
+  Gateway gateway;
+  FakeBackend backend;
+  std::vector<json> out =
+      Handle(gateway, backend, SendDoc("message/send", "a"));
+  const std::string id = out[0]["result"]["id"];
+  // Still queued from turn "a" (published after its send returned).
+  EXPECT_FALSE(backend.queue->events.empty());
+  ExpectOneTurnStream(
+      Handle(gateway, backend, SendDoc("message/stream", "b", id)), "b");
 }
 
 TEST(GatewayTest, NonBlockingSendCastsAndReportsWorking) {
