@@ -12,11 +12,10 @@ proto::Event ConversationEvent(const std::string& project,
   proto::Event event;
   event.set_name("conversation.user.message");
   event.set_project_id(project);
-  event.set_payload_json(
-      nlohmann::json{{"conversation_id", conversation},
-                     {"event_type", "conversation.user.message"},
-                     {"n", n}}
-          .dump());
+  event.set_payload_json(nlohmann::json{
+      {"conversation_id", conversation},
+      {"event_type", "conversation.user.message"},
+      {"n", n}}.dump());
   return event;
 }
 
