@@ -29,6 +29,7 @@
 #include "jail/zygote.h"
 #include "loop/event_loop.h"
 #include "runtime/project/value.h"
+#include "supervisor/a2a_http.h"
 #include "supervisor/alert_exec.h"
 #include "supervisor/control_server.h"
 #include "supervisor/control_service.h"
@@ -153,6 +154,10 @@ class Daemon {
   std::unique_ptr<LoopBridge> mcp_bridge_;
   AssetReloads mcp_reloads_;  // the MCP HTTP sessions' list_changed
   std::unique_ptr<protocol::mcp::McpHttpServer> mcp_http_;
+  // The A2A gateway (its streams' events come from the hub).
+  std::unique_ptr<LoopBridge> a2a_bridge_;
+  std::unique_ptr<A2aEventHub> a2a_events_;
+  std::unique_ptr<protocol::a2a::A2aHttpServer> a2a_http_;
   int signal_fd_ = -1;
   bool draining_ = false;
 };
@@ -355,6 +360,14 @@ int Daemon::Run() {
       return kStartError;
     }
   }
+  if (config_.has_a2a_http_socket()) {
+    if (absl::Status s = MakeDirs(Dirname(config_.a2a_http_socket()), 0755);
+        !s.ok()) {
+      fprintf(stderr, "jcs serve: a2a_http_socket: %s\n",
+              std::string(s.message()).c_str());
+      return kStartError;
+    }
+  }
   // A daemon serves many clients: use the whole descriptor allowance.
   struct rlimit nofile;
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
@@ -399,7 +412,8 @@ int Daemon::Run() {
   // A jail must never reach the daemon's socket, state or config.
   service_options.daemon_paths = {config_.socket_path(), config_.state_dir()};
   for (const std::string& path :
-       {config_.mcp_http_socket(), config_.mcp_http_token_file()}) {
+       {config_.mcp_http_socket(), config_.mcp_http_token_file(),
+        config_.a2a_http_socket()}) {
     if (!path.empty()) service_options.daemon_paths.push_back(path);
   }
   if (!config_path_.empty()) {
@@ -480,6 +494,7 @@ int Daemon::Run() {
   service_->set_publisher([this](const proto::Event& event) {
     server_->Publish(event);
     mcp_reloads_.Publish(event);
+    if (a2a_events_ != nullptr) a2a_events_->Publish(event);
   });
   service_->set_metrics_collector([this](telemetry::metrics::Exposition& exp) {
     exp.Gauge("jcs_control_clients", "Control API connections open now.", {},
@@ -523,20 +538,21 @@ int Daemon::Run() {
     }
   }
 
-  if (config_.has_mcp_http_address() || config_.has_mcp_http_socket()) {
-    std::string token;
-    if (config_.has_mcp_http_address()) {
-      absl::StatusOr<std::pair<std::string, std::string>> made =
-          McpHttpToken(config_);
-      if (!made.ok()) {
-        fprintf(stderr, "jcs serve: %s\n",
-                std::string(made.status().message()).c_str());
-        return kStartError;
-      }
-      token = made->first;
-      fprintf(stderr, "jcs serve: MCP HTTP bearer token in %s\n",
-              made->second.c_str());
+  // One bearer token for the HTTP gateways on loopback TCP.
+  std::string token;
+  if (config_.has_mcp_http_address() || config_.has_a2a_http_address()) {
+    absl::StatusOr<std::pair<std::string, std::string>> made =
+        McpHttpToken(config_);
+    if (!made.ok()) {
+      fprintf(stderr, "jcs serve: %s\n",
+              std::string(made.status().message()).c_str());
+      return kStartError;
     }
+    token = made->first;
+    fprintf(stderr, "jcs serve: HTTP bearer token in %s\n",
+            made->second.c_str());
+  }
+  if (config_.has_mcp_http_address() || config_.has_mcp_http_socket()) {
     mcp_bridge_ = std::make_unique<LoopBridge>(loop_.get(), service_.get());
     absl::StatusOr<std::unique_ptr<protocol::mcp::McpHttpServer>> http =
         StartMcpHttp(config_, token, mcp_bridge_.get(), &mcp_reloads_);
@@ -553,6 +569,27 @@ int Daemon::Run() {
     if (config_.has_mcp_http_socket()) {
       fprintf(stderr, "jcs serve: MCP HTTP on %s\n",
               config_.mcp_http_socket().c_str());
+    }
+  }
+
+  if (config_.has_a2a_http_address() || config_.has_a2a_http_socket()) {
+    a2a_bridge_ = std::make_unique<LoopBridge>(loop_.get(), service_.get());
+    a2a_events_ = std::make_unique<A2aEventHub>();
+    absl::StatusOr<std::unique_ptr<protocol::a2a::A2aHttpServer>> http =
+        StartA2aHttp(config_, token, a2a_bridge_.get(), a2a_events_.get());
+    if (!http.ok()) {
+      fprintf(stderr, "jcs serve: %s\n",
+              std::string(http.status().message()).c_str());
+      return kStartError;
+    }
+    a2a_http_ = *std::move(http);
+    if (config_.has_a2a_http_address()) {
+      fprintf(stderr, "jcs serve: A2A HTTP on %s port %u\n",
+              config_.a2a_http_address().c_str(), a2a_http_->tcp_port());
+    }
+    if (config_.has_a2a_http_socket()) {
+      fprintf(stderr, "jcs serve: A2A HTTP on %s\n",
+              config_.a2a_http_socket().c_str());
     }
   }
 
@@ -586,6 +623,8 @@ int Daemon::Run() {
   // connections and sessions end.
   if (mcp_bridge_ != nullptr) mcp_bridge_->Close();
   mcp_http_.reset();
+  if (a2a_bridge_ != nullptr) a2a_bridge_->Close();
+  a2a_http_.reset();
   service_.reset();  // kills any tool call still running
   jail::StopWarmJailBuilds();
   jail::StopJailTeardowns();

@@ -304,6 +304,36 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
       config.mcp_http_max_connections() > 1024) {
     return Invalid("mcp_http_max_connections", "1 to 1024");
   }
+  if (!config.has_a2a_http_socket_mode()) config.set_a2a_http_socket_mode(0660);
+  if (!config.has_a2a_http_max_connections()) {
+    config.set_a2a_http_max_connections(64);
+  }
+  if (config.has_a2a_http_address()) {
+    if (absl::Status s =
+            protocol::mcp::CheckLoopbackAddress(config.a2a_http_address());
+        !s.ok()) {
+      return Invalid(
+          "a2a_http_address",
+          absl::StrCat("'", config.a2a_http_address(), "': ", s.message()));
+    }
+  }
+  if (config.has_a2a_http_socket() &&
+      (!AbsoluteClean(config.a2a_http_socket()) ||
+       config.a2a_http_socket().size() > 107 ||
+       config.a2a_http_socket() == config.socket_path() ||
+       config.a2a_http_socket() == config.mcp_http_socket())) {
+    return Invalid("a2a_http_socket",
+                   "an absolute path without '..' of at most 107 bytes, "
+                   "other than socket_path and mcp_http_socket");
+  }
+  if (config.a2a_http_socket_mode() > 0777) {
+    return Invalid("a2a_http_socket_mode",
+                   "permission bits between 0 and 0777");
+  }
+  if (config.a2a_http_max_connections() < 1 ||
+      config.a2a_http_max_connections() > 1024) {
+    return Invalid("a2a_http_max_connections", "1 to 1024");
+  }
   // Presence is read before mutable_*() creates the message.
   const bool has_defaults = config.has_default_options();
   std::string defaults_field;

@@ -7,7 +7,8 @@
 #   (runtime/conversation/ reads it for the incident timeline, and runs its project's tools),
 #   and protocol/mcp/ (the MCP server) above runtime/tools/ and below supervisor/ and tools/: it
 #   speaks MCP over a backend they give it (the control service for the daemon's HTTP transport,
-#   the daemon's control API for `jcs mcp`).
+#   the daemon's control API for `jcs mcp`); protocol/a2a/ (the A2A gateway) beside it, on its
+#   JSON-RPC parser, and protocol/http/ (the gateways' loopback HTTP pieces) below both.
 # ALLOWED below is the whole table: a package may include itself and the packages listed for it,
 # nothing else. A source file in a package missing from the table, or an include of a project
 # directory that is no package in it, fails too, so a new package has to be placed in the graph.
@@ -31,10 +32,12 @@ declare -A ALLOWED=(
   [runtime/tools]="base egress jail loop proto runtime/assets runtime/policy runtime/project sanitizers telemetry"
   [runtime/conversation]="base egress jail loop proto runtime/assets runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
   # The daemon serves MCP over HTTP (protocol/mcp's transport, on the control service's tools).
-  [supervisor]="base egress jail loop proto protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
-  [protocol/mcp]="base egress jail loop proto runtime/assets runtime/policy runtime/project runtime/tools sanitizers telemetry"
-  [tools]="base egress jail loop proto protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry"
-  [tests]="base egress jail loop proto protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry tools"
+  [supervisor]="base egress jail loop proto protocol/a2a protocol/http protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  [protocol/mcp]="base egress jail loop proto protocol/http runtime/assets runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  [protocol/a2a]="base egress jail loop proto protocol/http protocol/mcp runtime/assets runtime/policy runtime/project runtime/tools sanitizers telemetry"
+  [protocol/http]="base sanitizers"
+  [tools]="base egress jail loop proto protocol/a2a protocol/http protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry"
+  [tests]="base egress jail loop proto protocol/a2a protocol/http protocol/mcp runtime/assets runtime/conversation runtime/journal runtime/policy runtime/project runtime/tools sanitizers supervisor telemetry tools"
 )
 
 # The package of a repository path: the longest table entry its directory starts with, or "".
