@@ -496,14 +496,6 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
                                            : spec.uid());
     if (spec.gid() == 0 && !spec.allow_host_root()) spec.set_gid(kNobody);
   }
-  if (rootless && (spec.uid() != geteuid() || spec.gid() != getegid())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--uid/--gid: jcs run is not running as root (uid ", geteuid(),
-        ", gid ", getegid(),
-        "): the jail's user namespace can map only those ids, not uid ",
-        spec.uid(), " gid ", spec.gid(),
-        " (fix: drop --uid/--gid, or run jcs as root)"));
-  }
   if (!RootWritableFor(st, spec.uid(), spec.gid())) {
     const std::string user =
         absl::StrCat(spec.uid(), spec.uid() == kNobody ? " (nobody)" : "");
@@ -515,13 +507,22 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
                   spec.root(), user, st.st_mode & 07777)
             : absl::StrCat("--root ", spec.root(), " is owned by uid ",
                            st.st_uid, "; the jail user is ", user,
-                           "; pass --uid or chown"));
+                           rootless ? " (not root: always the caller); chown"
+                                    : "; pass --uid or chown"));
   }
   if ((spec.uid() == 0 || spec.gid() == 0) && !spec.allow_host_root()) {
     return absl::InvalidArgumentError(
         "--uid/--gid: mapping the jail user to host uid or gid 0 needs "
         "--allow-host-root "
         "(uid 0 owns system files even without capabilities)");
+  }
+  if (rootless && (spec.uid() != geteuid() || spec.gid() != getegid())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--uid/--gid: jcs run is not running as root (uid ", geteuid(),
+        ", gid ", getegid(),
+        "): the jail's user namespace can map only those ids, not uid ",
+        spec.uid(), " gid ", spec.gid(),
+        " (fix: drop --uid/--gid, or run jcs as root)"));
   }
   return out;
 }
