@@ -182,8 +182,8 @@ bool JailRun::Impl::RunWithoutCgroup(absl::string_view v2_error) {
   if (spec_.memory_bytes() != 0 || spec_.pids() != 0 || spec_.has_cpus()) {
     SetupError(absl::StrCat(
         "cgroup: jcs run is not running as root (uid ", geteuid(),
-        ") and no cgroup v2 subtree is delegated to it, so the memory, pids "
-        "and cpu limits cannot be enforced (v2: ",
+        ") and has no delegated cgroup v2 subtree that can enforce the "
+        "memory, pids and cpu limits (v2: ",
         v2_error,
         ") (fix: run it in a delegated cgroup, e.g. systemd-run --user "
         "--scope -p Delegate=yes jcs run ...; or pass --memory unlimited "

@@ -127,14 +127,22 @@ bool Rootless() {
   return value != nullptr && std::string(value) == "1";
 }
 
-std::string JcsPath() {
-  if (!Rootless()) return Runfile("tools/jcs");
+namespace {
+
+// A copy of jcs that kJailUid can execute.
+const std::string& JailUserJcsPath() {
   static const std::string* copy = [] {
     auto* path = new std::string(RootlessDir() + "/jcs");
     WriteHostFile(*path, ReadHostFile(Runfile("tools/jcs")), 0755);
     return path;
   }();
   return *copy;
+}
+
+}  // namespace
+
+std::string JcsPath() {
+  return Rootless() ? JailUserJcsPath() : Runfile("tools/jcs");
 }
 std::string ProbePath() { return Runfile("tests/syscall_probe"); }
 
@@ -204,6 +212,7 @@ Process::Process(const std::vector<std::string>& argv,
     slave_path = name;
   }
 
+  const std::string join_cgroup_procs = options.join_cgroup + "/cgroup.procs";
   start_s_ = NowSeconds();
   pid_ = fork();
   if (pid_ < 0) Die("fork");
@@ -229,6 +238,11 @@ Process::Process(const std::vector<std::string>& argv,
       moved.push_back({tmp, to});
     }
     syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+    if (!options.join_cgroup.empty()) {
+      const int procs = open(join_cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
+      if (procs < 0 || write(procs, "0", 1) != 1) _exit(124);
+      close(procs);
+    }
     if (options.as_jail_user &&
         (setgroups(0, nullptr) != 0 ||
          setresgid(kJailGid, kJailGid, kJailGid) != 0 ||
@@ -403,7 +417,8 @@ ProcessOptions ForJcs(ProcessOptions options) {
 
 JcsResult RunJcs(const std::vector<std::string>& args,
                  const ProcessOptions& options) {
-  std::vector<std::string> argv = {JcsPath()};
+  std::vector<std::string> argv = {options.as_jail_user ? JailUserJcsPath()
+                                                        : JcsPath()};
   argv.insert(argv.end(), args.begin(), args.end());
   if (Rootless() && args.size() > 0 && args[0] == "run") {
     argv.insert(argv.begin() + 2,

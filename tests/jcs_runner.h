@@ -59,6 +59,9 @@ struct ProcessOptions {
   // its exec: how the rootless variant starts jcs (set by RunJcs, RunJail
   // and BackgroundJail when Rootless()).
   bool as_jail_user = false;
+  // A cgroup v2 directory the child moves itself into (cgroup.procs) before
+  // any of that: how a test hands jcs a delegated subtree.
+  std::string join_cgroup;
   // The child gets SIGKILL after this long (keeps every test bounded).
   double kill_after_s = 90;
   // Output beyond this many bytes per stream is discarded.
