@@ -828,8 +828,8 @@ LayerStatus RootlessRunLayer(const std::vector<LayerStatus>& layers,
   for (const char* layer :
        {"user_namespace", "pid_namespace", "mount_namespace",
         "network_namespace", "ipc_namespace", "uts_namespace",
-        "cgroup_namespace", "new_mount_api", "proc_in_pid_namespace", "seccomp",
-        "seccomp_user_notification", "landlock"}) {
+        "cgroup_namespace", "new_mount_api", "procfs", "proc_in_pid_namespace",
+        "seccomp", "seccomp_user_notification", "landlock"}) {
     (available(layer) ? enforced : missing).push_back(layer);
   }
   const bool limits = available("cgroup_v2") && available("cgroup_v2.memory") &&

@@ -272,8 +272,8 @@ TEST(DoctorRootlessTest, DefaultJailNeedsADelegatedSubtreeWithMemoryAndPids) {
   for (const char* name :
        {"user_namespace", "pid_namespace", "mount_namespace",
         "network_namespace", "ipc_namespace", "uts_namespace",
-        "cgroup_namespace", "new_mount_api", "proc_in_pid_namespace", "seccomp",
-        "seccomp_user_notification", "landlock"}) {
+        "cgroup_namespace", "new_mount_api", "procfs", "proc_in_pid_namespace",
+        "seccomp", "seccomp_user_notification", "landlock"}) {
     layers.push_back({name, true, "", ""});
   }
   layers.push_back({"cgroup_v2", true, "", ""});
@@ -292,7 +292,7 @@ TEST(DoctorRootlessTest, DefaultJailNeedsADelegatedSubtreeWithMemoryAndPids) {
   EXPECT_THAT(s.detail, HasSubstr("from the delegated cgroup v2 subtree"));
   EXPECT_EQ(s.fix, "");
   // Landlock is best-effort: its absence is named but does not stop a run.
-  layers[11].available = false;
+  layers[12].available = false;  // landlock
   s = RootlessRunLayer(layers, 1000);
   EXPECT_TRUE(s.available);
   EXPECT_THAT(s.detail, HasSubstr("missing: landlock"));
