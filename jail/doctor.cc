@@ -816,4 +816,50 @@ std::string FormatLayerJson(const std::vector<LayerStatus>& layers) {
   return array.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+LayerStatus RootlessRunLayer(const std::vector<LayerStatus>& layers,
+                             unsigned uid) {
+  const auto available = [&layers](absl::string_view name) {
+    for (const LayerStatus& layer : layers) {
+      if (layer.name == name) return layer.available;
+    }
+    return false;
+  };
+  std::vector<std::string> enforced, missing;
+  for (const char* layer :
+       {"user_namespace", "pid_namespace", "mount_namespace",
+        "network_namespace", "ipc_namespace", "uts_namespace",
+        "cgroup_namespace", "new_mount_api", "procfs", "proc_in_pid_namespace",
+        "seccomp", "seccomp_user_notification", "landlock"}) {
+    (available(layer) ? enforced : missing).push_back(layer);
+  }
+  const bool limits = available("cgroup_v2") && available("cgroup_v2.memory") &&
+                      available("cgroup_v2.pids");
+  LayerStatus s;
+  s.name = "rootless_run";
+  // Landlock is best-effort by default: its absence alone does not stop a
+  // run.
+  const bool essential_missing =
+      missing.size() > 1 || (missing.size() == 1 && missing[0] != "landlock");
+  s.available = limits && !essential_missing;
+  s.detail = absl::StrCat(
+      "not root: jcs run maps only uid ", uid, " (itself); without privilege: ",
+      enforced.empty() ? "nothing" : absl::StrJoin(enforced, " "),
+      ", the egress proxy, rlimits",
+      missing.empty()
+          ? ""
+          : absl::StrCat("; missing: ", absl::StrJoin(missing, " ")),
+      "; cgroup limits: ",
+      limits ? "from the delegated cgroup v2 subtree"
+             : "none (no delegated cgroup v2 subtree with memory and pids): "
+               "the default jail is refused, --memory unlimited --pids "
+               "unlimited runs without cgroup limits");
+  if (!s.available) {
+    s.fix = limits ? "see the missing layers above"
+                   : "run jcs in a delegated cgroup (systemd-run --user "
+                     "--scope -p Delegate=yes jcs ...), pass --memory "
+                     "unlimited --pids unlimited, or run jcs as root";
+  }
+  return s;
+}
+
 }  // namespace jcs::jail

@@ -28,6 +28,15 @@ std::vector<LayerStatus> ProbeHostLayers();
 // directory, not the host.
 LayerStatus ProbeProjectQuotaLayer(const std::string& dir);
 
+// `rootless_run`, for a caller other than root: whether `jcs run` as this
+// user can run the default jail, from the probed `layers`. Every layer but
+// the cgroup limits needs no privilege; those need a cgroup v2 subtree
+// delegated to the user with the memory and pids controllers (cgroup_v2,
+// cgroup_v2.memory, cgroup_v2.pids). The detail says what a run enforces
+// either way; the fix names the options.
+LayerStatus RootlessRunLayer(const std::vector<LayerStatus>& layers,
+                             unsigned uid);
+
 // Human-readable table, one layer per line: "ok   user_namespace  ..." /
 // "MISSING ... fix: ...".
 std::string FormatLayerTable(const std::vector<LayerStatus>& layers);

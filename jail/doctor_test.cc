@@ -267,6 +267,40 @@ TEST_F(DoctorTest, TableHasAlignedColumns) {
   EXPECT_EQ(i, layers_->size());
 }
 
+TEST(DoctorRootlessTest, DefaultJailNeedsADelegatedSubtreeWithMemoryAndPids) {
+  std::vector<LayerStatus> layers;
+  for (const char* name :
+       {"user_namespace", "pid_namespace", "mount_namespace",
+        "network_namespace", "ipc_namespace", "uts_namespace",
+        "cgroup_namespace", "new_mount_api", "procfs", "proc_in_pid_namespace",
+        "seccomp", "seccomp_user_notification", "landlock"}) {
+    layers.push_back({name, true, "", ""});
+  }
+  layers.push_back({"cgroup_v2", true, "", ""});
+  layers.push_back({"cgroup_v2.memory", true, "", ""});
+  layers.push_back({"cgroup_v2.pids", false, "", "fix"});
+  LayerStatus s = RootlessRunLayer(layers, 1000);
+  EXPECT_EQ(s.name, "rootless_run");
+  EXPECT_FALSE(s.available);
+  EXPECT_THAT(s.detail, HasSubstr("maps only uid 1000"));
+  EXPECT_THAT(s.detail, HasSubstr("seccomp_user_notification landlock"));
+  EXPECT_THAT(s.detail, HasSubstr("--memory unlimited --pids unlimited"));
+  EXPECT_THAT(s.fix, HasSubstr("Delegate=yes"));
+  layers.back().available = true;
+  s = RootlessRunLayer(layers, 1000);
+  EXPECT_TRUE(s.available) << s.detail;
+  EXPECT_THAT(s.detail, HasSubstr("from the delegated cgroup v2 subtree"));
+  EXPECT_EQ(s.fix, "");
+  // Landlock is best-effort: its absence is named but does not stop a run.
+  layers[12].available = false;  // landlock
+  s = RootlessRunLayer(layers, 1000);
+  EXPECT_TRUE(s.available);
+  EXPECT_THAT(s.detail, HasSubstr("missing: landlock"));
+  // A namespace that cannot be made does.
+  layers[1].available = false;
+  EXPECT_FALSE(RootlessRunLayer(layers, 1000).available);
+}
+
 TEST(DoctorFormatTest, TableOnSyntheticRows) {
   const std::vector<LayerStatus> layers = {
       {"a", true, "found it", ""},

@@ -1,7 +1,9 @@
 #include "jail/procfs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -9,7 +11,9 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -107,6 +111,47 @@ absl::StatusOr<int> OpenProcDirOf(int pidfd) {
                                     " was opened: ", strerror(err)));
   }
   return dir;
+}
+
+absl::StatusOr<std::vector<pid_t>> PidNamespaceMembers(
+    int pidfd, const std::string& proc) {
+  absl::StatusOr<pid_t> init = ProcPidOf(pidfd);
+  if (!init.ok()) return init.status();
+  DIR* all = opendir(proc.c_str());
+  if (all == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("procfs: open ", proc, ": ", strerror(errno)));
+  }
+  std::map<pid_t, std::vector<pid_t>> children;
+  while (struct dirent* entry = readdir(all)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &pid) || pid <= 0) continue;
+    const int fd =
+        openat(dirfd(all), absl::StrCat(entry->d_name, "/status").c_str(),
+               O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // gone meanwhile
+    char buf[4096];
+    const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) continue;
+    for (absl::string_view line :
+         absl::StrSplit(absl::string_view(buf, static_cast<size_t>(n)), '\n')) {
+      pid_t parent = 0;
+      if (absl::ConsumePrefix(&line, "PPid:") &&
+          absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &parent)) {
+        children[parent].push_back(pid);
+        break;
+      }
+    }
+  }
+  closedir(all);
+  std::vector<pid_t> members = {*init};
+  for (size_t i = 0; i < members.size(); ++i) {
+    auto it = children.find(members[i]);
+    if (it == children.end()) continue;
+    members.insert(members.end(), it->second.begin(), it->second.end());
+  }
+  return members;
 }
 
 }  // namespace jcs::jail

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -35,6 +36,17 @@ absl::StatusOr<pid_t> ProcPidOf(int pidfd);
 // been reused meanwhile. Files opened relative to it (openat) belong to that
 // process even if the number is reused later.
 absl::StatusOr<int> OpenProcDirOf(int pidfd);
+
+// The pids (as /proc shows them) of every live process in the pid namespace
+// whose init is the process of `pidfd`, that process included: how a run
+// without a cgroup (rootless, no delegated subtree) counts what it kills.
+// Every process of a pid namespace descends from its init (orphans are
+// reparented to it), so they are found through the world-readable PPid
+// lines of /proc/*/status: an unprivileged caller may not inspect the
+// namespace links of the jail's processes, which changed credentials.
+// `proc`: the procfs to scan (tests).
+absl::StatusOr<std::vector<pid_t>> PidNamespaceMembers(
+    int pidfd, const std::string& proc = "/proc");
 
 }  // namespace jcs::jail
 

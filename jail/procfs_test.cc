@@ -1,13 +1,16 @@
 #include "jail/procfs.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -140,6 +143,58 @@ TEST(ProcfsTest, ProcPidOfFollowsThePidfd) {
   });
   EXPECT_THAT(text, HasSubstr("1 ")) << text;
   EXPECT_NE(text, "1 1") << "the host's /proc must show the host pid";
+}
+
+// A pid namespace of two processes (an init and its child), made without
+// privilege (a user namespace owns it): exactly those two are its members,
+// and this process, outside it, is not.
+TEST(PidNamespaceMembersTest, ListsExactlyTheNamespacesProcesses) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t parent = fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    close(out[0]);
+    if (unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0) _exit(2);
+    const pid_t init = fork();
+    if (init == 0) {
+      if (fork() == 0) {
+        pause();
+        _exit(0);
+      }
+      pause();
+      _exit(0);
+    }
+    const std::string text = absl::StrCat(init, "\n");
+    (void)!write(out[1], text.data(), text.size());
+    pause();
+    _exit(0);
+  }
+  close(out[1]);
+  char buf[32] = {};
+  const ssize_t n = read(out[0], buf, sizeof(buf) - 1);
+  close(out[0]);
+  ASSERT_GT(n, 0) << "the child could not make the namespaces";
+  const pid_t init = static_cast<pid_t>(atoi(buf));
+  const int init_fd = PidfdOpen(init);
+  ASSERT_GE(init_fd, 0);
+  // The init's child may not have forked yet.
+  std::vector<pid_t> members;
+  for (int i = 0; i < 200 && members.size() < 2; ++i) {
+    absl::StatusOr<std::vector<pid_t>> found = PidNamespaceMembers(init_fd);
+    ASSERT_TRUE(found.ok()) << found.status();
+    members = *found;
+    if (members.size() < 2) usleep(10'000);
+  }
+  EXPECT_EQ(members.size(), 2u);
+  EXPECT_THAT(members, ::testing::Contains(init));
+  EXPECT_THAT(members, ::testing::Not(::testing::Contains(getpid())));
+  EXPECT_THAT(members, ::testing::Not(::testing::Contains(parent)));
+  // Killing the init ends the namespace: its other member goes with it.
+  kill(init, SIGKILL);
+  kill(parent, SIGKILL);
+  waitpid(parent, nullptr, 0);
+  close(init_fd);
 }
 
 }  // namespace

@@ -96,6 +96,7 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
     setup_failed_ = true;
   }
   bool Prepare();
+  bool RunWithoutCgroup(absl::string_view v2_error);
   bool PrepareEgress();
   // --tty: the pty slave and /dev/tty in the jail's /dev.
   bool PrepareTty();
@@ -159,6 +160,10 @@ class JailRun::Impl : public std::enable_shared_from_this<JailRun::Impl> {
   std::function<void()> on_ready_;
   bool killed_ = false;
   std::unique_ptr<Cgroup> cgroup_;
+  // Not root: the user namespace maps the caller's own ids only.
+  bool rootless_ = false;
+  // Rootless without a delegated cgroup v2 subtree, all limits unlimited.
+  bool no_cgroup_ = false;
   std::string v2_error_;  // why cgroup v2 was not used (auto mode)
   const SeccompPolicy* policy_ = nullptr;
   ChildContext ctx_;

@@ -116,16 +116,23 @@ bool JailRun::Impl::PrepareTty() {
 }
 
 bool JailRun::Impl::Prepare() {
-  if (geteuid() != 0) {
-    SetupError(
-        "user namespace: jcs run must run as root: it maps the jail user to "
-        "another host uid "
-        "and creates cgroups (fix: run it as root, e.g. with sudo)");
-    return false;
-  }
-  // Root's supplementary groups would otherwise follow the program into the
-  // jail, and the jail's user namespace (setgroups deny) could not drop them.
-  if (getgroups(0, nullptr) != 0 && setgroups(0, nullptr) != 0) {
+  rootless_ = geteuid() != 0;
+  if (rootless_) {
+    // The user namespace of an unprivileged caller can map only the caller's
+    // own ids (one line, no newuidmap helper).
+    if (spec_.uid() != geteuid() || spec_.gid() != getegid()) {
+      SetupError(absl::StrCat(
+          "user namespace: jcs run is not running as root (uid ", geteuid(),
+          ", gid ", getegid(), ") and can map only its own ids, not uid ",
+          spec_.uid(), " gid ", spec_.gid(),
+          " (fix: drop --uid/--gid, or run jcs as root)"));
+      return false;
+    }
+  } else if (getgroups(0, nullptr) != 0 && setgroups(0, nullptr) != 0) {
+    // Root's supplementary groups would otherwise follow the program into
+    // the jail, and the jail's user namespace (setgroups deny) could not drop
+    // them. An unprivileged caller's stay (it cannot drop them): the program
+    // keeps access the caller already has, nothing more.
     SetupError(absl::StrCat("credentials: setgroups(0): ", ErrnoText(errno)));
     return false;
   }
@@ -156,6 +163,9 @@ bool JailRun::Impl::Prepare() {
     } else if (spec_.cgroup() == proto::CGROUP_V2) {
       SetupError(std::string(v2.status().message()));
       return false;
+    } else if (rootless_) {
+      AddStep("cgroup_v2", RunNowUs() - t);
+      return RunWithoutCgroup(v2.status().message());
     } else {
       v2_error_ = std::string(v2.status().message());
     }
@@ -164,9 +174,31 @@ bool JailRun::Impl::Prepare() {
   return true;
 }
 
+// Rootless with no cgroup v2 subtree delegated to the caller: the limits
+// cannot be enforced, so the run refuses unless the user asked for none
+// (rlimits still apply, and the pid namespace still takes every descendant
+// down with the jail's init).
+bool JailRun::Impl::RunWithoutCgroup(absl::string_view v2_error) {
+  if (spec_.memory_bytes() != 0 || spec_.pids() != 0 || spec_.has_cpus()) {
+    SetupError(absl::StrCat(
+        "cgroup: jcs run is not running as root (uid ", geteuid(),
+        ") and has no delegated cgroup v2 subtree that can enforce the "
+        "memory, pids and cpu limits (v2: ",
+        v2_error,
+        ") (fix: run it in a delegated cgroup, e.g. systemd-run --user "
+        "--scope -p Delegate=yes jcs run ...; or pass --memory unlimited "
+        "--pids unlimited without --cpus to run without cgroup limits; or run "
+        "jcs as root)"));
+    return false;
+  }
+  no_cgroup_ = true;
+  r_.cgroup_backend = "none";
+  return true;
+}
+
 bool JailRun::Impl::JoinCgroup() {
   const int64_t t = RunNowUs();
-  if (cgroup_ == nullptr) {
+  if (cgroup_ == nullptr && !no_cgroup_) {
     absl::StatusOr<std::unique_ptr<Cgroup>> v1 =
         CreateCgroupV1(CgroupOptionsFor(spec_));
     if (!v1.ok()) {

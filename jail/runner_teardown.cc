@@ -121,6 +121,16 @@ void JailRun::Impl::TeardownAndWait() {
       PidfdSignal(pidfd_, SIGKILL);
     }
   } else if (pidfd_ >= 0) {
+    if (no_cgroup_) {
+      // No cgroup to count from: the init's pid namespace has every
+      // descendant (none can leave it), and they die with the init.
+      absl::StatusOr<std::vector<pid_t>> members = PidNamespaceMembers(pidfd_);
+      if (members.ok()) {
+        for (pid_t pid : *members) {
+          if (pid != init_pid_ && pid != program_pid_) ++r_.descendants_killed;
+        }
+      }
+    }
     PidfdSignal(pidfd_, SIGKILL);
   }
   if (pidfd_ >= 0) {
@@ -229,11 +239,23 @@ void JailRun::Impl::ComputeResult() {
     return;
   }
   r_.layers["namespaces"] = "user, pid, mount, network, ipc, uts, cgroup";
-  r_.layers["cgroup"] = absl::StrCat(
-      r_.cgroup_backend, ": memory ",
-      spec_.memory_bytes() ? absl::StrCat(spec_.memory_bytes()) : "unlimited",
-      ", pids ", spec_.pids() ? absl::StrCat(spec_.pids()) : "unlimited",
-      spec_.has_cpus() ? absl::StrCat(", cpus ", spec_.cpus()) : "");
+  r_.layers["cgroup"] =
+      no_cgroup_
+          ? "not enforced: not root and no delegated cgroup v2 subtree "
+            "(--memory unlimited --pids unlimited); rlimits apply, the pid "
+            "namespace ends every descendant"
+          : absl::StrCat(
+                r_.cgroup_backend, ": memory ",
+                spec_.memory_bytes() ? absl::StrCat(spec_.memory_bytes())
+                                     : "unlimited",
+                ", pids ",
+                spec_.pids() ? absl::StrCat(spec_.pids()) : "unlimited",
+                spec_.has_cpus() ? absl::StrCat(", cpus ", spec_.cpus()) : "");
+  if (rootless_) {
+    r_.layers["user_namespace"] = absl::StrCat(
+        "rootless: the caller's uid ", spec_.uid(), " and gid ", spec_.gid(),
+        " mapped to themselves (its supplementary groups stay)");
+  }
   if (spec_.net() == proto::NET_NONE)
     r_.layers["network"] = "none (empty namespace)";
   if (spec_.net() == proto::NET_EGRESS) {

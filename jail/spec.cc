@@ -53,83 +53,117 @@ struct Flag {
   bool unlimited_ok;
   const char* value_hint;
   const char* help;
+  // What applies without the flag, for --help; nullptr: the value Finalize
+  // sets, from spec_limits.h (FlagDefault).
+  const char* default_text;
 };
 
 constexpr Flag kFlags[] = {
     {"root", FlagKind::kPath, false, "DIR",
-     "project root, bound read-write at its own path; the working directory "
-     "(default: cwd)"},
+     "project root, bound read-write at its own path; the working directory",
+     "the current directory"},
     {"ro", FlagKind::kPathList, false, "PATH",
-     "extra read-only bind at the same path (repeatable)"},
+     "extra read-only bind at the same path (repeatable)", "none"},
     {"rw", FlagKind::kPathList, false, "PATH",
-     "extra read-write bind at the same path (repeatable)"},
+     "extra read-write bind at the same path (repeatable)", "none"},
     {"cwd", FlagKind::kPath, false, "DIR",
      "working directory: the root or a directory below it, relative paths "
-     "against the root (default: the root)"},
+     "against the root",
+     "the root"},
     {"mask", FlagKind::kPathList, false, "PATH",
      "file or directory below the root (relative: against the root) that the "
-     "program cannot open (repeatable)"},
+     "program cannot open (repeatable)",
+     "none"},
     {"net", FlagKind::kNet, false, "none|loopback|egress",
-     "network: none (default: empty namespace), loopback (lo up), or egress "
-     "(only through the supervisor's proxy to --allow-host destinations)"},
+     "network: none (an empty namespace), loopback (lo up), or egress (only "
+     "through the supervisor's proxy to --allow-host destinations)",
+     "none"},
     {"allow-host", FlagKind::kPathList, false, "HOST[:PORT]",
      "--net egress: a destination the proxy may reach, with its subdomains "
-     "(repeatable)"},
+     "(repeatable)",
+     "none"},
     {"allow-private-host", FlagKind::kPathList, false, "HOST[:PORT]",
      "--net egress: a host the proxy may reach (exactly, no subdomains) even "
      "when it is or resolves to a loopback, private, link-local or metadata "
-     "address; no --allow-host needed for it (repeatable)"},
+     "address; no --allow-host needed for it (repeatable)",
+     "none"},
     {"allow-scheme", FlagKind::kPathList, false, "SCHEME",
-     "--net egress: a scheme the proxy lets through (default http and "
-     "https; repeatable)"},
+     "--net egress: a scheme the proxy lets through (repeatable)",
+     "http and https"},
     {"env", FlagKind::kEnv, false, "KEY[=VALUE]",
      "variable for the program, on top of PATH, HOME=/tmp, LANG=C.UTF-8; "
-     "KEY alone passes the host's value (nothing when unset; repeatable)"},
+     "KEY alone passes the host's value (nothing when unset; repeatable)",
+     "none"},
     {"env-file", FlagKind::kEnvFile, false, "FILE",
      "variables from FILE: KEY=VALUE or KEY lines as for --env, # comments "
-     "and blank lines skipped (repeatable)"},
+     "and blank lines skipped (repeatable)",
+     "none"},
     {"runfiles", FlagKind::kPathList, false, "DIR",
      "a Bazel runfiles tree: bound read-only with the directories its "
-     "symlinks point to; --cwd may lie in it (repeatable)"},
+     "symlinks point to; --cwd may lie in it (repeatable)",
+     "none"},
     {"timeout", FlagKind::kSeconds, false, "SECONDS",
-     "wall-clock limit, decimal seconds with ms precision (default 60)"},
-    {"memory", FlagKind::kSize, true, "SIZE", "memory limit (default 512M)"},
+     "wall-clock limit, decimal seconds with ms precision", nullptr},
+    {"memory", FlagKind::kSize, true, "SIZE", "memory limit", nullptr},
     {"pids", FlagKind::kCount, true, "N",
-     "process limit, the jail's init included (default 256)"},
-    {"cpus", FlagKind::kDouble, false, "FLOAT",
-     "CPU quota in CPUs, e.g. 0.5 (default: none)"},
-    {"hostname", FlagKind::kString, false, "NAME",
-     "hostname inside the jail (default jcs)"},
+     "process limit, the jail's init included", nullptr},
+    {"cpus", FlagKind::kDouble, false, "FLOAT", "CPU quota in CPUs, e.g. 0.5",
+     "none"},
+    {"hostname", FlagKind::kString, false, "NAME", "hostname inside the jail",
+     nullptr},
     {"uid", FlagKind::kUint32, false, "UID",
-     "host uid of the jail user (default: owner of --root, 65534 if that is "
-     "0)"},
+     "host uid of the jail user; run by a user other than root: only that "
+     "user's own uid",
+     "the owner of --root, 65534 if that is 0; not root: the caller's uid"},
     {"gid", FlagKind::kUint32, false, "GID",
-     "host gid of the jail user (default: as --uid)"},
+     "host gid of the jail user; not root: only the caller's own gid",
+     "as --uid; not root: the caller's gid"},
     {"allow-host-root", FlagKind::kBool, false, "",
-     "allow mapping the jail user to host uid/gid 0 (risky)"},
+     "allow mapping the jail user to host uid/gid 0 (risky)", "off"},
     {"tmp-size", FlagKind::kSize, true, "SIZE",
-     "size cap of the private /tmp and /dev/shm (default 64M; unlimited: "
-     "only the memory limit caps them)"},
-    {"cgroup", FlagKind::kCgroup, false, "auto|v2|v1",
-     "cgroup backend (default auto)"},
+     "size cap of the private /tmp and /dev/shm (unlimited: only the memory "
+     "limit caps them)",
+     nullptr},
+    {"cgroup", FlagKind::kCgroup, false, "auto|v2|v1", "cgroup backend",
+     "auto"},
     {"cgroup-parent", FlagKind::kString, false, "NAME",
-     "cgroup directory for per-run cgroups (default jcs)"},
+     "cgroup directory for per-run cgroups", nullptr},
     {"landlock", FlagKind::kLandlock, false, "best-effort|required|off",
-     "Landlock second layer (default best-effort)"},
-    {"nofile", FlagKind::kCount, false, "N",
-     "RLIMIT_NOFILE inside the jail (default 1024)"},
+     "Landlock second layer", "best-effort"},
+    {"nofile", FlagKind::kCount, false, "N", "RLIMIT_NOFILE inside the jail",
+     nullptr},
     {"fsize", FlagKind::kSize, true, "SIZE",
-     "largest file the program may write (default 1G)"},
+     "largest file the program may write", nullptr},
     {"quiet", FlagKind::kQuiet, false, "",
      "-q: no jcs: lines about what happened (errors that stop the run are "
-     "still printed)"},
+     "still printed)",
+     "off"},
     {"report-fd", FlagKind::kReportFd, false, "N",
      "write the JSON report to inherited descriptor N (checked before the "
-     "run, never passed into the jail)"},
+     "run, never passed into the jail)",
+     "none"},
     {"tty", FlagKind::kTty, false, "",
      "-t: a new pseudo-terminal for the program (its stdin, stdout, stderr "
-     "and controlling terminal), relayed to this one; TERM passed"},
+     "and controlling terminal), relayed to this one; TERM passed",
+     "off"},
 };
+
+// The default --help shows for `flag`: the table's, or the value Finalize
+// gives the field.
+std::string FlagDefault(const Flag& flag) {
+  if (flag.default_text != nullptr) return flag.default_text;
+  const absl::string_view name = flag.name;
+  static_assert(kDefaultTimeoutMs % 1000 == 0, "shown in whole seconds");
+  if (name == "timeout") return absl::StrCat(kDefaultTimeoutMs / 1000);
+  if (name == "memory") return FormatSize(kDefaultMemory);
+  if (name == "pids") return absl::StrCat(kDefaultPids);
+  if (name == "hostname") return kDefaultHostname;
+  if (name == "tmp-size") return FormatSize(kDefaultTmpSize);
+  if (name == "cgroup-parent") return kDefaultCgroupParent;
+  if (name == "nofile") return absl::StrCat(kDefaultNofile);
+  if (name == "fsize") return FormatSize(kDefaultFsize);
+  return "none";
+}
 
 const Flag* FindFlag(absl::string_view name) {
   for (const Flag& flag : kFlags) {
@@ -629,23 +663,35 @@ std::string FormatSpec(const proto::JailSpec& spec) {
 std::string RunUsage() {
   std::string out =
       "usage: jcs run [flags] -- PROGRAM [ARGS...]\n\n"
-      "Runs PROGRAM in a jail: new user, pid, mount, net, ipc, uts and cgroup "
-      "namespaces, a\n"
-      "tmpfs root with read-only system directories, seccomp, Landlock, cgroup "
-      "limits.\n"
+      "Runs PROGRAM in a jail: new user, pid, mount, net, ipc, uts and "
+      "cgroup\n"
+      "namespaces, a tmpfs root with read-only system directories, seccomp, "
+      "Landlock,\n"
+      "cgroup limits. Run by a user other than root, the jail user is that "
+      "user and\n"
+      "the limits need a delegated cgroup v2 subtree (or --memory unlimited "
+      "--pids\n"
+      "unlimited).\n"
       "Every flag sets one field of jcs.proto.JailSpec "
       "(proto/jail.proto).\n\nflags:\n";
+  // "[default: X]" as in every other command's --help; FlagsFromUsageText
+  // (tools/reference.cc) reads it back for the man page and completion.
   auto line = [&](absl::string_view name, absl::string_view hint,
-                  absl::string_view help) {
+                  absl::string_view help, absl::string_view default_text) {
     std::string left =
         absl::StrCat("  --", name, hint.empty() ? "" : " ", hint);
-    absl::StrAppend(&out, absl::StrFormat("%-34s %s\n", left, help));
+    absl::StrAppend(&out, absl::StrFormat("%-34s %s [default: %s]\n", left,
+                                          help, default_text));
   };
-  for (const Flag& flag : kFlags) line(flag.name, flag.value_hint, flag.help);
-  line("config", "FILE", "JailSpec in protobuf text format; flags override it");
+  for (const Flag& flag : kFlags) {
+    line(flag.name, flag.value_hint, flag.help, FlagDefault(flag));
+  }
+  line("config", "FILE", "JailSpec in protobuf text format; flags override it",
+       "none");
   line("print-config", "",
-       "print the effective JailSpec and exit (no program needed)");
-  line("report", "FILE", "write a JSON report of the run (- for stderr)");
+       "print the effective JailSpec and exit (no program needed)", "off");
+  line("report", "FILE", "write a JSON report of the run (- for stderr)",
+       "none");
   // Lines under 80 columns: WrapUsageLines leaves them as they are.
   absl::StrAppend(
       &out,

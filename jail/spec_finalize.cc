@@ -32,15 +32,8 @@ namespace {
 
 using proto::JailSpec;
 
-constexpr uint64_t kDefaultTimeoutMs = 60'000;
-constexpr uint64_t kDefaultMemory = 512ull << 20;
 constexpr uint64_t kMinMemory = 8ull << 20;
-constexpr uint64_t kDefaultPids = 256;
-constexpr uint64_t kDefaultTmpSize = 64ull << 20;
-constexpr uint64_t kDefaultNofile = 1024;
 constexpr uint64_t kMaxNofile = 1 << 20;
-constexpr uint64_t kDefaultFsize = 1ull << 30;
-constexpr uint32_t kNobody = 65534;
 // Each mask is one mount in the jail (the child handles 1024 binds in all).
 constexpr int kMaxMasks = 768;
 constexpr const char* kDefaultSystemRo[] = {
@@ -481,7 +474,7 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
         "--cpus: expected a number of CPUs above 0, at most 4096");
   }
   AddHostCapacityWarnings(spec, &out.warnings);
-  if (!spec.has_hostname()) spec.set_hostname("jcs");
+  if (!spec.has_hostname()) spec.set_hostname(kDefaultHostname);
   if (spec.hostname().empty() || spec.hostname().size() > 64) {
     return absl::InvalidArgumentError(
         "--hostname: expected 1 to 64 characters");
@@ -503,7 +496,7 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
     return absl::InvalidArgumentError("--nofile: expected 16 to 1048576");
   }
   if (!spec.has_fsize_bytes()) spec.set_fsize_bytes(kDefaultFsize);
-  if (!spec.has_cgroup_parent()) spec.set_cgroup_parent("jcs");
+  if (!spec.has_cgroup_parent()) spec.set_cgroup_parent(kDefaultCgroupParent);
   if (spec.cgroup_parent().empty() ||
       absl::StrContains(spec.cgroup_parent(), "..") ||
       spec.cgroup_parent()[0] == '/') {
@@ -518,12 +511,18 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
     return absl::InvalidArgumentError(
         absl::StrCat("--root: ", strerror(errno)));
   }
+  // Not root (rootless): the jail's user namespace can map only the caller's
+  // own ids, so they are the jail user's.
+  const bool rootless = geteuid() != 0;
   if (!spec.has_uid()) {
-    spec.set_uid(st.st_uid == 0 && !spec.allow_host_root() ? kNobody
-                                                           : st.st_uid);
+    spec.set_uid(rootless                                    ? geteuid()
+                 : st.st_uid == 0 && !spec.allow_host_root() ? kNobody
+                                                             : st.st_uid);
   }
   if (!spec.has_gid()) {
-    spec.set_gid(spec.uid() == st.st_uid ? st.st_gid : spec.uid());
+    spec.set_gid(rootless                  ? getegid()
+                 : spec.uid() == st.st_uid ? st.st_gid
+                                           : spec.uid());
     if (spec.gid() == 0 && !spec.allow_host_root()) spec.set_gid(kNobody);
   }
   if (!RootWritableFor(st, spec.uid(), spec.gid())) {
@@ -537,13 +536,22 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
                   spec.root(), user, st.st_mode & 07777)
             : absl::StrCat("--root ", spec.root(), " is owned by uid ",
                            st.st_uid, "; the jail user is ", user,
-                           "; pass --uid or chown"));
+                           rootless ? " (not root: always the caller); chown"
+                                    : "; pass --uid or chown"));
   }
   if ((spec.uid() == 0 || spec.gid() == 0) && !spec.allow_host_root()) {
     return absl::InvalidArgumentError(
         "--uid/--gid: mapping the jail user to host uid or gid 0 needs "
         "--allow-host-root "
         "(uid 0 owns system files even without capabilities)");
+  }
+  if (rootless && (spec.uid() != geteuid() || spec.gid() != getegid())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--uid/--gid: jcs run is not running as root (uid ", geteuid(),
+        ", gid ", getegid(),
+        "): the jail's user namespace can map only those ids, not uid ",
+        spec.uid(), " gid ", spec.gid(),
+        " (fix: drop --uid/--gid, or run jcs as root)"));
   }
   return out;
 }

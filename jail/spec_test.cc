@@ -1,12 +1,17 @@
 #include "jail/spec.h"
 
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -524,6 +529,104 @@ TEST(RunUsageTest, ListsEveryFlag) {
   const std::string syntax = "1G, 1GB and 1GiB are the same";
   ASSERT_THAT(usage, HasSubstr(syntax));
   EXPECT_EQ(usage.find(syntax), usage.rfind(syntax));
+}
+
+// Runs `body` as an unprivileged user: in a child that drops to 65534 when
+// this test runs as root; inline otherwise (the run_under stage runs this
+// test jailed as a mapped user). The child's failures become its exit code.
+template <typename Body>
+void AsUnprivilegedUser(Body body) {
+  if (geteuid() != 0) {
+    body();
+    return;
+  }
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+      _exit(3);
+    }
+    body();
+    _exit(::testing::Test::HasFailure() ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// Rootless: the jail user is the caller (its user namespace can map nothing
+// else), and another --uid/--gid is refused naming the layer and the fix.
+TEST(FinalizeTest, RootlessJailUserIsTheCaller) {
+  AsUnprivilegedUser([] {
+    char root[] = "/tmp/spec_test_rootless.XXXXXX";
+    ASSERT_NE(mkdtemp(root), nullptr);
+    proto::JailSpec in;
+    in.set_root(root);
+    in.add_argv("true");
+    absl::StatusOr<FinalSpec> spec = Finalize(in, "/");
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    EXPECT_EQ(spec->spec.uid(), geteuid());
+    EXPECT_EQ(spec->spec.gid(), getegid());
+    in.set_uid(geteuid() + 1);
+    spec = Finalize(in, "/");
+    ASSERT_FALSE(spec.ok());
+    EXPECT_THAT(std::string(spec.status().message()),
+                HasSubstr("jcs run is not running as root"));
+    EXPECT_THAT(std::string(spec.status().message()),
+                HasSubstr("fix: drop --uid/--gid, or run jcs as root"));
+    in.set_uid(geteuid());
+    in.set_gid(getegid() + 1);
+    EXPECT_FALSE(Finalize(in, "/").ok());
+    rmdir(root);
+  });
+}
+
+// Every flag line ends with its default, and the numeric ones are what
+// Finalize actually applies when the flag is not given.
+TEST(RunUsageTest, EveryFlagShowsTheDefaultFinalizeApplies) {
+  const std::string usage = RunUsage();
+  int flag_lines = 0;
+  for (absl::string_view line : absl::StrSplit(usage, '\n')) {
+    if (!absl::StartsWith(line, "  --")) continue;
+    ++flag_lines;
+    EXPECT_TRUE(absl::StrContains(line, " [default: ") &&
+                absl::EndsWith(line, "]"))
+        << line;
+  }
+  EXPECT_GE(flag_lines, 30);
+  const std::string root = TempDir();
+  proto::JailSpec in;
+  in.set_root(root);
+  in.add_argv("true");
+  absl::StatusOr<FinalSpec> spec = Finalize(in, "/");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const auto shows = [&usage](const std::string& flag,
+                              const std::string& value) {
+    const size_t at = usage.find("  --" + flag + " ");
+    if (at == std::string::npos) return false;
+    const std::string line = usage.substr(at, usage.find('\n', at) - at);
+    return absl::EndsWith(line, "[default: " + value + "]");
+  };
+  EXPECT_TRUE(shows("memory", FormatSize(spec->spec.memory_bytes())));
+  EXPECT_TRUE(shows("tmp-size", FormatSize(spec->spec.tmp_size_bytes())));
+  EXPECT_TRUE(shows("fsize", FormatSize(spec->spec.fsize_bytes())));
+  EXPECT_TRUE(shows("pids", absl::StrCat(spec->spec.pids())));
+  EXPECT_TRUE(shows("nofile", absl::StrCat(spec->spec.nofile())));
+  EXPECT_TRUE(shows("timeout", absl::StrCat(spec->spec.timeout_ms() / 1000)));
+  EXPECT_TRUE(shows("hostname", spec->spec.hostname()));
+  EXPECT_TRUE(shows("cgroup-parent", spec->spec.cgroup_parent()));
+  EXPECT_TRUE(shows("net", "none"));
+  EXPECT_TRUE(shows("landlock", "best-effort"));
+}
+
+// The summary's lines fit 80 columns, so --help's wrapping never leaves a
+// stray word on a line of its own.
+TEST(RunUsageTest, ProseLinesFitTheTerminal) {
+  for (absl::string_view line : absl::StrSplit(RunUsage(), '\n')) {
+    if (absl::StartsWith(line, "  --")) continue;
+    EXPECT_LE(line.size(), 80u) << line;
+  }
 }
 
 }  // namespace

@@ -2,15 +2,20 @@
 // v1 hierarchies have the controllers and the v2 mount has none, so v1
 // enforces limits and v2 is exercised for tracking and cgroup.kill only.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/jcs_runner.h"
 
 namespace jcs::testing {
@@ -263,6 +268,80 @@ TEST(EscapeCgroup, CgroupNamespaceHidesHostPaths) {
     EXPECT_EQ(line.find("jcs"), std::string::npos) << line;
   }
   EXPECT_GT(lines, 0);
+}
+
+// Rootless with a delegated cgroup v2 subtree (simulated as systemd's
+// Delegate=yes does it: a directory chowned to the user, who runs in it):
+// jcs run as that user tracks and kills the jail through a cgroup of its
+// own below it; a limit whose controller the subtree lacks is refused,
+// naming the layer (fail closed).
+TEST(EscapeCgroup, RootlessUsesADelegatedCgroupV2Subtree) {
+  if (geteuid() != 0) GTEST_SKIP() << "delegating a subtree needs root";
+  const std::string v2 = CgroupV2Mount();
+  if (v2.empty()) GTEST_SKIP() << "no cgroup v2 mount on this host";
+  const std::string top = v2 + "/" + UniqueToken("jcs-delegated-");
+  const std::string leaf = top + "/user";
+  ASSERT_EQ(mkdir(top.c_str(), 0755), 0) << strerror(errno);
+  ASSERT_EQ(mkdir(leaf.c_str(), 0755), 0) << strerror(errno);
+  // Delegation: the directory and its cgroup.procs, cgroup.threads and
+  // cgroup.subtree_control belong to the user.
+  for (const std::string& path :
+       {leaf, leaf + "/cgroup.procs", leaf + "/cgroup.threads",
+        leaf + "/cgroup.subtree_control"}) {
+    ASSERT_EQ(chown(path.c_str(), kJailUid, kJailGid), 0) << path;
+  }
+  Project project;
+  ProcessOptions options;
+  options.as_jail_user = true;
+  options.join_cgroup = leaf;
+  const std::string m = SleepMarker();
+  const std::string report = project.Path("report.json");
+  const JcsResult r =
+      RunJcs({"run", "--root", project.root(), "--report", report, "--memory",
+              "unlimited", "--pids", "unlimited", "--timeout", "30", "--",
+              "/bin/sh", "-c", Escapees(m) + "cat /proc/self/uid_map"},
+             options);
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  const nlohmann::json rep =
+      nlohmann::json::parse(ReadSmallFile(report), nullptr, false);
+  ASSERT_TRUE(rep.is_object()) << r.Describe();
+  EXPECT_EQ(rep["cgroup_backend"], "v2") << rep.dump(2);
+  EXPECT_EQ(rep["uid"], kJailUid);
+  EXPECT_EQ(rep["layers"]["cgroup"], "v2: memory unlimited, pids unlimited");
+  EXPECT_EQ(rep["descendants_killed"], 3) << rep.dump(2);
+  EXPECT_TRUE(ProcessesWithMarker(m).empty());
+  for (pid_t pid : ProcessesWithMarker(m)) kill(pid, SIGKILL);
+
+  // This host's cgroup v2 has no memory controller to delegate.
+  const bool has_memory =
+      ReadSmallFile(leaf + "/cgroup.controllers").find("memory") !=
+      std::string::npos;
+  const JcsResult limited =
+      RunJcs({"run", "--root", project.root(), "--memory", "64M", "--pids",
+              "unlimited", "--", "/bin/true"},
+             options);
+  if (!has_memory) {
+    EXPECT_EQ(limited.exit_code, 125) << limited.Describe();
+    EXPECT_NE(limited.err.find("jail setup failed: cgroup: jcs run is not "
+                               "running as root"),
+              std::string::npos)
+        << limited.Describe();
+    EXPECT_NE(limited.err.find("controller \"memory\""), std::string::npos)
+        << limited.Describe();
+  } else {
+    EXPECT_EQ(limited.exit_code, 0) << limited.Describe();
+  }
+  // Deepest first: the run cgroups' parents jcs left below the leaf.
+  std::vector<std::string> dirs;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(top)) {
+    if (entry.is_directory()) dirs.push_back(entry.path());
+  }
+  std::sort(dirs.begin(), dirs.end(),
+            [](const std::string& a, const std::string& b) {
+              return a.size() > b.size();
+            });
+  for (const std::string& dir : dirs) rmdir(dir.c_str());
+  EXPECT_EQ(rmdir(top.c_str()), 0) << strerror(errno);
 }
 
 }  // namespace

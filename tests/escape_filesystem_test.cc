@@ -483,6 +483,10 @@ TEST(EscapeFilesystemPrivateParent, RootBelowAPrivateDirectoryWorks) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const std::string parent = tmpl;
   ASSERT_EQ(chmod(parent.c_str(), 0700), 0);
+  // Rootless: the caller's own private directory.
+  if (Rootless()) {
+    ASSERT_EQ(chown(parent.c_str(), kJailUid, kJailGid), 0);
+  }
   const std::string root = parent + "/project";
   ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
   ASSERT_EQ(chown(root.c_str(), 1000, 1000), 0);

@@ -7,11 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/jcs_runner.h"
 
 namespace jcs::testing {
 namespace {
+
+using ::testing::HasSubstr;
 
 // Three escape attempts: a new session, a double fork (reparented to the
 // jail's init), and nohup.
@@ -118,6 +121,22 @@ TEST(EscapeLifetime, SupervisorSignalsEndTheRun) {
   ExpectNoLeftovers(r, m);
 }
 
+// Rootless without a delegated cgroup v2 subtree (this host): a limit cannot
+// hold, so the run is refused before anything runs, naming the layer and
+// the fix (fail closed).
+void ExpectRefusedForTheCgroupLayer(const JcsResult& r,
+                                    const std::string& marker) {
+  EXPECT_EQ(r.exit_code, 125) << r.Describe();
+  ASSERT_TRUE(r.has_report) << r.Describe();
+  EXPECT_EQ(r.report["status"], "setup_error");
+  const std::string error = r.report["error"].get<std::string>();
+  EXPECT_THAT(error, HasSubstr("cgroup: jcs run is not running as root"));
+  EXPECT_THAT(error, HasSubstr("Delegate=yes"));
+  EXPECT_THAT(error, HasSubstr("--memory unlimited --pids unlimited"));
+  EXPECT_THAT(r.err, HasSubstr("jail setup failed: cgroup:"));
+  EXPECT_TRUE(ProcessesWithMarker(marker).empty()) << "the program ran";
+}
+
 TEST(EscapeLifetime, ForkBombIsContained) {
   Project project;
   const std::string m = UniqueToken("bomb");
@@ -125,6 +144,10 @@ TEST(EscapeLifetime, ForkBombIsContained) {
   const JcsResult r =
       RunJail(project, {"--pids", "64", "--cpus", "0.5", "--timeout", "4"},
               Bash(":(){ :|:& };: ; sleep 30 # " + m));
+  if (Rootless()) {
+    ExpectRefusedForTheCgroupLayer(r, m);
+    return;
+  }
   EXPECT_TRUE(r.exit_code == 124 ||
               (r.has_report && r.report["status"] == "pids_limit"))
       << r.Describe();
@@ -146,6 +169,11 @@ TEST(EscapeLifetime, MemoryLimitOomKills) {
   const JcsResult r =
       RunJail(project, {"--memory", "64M", "--timeout", "30"},
               Python("s = b'\\x01' * (512 << 20)\nprint('survived', len(s))"));
+  if (Rootless()) {
+    ExpectRefusedForTheCgroupLayer(r, "survived");
+    EXPECT_EQ(r.out, "");
+    return;
+  }
   EXPECT_EQ(r.exit_code, 137) << r.Describe();
   EXPECT_EQ(r.out.find("survived"), std::string::npos) << r.Describe();
   ASSERT_TRUE(r.has_report) << r.Describe();

@@ -73,7 +73,27 @@ bool ReadSome(int fd, std::string* into, size_t cap) {
   }
 }
 
+// Rootless: a 0755 directory under /tmp with a copy of jcs and a "reports"
+// directory owned by the jail user; removed when the test process exits.
+const std::string& RootlessDir() {
+  static const std::string* dir = [] {
+    char tmpl[] = "/tmp/jcs-rootless-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) Die("mkdtemp");
+    auto* path = new std::string(tmpl);
+    if (chmod(path->c_str(), 0755) != 0) Die("chmod " + *path);
+    const std::string reports = *path + "/reports";
+    if (mkdir(reports.c_str(), 0755) != 0 ||
+        chown(reports.c_str(), kJailUid, kJailGid) != 0) {
+      Die("reports dir " + reports);
+    }
+    std::atexit([] { RemoveTree(RootlessDir()); });
+    return path;
+  }();
+  return *dir;
+}
+
 std::string ReportDir() {
+  if (Rootless()) return RootlessDir() + "/reports";
   const char* dir = getenv("TEST_TMPDIR");
   if (dir != nullptr && dir[0] != '\0') return dir;
   return "/tmp";
@@ -102,7 +122,28 @@ double NowSeconds() {
   return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
 }
 
-std::string JcsPath() { return Runfile("tools/jcs"); }
+bool Rootless() {
+  const char* value = getenv("JCS_TEST_ROOTLESS");
+  return value != nullptr && std::string(value) == "1";
+}
+
+namespace {
+
+// A copy of jcs that kJailUid can execute.
+const std::string& JailUserJcsPath() {
+  static const std::string* copy = [] {
+    auto* path = new std::string(RootlessDir() + "/jcs");
+    WriteHostFile(*path, ReadHostFile(Runfile("tools/jcs")), 0755);
+    return path;
+  }();
+  return *copy;
+}
+
+}  // namespace
+
+std::string JcsPath() {
+  return Rootless() ? JailUserJcsPath() : Runfile("tools/jcs");
+}
 std::string ProbePath() { return Runfile("tests/syscall_probe"); }
 
 std::string UniqueToken(const std::string& prefix) {
@@ -171,6 +212,7 @@ Process::Process(const std::vector<std::string>& argv,
     slave_path = name;
   }
 
+  const std::string join_cgroup_procs = options.join_cgroup + "/cgroup.procs";
   start_s_ = NowSeconds();
   pid_ = fork();
   if (pid_ < 0) Die("fork");
@@ -196,6 +238,17 @@ Process::Process(const std::vector<std::string>& argv,
       moved.push_back({tmp, to});
     }
     syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+    if (!options.join_cgroup.empty()) {
+      const int procs = open(join_cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
+      if (procs < 0 || write(procs, "0", 1) != 1) _exit(124);
+      close(procs);
+    }
+    if (options.as_jail_user &&
+        (setgroups(0, nullptr) != 0 ||
+         setresgid(kJailGid, kJailGid, kJailGid) != 0 ||
+         setresuid(kJailUid, kJailUid, kJailUid) != 0)) {
+      _exit(123);
+    }
     for (const auto& [tmp, to] : moved) {
       if (dup2(tmp, to) < 0) _exit(122);  // dup2 clears FD_CLOEXEC on `to`
     }
@@ -320,6 +373,10 @@ Project::Project(uid_t uid, gid_t gid) : uid_(uid), gid_(gid) {
   if (mkdtemp(tmpl) == nullptr) Die("mkdtemp");
   base_ = tmpl;
   if (chmod(base_.c_str(), 0755) != 0) Die("chmod " + base_);
+  // Rootless: jcs runs as the jail user, and writes its reports here.
+  if (Rootless() && chown(base_.c_str(), kJailUid, kJailGid) != 0) {
+    Die("chown " + base_);
+  }
   root_ = base_ + "/root";
   if (mkdir(root_.c_str(), 0755) != 0) Die("mkdir " + root_);
   if (chown(root_.c_str(), uid_, gid_) != 0) Die("chown " + root_);
@@ -349,12 +406,26 @@ std::string Project::InstallProbe() const {
   return path;
 }
 
+namespace {
+
+ProcessOptions ForJcs(ProcessOptions options) {
+  if (Rootless()) options.as_jail_user = true;
+  return options;
+}
+
+}  // namespace
+
 JcsResult RunJcs(const std::vector<std::string>& args,
                  const ProcessOptions& options) {
-  std::vector<std::string> argv = {JcsPath()};
+  std::vector<std::string> argv = {options.as_jail_user ? JailUserJcsPath()
+                                                        : JcsPath()};
   argv.insert(argv.end(), args.begin(), args.end());
+  if (Rootless() && args.size() > 0 && args[0] == "run") {
+    argv.insert(argv.begin() + 2,
+                {"--memory", "unlimited", "--pids", "unlimited"});
+  }
   JcsResult result;
-  static_cast<ProcessResult&>(result) = RunProcess(argv, options);
+  static_cast<ProcessResult&>(result) = RunProcess(argv, ForJcs(options));
   return result;
 }
 
@@ -366,6 +437,11 @@ std::vector<std::string> JailArgv(const Project& project,
                                   const std::string& report_path) {
   std::vector<std::string> argv = {JcsPath(),      "run",      "--root",
                                    project.root(), "--report", report_path};
+  if (Rootless()) {
+    // Before the test's flags: a case that sets a limit gets it (and the
+    // refusal, without a delegated cgroup).
+    argv.insert(argv.end(), {"--memory", "unlimited", "--pids", "unlimited"});
+  }
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.push_back("--");
   argv.insert(argv.end(), program.begin(), program.end());
@@ -396,7 +472,7 @@ JcsResult RunJail(const Project& project, const std::vector<std::string>& flags,
       ReportDir() + "/" + UniqueToken("report-") + ".json";
   JcsResult result;
   static_cast<ProcessResult&>(result) =
-      RunProcess(JailArgv(project, flags, argv, report), options);
+      RunProcess(JailArgv(project, flags, argv, report), ForJcs(options));
   LoadReport(report, &result);
   return result;
 }
@@ -407,7 +483,7 @@ BackgroundJail::BackgroundJail(const Project& project,
                                const ProcessOptions& options)
     : report_path_(ReportDir() + "/" + UniqueToken("report-") + ".json"),
       process_(std::make_unique<Process>(
-          JailArgv(project, flags, argv, report_path_), options)) {}
+          JailArgv(project, flags, argv, report_path_), ForJcs(options))) {}
 
 JcsResult BackgroundJail::Wait() {
   JcsResult result;

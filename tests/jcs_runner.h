@@ -23,7 +23,21 @@ namespace jcs::testing {
 inline constexpr uid_t kJailUid = 1000;
 inline constexpr gid_t kJailGid = 1000;
 
-// Paths of the binaries under test, from the runfiles ($TEST_SRCDIR/jcs/...).
+// The rootless variant of a suite (its second test target sets
+// JCS_TEST_ROOTLESS=1): every `jcs` the harness starts runs as kJailUid /
+// kJailGid, not root, and a jail gets --memory unlimited --pids unlimited
+// ahead of the test's own flags (this host delegates no cgroup v2 subtree
+// to an unprivileged user: limits would be refused).
+bool Rootless();
+// Cases that only root can run, skipped in the rootless variant with why.
+#define JCS_SKIP_IF_ROOTLESS(why)                                        \
+  do {                                                                   \
+    if (::jcs::testing::Rootless()) GTEST_SKIP() << "rootless: " << why; \
+  } while (0)
+
+// Paths of the binaries under test, from the runfiles ($TEST_SRCDIR/jcs/...);
+// rootless: a copy of jcs in a directory kJailUid can reach (the runfiles
+// lie under a 0700 /root).
 std::string JcsPath();
 std::string ProbePath();
 
@@ -41,6 +55,13 @@ struct ProcessOptions {
   bool pty_stdin = false;
   // Extra "KEY=VALUE" entries appended to this process's environment.
   std::vector<std::string> extra_env;
+  // The child drops to kJailUid/kJailGid (no supplementary groups) before
+  // its exec: how the rootless variant starts jcs (set by RunJcs, RunJail
+  // and BackgroundJail when Rootless()).
+  bool as_jail_user = false;
+  // A cgroup v2 directory the child moves itself into (cgroup.procs) before
+  // any of that: how a test hands jcs a delegated subtree.
+  std::string join_cgroup;
   // The child gets SIGKILL after this long (keeps every test bounded).
   double kill_after_s = 90;
   // Output beyond this many bytes per stream is discarded.
@@ -106,7 +127,8 @@ struct JcsResult : ProcessResult {
 // A temporary project: <base>/root owned by kJailUid, where <base> is a fresh
 // 0755 directory under /tmp. (Bazel's $TEST_TMPDIR lives under /root, mode
 // 0700, which the jail's user namespace cannot traverse.) The base and its
-// other children are outside the jail. Removed on destruction.
+// other children are outside the jail (rootless: the base is owned by
+// kJailUid, who runs jcs). Removed on destruction.
 class Project {
  public:
   explicit Project(uid_t uid = kJailUid, gid_t gid = kJailGid);
@@ -133,7 +155,8 @@ class Project {
   gid_t gid_;
 };
 
-// Runs `jcs ARGS...` (no report handling).
+// Runs `jcs ARGS...` (no report handling); rootless, `jcs run` gets
+// --memory unlimited --pids unlimited ahead of ARGS' own flags.
 JcsResult RunJcs(const std::vector<std::string>& args,
                  const ProcessOptions& options = {});
 // Runs `jcs run --root ROOT --report FILE FLAGS... -- ARGV...` (the program

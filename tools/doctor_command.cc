@@ -38,6 +38,10 @@ int DoctorCommand(const std::vector<std::string>& args) {
   // current directory (where `jcs project start .` would put the project).
   const std::string quota_path = flags->Get("--path", ".");
   std::vector<jail::LayerStatus> layers = jail::ProbeHostLayers();
+  // Not root: what `jcs run` as this user enforces, and whether its default
+  // jail can run at all (the exit status).
+  const bool rootless = geteuid() != 0;
+  if (rootless) layers.push_back(jail::RootlessRunLayer(layers, geteuid()));
   // Optional per project, so not essential for the exit status.
   layers.push_back(jail::ProbeProjectQuotaLayer(quota_path));
   fputs((json ? jail::FormatLayerJson(layers) : jail::FormatLayerTable(layers))
@@ -60,6 +64,11 @@ int DoctorCommand(const std::vector<std::string>& args) {
     if ((layer.name == "cgroup_v2" || layer.name.rfind("cgroup_v1.", 0) == 0) &&
         layer.available) {
       any_cgroup = true;
+    }
+  }
+  if (rootless) {
+    for (const jail::LayerStatus& layer : layers) {
+      if (layer.name == "rootless_run") return layer.available ? 0 : 1;
     }
   }
   return essential_ok && any_cgroup ? 0 : 1;

@@ -77,6 +77,18 @@ std::string FlagNames(const CommandSpec& spec) {
   return absl::StrJoin(names, " ");
 }
 
+// A usage text's "... [default: X]" at the end of a flag's help: X is the
+// flag's default_text (FlagText puts it back in the same form).
+void TakeDefault(FlagSpec* flag) {
+  const std::string open_text = " [default: ";
+  if (!absl::EndsWith(flag->help, "]")) return;
+  const size_t at = flag->help.rfind(open_text);
+  if (at == std::string::npos) return;
+  flag->default_text = flag->help.substr(
+      at + open_text.size(), flag->help.size() - 1 - at - open_text.size());
+  flag->help.resize(at);
+}
+
 }  // namespace
 
 std::string FormatCommandList(const std::vector<CommandGroup>& groups,
@@ -311,11 +323,13 @@ std::vector<FlagSpec> FlagsFromUsageText(const std::string& usage) {
       flag.value_name = m[2].str();
       flag.help = m[3].str();
       flags.push_back(std::move(flag));
+      TakeDefault(&flags.back());
       in_flag = true;
     } else if (in_flag && absl::StartsWith(line, "    ") &&
                !absl::StripAsciiWhitespace(line).empty()) {
       absl::StrAppend(&flags.back().help, " ",
                       absl::StripAsciiWhitespace(line));
+      TakeDefault(&flags.back());
     } else {
       in_flag = false;
     }

@@ -77,7 +77,7 @@ TEST(ReferenceTest, FlagsFromUsageTextReadsRunStyleTables) {
       "                                     with subdomains\n"
       "  --allow-host-root                  allow uid 0 (risky)\n"
       "  -q, --quiet                        no jcs: lines\n"
-      "  --cpus FLOAT                       CPU quota\n"
+      "  --cpus FLOAT                       CPU quota [default: none]\n"
       "  --landlock best-effort|required|off Landlock\n"
       "\nexit status: the program's.\n";
   const std::vector<FlagSpec> flags = FlagsFromUsageText(usage);
@@ -94,6 +94,10 @@ TEST(ReferenceTest, FlagsFromUsageTextReadsRunStyleTables) {
                                   "", "", "FLOAT", "best-effort|required|off"));
   EXPECT_EQ(helps[2], "a destination with subdomains");
   EXPECT_EQ(helps[5], "CPU quota");
+  // "[default: X]" moves to default_text (the man page appends it again).
+  EXPECT_EQ(flags[5].default_text, "none");
+  EXPECT_EQ(flags[0].default_text, "");
+  EXPECT_EQ(helps[0], "project root (default: cwd)");
   EXPECT_EQ(SynopsisFromUsageText(usage, "run"),
             "[flags] -- PROGRAM [ARGS...]");
   EXPECT_EQ(SummaryFromUsageText(usage),
