@@ -250,13 +250,13 @@ TEST_F(DaemonRunTest, AClientKilledWithSigkillLeavesNoProcess) {
 }
 
 TEST_F(DaemonRunTest, AnUnauthorizedUidIsRefused) {
-  const RunResult r = RunAs(kStranger, {"run", Daemon(), "--root", "/tmp",
+  const RunResult r = RunAs(kStranger, {"run", Daemon(), "--root", shared_,
                                         "--uid", "1003", "--", "/bin/true"});
   EXPECT_TRUE(r.exited && r.exit_code == 125) << r.Describe();
   EXPECT_NE(r.err.find("unauthorized"), std::string::npos) << r.Describe();
   // Nor with --daemon-fallback: a refusal is not a missing daemon.
   const RunResult fallback =
-      RunAs(kStranger, {"run", Daemon(), "--daemon-fallback", "--root", "/tmp",
+      RunAs(kStranger, {"run", Daemon(), "--daemon-fallback", "--root", shared_,
                         "--uid", "1003", "--", "/bin/true"});
   EXPECT_EQ(fallback.exit_code, 125) << fallback.Describe();
 }

@@ -149,13 +149,18 @@ absl::StatusOr<DaemonRunOutcome> RunThroughDaemon(const std::string& socket,
   *run->mutable_spec() = spec;
   run->set_report(want_report);
   run->set_tty(tty);
-  if (!SendAll(fd, supervisor::EncodeFrame(request.SerializeAsString()))) {
-    return absl::UnavailableError(absl::StrCat("sending to the daemon on ",
-                                               socket, ": ", strerror(errno)));
-  }
+  const bool sent =
+      SendAll(fd, supervisor::EncodeFrame(request.SerializeAsString()));
+  const int send_errno = errno;
+  // Even when the send failed: a daemon that refuses the peer at once
+  // (unauthorized, too many clients) answers and closes before reading.
   supervisor::FrameDecoder decoder(kMaxAnswerBytes);
   absl::StatusOr<std::optional<proto::Response>> first =
       ReadResponse(fd, decoder);
+  if (!sent && !(first.ok() && first->has_value())) {
+    return absl::UnavailableError(absl::StrCat(
+        "sending to the daemon on ", socket, ": ", strerror(send_errno)));
+  }
   if (!first.ok()) return first.status();
   if (!first->has_value()) {
     return absl::InternalError(
