@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -80,6 +81,17 @@ absl::StatusOr<std::string> TtyPath(int fd) {
   if (!absl::StartsWith(path, "/dev/pts/")) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tty: expected a pseudo-terminal under /dev/pts, got ", path));
+  }
+  // The path is bound into the jail: it must name this very terminal here
+  // (a client in another devpts instance would name someone else's).
+  struct stat by_fd;
+  struct stat by_path;
+  if (fstat(fd, &by_fd) != 0 || stat(path, &by_path) != 0 ||
+      by_fd.st_rdev != by_path.st_rdev || by_fd.st_dev != by_path.st_dev) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tty: ", path,
+                     " in the daemon's /dev/pts is not the client's "
+                     "terminal (another devpts instance?); run without --tty"));
   }
   return std::string(path);
 }
@@ -175,9 +187,9 @@ void DaemonRunService::Begin(const std::shared_ptr<Conn>& conn) {
            "its config switches it on)");
     return;
   }
-  size_t running = 0;
-  for (const auto& [id, other] : conns_) running += other->run != nullptr;
-  if (running >= options_.max_concurrent) {
+  // Every connection counts, running or still to send its stdio: taken over,
+  // it is no longer bounded by the control server's max_clients.
+  if (conns_.size() > options_.max_concurrent) {
     Refuse(conn, "daemon_run_busy",
            absl::StrCat("the daemon runs at most ", options_.max_concurrent,
                         " programs for jcs run --daemon at once "
@@ -234,8 +246,10 @@ void DaemonRunService::Begin(const std::shared_ptr<Conn>& conn) {
       loop_->Timeout(kStdioWait, [this, alive, conn](int res) {
         if (alive.expired()) return;
         conn->timing = false;
-        if (res == -ECANCELED || !conn->reading) return;
-        (void)loop_->Cancel(conn->read_op);  // the poll ends the connection
+        if (res != -ECANCELED && conn->reading && !conn->run) {
+          (void)loop_->Cancel(conn->read_op);  // the poll ends it
+        }
+        MaybeRelease(conn);
       });
   if (timer.ok()) {
     conn->timer_op = *timer;
