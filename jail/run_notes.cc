@@ -3,8 +3,10 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "jail/spec.h"
 
@@ -82,6 +84,30 @@ std::vector<std::string> RunNotes(const proto::JailSpec& spec,
                      denied.empty() ? "" : ": ", absl::StrJoin(denied, ", ")));
   }
   return notes;
+}
+
+std::string RunEndMessage(const proto::JailSpec& spec,
+                          const RunResult& result) {
+  if (result.status == RunStatus::kSetupError) {
+    return absl::StrCat("jail setup failed: ", result.error);
+  }
+  if (result.exec_errno != 0) {
+    const std::string program = spec.argv().empty() ? "" : spec.argv(0);
+    if (result.exit_code == 127) {
+      return absl::StrCat(
+          program, ": not found in the jail",
+          program.find('/') == std::string::npos ? " (searched PATH)" : "");
+    }
+    return absl::StrCat(program,
+                        ": cannot execute: ", strerror(result.exec_errno));
+  }
+  if (result.status == RunStatus::kTimeout) {
+    return absl::StrFormat(
+        "timed out after %.3f s; killed %llu descendant(s)",
+        static_cast<double>(spec.timeout_ms()) / 1000.0,
+        static_cast<unsigned long long>(result.descendants_killed));
+  }
+  return "";
 }
 
 }  // namespace jcs::jail

@@ -17,6 +17,13 @@ namespace jcs::jail {
 std::vector<std::string> RunNotes(const proto::JailSpec& spec,
                                   const RunResult& result);
 
+// The one line (without the "jcs run: " prefix) that says why the program did
+// not run or did not finish: a setup error, a program that could not be
+// executed, the deadline. "" when there is none. Never dropped by --quiet.
+// One function for the cold run and the daemon's run (`jcs run --daemon`
+// prints what the daemon computed), so both say the same.
+std::string RunEndMessage(const proto::JailSpec& spec, const RunResult& result);
+
 }  // namespace jcs::jail
 
 #endif  // JCS_JAIL_RUN_NOTES_H_

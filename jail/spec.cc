@@ -565,6 +565,23 @@ absl::StatusOr<RunInvocation> ParseRunArgs(
       name = name.substr(0, eq);
       has_value = true;
     }
+    if (name == "daemon") {
+      if (has_value && value.empty()) {
+        return absl::InvalidArgumentError(
+            "--daemon=: empty socket path (write --daemon alone for "
+            "$JCS_SOCKET or the default socket)");
+      }
+      inv.daemon = true;
+      inv.daemon_socket = value;
+      continue;
+    }
+    if (name == "daemon-fallback") {
+      if (has_value) {
+        return absl::InvalidArgumentError("--daemon-fallback takes no value");
+      }
+      inv.daemon_fallback = true;
+      continue;
+    }
     if (name == "print-config" || name == "quiet" || name == "tty") {
       if (has_value) {
         return absl::InvalidArgumentError(
@@ -692,6 +709,15 @@ std::string RunUsage() {
        "print the effective JailSpec and exit (no program needed)", "off");
   line("report", "FILE", "write a JSON report of the run (- for stderr)",
        "none");
+  line("daemon", "[=SOCKET]",
+       "run through the jcs serve daemon listening on SOCKET ($JCS_SOCKET, "
+       "else /run/jcs/jcs.sock): its warm jails, the same flags and "
+       "guarantees, stdio, signals and exit status passed through",
+       "off");
+  line("daemon-fallback", "",
+       "with --daemon: run cold when no daemon run can start (no daemon, "
+       "daemon_run off); never when the daemon refuses the run",
+       "off");
   // Lines under 80 columns: WrapUsageLines leaves them as they are.
   absl::StrAppend(
       &out,

@@ -23,6 +23,15 @@ struct RunInvocation {
   bool tty = false;         // --tty / -t: a pseudo-terminal for the program
   bool print_config = false;
   bool help = false;
+  // --daemon[=SOCKET]: run through a daemon's warm jails (tools/
+  // run_daemon_client.h). The socket: --daemon's value, else $JCS_SOCKET,
+  // else /run/jcs/jcs.sock.
+  bool daemon = false;
+  std::string daemon_socket;  // "" unless --daemon=SOCKET
+  // --daemon-fallback: a cold run when no daemon run can start (no daemon
+  // listening, daemon runs switched off); never after the daemon refused the
+  // spec.
+  bool daemon_fallback = false;
 };
 
 // Parses `jcs run` arguments (without the leading "run"). Loads --config first,

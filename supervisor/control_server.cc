@@ -121,6 +121,7 @@ struct ControlServer::Client {
   bool writing = false;
   bool closing = false;
   bool released = false;
+  bool answered = false;  // a request other than daemon_run came
   std::map<uint64_t, std::string> subscriptions;  // request id -> project
 
   explicit Client(size_t max_frame) : decoder(max_frame) {}
@@ -331,6 +332,25 @@ void ControlServer::Dispatch(const std::shared_ptr<Client>& client,
                        "newer request type?)"));
     return;
   }
+  if (request.has_daemon_run() && take_over_ != nullptr) {
+    // What follows on the connection is the run's own protocol (descriptors
+    // passed as SCM_RIGHTS, which this server's reads would drop), so the
+    // request must be the connection's first and only one.
+    if (client->answered || client->writing || !client->send_queue.empty() ||
+        client->decoder.buffered() > 0 || !client->subscriptions.empty()) {
+      Send(client, ErrorResponse(request.id(), "malformed_request", "",
+                                 "daemon_run must be the first and only "
+                                 "request on its connection"));
+      Close(client, /*now=*/false);
+      return;
+    }
+    client->closing = true;
+    client->released = true;
+    clients_.erase(client->id);
+    take_over_(client->fd, client->peer, std::move(request));
+    return;
+  }
+  client->answered = true;
   if (request.has_subscribe()) {
     proto::Response response;
     response.set_id(request.id());

@@ -81,6 +81,14 @@ class ControlServer {
       RequestHandler* handler);
   ~ControlServer();
 
+  // A connection whose first request is a daemon_run is taken over by
+  // `take_over` (supervisor/daemon_run.h): the server forgets it and hands
+  // on its fd (now the taker's), the peer and the request. Unset: the
+  // request goes to the handler like any other.
+  using TakeOver = std::function<void(int fd, const PeerCredentials& peer,
+                                      proto::Request request)>;
+  void set_take_over(TakeOver take_over) { take_over_ = std::move(take_over); }
+
   // Streams `event` to every subscription whose project filter matches
   // (empty filter: all projects).
   void Publish(const proto::Event& event);
@@ -120,6 +128,7 @@ class ControlServer {
   uint64_t next_client_id_ = 1;
   uint64_t clients_rejected_ = 0;
   std::map<uint64_t, std::shared_ptr<Client>> clients_;
+  TakeOver take_over_;
   // Liveness token: callbacks that outlive the server see it expired.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

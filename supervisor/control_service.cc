@@ -836,6 +836,16 @@ void ControlService::Handle(const proto::Request& request,
       for (const uint64_t n : stats.wall_us_log2) loop->add_wall_us_log2(n);
       break;
     }
+    case proto::Request::kDaemonRun: {
+      // Served by supervisor/daemon_run.h when switched on (the control
+      // server hands such connections over before they get here).
+      proto::Error* error = response.mutable_error();
+      error->set_reason("daemon_run_disabled");
+      error->set_message(
+          "this daemon does not serve jcs run --daemon (daemon_run: true in "
+          "its config switches it on)");
+      break;
+    }
     default: {
       proto::Error* error = response.mutable_error();
       error->set_reason("unknown_request");

@@ -33,6 +33,7 @@
 #include "supervisor/alert_exec.h"
 #include "supervisor/control_server.h"
 #include "supervisor/control_service.h"
+#include "supervisor/daemon_run.h"
 #include "supervisor/mcp_http.h"
 #include "supervisor/metrics_textfile.h"
 #include "supervisor/serve_config.h"
@@ -149,6 +150,8 @@ class Daemon {
   std::unique_ptr<runtime::journal::Journal> journal_;
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlServer> server_;
+  // `jcs run --daemon` (daemon_run: true): its own thread and loop.
+  std::unique_ptr<DaemonRunService> daemon_runs_;
   // MCP over HTTP (when configured): its threads reach the service through
   // the bridge, which is closed before the server stops.
   std::unique_ptr<LoopBridge> mcp_bridge_;
@@ -438,6 +441,7 @@ int Daemon::Run() {
     }
   }
   service_options.alerts = RouterConfig(config_);
+  const std::vector<std::string> daemon_paths = service_options.daemon_paths;
   service_ =
       std::make_unique<ControlService>(loop_.get(), std::move(service_options));
   service_->set_log(log_.get());
@@ -491,6 +495,26 @@ int Daemon::Run() {
     return kStartError;
   }
   server_ = *std::move(server);
+  if (config_.daemon_run()) {
+    DaemonRunOptions run_options;
+    run_options.enabled = true;
+    run_options.max_concurrent = config_.daemon_run_max_concurrent();
+    run_options.warm_shapes = config_.daemon_run_warm_shapes();
+    // The same files no project root may hold.
+    run_options.daemon_paths = daemon_paths;
+    absl::StatusOr<std::unique_ptr<DaemonRunService>> runs =
+        DaemonRunService::Start(std::move(run_options));
+    if (!runs.ok()) {
+      fprintf(stderr, "jcs serve: %s\n",
+              std::string(runs.status().message()).c_str());
+      return kStartError;
+    }
+    daemon_runs_ = *std::move(runs);
+    server_->set_take_over(
+        [this](int fd, const PeerCredentials& peer, proto::Request request) {
+          daemon_runs_->TakeOver(fd, peer, std::move(request));
+        });
+  }
   service_->set_publisher([this](const proto::Event& event) {
     server_->Publish(event);
     mcp_reloads_.Publish(event);
@@ -626,8 +650,12 @@ int Daemon::Run() {
   if (a2a_bridge_ != nullptr) a2a_bridge_->Close();
   a2a_http_.reset();
   service_.reset();  // kills any tool call still running
+  // Daemon runs: every run's jail killed, the thread stopped; its loop goes
+  // after the warm builds that post to it.
+  if (daemon_runs_ != nullptr) daemon_runs_->Stop();
   jail::StopWarmJailBuilds();
   jail::StopJailTeardowns();
+  daemon_runs_.reset();
   server_.reset();
   journal_.reset();  // commits what is queued
   ReapChildren();

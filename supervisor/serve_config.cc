@@ -210,6 +210,13 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
   if (!config.has_metrics_textfile_period_ms()) {
     config.set_metrics_textfile_period_ms(15000);
   }
+  if (!config.has_daemon_run()) config.set_daemon_run(false);
+  if (!config.has_daemon_run_max_concurrent()) {
+    config.set_daemon_run_max_concurrent(64);
+  }
+  if (!config.has_daemon_run_warm_shapes()) {
+    config.set_daemon_run_warm_shapes(8);
+  }
 
   if (!AbsoluteClean(config.socket_path()) ||
       config.socket_path().size() > 107) {
@@ -247,6 +254,13 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
   }
   if (config.max_clients() < 1 || config.max_clients() > 65536) {
     return Invalid("max_clients", "1 to 65536");
+  }
+  if (config.daemon_run_max_concurrent() < 1 ||
+      config.daemon_run_max_concurrent() > 4096) {
+    return Invalid("daemon_run_max_concurrent", "1 to 4096");
+  }
+  if (config.daemon_run_warm_shapes() > 64) {
+    return Invalid("daemon_run_warm_shapes", "0 to 64");
   }
   if (config.max_send_queue_bytes() < config.max_frame_bytes()) {
     return Invalid("max_send_queue_bytes", "at least max_frame_bytes");

@@ -1,11 +1,13 @@
 // Launch benchmark: wall time from fork to exit of `/bin/true` run (a)
 // directly, (b) through `jcs run` with full isolation, (c) through `bwrap
-// --unshare-all` when bwrap is installed, all in one run, interleaved so that
-// machine noise hits every variant alike. Prints median and p99 per variant,
-// the ratios, and the median of each step of jcs's setup breakdown (from
-// --report).
+// --unshare-all` when bwrap is installed, (d) with --socket, through `jcs run
+// --daemon` (the same flags, a running `jcs serve` with daemon_run: true),
+// all in one run, interleaved so that machine noise hits every variant
+// alike. Prints median and p99 per variant, the ratios, and the median of
+// each step of jcs's setup breakdown (from --report). Figures only: what
+// they should be is for the reader to judge (issue 17).
 //
-// usage: launch_bench --jcs PATH [--iterations N] [--root DIR]
+// usage: launch_bench --jcs PATH [--iterations N] [--root DIR] [--socket S]
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -63,6 +65,7 @@ double Percentile(std::vector<double> values, double p) {
 int main(int argc, char** argv) {
   std::string jcs;
   std::string root = "/tmp";
+  std::string socket;
   int iterations = 200;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -72,15 +75,17 @@ int main(int argc, char** argv) {
       iterations = std::atoi(argv[i + 1]);
     } else if (flag == "--root") {
       root = argv[i + 1];
+    } else if (flag == "--socket") {
+      socket = argv[i + 1];
     } else {
       fprintf(stderr, "launch_bench: unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
   if (jcs.empty() || iterations < 10) {
-    fprintf(
-        stderr,
-        "usage: launch_bench --jcs PATH [--iterations N>=10] [--root DIR]\n");
+    fprintf(stderr,
+            "usage: launch_bench --jcs PATH [--iterations N>=10] [--root DIR] "
+            "[--socket S]\n");
     return 2;
   }
   const std::string report = root + "/launch_bench_report.json";
@@ -90,6 +95,14 @@ int main(int argc, char** argv) {
        {jcs, "run", "--root", root, "--report", report, "--memory", "256M",
         "--pids", "64", "--cpus", "1", "--", "/bin/true"}},
   };
+  if (!socket.empty()) {
+    variants["4 jcs run --daemon"] = {
+        jcs,        "run",    "--daemon=" + socket,
+        "--root",   root,     "--memory",
+        "256M",     "--pids", "64",
+        "--cpus",   "1",      "--",
+        "/bin/true"};
+  }
   const bool have_bwrap = access("/usr/bin/bwrap", X_OK) == 0;
   if (have_bwrap) {
     variants["3 bwrap"] = {"/usr/bin/bwrap",
@@ -145,12 +158,12 @@ int main(int argc, char** argv) {
   printf(
       "launch benchmark: /bin/true, %d iterations per variant, interleaved\n",
       iterations);
-  printf("%-12s %10s %10s %10s\n", "variant", "median_ms", "p99_ms", "runs");
+  printf("%-18s %10s %10s %10s\n", "variant", "median_ms", "p99_ms", "runs");
   std::map<std::string, double> medians;
   for (const auto& [name, values] : times_ms) {
     if (values.empty()) continue;
     medians[name] = Percentile(values, 0.5);
-    printf("%-12s %10.2f %10.2f %10zu\n", name.c_str() + 2, medians[name],
+    printf("%-18s %10.2f %10.2f %10zu\n", name.c_str() + 2, medians[name],
            Percentile(values, 0.99), values.size());
   }
   if (medians.count("2 jcs run") && medians.count("1 direct")) {
@@ -158,8 +171,16 @@ int main(int argc, char** argv) {
            medians["2 jcs run"] / medians["1 direct"]);
   }
   if (medians.count("2 jcs run") && medians.count("3 bwrap")) {
-    printf("jcs run / bwrap:  %.2fx (target <= 0.5x)\n",
+    printf("jcs run / bwrap:  %.2fx\n",
            medians["2 jcs run"] / medians["3 bwrap"]);
+  }
+  if (medians.count("4 jcs run --daemon") && medians.count("3 bwrap")) {
+    printf("jcs run --daemon / bwrap: %.2fx\n",
+           medians["4 jcs run --daemon"] / medians["3 bwrap"]);
+  }
+  if (medians.count("4 jcs run --daemon") && medians.count("2 jcs run")) {
+    printf("jcs run --daemon / jcs run: %.2fx\n",
+           medians["4 jcs run --daemon"] / medians["2 jcs run"]);
   }
   if (!have_bwrap)
     printf("bwrap: not installed (apt-get install bubblewrap to compare)\n");

@@ -19,6 +19,7 @@
 #include "jail/spec.h"
 #include "tools/commands.h"
 #include "tools/flags.h"
+#include "tools/run_daemon_client.h"
 
 namespace jcs::tools {
 namespace {
@@ -176,6 +177,10 @@ int RunCommand(const std::vector<std::string>& args) {
     return 0;
   }
   const bool quiet = invocation->quiet;
+  if (invocation->daemon_fallback && !invocation->daemon) {
+    fprintf(stderr, "jcs run: --daemon-fallback: only with --daemon\n");
+    return kUsageError;
+  }
   if (invocation->tty) AddTerm(&invocation->spec);
   // The jail is addressed through /proc: refuse a /proc of another pid
   // namespace (unshare --pid without --mount-proc) up front.
@@ -222,39 +227,58 @@ int RunCommand(const std::vector<std::string>& args) {
       return kUsageError;
     }
   }
-  const jail::RunResult result = jail::RunJail(
-      final_spec->spec, final_spec->warnings, tty.stdio, tty.slave_path);
+  // --daemon: the same spec, run by the daemon (tools/run_daemon_client.h).
+  DaemonRunOutcome outcome;
+  bool ran = false;
+  if (invocation->daemon) {
+    absl::StatusOr<DaemonRunOutcome> through =
+        RunThroughDaemon(DaemonRunSocket(*invocation), final_spec->spec,
+                         report->fd >= 0, invocation->tty, tty.stdio);
+    if (through.ok()) {
+      outcome = *std::move(through);
+      ran = true;
+      // The jail holds its own copies: the relay sees the end of the output.
+      if (tty.stdio.in >= 0) close(tty.stdio.in);
+    } else if (invocation->daemon_fallback &&
+               absl::IsUnavailable(through.status())) {
+      Note(quiet, absl::StrCat(through.status().message(),
+                               "; running cold (--daemon-fallback)"));
+    } else {
+      tty.End();
+      fprintf(stderr, "jcs run: --daemon: %s\n",
+              std::string(through.status().message()).c_str());
+      if (report->owned) close(report->fd);
+      return kUsageError;
+    }
+  }
+  if (!ran) {
+    const jail::RunResult result = jail::RunJail(
+        final_spec->spec, final_spec->warnings, tty.stdio, tty.slave_path);
+    outcome.exit_code = result.exit_code;
+    if (std::string end = jail::RunEndMessage(final_spec->spec, result);
+        !end.empty()) {
+      outcome.messages.push_back(std::move(end));
+    }
+    outcome.notes = jail::RunNotes(final_spec->spec, result);
+    if (report->fd >= 0) {
+      outcome.report_json = jail::FormatReport(final_spec->spec, result);
+    }
+  }
   // What follows (the jcs run: lines, notes, --report -) comes after the
   // program's last output, on a terminal back in its own mode.
   tty.End();
-  if (result.status == jail::RunStatus::kSetupError) {
-    fprintf(stderr, "jcs run: jail setup failed: %s\n", result.error.c_str());
-  } else if (result.exec_errno != 0) {
-    const std::string& program = final_spec->spec.argv(0);
-    if (result.exit_code == 127) {
-      fprintf(stderr, "jcs run: %s: not found in the jail%s\n", program.c_str(),
-              program.find('/') == std::string::npos ? " (searched PATH)" : "");
-    } else {
-      fprintf(stderr, "jcs run: %s: cannot execute: %s\n", program.c_str(),
-              strerror(result.exec_errno));
-    }
-  } else if (result.status == jail::RunStatus::kTimeout) {
-    fprintf(stderr,
-            "jcs run: timed out after %.3f s; killed %llu descendant(s)\n",
-            static_cast<double>(final_spec->spec.timeout_ms()) / 1000.0,
-            static_cast<unsigned long long>(result.descendants_killed));
+  for (const std::string& message : outcome.messages) {
+    fprintf(stderr, "jcs run: %s\n", message.c_str());
   }
-  for (const std::string& note : jail::RunNotes(final_spec->spec, result)) {
-    Note(quiet, note);
-  }
+  for (const std::string& note : outcome.notes) Note(quiet, note);
   if (report->fd >= 0) {
-    if (!WriteAll(report->fd, jail::FormatReport(final_spec->spec, result))) {
+    if (!WriteAll(report->fd, outcome.report_json)) {
       fprintf(stderr, "jcs run: %s: cannot write the report: %s\n",
               report->what.c_str(), strerror(errno));
     }
     if (report->owned) close(report->fd);
   }
-  return result.exit_code;
+  return outcome.exit_code;
 }
 
 }  // namespace jcs::tools

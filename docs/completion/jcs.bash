@@ -46,7 +46,7 @@ _jcs() {
   local flags=""
   case $key in
     'run')
-      flags='--root --ro --rw --cwd --mask --net --allow-host --allow-private-host --allow-scheme --env --env-file --runfiles --timeout --memory --pids --cpus --hostname --uid --gid --allow-host-root --tmp-size --cgroup --cgroup-parent --landlock --nofile --fsize --quiet --report-fd --tty --config --print-config --report --help'
+      flags='--root --ro --rw --cwd --mask --net --allow-host --allow-private-host --allow-scheme --env --env-file --runfiles --timeout --memory --pids --cpus --hostname --uid --gid --allow-host-root --tmp-size --cgroup --cgroup-parent --landlock --nofile --fsize --quiet --report-fd --tty --config --print-config --report --daemon --daemon-fallback --help'
       case $prev in
         --root)
           return 0  # file names (complete -o default)

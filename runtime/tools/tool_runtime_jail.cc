@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "jail/spec.h"
+#include "jail/warm_fingerprint.h"
 #include "runtime/policy/sensitive_mask.h"
 #include "runtime/tools/fs_tools.h"
 #include "runtime/tools/jail_masks.h"
@@ -382,42 +383,9 @@ void ToolRuntime::StopMaskWatch(Call& call) {
   }
 }
 
-// The jail's shape (everything but argv, env, cwd and the timeout) and the
-// identity of every path its mounts sit on. A mount on a file or directory
-// that the host deletes or renames over disappears from every namespace: a
-// warm jail built before that would no longer mask a replaced .env or keep a
-// replaced data dir read-only, so it must not be used. The identity is the
-// device, the inode and the inode's birth time, which tells a reused inode
-// number apart and, unlike ctime, does not change when a file is written
-// into the root (which would discard the warm jails on every fs.write).
-// Where the filesystem keeps no birth time, ctime stands in (more rebuilds,
-// never a stale jail).
+// jail/warm_fingerprint.h says why the identity of bound paths is part of it.
 std::string ToolRuntime::WarmFingerprint(const proto::JailSpec& spec) {
-  proto::JailSpec shape = spec;
-  shape.clear_argv();
-  shape.clear_env();
-  shape.clear_cwd();
-  shape.clear_timeout_ms();
-  std::string fingerprint = shape.SerializeAsString();
-  const auto identity = [&fingerprint](const std::string& path) {
-    struct statx stx;
-    if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW,
-              STATX_INO | STATX_BTIME | STATX_CTIME, &stx) != 0) {
-      absl::StrAppend(&fingerprint, "|", path, ":-");
-      return;
-    }
-    const statx_timestamp& born =
-        (stx.stx_mask & STATX_BTIME) ? stx.stx_btime : stx.stx_ctime;
-    absl::StrAppend(&fingerprint, "|", path, ":", stx.stx_dev_major, ",",
-                    stx.stx_dev_minor, ":", stx.stx_ino, ":",
-                    (stx.stx_mask & STATX_BTIME) ? "b" : "c", born.tv_sec, ".",
-                    born.tv_nsec);
-  };
-  identity(spec.root());
-  for (const std::string& path : spec.ro()) identity(path);
-  for (const std::string& path : spec.rw()) identity(path);
-  for (const std::string& path : spec.mask()) identity(path);
-  return fingerprint;
+  return jail::WarmFingerprint(spec);
 }
 
 // A warm jail of the same shape when one is idle; else wait for one being

@@ -9,6 +9,11 @@
 # under TEST_TMPDIR owned by the jail user (nobody), no network, `jcs run`'s limits, the test's
 # timeout, and Bazel's test environment with its writable paths redirected into the jail's root and
 # copied back afterwards (XML_OUTPUT_FILE, TEST_PREMATURE_EXIT_FILE, the shard status file).
+# With JCS_SOCKET set (pass it with --test_env=JCS_SOCKET), the test runs through that daemon's warm
+# jails (jcs run --daemon: same flags, same guarantees; the daemon needs daemon_run: true); when
+# nothing answers there, or daemon runs are off, it runs cold (--daemon-fallback: a test suite must
+# not fail for a missing daemon). A daemon that refuses the run fails the test: never a silent
+# cold run then.
 set -euo pipefail
 
 die() {
@@ -91,8 +96,13 @@ fi
 runfiles=${TEST_SRCDIR:-${RUNFILES_DIR:-}}
 [[ -n $runfiles ]] && bind_flags+=("--runfiles=$runfiles")
 
+daemon_flags=()
+if [[ -n ${JCS_SOCKET:-} ]]; then
+  daemon_flags=(--daemon="$JCS_SOCKET" --daemon-fallback)
+fi
+
 status=0
-"$jcs" run --root="$root" --cwd="$(pwd -P)" --net=none --timeout="${TEST_TIMEOUT:-300}" \
+"$jcs" run "${daemon_flags[@]}" --root="$root" --cwd="$(pwd -P)" --net=none --timeout="${TEST_TIMEOUT:-300}" \
   "${bind_flags[@]}" "${env_flags[@]}" "${flags[@]}" -- "$@" || status=$?
 
 [[ -f $root/out/test.xml && -n ${XML_OUTPUT_FILE:-} ]] && cp "$root/out/test.xml" "$XML_OUTPUT_FILE"
