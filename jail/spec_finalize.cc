@@ -446,6 +446,24 @@ absl::StatusOr<FinalSpec> Finalize(const proto::JailSpec& in,
     }
   }
 
+  // Enums are open in proto3: a --config file (or a daemon client) can name
+  // a number no mode has, which every later check would read as some other
+  // mode. Refused here, where it is still the caller's input.
+  if (!proto::NetMode_IsValid(spec.net())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("net: unknown mode ", spec.net(),
+                     " (expected NET_NONE, NET_LOOPBACK or NET_EGRESS)"));
+  }
+  if (!proto::CgroupBackend_IsValid(spec.cgroup())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cgroup: unknown backend ", spec.cgroup(),
+                     " (expected CGROUP_AUTO, CGROUP_V2 or CGROUP_V1)"));
+  }
+  if (!proto::LandlockMode_IsValid(spec.landlock())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "landlock: unknown mode ", spec.landlock(),
+        " (expected LANDLOCK_BEST_EFFORT, LANDLOCK_REQUIRED or LANDLOCK_OFF)"));
+  }
   if (spec.net() == proto::NET_MODE_UNSPECIFIED) spec.set_net(proto::NET_NONE);
   status = FinalizeEgress(spec, &out.warnings);
   if (!status.ok()) return status;

@@ -182,6 +182,32 @@ TEST(FinalizeTest, PrintConfigNeedsNoProgram) {
   EXPECT_EQ(spec->spec.argv_size(), 0);
 }
 
+// A number no enum value has (possible in a --config file: proto3 enums are
+// open) is refused by name, not read as some other mode.
+TEST(FinalizeTest, UnknownEnumNumbersAreRefused) {
+  const std::string root = TempDir();
+  proto::JailSpec in;
+  in.set_root(root);
+  in.add_argv("true");
+  absl::StatusOr<proto::JailSpec> parsed =
+      ParseSpecText(absl::StrCat("net: 99\nroot: \"", root, "\""), "cfg");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  parsed->add_argv("true");
+  absl::StatusOr<FinalSpec> spec = Finalize(*parsed, "/");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(spec.status().message(), HasSubstr("net: unknown mode 99"));
+  proto::JailSpec cgroup = in;
+  cgroup.set_cgroup(static_cast<proto::CgroupBackend>(7));
+  spec = Finalize(cgroup, "/");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(spec.status().message(), HasSubstr("cgroup: unknown backend 7"));
+  proto::JailSpec landlock = in;
+  landlock.set_landlock(static_cast<proto::LandlockMode>(42));
+  spec = Finalize(landlock, "/");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(spec.status().message(), HasSubstr("landlock: unknown mode 42"));
+}
+
 TEST(FinalizeTest, LimitsAboveTheHostAreWarnings) {
   const std::string root = TempDir();
   // A root its owner can write, owned by someone other than host root, so
