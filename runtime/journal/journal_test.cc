@@ -303,8 +303,12 @@ TEST_F(JournalTest, TheQueueIsBoundedAndDropsAreCounted) {
   JournalOptions options;
   options.path = fs + "/journal.db";
   options.max_pending = 50;
-  options.retry_min = absl::Milliseconds(5);
-  options.retry_max = absl::Milliseconds(5);
+  // No retry may start while the 80 entries are appended: a retry takes
+  // every queued entry in flight, and entries appended while a whole queue
+  // is in flight are the ones dropped (nothing older can go). With 5 ms, a
+  // slow run (ASan) retried mid-loop and lost 79 and 80 instead of 1 to 30.
+  options.retry_min = absl::Milliseconds(300);
+  options.retry_max = absl::Milliseconds(300);
   {
     std::unique_ptr<Journal> journal = Open(options);
     ASSERT_NE(journal, nullptr);
