@@ -125,9 +125,10 @@ TEST_F(SensitiveIndexAttackTest, AnUnchangedTreeKeepsItsWarmJails) {
     EXPECT_EQ(ScanMode(r), "index") << r.doc.dump();
     if (r.doc["timing_us"].value("warm_jail", false)) ++warm;
   }
-  // The first call starts cold and fills the pool; a call waits for a jail
-  // being built (kWarmWaitLimit), so the others are warm unless the masks'
-  // fingerprint changed.
+  // Every call waits for a jail being built (kWarmWaitLimit) rather than
+  // start cold, the first included, so all are warm unless the masks'
+  // fingerprint changed (one cold start is tolerated: a build can take
+  // longer than kWarmWaitLimit on a loaded host).
   EXPECT_GE(warm, 5);
 }
 
