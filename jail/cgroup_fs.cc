@@ -221,7 +221,7 @@ absl::StatusOr<std::string> LocateV2OwnDir(absl::string_view mountinfo_text,
     return absl::FailedPreconditionError(
         "no cgroup v2 hierarchy is mounted (no cgroup2 entry in "
         "/proc/self/mountinfo): mount one "
-        "(mount -t cgroup2 none /sys/fs/cgroup/unified) or use --cgroup v1");
+        "(mount -t cgroup2 none /sys/fs/cgroup/unified)");
   }
   absl::StatusOr<std::string> own =
       OwnV2Path(ParseProcCgroup(proc_cgroup_text));

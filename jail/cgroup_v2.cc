@@ -274,7 +274,7 @@ absl::Status EnableControllers(const std::string& dir,
         "of its own, here ",
         dir,
         "; start the supervisor in a delegated cgroup whose processes live in "
-        "a leaf (e.g. systemd-run -p Delegate=yes) or use --cgroup v1)"));
+        "a leaf (e.g. systemd-run -p Delegate=yes))"));
   }
   return s;
 }
@@ -358,7 +358,7 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CreateCgroupV2(
             BoundToV1(options, r.controller)
                 ? "it is bound to cgroup v1 on this host"
                 : "add it to cgroup.subtree_control of the ancestors",
-            ") or use --cgroup v1"));
+            ")"));
       }
       controllers.push_back(r.controller);
     }

@@ -161,7 +161,10 @@ bool JailRun::Impl::Prepare() {
       cgroup_ = *std::move(v2);
       r_.cgroup_backend = cgroup_->backend();
     } else if (spec_.cgroup() == proto::CGROUP_V2) {
-      SetupError(std::string(v2.status().message()));
+      // The v1 fallback is named only where it can work: creating v1
+      // cgroups takes root.
+      SetupError(absl::StrCat(v2.status().message(),
+                              rootless_ ? "" : "; or use --cgroup v1"));
       return false;
     } else if (rootless_) {
       AddStep("cgroup_v2", RunNowUs() - t);
