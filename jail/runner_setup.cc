@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -232,11 +233,16 @@ bool JailRun::Impl::JoinCgroup() {
 }
 
 bool JailRun::Impl::Clone() {
-  if (warm_ && ProcessZygote() != nullptr) {
+  // The zygote builds its child from the spec alone: a terminal's binds
+  // (PrepareTty) and stdio the program would inherit from this process stay
+  // with a clone here.
+  const bool has_stdio =
+      ctx_.stdio[0] >= 0 && ctx_.stdio[1] >= 0 && ctx_.stdio[2] >= 0;
+  if (ProcessZygote() != nullptr && !ctx_.tty && (warm_ || has_stdio)) {
     bool zygote_gone = false;
     const bool cloned = CloneInZygote(&zygote_gone);
-    // A zygote that died (killed from outside) costs the warm jails their
-    // small parent, not the jails themselves: clone here instead.
+    // A zygote that died (killed from outside) costs the jails their small
+    // parent, not the jails themselves: clone here instead.
     if (cloned || !zygote_gone) return cloned;
   }
   int fds[2];
@@ -276,15 +282,18 @@ bool JailRun::Impl::Clone() {
   return MapIdsAndGo();
 }
 
-// A warm jail cloned by the zygote: the supervisor's pages are not shared
-// with the jail (see jail/zygote.h). The zygote is the init's parent and
-// reaps it; this run watches it through its pidfd.
+// A jail cloned by the zygote: the supervisor's pages are not shared with
+// the jail (see jail/zygote.h). The zygote is the init's parent and reaps
+// it; this run watches it through its pidfd.
 bool JailRun::Impl::CloneInZygote(bool* zygote_gone) {
   const int64_t t = RunNowUs();
   const bool into_cgroup = cgroup_ != nullptr && cgroup_->clone_into_fd() >= 0;
   start_us_ = RunNowUs();
+  const std::array<int, 3> stdio =
+      warm_ ? std::array<int, 3>{-1, -1, -1}
+            : std::array<int, 3>{ctx_.stdio[0], ctx_.stdio[1], ctx_.stdio[2]};
   absl::StatusOr<Zygote::Cloned> cloned = ProcessZygote()->Clone(
-      spec_, /*warm=*/true, into_cgroup ? cgroup_->clone_into_fd() : -1);
+      spec_, warm_, into_cgroup ? cgroup_->clone_into_fd() : -1, stdio);
   if (!cloned.ok()) {
     if (absl::IsUnavailable(cloned.status())) {
       *zygote_gone = true;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -42,39 +43,67 @@ void Fail(int sock, int err, const std::string& message) {
   SendWithFds(sock, &reply, sizeof(reply), nullptr, 0, 0);
 }
 
-// One request: [1 byte warm][serialized JailSpec], optional cgroup fd.
+// One request: [1 byte warm][1 byte kRequest* flags][serialized JailSpec],
+// with, as SCM_RIGHTS, a cold jail's stdin, stdout and stderr (kRequestStdio)
+// and then a cgroup directory (kRequestCgroup).
+constexpr uint8_t kRequestCgroup = 1;
+constexpr uint8_t kRequestStdio = 2;
+constexpr size_t kRequestHeader = 2;
+constexpr int kMaxRequestFds = 4;
+
+void CloseAll(const int* fds, int n) {
+  for (int i = 0; i < n; ++i) {
+    if (fds[i] >= 0) close(fds[i]);
+  }
+}
+
 void Serve(int sock, std::vector<char>& buffer) {
-  int cgroup_fd = -1;
+  int request_fds[kMaxRequestFds] = {-1, -1, -1, -1};
   int received = 0;
   bool truncated = false;
-  const ssize_t n = RecvWithFds(sock, buffer.data(), buffer.size(), &cgroup_fd,
-                                1, &received, &truncated, 0);
+  const ssize_t n = RecvWithFds(sock, buffer.data(), buffer.size(), request_fds,
+                                kMaxRequestFds, &received, &truncated, 0);
   if (n == 0) _exit(0);  // the supervisor is gone
   if (n < 0) {
     if (errno == EAGAIN) return;
     _exit(1);
   }
+  const uint8_t flags =
+      n >= static_cast<ssize_t>(kRequestHeader) ? buffer[1] : 0xff;
+  const int expected = ((flags & kRequestStdio) != 0 ? 3 : 0) +
+                       ((flags & kRequestCgroup) != 0 ? 1 : 0);
   proto::JailSpec spec;
-  if (truncated || n < 1 ||
-      !spec.ParseFromArray(buffer.data() + 1, static_cast<int>(n - 1))) {
-    if (cgroup_fd >= 0) close(cgroup_fd);
+  if (truncated || n < static_cast<ssize_t>(kRequestHeader) ||
+      (flags & ~(kRequestCgroup | kRequestStdio)) != 0 ||
+      received != expected ||
+      !spec.ParseFromArray(buffer.data() + kRequestHeader,
+                           static_cast<int>(n - kRequestHeader))) {
+    CloseAll(request_fds, received);
     Fail(sock, EINVAL, "zygote: malformed request");
     return;
   }
+  const bool warm = buffer[0] != 0;
+  const int* stdio = (flags & kRequestStdio) != 0 ? request_fds : nullptr;
+  const int cgroup_fd =
+      (flags & kRequestCgroup) != 0 ? request_fds[expected - 1] : -1;
   ChildContext ctx;
   std::vector<std::string> warnings;
   std::map<std::string, std::string> layers;
-  absl::Status filled =
-      FillChildContext(spec, buffer[0] != 0, &ctx, &warnings, &layers);
-  if (!filled.ok()) {
-    if (cgroup_fd >= 0) close(cgroup_fd);
-    Fail(sock, EINVAL, std::string(filled.message()));
+  absl::Status filled = FillChildContext(spec, warm, &ctx, &warnings, &layers);
+  if (!filled.ok() || (warm && stdio != nullptr)) {
+    CloseAll(request_fds, received);
+    Fail(sock, EINVAL,
+         filled.ok() ? "zygote: a warm jail takes its stdio with its command"
+                     : std::string(filled.message()));
     return;
+  }
+  if (stdio != nullptr) {
+    for (int i = 0; i < 3; ++i) ctx.stdio[i] = stdio[i];
   }
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     const int err = errno;
-    if (cgroup_fd >= 0) close(cgroup_fd);
+    CloseAll(request_fds, received);
     Fail(sock, err, "sync socket: socketpair");
     return;
   }
@@ -83,7 +112,9 @@ void Serve(int sock, std::vector<char>& buffer) {
   const long pid = CloneJailChild(ctx, cgroup_fd, &pidfd, SIGCHLD);
   const int clone_errno = errno;
   close(pair[1]);
-  if (cgroup_fd >= 0) close(cgroup_fd);
+  // The child holds its own copies: the supervisor's reads of the program's
+  // output end when the program's processes are gone.
+  CloseAll(request_fds, received);
   if (pid < 0) {
     close(pair[0]);
     Fail(sock, clone_errno, "clone3");
@@ -182,21 +213,38 @@ Zygote::~Zygote() {
 }
 
 absl::StatusOr<Zygote::Cloned> Zygote::Clone(const proto::JailSpec& spec,
-                                             bool warm, int cgroup_fd) {
+                                             bool warm, int cgroup_fd,
+                                             std::array<int, 3> stdio) {
+  const bool with_stdio = stdio[0] >= 0;
+  if (with_stdio != (stdio[1] >= 0) || with_stdio != (stdio[2] >= 0) ||
+      (warm && with_stdio)) {
+    return absl::InvalidArgumentError(
+        "zygote: a cold jail takes all three stdio descriptors, a warm one "
+        "none");
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  std::string request(1, warm ? '\1' : '\0');
+  std::string request(kRequestHeader, '\0');
+  request[0] = warm ? '\1' : '\0';
+  request[1] = static_cast<char>((with_stdio ? kRequestStdio : 0) |
+                                 (cgroup_fd >= 0 ? kRequestCgroup : 0));
   if (!spec.AppendToString(&request) || request.size() > kMaxRequest) {
     return absl::ResourceExhaustedError(
         "zygote: the jail spec is too large for one request");
   }
-  const ssize_t sent = SendWithFds(sock_, request.data(), request.size(),
-                                   &cgroup_fd, cgroup_fd >= 0 ? 1 : 0, 0);
+  int request_fds[kMaxRequestFds];
+  int nfds = 0;
+  if (with_stdio) {
+    for (int fd : stdio) request_fds[nfds++] = fd;
+  }
+  if (cgroup_fd >= 0) request_fds[nfds++] = cgroup_fd;
+  const ssize_t sent =
+      SendWithFds(sock_, request.data(), request.size(), request_fds, nfds, 0);
   if (sent != static_cast<ssize_t>(request.size())) {
     return absl::UnavailableError(
         absl::StrCat("zygote: send: ", strerror(errno)));
   }
   Reply reply;
-  int fds[2];
+  int fds[2] = {-1, -1};
   int received = 0;
   bool truncated = false;
   const ssize_t n = RecvWithFds(sock_, &reply, sizeof(reply), fds, 2, &received,

@@ -1,15 +1,18 @@
 // The zygote: a small process forked from the supervisor at start (while the
-// supervisor is still small) that clones warm jails on its behalf.
+// supervisor is still small) that clones jails on its behalf: warm ones, and
+// cold ones that have their stdio and no terminal.
 //
-// Why: cloning a jail from the supervisor itself shares every writable page
-// of the supervisor with the jail's init copy-on-write, so each page the
-// supervisor writes afterwards costs a page fault (about 120 per tool call,
-// ~25 us each on a VM). A jail cloned by the zygote shares only the
+// Why: cloning a jail from the supervisor itself copies the supervisor's
+// page tables (milliseconds for a big daemon, tens under ASan) and shares
+// every writable page with the jail's init copy-on-write, so each page any
+// supervisor thread writes afterwards costs a page fault (about 120 per tool
+// call, ~25 us each on a VM). A jail cloned by the zygote shares only the
 // zygote's few pages; the supervisor's are never write-protected.
 //
 // Protocol (a SOCK_SEQPACKET pair): the supervisor sends the finalized
-// JailSpec (serialized; a cgroup directory fd as SCM_RIGHTS for
-// CLONE_INTO_CGROUP when it has one), the zygote builds the ChildContext,
+// JailSpec (serialized; as SCM_RIGHTS, a cold jail's three stdio fds and a
+// cgroup directory fd for CLONE_INTO_CGROUP when it has one), the zygote
+// builds the ChildContext,
 // clones the jail child exactly as the supervisor would, and answers with its
 // pid and errno, passing the init's pidfd and the supervisor's end of the
 // sync socket as SCM_RIGHTS. Everything after clone (id maps, kGo, cgroup
@@ -23,6 +26,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <memory>
 #include <mutex>
 
@@ -46,10 +50,14 @@ class Zygote {
   Zygote(const Zygote&) = delete;
   Zygote& operator=(const Zygote&) = delete;
 
-  // Blocking; thread-safe. `warm` selects a warm jail's child. `cgroup_fd`:
-  // -1, or a cgroup v2 directory to clone into.
+  // Blocking; thread-safe. `warm` selects a warm jail's child (its stdio
+  // comes with its command). `cgroup_fd`: -1, or a cgroup v2 directory to
+  // clone into. `stdio`: a cold jail's program's stdin, stdout and stderr
+  // (all three; the caller keeps its copies), or none (-1: the program
+  // keeps the init's, /dev/null in the zygote).
   absl::StatusOr<Cloned> Clone(const proto::JailSpec& spec, bool warm,
-                               int cgroup_fd);
+                               int cgroup_fd,
+                               std::array<int, 3> stdio = {-1, -1, -1});
   // False once the zygote has exited (its end of the request socket is
   // closed, which happens before its jails get their PDEATHSIG). Thread-safe.
   bool Alive() const;

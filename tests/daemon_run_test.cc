@@ -46,6 +46,42 @@ std::string SharedJcs() {
   return copy;
 }
 
+// The field after the command name in /proc/PID/stat: "S" state, "P" ppid.
+std::string StatField(pid_t pid, char which) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return "";
+  std::istringstream fields(line.substr(paren + 1));
+  std::string state, ppid;
+  fields >> state >> ppid;
+  return which == 'S' ? state : ppid;
+}
+
+// The live process whose command line is exactly `argv`, or -1.
+pid_t ProcessRunning(const std::vector<std::string>& argv) {
+  std::string wanted;
+  for (const std::string& arg : argv) wanted += arg + '\0';
+  pid_t found = -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::stringstream text;
+    text << in.rdbuf();
+    if (text.str() == wanted) found = atoi(name.c_str());
+  }
+  return found;
+}
+
+std::string CommOf(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/comm"));
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
 // Live processes whose command line contains `marker`.
 int ProcessesWith(const std::string& marker) {
   int count = 0;
@@ -252,6 +288,40 @@ TEST_F(DaemonRunTest, AClientKilledWithSigkillLeavesNoProcess) {
     left = ProcessesWith(marker);
     if (left == 0) break;
     usleep(50'000);
+  }
+  EXPECT_EQ(left, 0) << "the jailed program outlived its client";
+}
+
+// A run with no warm jail of its shape starts cold, and even then the jail
+// is cloned by the daemon's zygote, not by the daemon: a clone of the daemon
+// copies its page tables and leaves every page of it copy-on-write, which
+// its event loops pay for in page faults (jail/zygote.h).
+TEST_F(DaemonRunTest, AColdRunIsClonedByTheZygoteNotByTheDaemon) {
+  const std::string marker = absl::StrCat("1000.", getpid(), "23");
+  // --timeout 597: a shape no other run used, so no warm jail has it.
+  const RunResult started = Shell(absl::StrCat(
+      "$JCS run $DAEMON --timeout 597 --root \"$ROOT\" -- /bin/sh -c "
+      "'touch \"$PWD/cold-ready\"; exec sleep ",
+      marker,
+      "' </dev/null >/dev/null 2>&1 & pid=$!; "
+      "for i in $(seq 200); do [ -e \"$ROOT/cold-ready\" ] && break; "
+      "sleep 0.05; done; echo $pid"));
+  ASSERT_TRUE(started.exited && started.exit_code == 0) << started.Describe();
+  const pid_t client = atoi(started.out.c_str());
+  ASSERT_GT(client, 0) << started.Describe();
+  const pid_t program = ProcessRunning({"sleep", marker});
+  ASSERT_GT(program, 0) << "the program is not running";
+  const pid_t init = atoi(StatField(program, 'P').c_str());
+  ASSERT_GT(init, 1);
+  const pid_t cloner = atoi(StatField(init, 'P').c_str());
+  EXPECT_NE(cloner, daemon_.pid()) << "the daemon cloned the jail itself";
+  EXPECT_EQ(CommOf(cloner), "jcs-zygote");
+  EXPECT_EQ(atoi(StatField(cloner, 'P').c_str()), daemon_.pid());
+  kill(client, SIGKILL);
+  int left = -1;
+  for (int i = 0; i < 100 && left != 0; ++i) {
+    left = ProcessesWith(marker);
+    if (left != 0) usleep(50'000);
   }
   EXPECT_EQ(left, 0) << "the jailed program outlived its client";
 }
