@@ -276,6 +276,13 @@ absl::StatusOr<OpId> EventLoop::Read(int fd, absl::Span<char> buffer,
                });
 }
 
+absl::StatusOr<OpId> EventLoop::RecvMsg(int fd, msghdr* msg, Callback done) {
+  return Start(Kind::kOneShot, std::move(done), nullptr,
+               [&](io_uring_sqe* sqe, Slot*) {
+                 io_uring_prep_recvmsg(sqe, fd, msg, MSG_CMSG_CLOEXEC);
+               });
+}
+
 absl::StatusOr<OpId> EventLoop::Write(int fd, absl::Span<const char> data,
                                       Callback done) {
   return Start(Kind::kOneShot, std::move(done), nullptr,

@@ -39,6 +39,7 @@
 #define JCS_RUNTIME_EVENT_LOOP_H_
 
 #include <liburing.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <atomic>
@@ -102,6 +103,13 @@ class EventLoop {
   // read(2) at the fd's current position into `buffer` (at most 1 GiB):
   // res = bytes read, 0 at end of file, or -errno.
   absl::StatusOr<OpId> Read(int fd, absl::Span<char> buffer, Callback done);
+  // recvmsg(2) on a socket into `*msg` (its iovecs and control buffer), with
+  // MSG_CMSG_CLOEXEC: res = bytes received, 0 at end of stream, or -errno.
+  // `*msg` and everything it points to must outlive the operation; the
+  // kernel updates msg->msg_controllen and msg->msg_flags (MSG_CTRUNC: the
+  // control buffer was too small and the descriptors that did not fit were
+  // closed). The caller owns the descriptors an SCM_RIGHTS message brings.
+  absl::StatusOr<OpId> RecvMsg(int fd, msghdr* msg, Callback done);
   // One write(2) of `data` (at most 1 GiB): res = bytes written (possibly
   // fewer than data.size()) or -errno.
   absl::StatusOr<OpId> Write(int fd, absl::Span<const char> data,

@@ -231,6 +231,77 @@ TEST_P(EventLoopTest, ReadWriteRoundTrip) {
   EXPECT_EQ(reads, 1);
 }
 
+// Sends `data` on `sock` with `fd` attached as SCM_RIGHTS.
+bool SendWithFd(int sock, const std::string& data, int fd) {
+  iovec iov = {const_cast<char*>(data.data()), data.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  return sendmsg(sock, &msg, 0) == static_cast<ssize_t>(data.size());
+}
+
+TEST_P(EventLoopTest, RecvMsgReceivesBytesAndDescriptors) {
+  FdPair s = MakeSocketPair();
+  FdPair p = MakePipe();
+  ASSERT_TRUE(SendWithFd(s.a.get(), "fd!", p.b.get()));
+  std::array<char, 16> buffer{};
+  iovec iov = {buffer.data(), buffer.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  int res = 1;
+  ASSERT_TRUE(loop_->RecvMsg(s.b.get(), &msg, [&](int r) { res = r; }).ok());
+  ASSERT_TRUE(RunUntil([&] { return res != 1; }));
+  ASSERT_EQ(res, 3);
+  EXPECT_EQ(std::string(buffer.data(), 3), "fd!");
+  EXPECT_EQ(msg.msg_flags & MSG_CTRUNC, 0);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  ASSERT_NE(cmsg, nullptr);
+  ASSERT_EQ(cmsg->cmsg_type, SCM_RIGHTS);
+  int received = -1;
+  memcpy(&received, CMSG_DATA(cmsg), sizeof(int));
+  ASSERT_GE(received, 0);
+  // Close-on-exec (MSG_CMSG_CLOEXEC), and the pipe's write end.
+  EXPECT_EQ(fcntl(received, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  ASSERT_EQ(write(received, "x", 1), 1);
+  char got = 0;
+  EXPECT_EQ(read(p.a.get(), &got, 1), 1);
+  EXPECT_EQ(got, 'x');
+  close(received);
+}
+
+TEST_P(EventLoopTest, RecvMsgWithoutRoomForDescriptorsDropsThem) {
+  FdPair s = MakeSocketPair();
+  FdPair p = MakePipe();
+  ASSERT_TRUE(SendWithFd(s.a.get(), "fd!", p.b.get()));
+  p.b.reset();  // the only write end left is the one in flight
+  std::array<char, 16> buffer{};
+  iovec iov = {buffer.data(), buffer.size()};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  int res = 1;
+  ASSERT_TRUE(loop_->RecvMsg(s.b.get(), &msg, [&](int r) { res = r; }).ok());
+  ASSERT_TRUE(RunUntil([&] { return res != 1; }));
+  EXPECT_EQ(res, 3);
+  EXPECT_NE(msg.msg_flags & MSG_CTRUNC, 0);
+  // The kernel closed the descriptor that found no room: the pipe has no
+  // writer left.
+  char got = 0;
+  EXPECT_EQ(read(p.a.get(), &got, 1), 0);
+}
+
 TEST_P(EventLoopTest, ReadReportsEndOfFileAndErrors) {
   FdPair p = MakePipe();
   p.b.reset();
