@@ -14,7 +14,9 @@
 
 namespace jcs::jail {
 
-inline constexpr int kMaxPassedFds = 3;
+// The most fds one message carries: a cold jail's request to the zygote
+// (stdin, stdout, stderr and a cgroup directory).
+inline constexpr int kMaxPassedFds = 4;
 
 // One sendmsg of `len` bytes with `nfds` (0..kMaxPassedFds) fds attached,
 // retried on EINTR. Returns what sendmsg returned (-1 with errno set).

@@ -50,6 +50,7 @@ constexpr uint8_t kRequestCgroup = 1;
 constexpr uint8_t kRequestStdio = 2;
 constexpr size_t kRequestHeader = 2;
 constexpr int kMaxRequestFds = 4;
+static_assert(kMaxRequestFds <= kMaxPassedFds, "one message carries them all");
 
 void CloseAll(const int* fds, int n) {
   for (int i = 0; i < n; ++i) {

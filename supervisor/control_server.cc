@@ -123,9 +123,43 @@ struct ControlServer::Client {
   bool released = false;
   bool answered = false;  // a request other than daemon_run came
   std::map<uint64_t, std::string> subscriptions;  // request id -> project
+  // The read's message: the buffer and room for kMaxRequestFds descriptors.
+  iovec iov = {};
+  msghdr msg = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxRequestFds)];
+  // Descriptors received and not yet handed on with a daemon_run; more than
+  // kMaxRequestFds, or a truncated control message, ends the connection.
+  std::vector<int> passed_fds;
 
   explicit Client(size_t max_frame) : decoder(max_frame) {}
+  ~Client() { ClosePassedFds(); }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  void ClosePassedFds() {
+    for (int fd : passed_fds) close(fd);
+    passed_fds.clear();
+  }
 };
+
+namespace {
+
+// The SCM_RIGHTS descriptors of a received message, appended to `fds`.
+void TakePassedFds(msghdr* msg, std::vector<int>* fds) {
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(msg); cmsg != nullptr;
+       cmsg = CMSG_NXTHDR(msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
+      continue;
+    }
+    const size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+      fds->push_back(fd);
+    }
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
     runtime::EventLoop* loop, const ControlServerOptions& options,
@@ -270,9 +304,14 @@ void ControlServer::OnAccept(int fd) {
 
 void ControlServer::ArmRead(const std::shared_ptr<Client>& client) {
   std::weak_ptr<bool> alive = alive_;
-  absl::StatusOr<runtime::OpId> op = loop_->Read(
-      client->fd, absl::MakeSpan(client->read_buffer.get(), kReadChunk),
-      [this, alive, client](int res) {
+  client->iov = {client->read_buffer.get(), kReadChunk};
+  client->msg = {};
+  client->msg.msg_iov = &client->iov;
+  client->msg.msg_iovlen = 1;
+  client->msg.msg_control = client->control;
+  client->msg.msg_controllen = sizeof(client->control);
+  absl::StatusOr<runtime::OpId> op =
+      loop_->RecvMsg(client->fd, &client->msg, [this, alive, client](int res) {
         if (alive.expired()) return;
         OnRead(client, res);
       });
@@ -289,6 +328,19 @@ void ControlServer::OnRead(const std::shared_ptr<Client>& client, int res) {
   if (client->closing) {
     MaybeRelease(client);
     return;
+  }
+  if (res >= 0) {
+    TakePassedFds(&client->msg, &client->passed_fds);
+    if ((client->msg.msg_flags & MSG_CTRUNC) != 0 ||
+        client->passed_fds.size() > static_cast<size_t>(kMaxRequestFds)) {
+      client->ClosePassedFds();
+      Send(client, ErrorResponse(0, "malformed_request", "",
+                                 absl::StrCat("at most ", kMaxRequestFds,
+                                              " descriptors come with a "
+                                              "request (daemon_run's stdio)")));
+      Close(client, /*now=*/false);
+      return;
+    }
   }
   if (res <= 0) {  // peer closed, error, or cancelled
     Close(client, /*now=*/res < 0);
@@ -347,8 +399,22 @@ void ControlServer::Dispatch(const std::shared_ptr<Client>& client,
     client->closing = true;
     client->released = true;
     clients_.erase(client->id);
-    take_over_(client->fd, client->peer, std::move(request));
+    std::vector<int> fds = std::move(client->passed_fds);
+    client->passed_fds.clear();
+    take_over_(client->fd, client->peer, std::move(request), std::move(fds));
     return;
+  }
+  if (!client->passed_fds.empty()) {
+    client->ClosePassedFds();
+    // A daemon_run here (this daemon does not serve them) gets the
+    // handler's daemon_run_disabled; anything else is refused.
+    if (!request.has_daemon_run()) {
+      Send(client, ErrorResponse(request.id(), "malformed_request", "",
+                                 "descriptors come only with a daemon_run "
+                                 "request"));
+      Close(client, /*now=*/false);
+      return;
+    }
   }
   client->answered = true;
   if (request.has_subscribe()) {

@@ -83,10 +83,15 @@ class ControlServer {
 
   // A connection whose first request is a daemon_run is taken over by
   // `take_over` (supervisor/daemon_run.h): the server forgets it and hands
-  // on its fd (now the taker's), the peer and the request. Unset: the
-  // request goes to the handler like any other.
-  using TakeOver = std::function<void(int fd, const PeerCredentials& peer,
-                                      proto::Request request)>;
+  // on its fd (now the taker's), the peer, the request and the descriptors
+  // that came with the request's bytes (SCM_RIGHTS; at most
+  // kMaxRequestFds, now the taker's). Unset: the request goes to the
+  // handler like any other. Descriptors sent with any other request are
+  // closed and the request is refused.
+  using TakeOver =
+      std::function<void(int fd, const PeerCredentials& peer,
+                         proto::Request request, std::vector<int> fds)>;
+  static constexpr int kMaxRequestFds = 3;
   void set_take_over(TakeOver take_over) { take_over_ = std::move(take_over); }
 
   // Streams `event` to every subscription whose project filter matches

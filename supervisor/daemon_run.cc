@@ -46,6 +46,15 @@ struct DaemonRunService::Conn {
   bool released = false;
   int signals = 0;  // SIGINT/SIGTERM/SIGHUP/SIGQUIT received so far
   char buffer[64];
+  // stdin, stdout and stderr when they came with the request (one round
+  // trip); owned until Launch takes them.
+  std::vector<int> stdio_fds;
+
+  ~Conn() { CloseStdio(); }
+  void CloseStdio() {
+    for (int fd : stdio_fds) close(fd);
+    stdio_fds.clear();
+  }
 };
 
 struct DaemonRunService::Pool {
@@ -156,8 +165,9 @@ void DaemonRunService::Shutdown() {
 }
 
 void DaemonRunService::TakeOver(int fd, const PeerCredentials& peer,
-                                proto::Request request) {
+                                proto::Request request, std::vector<int> fds) {
   auto conn = std::make_shared<Conn>();
+  conn->stdio_fds = std::move(fds);
   conn->fd = fd;
   conn->peer = peer;
   conn->request_id = request.id();
@@ -196,6 +206,13 @@ void DaemonRunService::Begin(const std::shared_ptr<Conn>& conn) {
                         "(daemon_run_max_concurrent)"));
     return;
   }
+  if (!conn->stdio_fds.empty() && conn->stdio_fds.size() != 3) {
+    Refuse(conn, "malformed_request",
+           absl::StrCat("daemon_run: ", conn->stdio_fds.size(),
+                        " descriptors came with the request; it takes "
+                        "stdin, stdout and stderr (3) or none"));
+    return;
+  }
   DaemonRunPolicy policy;
   policy.privileged = conn->peer.uid == 0 || conn->peer.uid == geteuid();
   policy.daemon_paths = options_.daemon_paths;
@@ -222,6 +239,13 @@ void DaemonRunService::Begin(const std::shared_ptr<Conn>& conn) {
     return;
   }
   conn->finished = false;
+  if (conn->stdio_fds.size() == 3) {
+    // The stdio came with the request: no second round trip.
+    int fds[3] = {conn->stdio_fds[0], conn->stdio_fds[1], conn->stdio_fds[2]};
+    conn->stdio_fds.clear();
+    Launch(conn, fds);
+    return;
+  }
   std::weak_ptr<bool> alive = alive_;
   absl::StatusOr<runtime::OpId> poll =
       loop_->Poll(conn->fd, POLLIN, [this, alive, conn](int res) {
@@ -416,6 +440,7 @@ void DaemonRunService::Refuse(const std::shared_ptr<Conn>& conn,
                               const std::string& reason,
                               const std::string& message) {
   conn->finished = true;
+  conn->CloseStdio();
   proto::Response response;
   response.set_id(conn->request_id);
   response.mutable_error()->set_reason(reason);

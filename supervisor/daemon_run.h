@@ -63,8 +63,12 @@ class DaemonRunService {
   DaemonRunService& operator=(const DaemonRunService&) = delete;
 
   // Takes `fd` (a connected control socket whose first request is
-  // `request`, with nothing after it read yet) over. Thread-safe.
-  void TakeOver(int fd, const PeerCredentials& peer, proto::Request request);
+  // `request`, with nothing after it read yet) over, with the descriptors
+  // that came with the request: stdin, stdout and stderr (the run starts
+  // without waiting for them after the accepted answer), or none (they
+  // follow the accepted answer, as one byte with SCM_RIGHTS). Thread-safe.
+  void TakeOver(int fd, const PeerCredentials& peer, proto::Request request,
+                std::vector<int> fds = {});
 
   // Kills every run (its whole jail) and every warm jail, and stops the
   // thread. Idempotent.

@@ -510,10 +510,11 @@ int Daemon::Run() {
       return kStartError;
     }
     daemon_runs_ = *std::move(runs);
-    server_->set_take_over(
-        [this](int fd, const PeerCredentials& peer, proto::Request request) {
-          daemon_runs_->TakeOver(fd, peer, std::move(request));
-        });
+    server_->set_take_over([this](int fd, const PeerCredentials& peer,
+                                  proto::Request request,
+                                  std::vector<int> fds) {
+      daemon_runs_->TakeOver(fd, peer, std::move(request), std::move(fds));
+    });
   }
   service_->set_publisher([this](const proto::Event& event) {
     server_->Publish(event);

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "jail/fd_passing.h"
 #include "jail/spec.h"
 #include "proto/control.pb.h"
 #include "tests/serve_harness.h"
@@ -324,6 +326,117 @@ TEST_F(DaemonRunTest, AColdRunIsClonedByTheZygoteNotByTheDaemon) {
     if (left != 0) usleep(50'000);
   }
   EXPECT_EQ(left, 0) << "the jailed program outlived its client";
+}
+
+// A finalized spec running `script` under sh as Bob in his directory.
+proto::JailSpec ScriptSpec(const std::string& root, const std::string& script) {
+  proto::JailSpec spec;
+  spec.set_root(root);
+  spec.set_uid(kBob);
+  spec.set_gid(kBob);
+  spec.add_argv("/bin/sh");
+  spec.add_argv("-c");
+  spec.add_argv(script);
+  absl::StatusOr<jail::FinalSpec> final_spec = jail::Finalize(spec, root);
+  EXPECT_TRUE(final_spec.ok()) << final_spec.status();
+  return final_spec.ok() ? final_spec->spec : spec;
+}
+
+proto::Request DaemonRunRequest(const proto::JailSpec& spec) {
+  proto::Request request;
+  request.set_id(5);
+  *request.mutable_daemon_run()->mutable_spec() = spec;
+  return request;
+}
+
+// Everything readable from `fd` until EOF (or 20 s).
+std::string ReadToEof(int fd) {
+  std::string text;
+  char buffer[4096];
+  const double deadline = NowSeconds() + 20;
+  while (NowSeconds() < deadline) {
+    pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    text.append(buffer, n);
+  }
+  return text;
+}
+
+// The client of an earlier version: the request, the accepted answer, then
+// stdio as one byte with SCM_RIGHTS. Still served.
+TEST_F(DaemonRunTest, StdioAfterTheAcceptedAnswerStillRuns) {
+  const int fd = ConnectUnix(daemon_.socket_path());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(
+      fd, RequestFrame(DaemonRunRequest(ScriptSpec(root_, "echo two-step")))));
+  const ReadResult accepted = ReadResponses(fd, 1, 20);
+  ASSERT_EQ(accepted.responses.size(), 1u) << accepted.Describe();
+  ASSERT_TRUE(accepted.responses[0].daemon_run().accepted())
+      << accepted.responses[0].DebugString();
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int fds[3] = {null_fd, out[1], out[1]};
+  const char byte = 'F';
+  ASSERT_EQ(jail::SendWithFds(fd, &byte, 1, fds, 3, 0), 1);
+  close(null_fd);
+  close(out[1]);
+  EXPECT_EQ(ReadToEof(out[0]), "two-step\n");
+  close(out[0]);
+  const ReadResult end = ReadResponses(fd, 1, 20);
+  ASSERT_EQ(end.responses.size(), 1u) << end.Describe();
+  EXPECT_TRUE(end.responses[0].daemon_run().finished());
+  EXPECT_EQ(end.responses[0].daemon_run().exit_code(), 0);
+  close(fd);
+}
+
+// Descriptors ride only on a daemon_run: with any other request they are
+// closed by the daemon (not kept) and the request is refused.
+TEST_F(DaemonRunTest, DescriptorsWithAnotherRequestAreClosedAndRefused) {
+  const int fd = ConnectUnix(daemon_.socket_path());
+  ASSERT_GE(fd, 0);
+  proto::Request ping;
+  ping.set_id(3);
+  ping.mutable_ping();
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  const std::string frame = RequestFrame(ping);
+  ASSERT_EQ(jail::SendWithFds(fd, frame.data(), frame.size(), &p[1], 1, 0),
+            static_cast<ssize_t>(frame.size()));
+  close(p[1]);  // the daemon's copy is the only writer left
+  const ReadResult r = ReadUntilClosed(fd, 20);
+  ASSERT_EQ(r.responses.size(), 1u) << r.Describe();
+  EXPECT_EQ(r.responses[0].error().reason(), "malformed_request");
+  EXPECT_NE(r.responses[0].error().message().find("only with a daemon_run"),
+            std::string::npos)
+      << r.responses[0].DebugString();
+  EXPECT_EQ(ReadToEof(p[0]), "") << "the daemon kept the descriptor";
+  close(p[0]);
+  close(fd);
+}
+
+TEST_F(DaemonRunTest, ADaemonRunWithTwoDescriptorsIsRefused) {
+  const int fd = ConnectUnix(daemon_.socket_path());
+  ASSERT_GE(fd, 0);
+  const std::string frame =
+      RequestFrame(DaemonRunRequest(ScriptSpec(root_, "echo never")));
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  const int fds[2] = {p[1], p[1]};
+  ASSERT_EQ(jail::SendWithFds(fd, frame.data(), frame.size(), fds, 2, 0),
+            static_cast<ssize_t>(frame.size()));
+  close(p[1]);
+  const ReadResult r = ReadUntilClosed(fd, 20);
+  ASSERT_EQ(r.responses.size(), 1u) << r.Describe();
+  EXPECT_EQ(r.responses[0].error().reason(), "malformed_request");
+  EXPECT_NE(r.responses[0].error().message().find("2 descriptors"),
+            std::string::npos)
+      << r.responses[0].DebugString();
+  EXPECT_EQ(ReadToEof(p[0]), "") << "the program ran, or a copy was kept";
+  close(p[0]);
+  close(fd);
 }
 
 TEST_F(DaemonRunTest, AnUnauthorizedUidIsRefused) {

@@ -149,9 +149,28 @@ absl::StatusOr<DaemonRunOutcome> RunThroughDaemon(const std::string& socket,
   *run->mutable_spec() = spec;
   run->set_report(want_report);
   run->set_tty(tty);
-  const bool sent =
-      SendAll(fd, supervisor::EncodeFrame(request.SerializeAsString()));
+  // Signals from here on are the program's: blocked before the stdio goes
+  // (with the request: the run may start before the daemon answers), so
+  // none is lost between the two.
+  ForwardedSignals signals(tty);
+  if (signals.fd() < 0) {
+    return absl::InternalError(absl::StrCat("signalfd: ", strerror(errno)));
+  }
+  runtime::UniqueFd null_fd;
+  const int stdio_fds[3] = {StdioFd(stdio.in, STDIN_FILENO, null_fd),
+                            StdioFd(stdio.out, STDOUT_FILENO, null_fd),
+                            StdioFd(stdio.err, STDERR_FILENO, null_fd)};
+  // One round trip: the stdio rides on the request's first bytes.
+  const std::string frame =
+      supervisor::EncodeFrame(request.SerializeAsString());
+  const ssize_t first_sent =
+      jail::SendWithFds(fd, frame.data(), frame.size(), stdio_fds, 3, 0);
+  bool sent = first_sent > 0;
+  if (sent && static_cast<size_t>(first_sent) < frame.size()) {
+    sent = SendAll(fd, frame.substr(static_cast<size_t>(first_sent)));
+  }
   const int send_errno = errno;
+  null_fd.Reset();
   // Even when the send failed: a daemon that refuses the peer at once
   // (unauthorized, too many clients) answers and closes before reading.
   supervisor::FrameDecoder decoder(kMaxAnswerBytes);
@@ -170,23 +189,6 @@ absl::StatusOr<DaemonRunOutcome> RunThroughDaemon(const std::string& socket,
   if (!(*first)->daemon_run().accepted()) {
     return absl::InternalError("the daemon answered out of order");
   }
-
-  // Signals from here on are the program's: blocked before the stdio goes,
-  // so none is lost between the two.
-  ForwardedSignals signals(tty);
-  if (signals.fd() < 0) {
-    return absl::InternalError(absl::StrCat("signalfd: ", strerror(errno)));
-  }
-  runtime::UniqueFd null_fd;
-  const int fds[3] = {StdioFd(stdio.in, STDIN_FILENO, null_fd),
-                      StdioFd(stdio.out, STDOUT_FILENO, null_fd),
-                      StdioFd(stdio.err, STDERR_FILENO, null_fd)};
-  const char byte = 'F';
-  if (jail::SendWithFds(fd, &byte, 1, fds, 3, 0) != 1) {
-    return absl::InternalError(absl::StrCat(
-        "passing stdin, stdout and stderr to the daemon: ", strerror(errno)));
-  }
-  null_fd.Reset();
 
   while (true) {
     struct pollfd fds_to_poll[2] = {{fd, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
