@@ -11,6 +11,7 @@ std::string FormatReport(const proto::JailSpec& spec, const RunResult& result) {
   report["signal"] = result.signal == 0 ? nlohmann::ordered_json()
                                         : nlohmann::ordered_json(result.signal);
   report["wall_time_ms"] = static_cast<double>(result.wall_time_us) / 1000.0;
+  report["warm_jail"] = result.warm_jail;
   nlohmann::ordered_json setup = nlohmann::ordered_json::object();
   for (const auto& [step, us] : result.setup_us) setup[step] = us;
   report["setup_us"] = setup;

@@ -9,7 +9,8 @@
 
 namespace jcs::jail {
 
-// {"status", "exit_code", "signal", "wall_time_ms", "setup_us": {step: us},
+// {"status", "exit_code", "signal", "wall_time_ms", "warm_jail" (a jail
+// built ahead of time ran it: `jcs run --daemon`), "setup_us": {step: us},
 // "violations":
 // [{"syscall", "nr", "count"}], "descendants_killed", "memory_peak_bytes",
 // "oom_kills", "pids_limit_hits", "cgroup_backend", "layers": {layer: state},

@@ -86,6 +86,8 @@ struct RunResult {
   // then (or at the deadline).
   bool killed = false;
   bool program_killed = false;
+  // The program ran in a jail built ahead of time (JailRun::StartWarm).
+  bool warm_jail = false;
   EgressReport egress;
 };
 

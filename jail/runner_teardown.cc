@@ -29,6 +29,7 @@ namespace jcs::jail {
 namespace {
 
 constexpr int kKillWaitMs = 3000;
+constexpr absl::Duration kDeferredKillDelay = absl::Milliseconds(5);
 
 }  // namespace
 
@@ -48,12 +49,17 @@ void JailRun::Impl::ReadCgroupStats() {
 // so it runs on the reaper thread.
 void JailRun::Impl::FinishTeardown() {
   std::shared_ptr<Impl> self = shared_from_this();
-  // The init is killed only now, after `done`, and on the next turn of the
-  // loop: the caller's answer is on its way before the kernel tears the
-  // namespaces down (milliseconds of CPU on a 2-core host). Nothing of the
-  // program is left to run meanwhile (TeardownWithoutWaiting saw only the
-  // init in the cgroup), and the init never forks again.
-  if (loop_->Post([self] { self->KillInitAndReap(); }).ok()) return;
+  // The init is killed only now, after `done`, and kDeferredKillDelay later:
+  // the caller's answer is delivered, and its client woken, before the kernel
+  // tears the namespaces down (milliseconds of CPU on a 2-core host). Nothing
+  // of the program is left to run meanwhile (TeardownWithoutWaiting saw only
+  // the init in the cgroup), and the init never forks again.
+  if (loop_
+          ->Timeout(kDeferredKillDelay,
+                    [self](int) { self->KillInitAndReap(); })
+          .ok()) {
+    return;
+  }
   KillInitAndReap();
 }
 

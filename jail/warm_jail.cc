@@ -122,6 +122,7 @@ absl::Status JailRun::Impl::Launch(const proto::JailSpec& call, JailStdio stdio,
         absl::StrCat("warm jail: send the command: ", ErrnoText(errno)));
   }
   launched_ = true;
+  r_.warm_jail = true;
   done_ = std::move(done);
   on_egress_denied_ = std::move(on_denied);
   // The warm-up is off the call's path: its steps keep a "warm_" prefix.

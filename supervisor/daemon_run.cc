@@ -411,7 +411,7 @@ void DaemonRunService::OnDone(const std::shared_ptr<Conn>& conn,
   // Destroyed later: this runs inside the jail's own callback.
   std::shared_ptr<jail::JailRun> dead(conn->run.release());
   (void)loop_->Post([dead] {});
-  if (Pool* pool = FindPool(conn->fingerprint)) Refill(*pool);
+  ScheduleRefill(conn->fingerprint);
   if (conn->reading) (void)loop_->Cancel(conn->read_op);
   if (conn->client_gone) {
     MaybeRelease(conn);
@@ -532,6 +532,31 @@ void DaemonRunService::Refill(Pool& pool) {
         });
     jail->set_async_teardown(true);
     pool.jails.push_back(std::move(jail));
+  }
+}
+
+// The pool is topped up kRefillDelay after a run ends, not at once: building
+// a jail takes milliseconds of CPU, and on a small host it would compete with
+// the client that is just being woken with its exit status (and with its
+// exit). The other warm jail of the shape serves a run that comes sooner.
+void DaemonRunService::ScheduleRefill(const std::string& fingerprint) {
+  std::weak_ptr<bool> alive = alive_;
+  const absl::StatusOr<runtime::OpId> op =
+      loop_->Timeout(kRefillDelay, [this, alive, fingerprint](int res) {
+        if (alive.expired() || res == -ECANCELED) return;
+        RefillIfKept(fingerprint);
+      });
+  if (!op.ok()) RefillIfKept(fingerprint);
+}
+
+// Unlike FindPool, leaves the pools' recency order alone: a refill is not a
+// use of the shape.
+void DaemonRunService::RefillIfKept(const std::string& fingerprint) {
+  for (std::unique_ptr<Pool>& pool : pools_) {
+    if (pool->fingerprint == fingerprint) {
+      Refill(*pool);
+      return;
+    }
   }
 }
 

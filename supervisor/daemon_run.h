@@ -40,6 +40,7 @@ namespace jcs::supervisor {
 
 inline constexpr size_t kWarmPerShape = 2;
 inline constexpr absl::Duration kWarmShapeIdle = absl::Seconds(60);
+inline constexpr absl::Duration kRefillDelay = absl::Milliseconds(5);
 // A client that was told to send its stdio and does not.
 inline constexpr absl::Duration kStdioWait = absl::Seconds(10);
 
@@ -94,6 +95,8 @@ class DaemonRunService {
   Pool* FindPool(const std::string& fingerprint);
   Pool& PoolFor(const std::string& fingerprint, const jail::FinalSpec& spec);
   void Refill(Pool& pool);
+  void ScheduleRefill(const std::string& fingerprint);
+  void RefillIfKept(const std::string& fingerprint);
   void ExpireShapes();
   void Shutdown();
 

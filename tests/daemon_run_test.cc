@@ -328,6 +328,32 @@ TEST_F(DaemonRunTest, AColdRunIsClonedByTheZygoteNotByTheDaemon) {
   EXPECT_EQ(left, 0) << "the jailed program outlived its client";
 }
 
+// The first run of a shape is cold; the shape's warm jails are built then,
+// and each run's jail is replaced after the run has answered (so that the
+// building does not compete with the client for the CPUs): a run of the
+// same shape finds a warm jail every time.
+TEST_F(DaemonRunTest, EveryLaterRunOfAShapeFindsAWarmJail) {
+  // --timeout 593: a shape no other run used.
+  const std::string run =
+      "$JCS run $DAEMON --timeout 593 --root \"$ROOT\" --report - -q -- "
+      "/bin/sh -c 'exit 4'";
+  const RunResult first = Shell(run);
+  EXPECT_EQ(first.exit_code, 4) << first.Describe();
+  EXPECT_NE(first.err.find("\"warm_jail\": false"), std::string::npos)
+      << first.Describe();
+  // More runs than the pool holds (kWarmPerShape, 2): without the refill
+  // the third one would start cold. The pause leaves a loaded host time to
+  // build the next jail.
+  for (int i = 0; i < 5; ++i) {
+    usleep(300'000);
+    const RunResult later = Shell(run);
+    EXPECT_EQ(later.exit_code, 4) << later.Describe();
+    EXPECT_NE(later.err.find("\"warm_jail\": true"), std::string::npos)
+        << "run " << i + 2 << "\n"
+        << later.Describe();
+  }
+}
+
 // A finalized spec running `script` under sh as Bob in his directory.
 proto::JailSpec ScriptSpec(const std::string& root, const std::string& script) {
   proto::JailSpec spec;
