@@ -338,8 +338,11 @@ void DaemonRunService::Launch(const std::shared_ptr<Conn>& conn, int fds[3]) {
   if (warm != nullptr && warm->Launch(conn->spec.spec, stdio, done).ok()) {
     conn->run = std::move(warm);
     conn->warm = true;
+    metrics_.Started(/*warm=*/true);
   } else {
     if (warm != nullptr) warm->Abandon();
+    // Counted first: a jail that cannot start ends (`done`) inside Start.
+    metrics_.Started(/*warm=*/false);
     conn->run = jail::JailRun::Start(loop_.get(), conn->spec.spec,
                                      conn->spec.warnings, stdio, done,
                                      /*on_denied=*/nullptr, tty);
@@ -408,6 +411,7 @@ void DaemonRunService::OnSignalBytes(const std::shared_ptr<Conn>& conn,
 void DaemonRunService::OnDone(const std::shared_ptr<Conn>& conn,
                               jail::RunResult result) {
   conn->finished = true;
+  metrics_.Finished(result);
   // Destroyed later: this runs inside the jail's own callback.
   std::shared_ptr<jail::JailRun> dead(conn->run.release());
   (void)loop_->Post([dead] {});
@@ -440,6 +444,7 @@ void DaemonRunService::Refuse(const std::shared_ptr<Conn>& conn,
                               const std::string& reason,
                               const std::string& message) {
   conn->finished = true;
+  metrics_.Refused(reason);
   conn->CloseStdio();
   proto::Response response;
   response.set_id(conn->request_id);

@@ -34,6 +34,7 @@
 #include "loop/event_loop.h"
 #include "proto/control.pb.h"
 #include "supervisor/control_server.h"
+#include "supervisor/daemon_run_metrics.h"
 #include "supervisor/daemon_run_policy.h"
 
 namespace jcs::supervisor {
@@ -75,6 +76,9 @@ class DaemonRunService {
   // thread. Idempotent.
   void Stop();
 
+  // What the runs did (`jcs metrics`). Thread-safe.
+  const DaemonRunMetrics& metrics() const { return metrics_; }
+
   struct Conn;
   struct Pool;
 
@@ -107,6 +111,7 @@ class DaemonRunService {
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<Conn>> conns_;
   std::list<std::unique_ptr<Pool>> pools_;  // most recently used first
+  DaemonRunMetrics metrics_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

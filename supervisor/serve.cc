@@ -530,6 +530,7 @@ int Daemon::Run() {
     exp.Counter("jcs_control_clients_rejected_total",
                 "Connections refused (max_clients, unauthorized peers).", {},
                 static_cast<double>(server_->clients_rejected()));
+    if (daemon_runs_ != nullptr) daemon_runs_->metrics().AppendTo(exp);
     if (!config_.metrics_textfile().empty()) {
       exp.Counter("jcs_metrics_textfile_errors_total",
                   "Failed rewrites of metrics_textfile.", {},

@@ -18,6 +18,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "jail/fd_passing.h"
 #include "jail/spec.h"
 #include "proto/control.pb.h"
+#include "telemetry/metrics/exposition_check.h"
 #include "tests/serve_harness.h"
 
 namespace jcs::serve_test {
@@ -352,6 +354,79 @@ TEST_F(DaemonRunTest, EveryLaterRunOfAShapeFindsAWarmJail) {
         << "run " << i + 2 << "\n"
         << later.Describe();
   }
+}
+
+// The samples of `jcs metrics` from `daemon`, by series.
+std::map<std::string, double> Scrape(const ::jcs::serve_test::Daemon& daemon) {
+  const RunResult r =
+      RunJcs({"metrics", "--socket", daemon.socket_path()}, TimeoutAfter(60));
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  absl::StatusOr<std::map<std::string, double>> parsed =
+      telemetry::metrics::CheckExposition(r.out);
+  EXPECT_TRUE(parsed.ok()) << parsed.status() << "\n" << r.out;
+  return parsed.ok() ? *parsed : std::map<std::string, double>();
+}
+
+// daemon_run_max_concurrent bounds the runs at once: one more is refused
+// with daemon_run_busy, naming the option, and never queued or run cold;
+// once a run ends, the next one runs. `jcs metrics` counts all of it.
+TEST_F(DaemonRunTest, RunsBeyondMaxConcurrentAreRefusedAndCounted) {
+  ::jcs::serve_test::Daemon bounded(
+      "daemon_run: true\ndaemon_run_max_concurrent: 1\n");
+  ASSERT_TRUE(bounded.Start()) << bounded.Log();
+  RunOptions options = TimeoutAfter(60);
+  options.extra_env = {"JCS=" + SharedJcs(),
+                       "DAEMON=--daemon=" + bounded.socket_path(),
+                       "ROOT=" + root_};
+  const auto shell = [&](const std::string& script) {
+    return RunProgram({"/bin/sh", "-c", script}, options);
+  };
+  const RunResult held = shell(
+      "$JCS run $DAEMON --root \"$ROOT\" -- /bin/sh -c "
+      "'touch \"$PWD/busy-ready\"; exec sleep 30' </dev/null >/dev/null "
+      "2>&1 & pid=$!; for i in $(seq 200); do [ -e \"$ROOT/busy-ready\" ] "
+      "&& break; sleep 0.05; done; echo $pid");
+  ASSERT_TRUE(held.exited && held.exit_code == 0) << held.Describe();
+  const pid_t holder = atoi(held.out.c_str());
+  ASSERT_GT(holder, 0) << held.Describe();
+  std::map<std::string, double> s = Scrape(bounded);
+  EXPECT_EQ(s["jcs_daemon_runs_active"], 1);
+
+  // --daemon-fallback does not turn the refusal into a cold run.
+  const RunResult busy = shell(
+      "$JCS run $DAEMON --daemon-fallback --root \"$ROOT\" -- "
+      "/bin/sh -c 'echo ran'");
+  EXPECT_EQ(busy.exit_code, 125) << busy.Describe();
+  EXPECT_EQ(busy.out, "") << "the refused run ran";
+  EXPECT_NE(busy.err.find("daemon_run_busy"), std::string::npos)
+      << busy.Describe();
+  EXPECT_NE(busy.err.find("daemon_run_max_concurrent"), std::string::npos)
+      << busy.Describe();
+  s = Scrape(bounded);
+  EXPECT_EQ(s["jcs_daemon_runs_refused_total{reason=\"daemon_run_busy\"}"], 1);
+
+  kill(holder, SIGTERM);  // forwarded: the held run ends
+  int status = 0;
+  for (int i = 0; i < 200 && waitpid(holder, &status, WNOHANG) == 0; ++i) {
+    usleep(50'000);
+  }
+  // The slot is free once the daemon has seen the run end.
+  RunResult after;
+  for (int i = 0; i < 50; ++i) {
+    after = shell("$JCS run $DAEMON --root \"$ROOT\" -- /bin/sh -c 'exit 6'");
+    if (after.exit_code != 125) break;
+    usleep(100'000);
+  }
+  EXPECT_EQ(after.exit_code, 6) << after.Describe();
+  s = Scrape(bounded);
+  EXPECT_EQ(s["jcs_daemon_runs_active"], 0);
+  EXPECT_EQ(s["jcs_daemon_runs_started_total{jail=\"warm\"}"] +
+                s["jcs_daemon_runs_started_total{jail=\"cold\"}"],
+            2);
+  EXPECT_EQ(s["jcs_daemon_runs_finished_total{status=\"exited\"}"] +
+                s["jcs_daemon_runs_finished_total{status=\"signaled\"}"],
+            2);
+  EXPECT_EQ(bounded.StopCleanly(), "");
 }
 
 // A finalized spec running `script` under sh as Bob in his directory.
