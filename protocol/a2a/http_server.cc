@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -171,7 +172,12 @@ void A2aHttpServer::OnAccept(int fd, bool unix_socket) {
                                               options_.allowed_gids);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  if (connections_.size() >= options_.max_connections) {
+  // Connections already closed but not yet joined (the accept loop joins
+  // them after accepting) hold no slot.
+  const size_t open = static_cast<size_t>(std::count_if(
+      connections_.begin(), connections_.end(),
+      [](const std::shared_ptr<Connection>& c) { return !c->done.load(); }));
+  if (open >= options_.max_connections) {
     // Best effort, never blocking the acceptor: the socket buffer takes it.
     const std::string busy =
         http::Response(503, {{"Retry-After", "1"}},
@@ -192,12 +198,15 @@ void A2aHttpServer::OnAccept(int fd, bool unix_socket) {
 void A2aHttpServer::Serve(Connection& conn) {
   const absl::Duration timeout = options_.idle_timeout;
   while (!stopping_.load()) {
+    // The whole head within idle_timeout (of the connection's start, or of
+    // the previous answer), however it is dripped in.
+    const absl::Time head_deadline = absl::Now() + timeout;
     egress::ParseResult parsed;
     while (true) {
       parsed = egress::ParseRequestHead(conn.in, options_.max_header_bytes,
                                         egress::HeadContext::kTunnel);
       if (parsed.state != egress::ParseResult::State::kNeedMore) break;
-      if (!http::ReadSome(conn.fd, conn.in, timeout)) return;
+      if (!http::ReadSomeBefore(conn.fd, conn.in, head_deadline)) return;
     }
     if (parsed.state == egress::ParseResult::State::kError) {
       http::WriteAll(
@@ -237,8 +246,9 @@ void A2aHttpServer::Serve(Connection& conn) {
         return;
       }
     }
+    const absl::Time body_deadline = absl::Now() + timeout;
     while (conn.in.size() < length) {
-      if (!http::ReadSome(conn.fd, conn.in, timeout)) return;
+      if (!http::ReadSomeBefore(conn.fd, conn.in, body_deadline)) return;
     }
     const std::string body = conn.in.substr(0, length);
     conn.in.erase(0, length);

@@ -25,9 +25,11 @@
 //                when sent, a loopback origin (403): DNS rebinding cannot
 //                reach it.
 // Bounds: head max_header_bytes (431), body max_body_bytes (413; a chunked
-// body gets 411), max_connections (503 beyond), idle_timeout for a head or
-// body to arrive and for a write to progress. Each connection has its own
-// thread, so a slow client holds only that.
+// body gets 411), max_connections (503 beyond), idle_timeout for a whole
+// head (counted from the connection's start or the previous answer) and a
+// whole body to arrive, however slowly they are dripped in, and for a write
+// to progress. Each connection has its own thread, so a slow client holds
+// only that, and only that long.
 #ifndef JCS_PROTOCOL_A2A_HTTP_SERVER_H_
 #define JCS_PROTOCOL_A2A_HTTP_SERVER_H_
 

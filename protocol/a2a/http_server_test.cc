@@ -1,6 +1,7 @@
 #include "protocol/a2a/http_server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -87,13 +88,16 @@ class HttpServerTest : public ::testing::Test {
   // Sends `request` on a new connection and returns everything until the
   // server closes it (requests send Connection: close).
   std::string Exchange(const std::string& request) {
+    return Talk(Connect(), request);
+  }
+  int Connect() {
     const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(server_->tcp_port());
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    return Talk(fd, request);
+    return fd;
   }
   static std::string Talk(int fd, const std::string& request) {
     EXPECT_TRUE(http::WriteAll(fd, request, absl::Seconds(5)));
@@ -283,6 +287,85 @@ TEST_F(HttpServerTest, UnixSocketNeedsNoToken) {
   EXPECT_FALSE(Body(out).contains("security"));
   server_.reset();
   rmdir(dir);
+}
+
+// Beyond max_connections a connection gets 503 with Retry-After and is
+// closed; a connection the client closed frees its slot at once (before the
+// server has joined its thread).
+TEST_F(HttpServerTest, ConnectionsBeyondTheCapGet503UntilOneCloses) {
+  HttpOptions options;
+  options.tcp_address = "127.0.0.1:0";
+  options.bearer_token = kToken;
+  options.max_connections = 2;
+  Start(std::move(options));
+  const int first = Connect();
+  const int second = Connect();
+  // Accepted in order: both hold their slots when the third comes.
+  std::string out = Exchange(Get(kCard));
+  EXPECT_EQ(out.rfind("HTTP/1.1 503 ", 0), 0u) << out;
+  EXPECT_NE(out.find("Retry-After: 1\r\n"), std::string::npos) << out;
+  close(first);
+  // The server sees the end of `first` (its thread returns) well within this.
+  usleep(200'000);
+  out = Exchange(Get(kCard));
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 ", 0), 0u) << out;
+  close(second);
+}
+
+// A connection that sends nothing is closed after idle_timeout.
+TEST_F(HttpServerTest, AnIdleConnectionIsClosed) {
+  HttpOptions options;
+  options.tcp_address = "127.0.0.1:0";
+  options.bearer_token = kToken;
+  options.idle_timeout = absl::Milliseconds(300);
+  Start(std::move(options));
+  const int fd = Connect();
+  const absl::Time start = absl::Now();
+  std::string out;
+  while (http::ReadSome(fd, out, absl::Seconds(5))) {
+  }
+  const absl::Duration held = absl::Now() - start;
+  EXPECT_EQ(out, "");
+  EXPECT_GE(held, absl::Milliseconds(250));
+  EXPECT_LT(held, absl::Seconds(3)) << "the idle connection was kept";
+  close(fd);
+}
+
+// Slowloris: a head sent one byte at a time, each well within idle_timeout
+// of the last, is still cut off when the whole head has not come within
+// idle_timeout; so is a body dripped in the same way.
+TEST_F(HttpServerTest, AHeadOrBodyDrippedInIsCutOffAtTheDeadline) {
+  HttpOptions options;
+  options.tcp_address = "127.0.0.1:0";
+  options.bearer_token = kToken;
+  options.idle_timeout = absl::Milliseconds(400);
+  Start(std::move(options));
+  const std::string body = R"({"jsonrpc":"2.0","id":1,"method":"nope"})";
+  for (const bool drip_body : {false, true}) {
+    const std::string request = Post("/projects/p1/a2a", body);
+    const size_t drip_from = drip_body ? request.size() - body.size() : 0;
+    const int fd = Connect();
+    ASSERT_TRUE(
+        http::WriteAll(fd, request.substr(0, drip_from), absl::Seconds(5)));
+    const absl::Time start = absl::Now();
+    // Cut off: the server ends the connection (end of stream, or a reset
+    // once it has closed the socket) while bytes still come.
+    bool cut = false;
+    std::string out;
+    for (size_t i = drip_from; i < request.size() && !cut; ++i) {
+      if (send(fd, &request[i], 1, MSG_NOSIGNAL) != 1) cut = true;
+      usleep(100'000);
+      char buffer[4096];
+      const ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+      if (n > 0) out.append(buffer, static_cast<size_t>(n));
+      if (n == 0 || (n < 0 && errno != EAGAIN)) cut = true;
+      if (absl::Now() - start > absl::Seconds(3)) break;
+    }
+    close(fd);
+    EXPECT_TRUE(cut) << (drip_body ? "body" : "head")
+                     << " dripped for 3 s was not cut off; got: " << out;
+    EXPECT_EQ(out.find("HTTP/1.1 200 "), std::string::npos) << out;
+  }
 }
 
 }  // namespace

@@ -154,13 +154,18 @@ bool WriteAll(int fd, std::string_view data, absl::Duration timeout) {
   return true;
 }
 
-// Reads what is there (waiting at most `timeout`) onto `in`; false at end of
-// stream, on an error or when nothing came in time.
 bool ReadSome(int fd, std::string& in, absl::Duration timeout) {
+  return ReadSomeBefore(fd, in, absl::Now() + timeout);
+}
+
+bool ReadSomeBefore(int fd, std::string& in, absl::Time deadline) {
   char buffer[16 * 1024];
   while (true) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
     pollfd p = {fd, POLLIN, 0};
-    const int ready = poll(&p, 1, absl::ToInt64Milliseconds(timeout));
+    // Rounded up: a deadline 0.4 ms away still waits for it.
+    const int ready = poll(&p, 1, absl::ToInt64Milliseconds(left) + 1);
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) return false;
     const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);

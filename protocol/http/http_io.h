@@ -5,8 +5,8 @@
 // parsed by egress/http_request.h's strict parser.
 //
 // The A2A gateway (protocol/a2a/http_server.h) uses these; MCP's transport
-// (protocol/mcp/http_transport.cc) still holds its own copies, to move here
-// once the concurrent MCP work on that file has landed.
+// (protocol/mcp/http_transport.cc) reads requests with ReadSomeBefore and
+// still holds its own copies of the rest.
 #ifndef JCS_PROTOCOL_HTTP_HTTP_IO_H_
 #define JCS_PROTOCOL_HTTP_HTTP_IO_H_
 
@@ -37,6 +37,10 @@ bool WriteAll(int fd, std::string_view data, absl::Duration timeout);
 // Reads what is there (waiting at most `timeout`) onto `in`; false at end of
 // stream, on an error or when nothing came in time.
 bool ReadSome(int fd, std::string& in, absl::Duration timeout);
+// The same, waiting until `deadline` at most. A request's head (and body)
+// are read against one deadline, so a client that sends a byte now and then
+// cannot hold a connection (and its thread) past it.
+bool ReadSomeBefore(int fd, std::string& in, absl::Time deadline);
 
 // Constant-time comparison: a secret's bytes must not leak through timing.
 bool SameSecret(std::string_view a, std::string_view b);

@@ -74,5 +74,27 @@ TEST(HttpIoTest, ResponseAndIo) {
   close(fds[1]);
 }
 
+// One deadline for a whole read: bytes arriving now and then do not extend
+// it, and a deadline already past waits for nothing.
+TEST(HttpIoTest, ReadSomeBeforeKeepsOneDeadline) {
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  std::string in;
+  absl::Time start = absl::Now();
+  EXPECT_FALSE(ReadSomeBefore(pair[0], in, start - absl::Seconds(1)));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(50));
+  ASSERT_EQ(write(pair[1], "ab", 2), 2);
+  EXPECT_TRUE(ReadSomeBefore(pair[0], in, absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(in, "ab");
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(300);
+  int reads = 0;
+  while (ReadSomeBefore(pair[0], in, deadline)) ++reads;  // nothing more comes
+  EXPECT_EQ(reads, 0);
+  EXPECT_GE(absl::Now(), deadline);
+  EXPECT_LT(absl::Now() - deadline, absl::Seconds(1));
+  close(pair[0]);
+  close(pair[1]);
+}
+
 }  // namespace
 }  // namespace jcs::protocol::http

@@ -26,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "egress/http_request.h"
 #include "nlohmann/json.hpp"
+#include "protocol/http/http_io.h"
 #include "protocol/mcp/json_rpc.h"
 
 namespace jcs::protocol::mcp {
@@ -201,23 +202,6 @@ bool WriteAll(int fd, std::string_view data, absl::Duration timeout) {
     data.remove_prefix(static_cast<size_t>(n));
   }
   return true;
-}
-
-// Reads what is there (waiting at most `timeout`) onto `in`; false at end of
-// stream, on an error or when nothing came in time.
-bool ReadSome(int fd, std::string& in, absl::Duration timeout) {
-  char buffer[16 * 1024];
-  while (true) {
-    pollfd p = {fd, POLLIN, 0};
-    const int ready = poll(&p, 1, absl::ToInt64Milliseconds(timeout));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return false;
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) return false;
-    in.append(buffer, static_cast<size_t>(n));
-    return true;
-  }
 }
 
 // Constant-time comparison: the token's bytes must not leak through timing.
@@ -540,7 +524,12 @@ void McpHttpServer::OnAccept(int fd, bool unix_socket) {
     conn->authorized_peer = ok;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  if (connections_.size() >= options_.max_connections) {
+  // Connections already closed but not yet joined (the accept loop joins
+  // them after accepting) hold no slot.
+  const size_t open = static_cast<size_t>(std::count_if(
+      connections_.begin(), connections_.end(),
+      [](const std::shared_ptr<Connection>& c) { return !c->done.load(); }));
+  if (open >= options_.max_connections) {
     // Best effort, never blocking the acceptor: the socket buffer takes it.
     const std::string busy =
         HttpResponse(503, {{"Retry-After", "1"}},
@@ -560,13 +549,15 @@ void McpHttpServer::OnAccept(int fd, bool unix_socket) {
 
 void McpHttpServer::Serve(const std::shared_ptr<Connection>& conn) {
   while (!stopping_.load()) {
-    // The head.
+    // The head, whole within idle_timeout (of the connection's start, or of
+    // the previous answer), however it is dripped in.
+    const absl::Time head_deadline = absl::Now() + options_.idle_timeout;
     egress::ParseResult parsed;
     while (true) {
       parsed = egress::ParseRequestHead(conn->in, options_.max_header_bytes,
                                         egress::HeadContext::kTunnel);
       if (parsed.state != egress::ParseResult::State::kNeedMore) break;
-      if (!ReadSome(conn->fd, conn->in, options_.idle_timeout)) return;
+      if (!http::ReadSomeBefore(conn->fd, conn->in, head_deadline)) return;
     }
     if (parsed.state == egress::ParseResult::State::kError) {
       WriteAll(conn->fd,
@@ -607,8 +598,9 @@ void McpHttpServer::Serve(const std::shared_ptr<Connection>& conn) {
         return;
       }
     }
+    const absl::Time body_deadline = absl::Now() + options_.idle_timeout;
     while (conn->in.size() < length) {
-      if (!ReadSome(conn->fd, conn->in, options_.idle_timeout)) return;
+      if (!http::ReadSomeBefore(conn->fd, conn->in, body_deadline)) return;
     }
     request.body = conn->in.substr(0, length);
     conn->in.erase(0, length);

@@ -45,8 +45,10 @@
 // Bounds: the head (request line and headers) at most max_header_bytes
 // (431), a body at most max_body_bytes (413; Content-Length required: a
 // chunked body gets 411), at most max_connections connections (503 beyond),
-// at most max_sessions sessions (503), idle_timeout for a head or body to
-// arrive, between requests and for a write to progress; sessions unused for
+// at most max_sessions sessions (503), idle_timeout for a whole head
+// (counted from the connection's start or the previous answer) and a whole
+// body to arrive, however slowly they are dripped in, and for a write to
+// progress; sessions unused for
 // session_idle_timeout end like a DELETE.
 //
 // Threads: each connection is served on its own thread (a blocking socket

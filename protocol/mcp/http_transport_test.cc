@@ -1,6 +1,7 @@
 #include "protocol/mcp/http_transport.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -568,6 +569,59 @@ TEST_F(HttpTransportTest, IdleConnectionsAreClosed) {
   ASSERT_EQ(poll(&p, 1, 10000), 1);  // closed by the server, not by the poll
   EXPECT_EQ(recv(fd, &byte, 1, 0), 0);
   close(fd);
+}
+
+// A closed connection frees its slot at once, before the server has joined
+// its thread (which the accept loop does after accepting).
+TEST_F(HttpTransportTest, AClosedConnectionFreesItsSlot) {
+  HttpOptions options;
+  options.max_connections = 1;
+  Start(options);
+  const int held = ConnectTcp(server_->tcp_port());
+  usleep(100'000);  // accepted: it holds the only slot
+  close(held);
+  usleep(200'000);  // its thread has seen the end of it
+  const int fd = ConnectTcp(server_->tcp_port());
+  Post initialize;
+  initialize.body = R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
+  SendAll(fd, Render(initialize));
+  const Reply reply = ReadReply(fd);
+  EXPECT_GT(reply.status, 0) << "not served";
+  EXPECT_NE(reply.status, 503);
+  close(fd);
+}
+
+// Slowloris: a head dripped in a byte at a time, each well within
+// idle_timeout of the last, is cut off once the whole head has not come
+// within idle_timeout; so is a body.
+TEST_F(HttpTransportTest, AHeadOrBodyDrippedInIsCutOffAtTheDeadline) {
+  HttpOptions options;
+  options.idle_timeout = absl::Milliseconds(400);
+  Start(options);
+  Post ping;
+  ping.body = R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
+  const std::string request = Render(ping);
+  for (const bool drip_body : {false, true}) {
+    const size_t drip_from = drip_body ? request.size() - ping.body.size() : 0;
+    const int fd = ConnectTcp(server_->tcp_port());
+    SendAll(fd, request.substr(0, drip_from));
+    const absl::Time start = absl::Now();
+    bool cut = false;
+    std::string out;
+    for (size_t i = drip_from; i < request.size() && !cut; ++i) {
+      if (send(fd, &request[i], 1, MSG_NOSIGNAL) != 1) cut = true;
+      usleep(100'000);
+      char buffer[4096];
+      const ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+      if (n > 0) out.append(buffer, static_cast<size_t>(n));
+      if (n == 0 || (n < 0 && errno != EAGAIN)) cut = true;
+      if (absl::Now() - start > absl::Seconds(3)) break;
+    }
+    close(fd);
+    EXPECT_TRUE(cut) << (drip_body ? "body" : "head")
+                     << " dripped for 3 s was not cut off; got: " << out;
+    EXPECT_EQ(out.find("HTTP/1.1 200 "), std::string::npos) << out;
+  }
 }
 
 TEST(HttpTransportStartTest, RefusesNonLoopbackAndMissingToken) {
