@@ -313,7 +313,11 @@ TEST(EscapeCgroup, RootlessUsesADelegatedCgroupV2Subtree) {
   EXPECT_EQ(rep["cgroup_backend"], "v2") << rep.dump(2);
   EXPECT_EQ(rep["uid"], kJailUid);
   EXPECT_EQ(rep["layers"]["cgroup"], "v2: memory unlimited, pids unlimited");
-  EXPECT_EQ(rep["descendants_killed"], 3) << rep.dump(2);
+  // The three sleeps, and the double fork's subshell and `sh -c` when they
+  // had not exited yet as the program did (a race the count reports
+  // faithfully): every one was killed, none survives.
+  EXPECT_GE(rep["descendants_killed"], 3) << rep.dump(2);
+  EXPECT_LE(rep["descendants_killed"], 5) << rep.dump(2);
   EXPECT_TRUE(ProcessesWithMarker(m).empty());
   for (pid_t pid : ProcessesWithMarker(m)) kill(pid, SIGKILL);
 
