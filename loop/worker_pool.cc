@@ -1,11 +1,9 @@
 #include "loop/worker_pool.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/background_thread_priority.h"
 
 namespace jcs::runtime {
 
@@ -44,8 +42,9 @@ size_t WorkerPool::queued() const {
 
 void WorkerPool::Work() {
   // Below the loop's priority: on a busy host the loop (every client's
-  // latency) gets the CPU before a background scan does.
-  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
+  // latency) gets the CPU before a background scan does, and a woken
+  // worker never preempts the loop that queued its job.
+  RunThisThreadBehindTheLoop(kWorkerNice);
   while (true) {
     std::function<void()> job;
     {

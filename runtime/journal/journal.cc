@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/background_thread_priority.h"
 #include "loop/worker_pool.h"
 #include "telemetry/logging/line_writer.h"
 
@@ -41,7 +42,12 @@ Journal::Journal(EventLoop* loop, JournalOptions options, Callbacks callbacks,
       next_seq_(max_seq + 1),
       durable_seq_(max_seq),
       store_(std::move(store)) {
-  writer_ = std::thread([this] { WriterLoop(); });
+  writer_ = std::thread([this] {
+    // A commit never preempts the loop that appended the event (it is on
+    // the path of every tool call): see base/background_thread_priority.h.
+    RunThisThreadBehindTheLoop();
+    WriterLoop();
+  });
 }
 
 Journal::~Journal() {

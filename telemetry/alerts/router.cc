@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "base/background_thread_priority.h"
 #include "telemetry/logging/line_writer.h"
 #include "telemetry/redact.h"
 
@@ -287,7 +288,10 @@ Router::Router(RouterConfig config) : state_(std::make_shared<State>()) {
   state_->config = std::make_shared<const RouterConfig>(std::move(config));
   // The thread holds the state: if a sink hangs past shutdown, it is left
   // with everything it touches.
-  std::thread([state = state_] { state->Run(); }).detach();
+  std::thread([state = state_] {
+    RunThisThreadBehindTheLoop();  // delivery never preempts the loop
+    state->Run();
+  }).detach();
 }
 
 Router::~Router() {

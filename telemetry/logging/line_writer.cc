@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "base/background_thread_priority.h"
+
 namespace jcs::telemetry::logging {
 namespace {
 
@@ -35,7 +37,10 @@ LineWriter::LineWriter(int fd, bool owned, Limits limits)
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    RunThisThreadBehindTheLoop();  // a log line never preempts the loop
+    Run();
+  });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_setname_np(thread_.native_handle(), "jcs-log-writer");  // top -H
 }
