@@ -224,6 +224,17 @@ EventLoop::Slot* EventLoop::Lookup(uint64_t user_data) {
   return slot.id == user_data ? &slot : nullptr;
 }
 
+absl::Status EventLoop::SubmitQueued() {
+  if (absl::Status s = CheckThread(); !s.ok()) return s;
+  if (io_uring_sq_ready(&ring_) == 0) return absl::OkStatus();
+  const int rc = io_uring_submit(&ring_);
+  // EAGAIN/EBUSY: the kernel takes them at the next wait, as it would have.
+  if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+    return UringError("submitting queued operations", rc);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<io_uring_sqe*> EventLoop::GetSqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   // Submission queue full: hand what is queued to the kernel and retry.

@@ -170,6 +170,12 @@ class EventLoop {
   // it (or Run) from a callback fails with FAILED_PRECONDITION.
   absl::StatusOr<int> RunOnce(absl::Duration timeout);
 
+  // Hands the operations queued so far to the kernel now, instead of at the
+  // loop's next wait: a reply queued with Write/WriteAll leaves before the
+  // rest of this turn's work (see telemetry::Bus::Held). Their callbacks
+  // still run on a later turn. Loop thread only.
+  absl::Status SubmitQueued();
+
   // Operations in flight (excluding the loop's internal ones).
   size_t in_flight() const { return in_flight_; }
   // The io_uring setup flags in use (IORING_SETUP_*).

@@ -231,6 +231,33 @@ TEST_P(EventLoopTest, ReadWriteRoundTrip) {
   EXPECT_EQ(reads, 1);
 }
 
+TEST_P(EventLoopTest, SubmitQueuedSendsAWriteBeforeTheLoopWaits) {
+  FdPair s = MakeSocketPair();
+  const std::string message = "the reply";
+  int writes = 0;
+  ASSERT_TRUE(loop_
+                  ->Write(s.a.get(), absl::MakeConstSpan(message),
+                          [&](int) { ++writes; })
+                  .ok());
+  // Only queued: nothing reached the peer yet.
+  std::array<char, 64> buffer{};
+  EXPECT_EQ(recv(s.b.get(), buffer.data(), buffer.size(), MSG_DONTWAIT), -1);
+  ASSERT_TRUE(loop_->SubmitQueued().ok());
+  // Submitted: the peer reads it without the loop having run.
+  pollfd readable = {s.b.get(), POLLIN, 0};
+  ASSERT_EQ(poll(&readable, 1, 2000), 1);
+  ASSERT_EQ(recv(s.b.get(), buffer.data(), buffer.size(), MSG_DONTWAIT),
+            static_cast<ssize_t>(message.size()));
+  EXPECT_EQ(std::string(buffer.data(), message.size()), message);
+  // The callback is still the loop's to run, once.
+  EXPECT_EQ(writes, 0);
+  ASSERT_TRUE(RunUntil([&] { return writes == 1; }));
+  // Nothing queued: a no-op.
+  EXPECT_TRUE(loop_->SubmitQueued().ok());
+  RunFor(absl::Milliseconds(10));
+  EXPECT_EQ(writes, 1);
+}
+
 // Sends `data` on `sock` with `fd` attached as SCM_RIGHTS.
 bool SendWithFd(int sock, const std::string& data, int fd) {
   iovec iov = {const_cast<char*>(data.data()), data.size()};

@@ -58,16 +58,37 @@ std::string Rfc3339(absl::Time t) {
 }
 
 void Bus::Emit(std::string_view name, nlohmann::json payload) {
+  if (hold_depth_ > 0) {
+    held_.push_back(
+        Event{std::string(name), "", std::move(payload), options_.clock()});
+    return;
+  }
+  Process(std::string(name), std::move(payload), options_.clock());
+}
+
+void Bus::ReleaseHeld() {
+  // A sink may emit (an alert rule firing): with no hold left that event is
+  // processed at once, inside the sink, exactly as it would have been
+  // without the hold, so the order of the whole stream is unchanged.
+  while (!held_.empty()) {
+    Event event = std::move(held_.front());
+    held_.pop_front();
+    Process(std::move(event.name), std::move(event.payload), event.at);
+  }
+}
+
+void Bus::Process(std::string name, nlohmann::json payload,
+                  absl::Time at_time) {
   if (!payload.is_object()) {
     payload = nlohmann::json{{"value", std::move(payload)}};
   }
   // First (spec §5.1 step 1): nothing below keeps or forwards a secret.
   Redact(payload);
   Event event;
-  event.name = std::string(name);
+  event.name = std::move(name);
   const nlohmann::json project = Field(payload, "project_id");
   if (project.is_string()) event.project_id = project.get<std::string>();
-  event.at = options_.clock();
+  event.at = at_time;
   const std::string at = Rfc3339(event.at);
 
   ProjectState& state = projects_[event.project_id];

@@ -61,6 +61,28 @@ class Bus {
 
   void AddSink(Sink sink) { sinks_.push_back(std::move(sink)); }
 
+  // While a Held lives, Emit() only queues the event, with the time it was
+  // emitted; when the last Held of a nest ends, the queued events are
+  // processed (bookkeeping and sinks) in the order they were emitted. The
+  // tool runtime holds what it emits while it starts a call and while it
+  // answers one: the jail's command, and then the answer, go out before the
+  // journal, log, metrics and alert sinks spend their time on the events,
+  // which are still recorded in the same order and before the loop takes
+  // the next request.
+  class [[nodiscard]] Held {
+   public:
+    explicit Held(Bus* bus) : bus_(bus) { ++bus_->hold_depth_; }
+    ~Held() {
+      if (--bus_->hold_depth_ == 0) bus_->ReleaseHeld();
+    }
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+
+   private:
+    Bus* const bus_;
+  };
+  Held Hold() { return Held(this); }
+
   // How many `name` events the project has seen.
   uint64_t Count(std::string_view project_id, std::string_view name) const;
 
@@ -80,7 +102,13 @@ class Bus {
     std::deque<nlohmann::json> recent_errors;
   };
 
+  void Process(std::string name, nlohmann::json payload, absl::Time at);
+  void ReleaseHeld();
+
   Options options_;
+  int hold_depth_ = 0;
+  // Emitted while held: bounded by what one call emits before its release.
+  std::deque<Event> held_;
   std::map<std::string, ProjectState, std::less<>> projects_;
   std::vector<Sink> sinks_;
 };

@@ -79,6 +79,48 @@ TEST(BusTest, SinksSeeEveryEventInOrderWithProjectAndTime) {
   EXPECT_EQ(seen[1], "b@@2026-11-18T11:06:40.000Z");
 }
 
+TEST(BusTest, HeldEventsWaitForTheLastHoldAndKeepTheirTimeAndOrder) {
+  int64_t now = 1795000000;
+  Bus::Options options;
+  options.clock = [&now] { return absl::FromUnixSeconds(now); };
+  Bus bus(options);
+  std::vector<std::string> seen;
+  std::string payload_a;
+  bus.AddSink([&](const Event& e) {
+    seen.push_back(e.name + "@" + Rfc3339(e.at));
+    if (e.name == "a") payload_a = e.payload.dump();
+    // A sink that emits (an alert rule) is served in place, as without a
+    // hold.
+    if (e.name == "b") bus.Emit("alert.b", {{"project_id", "p"}});
+  });
+  {
+    Bus::Held outer = bus.Hold();
+    bus.Emit("a", {{"project_id", "p"}, {"token", "sk-live-0123456789abcdef"}});
+    {
+      Bus::Held inner = bus.Hold();
+      ++now;
+      bus.Emit("b", {{"project_id", "p"}});
+    }
+    // The inner hold's end releases nothing: the outer still holds.
+    EXPECT_TRUE(seen.empty());
+    EXPECT_EQ(bus.Count("p", "a"), 0u);
+    ++now;
+    bus.Emit("c", {{"project_id", "p"}});
+  }
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0], "a@2026-11-18T11:06:40.000Z");
+  EXPECT_EQ(seen[1], "b@2026-11-18T11:06:41.000Z");
+  EXPECT_EQ(seen[2], "alert.b@2026-11-18T11:06:42.000Z");
+  EXPECT_EQ(seen[3], "c@2026-11-18T11:06:42.000Z");
+  EXPECT_EQ(bus.Count("p", "a"), 1u);
+  // Released events are redacted like any other.
+  EXPECT_NE(payload_a.find("token"), std::string::npos);
+  EXPECT_EQ(payload_a.find("sk-live-0123456789abcdef"), std::string::npos);
+  // Without a hold, events are processed at once again.
+  bus.Emit("d", {{"project_id", "p"}});
+  EXPECT_EQ(seen.size(), 5u);
+}
+
 // Acceptance case runtime_hardening 44: redacted before anything keeps it.
 TEST(BusTest, SecretsAreRedactedBeforeTheRingsAndTheSinks) {
   Bus bus;

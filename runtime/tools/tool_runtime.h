@@ -208,6 +208,11 @@ class ToolRuntime {
   void Fail(const std::shared_ptr<Call>& call, std::string reason,
             nlohmann::json detail);
   void Succeed(const std::shared_ptr<Call>& call, nlohmann::json result);
+  // Emits `event_name` and answers the call; the bus's sinks run after the
+  // answer has left (telemetry::Bus::Held).
+  void AnswerThenRecord(const std::shared_ptr<Call>& call,
+                        std::string_view event_name,
+                        nlohmann::json event_fields, nlohmann::json response);
   // {project_id, tool, call_id, conversation_id (null when none),
   // correlation_id} plus `extra`: the frame of every response and event.
   nlohmann::json Envelope(
