@@ -84,7 +84,7 @@ constexpr char kUsage[] =
     "--scale 0,100000,1000000 [--scale-dir DIR=/tmp]: for each size, a fresh\n"
     "tree of that many files (100 per directory) in DIR, a project on it, the\n"
     "sensitive-path index's build time with ping latency while it builds, the\n"
-    "daemon's VmRSS, then exec vs plain p50/p99 (100 iterations, 20 ms apart\n"
+    "daemon's VmRSS, then exec vs plain p50/p99 (300 iterations, 20 ms apart\n"
     "unless --iterations/--pause-ms say otherwise).\n"
     "--check: also print the targets (p50 <= 1.5x plain; scale mode: pings\n"
     "within 5 ms, VmRSS < 64 MiB) and exit 1 when one is missed.\n";
@@ -627,7 +627,7 @@ int main(int argc, char** argv) {
   if (command.empty()) command = {"/bin/true"};
   if (!scale_sizes.empty()) {
     return RunScale(socket, scale_dir, scale_sizes, command,
-                    iterations_set ? iterations : 100, warmup,
+                    iterations_set ? iterations : 300, warmup,
                     pause_set ? pause_ms : 20);
   }
 
