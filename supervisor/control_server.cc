@@ -121,7 +121,8 @@ struct ControlServer::Client {
   bool writing = false;
   bool closing = false;
   bool released = false;
-  bool answered = false;  // a request other than daemon_run came
+  bool answered = false;             // a request other than daemon_run came
+  runtime::OpId frame_deadline = 0;  // 0: none armed
   std::map<uint64_t, std::string> subscriptions;  // request id -> project
   // The read's message: the buffer and room for kMaxRequestFds descriptors.
   iovec iov = {};
@@ -192,6 +193,7 @@ ControlServer::~ControlServer() {
   *alive_ = false;
   StopAccepting();
   for (auto& [id, client] : clients_) {
+    CancelFrameDeadline(client);
     if (client->reading) (void)loop_->Cancel(client->read_op);
     if (client->writing) (void)loop_->Cancel(client->write_op);
     close(client->fd);
@@ -348,11 +350,16 @@ void ControlServer::OnRead(const std::shared_ptr<Client>& client, int res) {
   }
   absl::Status status = client->decoder.Append(
       absl::string_view(client->read_buffer.get(), static_cast<size_t>(res)));
+  bool frame_completed = false;
   while (true) {
     std::optional<std::string> frame = client->decoder.Next();
     if (!frame.has_value()) break;
+    frame_completed = true;
     Dispatch(client, *frame);
-    if (client->closing) return;
+    if (client->closing) {
+      CancelFrameDeadline(client);
+      return;
+    }
   }
   if (status.ok()) status = client->decoder.status();
   if (!status.ok()) {
@@ -365,7 +372,48 @@ void ControlServer::OnRead(const std::shared_ptr<Client>& client, int res) {
     Close(client, /*now=*/false);
     return;
   }
+  UpdateFrameDeadline(client, frame_completed);
   ArmRead(client);
+}
+
+void ControlServer::UpdateFrameDeadline(const std::shared_ptr<Client>& client,
+                                        bool frame_completed) {
+  if (!client->decoder.mid_frame()) {
+    CancelFrameDeadline(client);
+    return;
+  }
+  // A partial frame: its deadline runs from its first byte. One already
+  // armed belongs to it unless a frame completed in this read (the partial
+  // one then began in it).
+  if (client->frame_deadline != 0 && !frame_completed) return;
+  CancelFrameDeadline(client);
+  std::weak_ptr<Client> weak = client;
+  std::weak_ptr<bool> alive = alive_;
+  absl::StatusOr<runtime::OpId> op =
+      loop_->Timeout(options_.frame_timeout, [this, weak, alive](int res) {
+        if (alive.expired()) return;
+        std::shared_ptr<Client> c = weak.lock();
+        if (c == nullptr) return;
+        if (res < 0) return;  // cancelled: the frame came, or the client went
+        c->frame_deadline = 0;
+        if (c->closing || !c->decoder.mid_frame()) return;
+        Send(c, ErrorResponse(
+                    0, "frame_timeout", "",
+                    absl::StrCat("a request frame must arrive whole within ",
+                                 absl::FormatDuration(options_.frame_timeout),
+                                 " of its first byte; this one stopped "
+                                 "part-way")));
+        Close(c, /*now=*/false);
+      });
+  // Without a timer the connection is served as before (the loop's ring is
+  // exhausted, which its own metrics show): no frame is refused for it.
+  if (op.ok()) client->frame_deadline = *op;
+}
+
+void ControlServer::CancelFrameDeadline(const std::shared_ptr<Client>& client) {
+  if (client->frame_deadline == 0) return;
+  (void)loop_->Cancel(client->frame_deadline);
+  client->frame_deadline = 0;
 }
 
 void ControlServer::Dispatch(const std::shared_ptr<Client>& client,
@@ -389,7 +437,7 @@ void ControlServer::Dispatch(const std::shared_ptr<Client>& client,
     // passed as SCM_RIGHTS, which this server's reads would drop), so the
     // request must be the connection's first and only one.
     if (client->answered || client->writing || !client->send_queue.empty() ||
-        client->decoder.buffered() > 0 || !client->subscriptions.empty()) {
+        client->decoder.mid_frame() || !client->subscriptions.empty()) {
       Send(client, ErrorResponse(request.id(), "malformed_request", "",
                                  "daemon_run must be the first and only "
                                  "request on its connection"));
@@ -495,6 +543,7 @@ void ControlServer::Close(const std::shared_ptr<Client>& client, bool now) {
   if (client->released) return;
   client->closing = true;
   client->subscriptions.clear();
+  CancelFrameDeadline(client);
   if (client->reading) (void)loop_->Cancel(client->read_op);
   if (now) {
     if (client->writing) (void)loop_->Cancel(client->write_op);

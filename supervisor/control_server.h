@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "loop/event_loop.h"
 #include "proto/control.pb.h"
 
@@ -69,6 +70,12 @@ struct ControlServerOptions {
   size_t max_frame_bytes = 4 << 20;
   size_t max_clients = 1024;
   size_t max_send_queue_bytes = 8 << 20;
+  // A request's whole frame must arrive within this long of its first byte:
+  // a client that stops mid-frame is answered `frame_timeout` and
+  // disconnected, instead of holding its slot and up to max_frame_bytes of
+  // buffer for ever. A connection with no partial frame (one waiting for
+  // events, or idle between requests) is never timed out.
+  absl::Duration frame_timeout = absl::Seconds(10);
 };
 
 class ControlServer {
@@ -113,6 +120,10 @@ class ControlServer {
   void OnAccept(int fd);
   void ArmRead(const std::shared_ptr<Client>& client);
   void OnRead(const std::shared_ptr<Client>& client, int res);
+  // (Re)starts, or stops, the deadline of the frame being read.
+  void UpdateFrameDeadline(const std::shared_ptr<Client>& client,
+                           bool frame_completed);
+  void CancelFrameDeadline(const std::shared_ptr<Client>& client);
   void Dispatch(const std::shared_ptr<Client>& client,
                 const std::string& frame);
   void Send(const std::shared_ptr<Client>& client,

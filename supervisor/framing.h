@@ -42,6 +42,11 @@ class FrameDecoder {
 
   // Bytes buffered and not yet returned (never more than the cap + a header).
   size_t buffered() const { return buffer_.size() - offset_; }
+  // A frame has begun and is not complete (after draining with Next(): some
+  // of a header, or a header and part of its payload, came).
+  bool mid_frame() const {
+    return pending_length_.has_value() || buffered() > 0;
+  }
   const absl::Status& status() const { return status_; }
 
  private:

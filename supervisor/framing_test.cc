@@ -20,6 +20,28 @@ TEST(FramingTest, VarintHeaderMatchesProtobufDelimitedFormat) {
   EXPECT_EQ(static_cast<uint8_t>(frame[1]), 0x02);
 }
 
+TEST(FramingTest, MidFrameCoversAConsumedHeaderAndAPartialPayload) {
+  const std::string frame = EncodeFrame("abcdef");
+  FrameDecoder decoder;
+  EXPECT_FALSE(decoder.mid_frame());
+  // The one-byte header alone: parsed (nothing buffered) but a frame has
+  // begun.
+  ASSERT_TRUE(decoder.Append(frame.substr(0, 1)).ok());
+  EXPECT_FALSE(decoder.Next().has_value());
+  EXPECT_EQ(decoder.buffered(), 0u);
+  EXPECT_TRUE(decoder.mid_frame());
+  ASSERT_TRUE(decoder.Append(frame.substr(1, 3)).ok());
+  EXPECT_FALSE(decoder.Next().has_value());
+  EXPECT_TRUE(decoder.mid_frame());
+  ASSERT_TRUE(decoder.Append(frame.substr(4)).ok());
+  ASSERT_EQ(decoder.Next(), std::optional<std::string>("abcdef"));
+  EXPECT_FALSE(decoder.mid_frame());
+  // A zero-length frame is whole with its header.
+  ASSERT_TRUE(decoder.Append(EncodeFrame("")).ok());
+  ASSERT_EQ(decoder.Next(), std::optional<std::string>(""));
+  EXPECT_FALSE(decoder.mid_frame());
+}
+
 TEST(FramingTest, DecodesFramesSplitAtEveryByte) {
   const std::vector<std::string> payloads = {"", "a", std::string(200, 'b'),
                                              std::string(70000, 'c')};
