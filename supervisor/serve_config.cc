@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/text_format.h"
-#include "protocol/mcp/http_transport.h"
+#include "protocol/http/http_io.h"
 #include "runtime/project/runtime_options.h"
 #include "runtime/project/runtime_options_error.h"
 #include "runtime/project/value.h"
@@ -291,7 +291,7 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
   }
   if (config.has_mcp_http_address()) {
     if (absl::Status s =
-            protocol::mcp::CheckLoopbackAddress(config.mcp_http_address());
+            protocol::http::CheckLoopbackAddress(config.mcp_http_address());
         !s.ok()) {
       return Invalid(
           "mcp_http_address",
@@ -324,7 +324,7 @@ absl::StatusOr<proto::SupervisorConfig> FinalizeServeConfig(
   }
   if (config.has_a2a_http_address()) {
     if (absl::Status s =
-            protocol::mcp::CheckLoopbackAddress(config.a2a_http_address());
+            protocol::http::CheckLoopbackAddress(config.a2a_http_address());
         !s.ok()) {
       return Invalid(
           "a2a_http_address",

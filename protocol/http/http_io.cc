@@ -46,6 +46,8 @@ std::string StatusText(int status) {
       return "Content Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
     case 501:
@@ -218,6 +220,10 @@ bool ValidProjectId(std::string_view id) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
            c == '_' || c == '.';
   });
+}
+
+absl::Status CheckLoopbackAddress(const std::string& address) {
+  return ParseLoopback(address).status();
 }
 
 absl::StatusOr<std::pair<int, uint16_t>> ListenLoopback(

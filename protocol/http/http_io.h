@@ -4,9 +4,8 @@
 // rebinding, loopback listeners and SO_PEERCRED peers. Request heads are
 // parsed by egress/http_request.h's strict parser.
 //
-// The A2A gateway (protocol/a2a/http_server.h) uses these; MCP's transport
-// (protocol/mcp/http_transport.cc) reads requests with ReadSomeBefore and
-// still holds its own copies of the rest.
+// The A2A gateway (protocol/a2a/http_server.h) and MCP's HTTP transport
+// (protocol/mcp/http_transport.h) both use these.
 #ifndef JCS_PROTOCOL_HTTP_HTTP_IO_H_
 #define JCS_PROTOCOL_HTTP_HTTP_IO_H_
 
@@ -51,6 +50,9 @@ std::optional<std::string> OriginHost(std::string_view origin);
 // A project id in a URL path: [A-Za-z0-9._-]{1,128}, not "." or "..".
 bool ValidProjectId(std::string_view id);
 
+// OK when `address` is a numeric loopback HOST:PORT (127.0.0.0/8 or
+// [::1]; port 0..65535); otherwise what is wrong with it.
+absl::Status CheckLoopbackAddress(const std::string& address);
 // Listens on a loopback host:port (numeric 127.0.0.0/8 or [::1]; port 0:
 // any free port); `what` names the listener in errors. Returns the socket
 // and the bound port.

@@ -1,15 +1,10 @@
 #include "protocol/mcp/http_transport.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,9 +16,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "egress/http_request.h"
 #include "nlohmann/json.hpp"
 #include "protocol/http/http_io.h"
@@ -131,121 +124,9 @@ namespace {
 
 constexpr absl::Duration kKeepAliveEvery = absl::Seconds(15);
 
-std::string StatusText(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 202:
-      return "Accepted";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 406:
-      return "Not Acceptable";
-    case 408:
-      return "Request Timeout";
-    case 411:
-      return "Length Required";
-    case 413:
-      return "Content Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 501:
-      return "Not Implemented";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Internal Server Error";
-  }
-}
-
 // A JSON-RPC error document, the body of a refused HTTP request.
 std::string RpcErrorBody(const json& id, int code, const std::string& message) {
   return SerializeLine(ErrorResponse(id, RpcError{code, message}));
-}
-
-std::string HttpResponse(
-    int status, const std::vector<std::pair<std::string, std::string>>& headers,
-    const std::string& body, bool keep_alive) {
-  std::string out = absl::StrCat("HTTP/1.1 ", status, " ", StatusText(status),
-                                 "\r\nContent-Length: ", body.size(), "\r\n");
-  for (const auto& [name, value] : headers) {
-    absl::StrAppend(&out, name, ": ", value, "\r\n");
-  }
-  absl::StrAppend(&out, keep_alive ? "" : "Connection: close\r\n", "\r\n",
-                  body);
-  return out;
-}
-
-// Writes all of `data` within `timeout` of progress per write; false when the
-// peer is gone or stopped reading.
-bool WriteAll(int fd, std::string_view data, absl::Duration timeout) {
-  while (!data.empty()) {
-    pollfd p = {fd, POLLOUT, 0};
-    const int ready = poll(&p, 1, absl::ToInt64Milliseconds(timeout));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0 || (p.revents & (POLLERR | POLLHUP)) != 0) return false;
-    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// Constant-time comparison: the token's bytes must not leak through timing.
-bool SameSecret(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const size_t n = std::max(a.size(), b.size());
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char x = i < a.size() ? a[i] : 0;
-    const unsigned char y = i < b.size() ? b[i] : 0;
-    diff |= x ^ y;
-  }
-  return diff == 0;
-}
-
-bool IsLoopbackHost(const std::string& host) {
-  if (absl::EqualsIgnoreCase(host, "localhost") || host == "::1" ||
-      host == "[::1]") {
-    return true;
-  }
-  in_addr v4;
-  return inet_pton(AF_INET, host.c_str(), &v4) == 1 &&
-         (ntohl(v4.s_addr) >> 24) == 127;
-}
-
-// An Origin header's host: "http://127.0.0.1:8080" -> "127.0.0.1".
-std::optional<std::string> OriginHost(std::string_view origin) {
-  const size_t scheme_end = origin.find("://");
-  if (scheme_end == std::string_view::npos) return std::nullopt;
-  std::string_view rest = origin.substr(scheme_end + 3);
-  rest = rest.substr(0, rest.find('/'));
-  if (!rest.empty() && rest[0] == '[') {
-    const size_t close = rest.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    return std::string(rest.substr(1, close - 1));
-  }
-  return std::string(rest.substr(0, rest.find(':')));
-}
-
-bool ValidProjectId(std::string_view id) {
-  if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-           c == '_' || c == '.';
-  });
 }
 
 std::string NewSessionId() {
@@ -266,78 +147,7 @@ std::string NewSessionId() {
   return id;
 }
 
-struct HostPortAddress {
-  int family = AF_INET;
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-};
-
-absl::StatusOr<HostPortAddress> ParseLoopback(const std::string& address) {
-  std::string host;
-  std::string port_text;
-  if (absl::StartsWith(address, "[")) {
-    const size_t close = address.find("]:");
-    if (close == std::string::npos) {
-      return absl::InvalidArgumentError(
-          "expected [IPV6]:PORT, e.g. [::1]:8765");
-    }
-    host = address.substr(1, close - 1);
-    port_text = address.substr(close + 2);
-  } else {
-    const size_t colon = address.rfind(':');
-    if (colon == std::string::npos) {
-      return absl::InvalidArgumentError(
-          "expected HOST:PORT, e.g. 127.0.0.1:8765");
-    }
-    host = address.substr(0, colon);
-    port_text = address.substr(colon + 1);
-  }
-  int port = -1;
-  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("port '", port_text, "': expected 0..65535"));
-  }
-  HostPortAddress out;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&out.addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.addr);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    if ((ntohl(v4->sin_addr.s_addr) >> 24) != 127) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "host '", host,
-          "' is not a loopback address: the MCP HTTP transport listens on "
-          "127.0.0.0/8 or [::1] only (use mcp_http_socket for other local "
-          "clients; put a reverse proxy with TLS in front for remote ones)"));
-    }
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    out.family = AF_INET;
-    out.len = sizeof(sockaddr_in);
-    return out;
-  }
-  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "host '", host,
-          "' is not a loopback address: the MCP HTTP transport listens on "
-          "127.0.0.0/8 or [::1] only"));
-    }
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    out.family = AF_INET6;
-    out.len = sizeof(sockaddr_in6);
-    return out;
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "host '", host,
-      "': expected a numeric loopback address (127.0.0.1 or [::1]); host "
-      "names are refused, a resolver could map them elsewhere"));
-}
-
 }  // namespace
-
-absl::Status CheckLoopbackAddress(const std::string& address) {
-  return ParseLoopback(address).status();
-}
 
 McpHttpServer::McpHttpServer(HttpOptions options, BackendFactory factory)
     : options_(std::move(options)), factory_(std::move(factory)) {}
@@ -364,59 +174,18 @@ absl::Status McpHttpServer::Listen() {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) return absl::ErrnoToStatus(errno, "MCP HTTP: eventfd");
   if (!options_.tcp_address.empty()) {
-    absl::StatusOr<HostPortAddress> addr = ParseLoopback(options_.tcp_address);
-    if (!addr.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("MCP HTTP: address '", options_.tcp_address,
-                       "': ", addr.status().message()));
-    }
-    tcp_fd_ = socket(addr->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    if (tcp_fd_ < 0 ||
-        setsockopt(tcp_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(tcp_fd_, reinterpret_cast<const sockaddr*>(&addr->addr),
-             addr->len) != 0 ||
-        listen(tcp_fd_, 128) != 0) {
-      return absl::ErrnoToStatus(
-          errno, absl::StrCat("MCP HTTP: listening on ", options_.tcp_address));
-    }
-    sockaddr_storage bound{};
-    socklen_t len = sizeof(bound);
-    getsockname(tcp_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
-    tcp_port_ = ntohs(addr->family == AF_INET
-                          ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
-                          : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+    absl::StatusOr<std::pair<int, uint16_t>> tcp =
+        http::ListenLoopback(options_.tcp_address, "MCP HTTP");
+    if (!tcp.ok()) return tcp.status();
+    tcp_fd_ = tcp->first;
+    tcp_port_ = tcp->second;
   }
   if (!options_.unix_path.empty()) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (options_.unix_path.size() >= sizeof(addr.sun_path)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "MCP HTTP: socket path longer than ", sizeof(addr.sun_path) - 1,
-          " bytes: ", options_.unix_path));
-    }
-    memcpy(addr.sun_path, options_.unix_path.c_str(),
-           options_.unix_path.size());
     // A stale socket from an earlier run is replaced; any other file is not.
-    struct stat st;
-    if (lstat(options_.unix_path.c_str(), &st) == 0) {
-      if (!S_ISSOCK(st.st_mode)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("MCP HTTP: ", options_.unix_path,
-                         " exists and is not a socket; refusing to replace "
-                         "it"));
-      }
-      unlink(options_.unix_path.c_str());
-    }
-    unix_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (unix_fd_ < 0 ||
-        bind(unix_fd_, reinterpret_cast<const sockaddr*>(&addr),
-             sizeof(addr)) != 0 ||
-        chmod(options_.unix_path.c_str(), options_.unix_mode) != 0 ||
-        listen(unix_fd_, 128) != 0) {
-      return absl::ErrnoToStatus(
-          errno, absl::StrCat("MCP HTTP: listening on ", options_.unix_path));
-    }
+    absl::StatusOr<int> fd =
+        http::ListenUnix(options_.unix_path, options_.unix_mode, "MCP HTTP");
+    if (!fd.ok()) return fd.status();
+    unix_fd_ = *fd;
   }
   return absl::OkStatus();
 }
@@ -502,26 +271,14 @@ void McpHttpServer::OnAccept(int fd, bool unix_socket) {
   conn->fd = fd;
   conn->peer.unix_socket = unix_socket;
   if (unix_socket) {
-    ucred cred{};
-    socklen_t len = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    absl::StatusOr<http::Peer> peer = http::UnixPeer(fd);
+    if (!peer.ok()) {
       close(fd);
       return;
     }
-    conn->peer.pid = cred.pid;
-    conn->peer.uid = cred.uid;
-    conn->peer.gid = cred.gid;
-    gid_t groups[256];
-    socklen_t glen = sizeof(groups);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) {
-      conn->peer.groups.assign(groups, groups + glen / sizeof(gid_t));
-    }
-    const HttpPeer& p = conn->peer;
-    bool ok = p.uid == 0 || p.uid == geteuid() ||
-              options_.allowed_uids.count(p.uid) > 0 ||
-              options_.allowed_gids.count(p.gid) > 0;
-    for (gid_t g : p.groups) ok = ok || options_.allowed_gids.count(g) > 0;
-    conn->authorized_peer = ok;
+    conn->peer = *std::move(peer);
+    conn->authorized_peer = http::PeerAllowed(conn->peer, options_.allowed_uids,
+                                              options_.allowed_gids);
   }
   std::lock_guard<std::mutex> lock(mu_);
   // Connections already closed but not yet joined (the accept loop joins
@@ -532,9 +289,9 @@ void McpHttpServer::OnAccept(int fd, bool unix_socket) {
   if (open >= options_.max_connections) {
     // Best effort, never blocking the acceptor: the socket buffer takes it.
     const std::string busy =
-        HttpResponse(503, {{"Retry-After", "1"}},
-                     "too many connections to the MCP HTTP transport\n",
-                     /*keep_alive=*/false);
+        http::Response(503, {{"Retry-After", "1"}},
+                       "too many connections to the MCP HTTP transport\n",
+                       /*keep_alive=*/false);
     (void)!send(fd, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     close(fd);
     return;
@@ -560,10 +317,11 @@ void McpHttpServer::Serve(const std::shared_ptr<Connection>& conn) {
       if (!http::ReadSomeBefore(conn->fd, conn->in, head_deadline)) return;
     }
     if (parsed.state == egress::ParseResult::State::kError) {
-      WriteAll(conn->fd,
-               HttpResponse(parsed.status, {{"Content-Type", "text/plain"}},
-                            parsed.error + "\n", false),
-               options_.idle_timeout);
+      http::WriteAll(
+          conn->fd,
+          http::Response(parsed.status, {{"Content-Type", "text/plain"}},
+                         parsed.error + "\n", false),
+          options_.idle_timeout);
       return;
     }
     conn->in.erase(0, parsed.head_bytes);
@@ -571,30 +329,32 @@ void McpHttpServer::Serve(const std::shared_ptr<Connection>& conn) {
     request.head = std::move(parsed.head);
     const egress::RequestHead& head = request.head;
     if (head.has_transfer_encoding) {
-      WriteAll(conn->fd,
-               HttpResponse(411, {{"Content-Type", "text/plain"}},
-                            "send the body with a Content-Length\n", false),
-               options_.idle_timeout);
+      http::WriteAll(
+          conn->fd,
+          http::Response(411, {{"Content-Type", "text/plain"}},
+                         "send the body with a Content-Length\n", false),
+          options_.idle_timeout);
       return;
     }
     const uint64_t length = head.content_length.value_or(0);
     if (length > options_.max_body_bytes) {
-      WriteAll(conn->fd,
-               HttpResponse(413, {{"Content-Type", "application/json"}},
-                            RpcErrorBody(nullptr, kInvalidRequest,
-                                         absl::StrCat("invalid request: body "
-                                                      "larger than ",
-                                                      options_.max_body_bytes,
-                                                      " bytes")),
-                            false),
-               options_.idle_timeout);
+      http::WriteAll(
+          conn->fd,
+          http::Response(
+              413, {{"Content-Type", "application/json"}},
+              RpcErrorBody(nullptr, kInvalidRequest,
+                           absl::StrCat("invalid request: body "
+                                        "larger than ",
+                                        options_.max_body_bytes, " bytes")),
+              false),
+          options_.idle_timeout);
       return;
     }
     if (length > 0 && conn->in.size() < length &&
         absl::EqualsIgnoreCase(head.Header("expect").value_or(""),
                                "100-continue")) {
-      if (!WriteAll(conn->fd, "HTTP/1.1 100 Continue\r\n\r\n",
-                    options_.idle_timeout)) {
+      if (!http::WriteAll(conn->fd, "HTTP/1.1 100 Continue\r\n\r\n",
+                          options_.idle_timeout)) {
         return;
       }
     }
@@ -617,9 +377,9 @@ bool McpHttpServer::HandleRequest(Connection& conn, const Request& request) {
       [&](int status, const std::string& body,
           std::vector<std::pair<std::string, std::string>> headers = {}) {
         headers.emplace_back("Content-Type", "application/json");
-        return WriteAll(conn.fd,
-                        HttpResponse(status, headers, body, keep_alive),
-                        options_.idle_timeout) &&
+        return http::WriteAll(conn.fd,
+                              http::Response(status, headers, body, keep_alive),
+                              options_.idle_timeout) &&
                keep_alive;
       };
   const auto refuse =
@@ -637,14 +397,15 @@ bool McpHttpServer::HandleRequest(Connection& conn, const Request& request) {
       return false;
     }
   } else {
-    if (!IsLoopbackHost(head.host)) {
+    if (!http::IsLoopbackHost(head.host)) {
       return refuse(403, absl::StrCat("forbidden: Host '", head.host,
                                       "' is not a loopback host"));
     }
     const std::string auth = head.Header("authorization").value_or("");
     if (!absl::StartsWithIgnoreCase(auth, "Bearer ") ||
-        !SameSecret(std::string(absl::StripAsciiWhitespace(auth.substr(7))),
-                    options_.bearer_token)) {
+        !http::SameSecret(
+            std::string(absl::StripAsciiWhitespace(auth.substr(7))),
+            options_.bearer_token)) {
       return refuse(401,
                     "unauthorized: send Authorization: Bearer <token> (the "
                     "daemon's mcp_http token file)",
@@ -653,15 +414,15 @@ bool McpHttpServer::HandleRequest(Connection& conn, const Request& request) {
   }
   // DNS rebinding: a browser sends the page's Origin.
   if (std::optional<std::string> origin = head.Header("origin")) {
-    std::optional<std::string> host = OriginHost(*origin);
-    if (!host.has_value() || !IsLoopbackHost(*host)) {
+    std::optional<std::string> host = http::OriginHost(*origin);
+    if (!host.has_value() || !http::IsLoopbackHost(*host)) {
       return refuse(403, absl::StrCat("forbidden: Origin '", *origin,
                                       "' is not a loopback origin"));
     }
   }
   const std::string path = head.target.substr(0, head.target.find('?'));
   if (!absl::StartsWith(path, "/mcp/") ||
-      !ValidProjectId(path.substr(strlen("/mcp/")))) {
+      !http::ValidProjectId(path.substr(strlen("/mcp/")))) {
     return refuse(404, absl::StrCat("not found: ", path,
                                     " (the endpoint is /mcp/<project_id>)"));
   }
@@ -722,9 +483,9 @@ bool McpHttpServer::HandlePost(Connection& conn, const Request& request,
           std::vector<std::pair<std::string, std::string>> headers = {}) {
         if (!body.empty())
           headers.emplace_back("Content-Type", "application/json");
-        return WriteAll(conn.fd,
-                        HttpResponse(status, headers, body, keep_alive),
-                        options_.idle_timeout) &&
+        return http::WriteAll(conn.fd,
+                              http::Response(status, headers, body, keep_alive),
+                              options_.idle_timeout) &&
                keep_alive;
       };
   const std::string content_type =
@@ -886,10 +647,10 @@ bool McpHttpServer::HandlePost(Connection& conn, const Request& request,
 
   // The SSE stream: the connection closes at its end, which is where the
   // client's reader stops (no chunked encoding to get wrong).
-  if (!WriteAll(conn.fd,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
-                options_.idle_timeout)) {
+  if (!http::WriteAll(conn.fd,
+                      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+                      options_.idle_timeout)) {
     return false;
   }
   while (true) {
@@ -912,7 +673,7 @@ bool McpHttpServer::HandlePost(Connection& conn, const Request& request,
     // A comment line: keeps idle proxies from closing a long call's stream
     // and finds a client that is gone.
     if (out.empty() && !finished) out = ": keep-alive\n\n";
-    if (!out.empty() && !WriteAll(conn.fd, out, options_.idle_timeout)) {
+    if (!out.empty() && !http::WriteAll(conn.fd, out, options_.idle_timeout)) {
       return false;
     }
     if (finished) return false;
@@ -925,11 +686,12 @@ bool McpHttpServer::HandleGet(Connection& conn, const Request& request,
       [&](int status, const std::string& message,
           std::vector<std::pair<std::string, std::string>> headers = {}) {
         headers.emplace_back("Content-Type", "application/json");
-        WriteAll(conn.fd,
-                 HttpResponse(status, headers,
-                              RpcErrorBody(nullptr, kInvalidRequest, message),
-                              /*keep_alive=*/false),
-                 options_.idle_timeout);
+        http::WriteAll(
+            conn.fd,
+            http::Response(status, headers,
+                           RpcErrorBody(nullptr, kInvalidRequest, message),
+                           /*keep_alive=*/false),
+            options_.idle_timeout);
         return false;
       };
   if (!absl::StrContains(
@@ -1005,10 +767,10 @@ bool McpHttpServer::HandleGet(Connection& conn, const Request& request,
     }
   } unlisten{this, session.get(), listener};
 
-  if (!WriteAll(conn.fd,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
-                options_.idle_timeout)) {
+  if (!http::WriteAll(conn.fd,
+                      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+                      options_.idle_timeout)) {
     return false;
   }
   absl::Time last_write = absl::Now();
@@ -1034,7 +796,7 @@ bool McpHttpServer::HandleGet(Connection& conn, const Request& request,
       out = ": keep-alive\n\n";
     }
     if (!out.empty()) {
-      if (!WriteAll(conn.fd, out, options_.idle_timeout)) {
+      if (!http::WriteAll(conn.fd, out, options_.idle_timeout)) {
         std::lock_guard<std::mutex> lock(session->mu);
         // Unsent: the next stream's (Unlisten).
         for (std::string& line : events) {

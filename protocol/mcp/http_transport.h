@@ -77,18 +77,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "protocol/http/http_io.h"
 #include "protocol/mcp/server.h"
 
 namespace jcs::protocol::mcp {
 
-// Who sent a request.
-struct HttpPeer {
-  bool unix_socket = false;  // false: TCP loopback, authorized by the token
-  pid_t pid = 0;             // unix_socket: SO_PEERCRED
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;  // supplementary (SO_PEERGROUPS)
-};
+// Who sent a request (unix_socket false: TCP loopback, authorized by the
+// token).
+using HttpPeer = http::Peer;
 
 struct HttpOptions {
   // "127.0.0.1:8765", "[::1]:8765" (port 0: any free port, see tcp_port());
@@ -119,10 +115,6 @@ struct HttpOptions {
 using BackendFactory =
     std::function<absl::StatusOr<std::unique_ptr<ToolBackend>>(
         const std::string& project_id, const HttpPeer& peer)>;
-
-// Whether `address` is host:port with a loopback host (127.0.0.0/8 or
-// [::1]) and a port; InvalidArgument naming what is wrong otherwise.
-absl::Status CheckLoopbackAddress(const std::string& address);
 
 class McpHttpServer {
  public:

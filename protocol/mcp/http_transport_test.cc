@@ -637,11 +637,11 @@ TEST(HttpTransportStartTest, RefusesNonLoopbackAndMissingToken) {
     options.bearer_token = kToken;
     auto started = McpHttpServer::Start(options, factory);
     EXPECT_TRUE(absl::IsInvalidArgument(started.status())) << address;
-    EXPECT_FALSE(CheckLoopbackAddress(address).ok()) << address;
+    EXPECT_FALSE(http::CheckLoopbackAddress(address).ok()) << address;
   }
-  EXPECT_TRUE(CheckLoopbackAddress("127.0.0.1:8765").ok());
-  EXPECT_TRUE(CheckLoopbackAddress("127.1.2.3:0").ok());
-  EXPECT_TRUE(CheckLoopbackAddress("[::1]:8765").ok());
+  EXPECT_TRUE(http::CheckLoopbackAddress("127.0.0.1:8765").ok());
+  EXPECT_TRUE(http::CheckLoopbackAddress("127.1.2.3:0").ok());
+  EXPECT_TRUE(http::CheckLoopbackAddress("[::1]:8765").ok());
   HttpOptions no_token;
   no_token.tcp_address = "127.0.0.1:0";
   EXPECT_TRUE(absl::IsFailedPrecondition(
