@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 #include "base/version.h"
 #include "nlohmann/json.hpp"
 
@@ -52,7 +53,8 @@ void A2aEventHub::Publish(const proto::Event& event) {
   if (queues_.empty()) return;
   json payload = json::parse(event.payload_json(), nullptr, false);
   if (!payload.is_object()) return;
-  const std::string conversation = payload.value("conversation_id", "");
+  const std::string conversation =
+      json_fields::String(payload, "conversation_id");
   for (const std::shared_ptr<Queue>& queue : queues_) {
     if (queue->project_id != event.project_id() ||
         queue->conversation_id != conversation) {
@@ -142,11 +144,11 @@ class ControlA2aBackend : public protocol::a2a::Backend {
     }
     // The store counts by type name (skill, command, workflow); the card
     // names them in the plural, as the original's asset_counts.
-    const json counts = doc["assets"].value("counts", json::object());
+    const json counts = json_fields::Object(doc["assets"], "counts");
     if (!counts.is_object()) return json::object();
-    return json{{"skills", counts.value("skill", 0)},
-                {"commands", counts.value("command", 0)},
-                {"workflows", counts.value("workflow", 0)}};
+    return json{{"skills", json_fields::Int(counts, "skill", 0)},
+                {"commands", json_fields::Int(counts, "command", 0)},
+                {"workflows", json_fields::Int(counts, "workflow", 0)}};
   }
 
   absl::Status StartConversation(const std::string& id) override {
@@ -168,7 +170,7 @@ class ControlA2aBackend : public protocol::a2a::Backend {
         !state["domain"].is_object()) {
       return absl::InternalError("the conversation state has no domain");
     }
-    return state["domain"].value("status", "");
+    return json_fields::String(state["domain"], "status");
   }
 
   absl::StatusOr<json> Timeline(const std::string& id) override {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "base/json_fields.h"
 #include "base/version.h"
 #include "jail/project_quota.h"
 #include "runtime/conversation/incident_timeline.h"
@@ -200,7 +201,7 @@ void ControlService::OnAlertSignal(const telemetry::Event& event) {
         alert.payload["project_id"].is_string()
             ? alert.payload["project_id"].get<std::string>().c_str()
             : "-",
-        alert.payload.value("severity", "warning").c_str()));
+        json_fields::String(alert.payload, "severity", "warning").c_str()));
     // Through the bus like any event: journaled, streamed to subscribers,
     // counted, and back in this sink, which routes alert.* events.
     bus_.Emit(alert.event_name, std::move(alert.payload));
@@ -428,7 +429,8 @@ absl::StatusOr<std::string> ControlService::StartProject(
     conversations.tools.list_tools = [raw] {
       nlohmann::json offered = nlohmann::json::array();
       for (nlohmann::json& tool : raw->ListTools()) {
-        if (tool.value("llm_exposed", true)) offered.push_back(std::move(tool));
+        if (json_fields::Bool(tool, "llm_exposed", true))
+          offered.push_back(std::move(tool));
       }
       return offered;
     };
@@ -566,7 +568,8 @@ std::optional<nlohmann::json> ControlService::Diagnostics(
     doc["assets"]["strict"] = o.strict_asset_loading;
     doc["assets"]["watcher"] = it->second->WatcherDiagnostics();
     // Spec §5.4 (quirk 5 fixed): true when the watcher really runs.
-    doc["watcher_enabled"] = doc["assets"]["watcher"].value("watching", false);
+    doc["watcher_enabled"] =
+        json_fields::Bool(doc["assets"]["watcher"], "watching", false);
   }
   // ---- disk budget: limits and usage as the kernel accounts them.
   if (jail::ProjectQuotaLimits budget = DiskBudget(*summary); budget.any()) {

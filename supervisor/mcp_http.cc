@@ -11,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 #include "nlohmann/json.hpp"
 
 namespace jcs::supervisor {
@@ -91,8 +92,8 @@ class ControlToolBackend : public protocol::mcp::ToolBackend {
       return absl::InternalError("the tool response is not a JSON object");
     }
     // Refused before it ran (schema, env, policy, capacity): the answer.
-    if (parsed.value("status", "") != "accepted") return parsed;
-    const std::string call_id = parsed.value("call_id", "");
+    if (json_fields::String(parsed, "status") != "accepted") return parsed;
+    const std::string call_id = json_fields::String(parsed, "call_id");
     started(call_id);
     proto::Request get;
     get.mutable_get_tool_result()->set_project_id(project_);

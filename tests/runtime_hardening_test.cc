@@ -185,6 +185,25 @@ TEST_F(RuntimeHardeningTest, ExecOutputIsCappedWhileRunning) {
   EXPECT_EQ(diag["tools"]["running_calls"], json::array()) << diag;
 }
 
+// Call metadata of the wrong types once made nlohmann's value() throw in
+// the daemon's loop, aborting it for every project. A member of another
+// type reads as absent: the call runs with a fresh correlation id, and the
+// daemon serves the next call.
+TEST_F(RuntimeHardeningTest, MetadataOfTheWrongTypesDoesNotStopTheDaemon) {
+  const std::string p = StartProject({});
+  const ToolResponse odd =
+      Tool(p, "asset.list", {{"type", "skill"}},
+           {"--meta", R"({"correlation_id": 5, "conversation_id": ["c"],)"
+                      R"( "run_mode": {"a": 1}, "async": "yes"})"});
+  ASSERT_TRUE(ExpectOk(odd));
+  ASSERT_TRUE(odd.doc["correlation_id"].is_string()) << odd.Describe();
+  EXPECT_FALSE(odd.doc["correlation_id"].get<std::string>().empty());
+  EXPECT_NE(odd.doc["correlation_id"], "5");
+  EXPECT_EQ(odd.doc.value("conversation_id", json()), json()) << odd.Describe();
+  const ToolResponse next = Tool(p, "asset.list", {{"type", "skill"}});
+  EXPECT_TRUE(ExpectOk(next));
+}
+
 // §10.1 case 3.
 TEST_F(RuntimeHardeningTest, PolicyDecisionsAreAuditedAndEmitted) {
   const std::string p =

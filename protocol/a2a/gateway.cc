@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 
 namespace jcs::protocol::a2a {
 namespace {
@@ -301,7 +302,7 @@ void Gateway::Handle(const Request& request, Backend& backend,
   Relay relay(
       task_id,
       [&correlation](const json& e) {
-        return e.value("correlation_id", "") == correlation;
+        return json_fields::String(e, "correlation_id") == correlation;
       },
       result);
   while (true) {

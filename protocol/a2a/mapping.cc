@@ -3,16 +3,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 
 namespace jcs::protocol::a2a {
 namespace {
 
 using nlohmann::json;
-
-std::string StringAt(const json& object, const char* key) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 json TextParts(const std::string& text) {
   return json::array({{{"kind", "text"}, {"text", text}}});
@@ -21,31 +17,31 @@ json TextParts(const std::string& text) {
 // The message of a timeline entry (user or assistant message), if it is one.
 std::optional<json> MessageOf(const std::string& task_id, const json& entry) {
   if (!entry.is_object()) return std::nullopt;
-  const std::string type = StringAt(entry, "event_type");
-  const json data = entry.value("data", json::object());
+  const std::string type = json_fields::String(entry, "event_type");
+  const json data = json_fields::Object(entry, "data");
   if (!data.is_object()) return std::nullopt;
   const bool user = type == "conversation.user.message";
   if (!user && type != "conversation.assistant.message") return std::nullopt;
-  std::string message_id = StringAt(data, "a2a_message_id");
+  std::string message_id = json_fields::String(data, "a2a_message_id");
   if (message_id.empty()) {
-    message_id = absl::StrCat(task_id, "-",
-                              entry.value("seq_in_conversation", int64_t{0}));
+    message_id = absl::StrCat(
+        task_id, "-", json_fields::Int(entry, "seq_in_conversation", 0));
   }
   return json{{"kind", "message"},
               {"messageId", message_id},
               {"role", user ? "user" : "agent"},
-              {"parts", TextParts(StringAt(data, "content"))},
+              {"parts", TextParts(json_fields::String(data, "content"))},
               {"taskId", task_id},
               {"contextId", task_id}};
 }
 
 json Artifact(const json& entry) {
-  return {
-      {"artifactId",
-       absl::StrCat("answer-", entry.value("seq_in_conversation", int64_t{0}))},
-      {"name", "answer"},
-      {"parts",
-       TextParts(StringAt(entry.value("data", json::object()), "content"))}};
+  return {{"artifactId",
+           absl::StrCat("answer-",
+                        json_fields::Int(entry, "seq_in_conversation", 0))},
+          {"name", "answer"},
+          {"parts", TextParts(json_fields::String(
+                        json_fields::Object(entry, "data"), "content"))}};
 }
 
 json StatusUpdate(const std::string& task_id, const std::string& state,
@@ -66,15 +62,16 @@ json AgentCard(const AgentInfo& info) {
   json tools = json::array();
   for (const json& tool : info.tools) {
     if (!tool.is_object()) continue;
-    const std::string name = StringAt(tool, "name");
-    const std::string description = StringAt(tool, "description");
+    const std::string name = json_fields::String(tool, "name");
+    const std::string description = json_fields::String(tool, "description");
     skills.push_back({{"id", name},
                       {"name", name},
                       {"description", description},
                       {"tags", json::array({"tool"})}});
-    tools.push_back({{"name", name},
-                     {"description", description},
-                     {"input_schema", tool.value("input_schema", json())}});
+    tools.push_back(
+        {{"name", name},
+         {"description", description},
+         {"input_schema", json_fields::Member(tool, "input_schema")}});
   }
   // The original agent card (spec: agent_card(project_id)).
   json original = {
@@ -85,9 +82,10 @@ json AgentCard(const AgentInfo& info) {
        {{"tool_count", tools.size()},
         {"tools", std::move(tools)},
         {"asset_counts",
-         {{"skills", info.asset_counts.value("skills", 0)},
-          {"commands", info.asset_counts.value("commands", 0)},
-          {"workflows", info.asset_counts.value("workflows", 0)}}}}}};
+         {{"skills", json_fields::Int(info.asset_counts, "skills", 0)},
+          {"commands", json_fields::Int(info.asset_counts, "commands", 0)},
+          {"workflows",
+           json_fields::Int(info.asset_counts, "workflows", 0)}}}}}};
   json card = {
       {"protocolVersion", kProtocolVersion},
       {"name", absl::StrCat("jcs project ", info.project_id)},
@@ -132,7 +130,7 @@ std::string TaskState(const std::string& status, const json& timeline) {
   if (timeline.is_array()) {
     for (const json& entry : timeline) {
       if (!entry.is_object()) continue;
-      const std::string type = StringAt(entry, "event_type");
+      const std::string type = json_fields::String(entry, "event_type");
       if (type == "conversation.user.message") {
         messaged = true;
         failed = false;
@@ -184,7 +182,7 @@ json Task(const std::string& task_id, const std::string& status,
 std::optional<json> StreamEvent(const std::string& task_id,
                                 const json& payload) {
   if (!payload.is_object()) return std::nullopt;
-  const std::string type = StringAt(payload, "event_type");
+  const std::string type = json_fields::String(payload, "event_type");
   if (type == "conversation.user.message" ||
       type == "conversation.tool.requested" ||
       type == "conversation.tool.completed" ||

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 
 namespace jcs::protocol::a2a {
 namespace {
@@ -58,11 +59,11 @@ std::optional<RpcError> ParseSend(const json& params, SendParams* out) {
     return RpcError{kInvalidParams,
                     "invalid params: message: expected an object"};
   }
-  if (message->value("kind", "") != "message") {
+  if (json_fields::String(*message, "kind") != "message") {
     return RpcError{kInvalidParams,
                     "invalid params: message.kind: expected \"message\""};
   }
-  if (message->value("role", "") != "user") {
+  if (json_fields::String(*message, "role") != "user") {
     return RpcError{kInvalidParams,
                     "invalid params: message.role: expected \"user\" (the "
                     "client speaks as the user)"};
@@ -99,7 +100,11 @@ std::optional<RpcError> ParseSend(const json& params, SendParams* out) {
       return RpcError{kInvalidParams, absl::StrCat("invalid params: ", where,
                                                    ": expected an object")};
     }
-    const std::string kind = part.value("kind", "");
+    if (!json_fields::Member(part, "kind").is_string()) {
+      return RpcError{kInvalidParams, absl::StrCat("invalid params: ", where,
+                                                   ".kind: expected a string")};
+    }
+    const std::string kind = json_fields::String(part, "kind");
     if (kind != "text") {
       return RpcError{kContentTypeNotSupported,
                       absl::StrCat("content type not supported: ", where,

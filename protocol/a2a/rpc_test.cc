@@ -74,6 +74,43 @@ TEST(RpcTest, RefusesBadMessagesNamingTheField) {
       kPushNotificationNotSupported);
 }
 
+// Found by rpc_fuzz: a member of another type than expected made
+// nlohmann's value() throw, which aborted the daemon. Each one is an
+// invalid-params error naming the field.
+TEST(RpcTest, MembersOfTheWrongTypeAreInvalidParamsNotACrash) {
+  struct Case {
+    const char* name;
+    json message;
+    const char* field;
+  };
+  json kind_array = TextMessage("x");
+  kind_array["kind"] = json::array({{{"kind", "text"}, {"text", "b"}}});
+  json role_number = TextMessage("x");
+  role_number["role"] = 7;
+  json part_kind_object = TextMessage("x");
+  part_kind_object["parts"][0]["kind"] = {{"text", 1}};
+  json id_array = TextMessage("x");
+  id_array["messageId"] = json::array();
+  for (const Case& c :
+       {Case{"kind", kind_array, "message.kind"},
+        Case{"role", role_number, "message.role"},
+        Case{"part kind", part_kind_object, "message.parts[0].kind"},
+        Case{"messageId", id_array, "message.messageId"}}) {
+    ParseResult parsed = ParseRequest(Send(c.message).dump());
+    ASSERT_TRUE(parsed.error.has_value()) << c.name;
+    EXPECT_EQ(parsed.error->code, kInvalidParams) << c.name;
+    EXPECT_NE(parsed.error->message.find(c.field), std::string::npos)
+        << c.name << ": " << parsed.error->message;
+  }
+  // The fuzzer's input, as it came.
+  ParseResult fuzzed = ParseRequest(
+      R"({"jsonrpc":"2.0","id":"s","method":"message/stream","params":)"
+      R"({"message":{"kind":[{"kind":"text","dext":"a"},{"kind":"text",)"
+      R"("text":"b"}],"metadataLength":2}}})");
+  ASSERT_TRUE(fuzzed.error.has_value());
+  EXPECT_EQ(fuzzed.error->code, kInvalidParams);
+}
+
 TEST(RpcTest, TaskMethodsNeedAValidId) {
   const auto doc = [](const std::string& method, json params) {
     return json{{"jsonrpc", "2.0"},

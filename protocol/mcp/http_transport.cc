@@ -17,6 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 #include "egress/http_request.h"
 #include "nlohmann/json.hpp"
 #include "protocol/http/http_io.h"
@@ -88,15 +89,18 @@ struct McpHttpServer::Session {
         it->second->events.emplace_back(line);
         it->second->done = true;
       }
-    } else if (absl::EndsWith(message.value("method", ""), "/list_changed")) {
+    } else if (absl::EndsWith(json_fields::String(message, "method"),
+                              "/list_changed")) {
       // Server-initiated, answering no request: the GET stream's.
       if (listeners.empty()) {
         pending[message["method"].get<std::string>()] = std::string(line);
       } else {
         Queue(*listeners.back(), std::string(line));
       }
-    } else if (message.value("method", "") == "notifications/progress") {
-      const json token = message["params"].value("progressToken", json());
+    } else if (json_fields::String(message, "method") ==
+               "notifications/progress") {
+      const json token = json_fields::Member(
+          json_fields::Member(message, "params"), "progressToken");
       for (auto& [key, waiter] : waiters) {
         if (waiter->stream && !waiter->done &&
             waiter->progress_token == token) {
@@ -594,7 +598,7 @@ bool McpHttpServer::HandlePost(Connection& conn, const Request& request,
   if (message.params.is_object() && message.params.contains("_meta") &&
       message.params["_meta"].is_object()) {
     waiter->progress_token =
-        message.params["_meta"].value("progressToken", json());
+        json_fields::Member(message.params["_meta"], "progressToken");
   }
   bool duplicate;
   {
@@ -755,8 +759,8 @@ bool McpHttpServer::HandleGet(Connection& conn, const Request& request,
       // What this stream did not send goes to the next one.
       for (std::string& line : listener->events) {
         if (s->listeners.empty()) {
-          s->pending[json::parse(line, nullptr, false).value("method", "")] =
-              std::move(line);
+          s->pending[json_fields::String(json::parse(line, nullptr, false),
+                                         "method")] = std::move(line);
         } else {
           Session::Queue(*s->listeners.back(), std::move(line));
         }

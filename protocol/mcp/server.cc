@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/json_fields.h"
 #include "base/version.h"
 #include "protocol/mcp/prompts.h"
 #include "protocol/mcp/resources.h"
@@ -35,15 +36,9 @@ int LevelIndex(std::string_view level) {
 
 std::string IdKey(const json& id) { return id.dump(); }
 
-std::string Field(const json& doc, const char* key) {
-  if (!doc.is_object()) return "";
-  const auto it = doc.find(key);
-  return it != doc.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 // "reason" or "reason: {detail}" of an error document.
 std::string Reason(const json& doc) {
-  std::string text = Field(doc, "reason");
+  std::string text = json_fields::String(doc, "reason");
   if (doc.is_object() && doc.contains("detail") && doc["detail"].is_object() &&
       !doc["detail"].empty()) {
     absl::StrAppend(
@@ -57,9 +52,9 @@ std::string Reason(const json& doc) {
 // failure as "tool_failed" with the tool's reason in detail.reason
 // (asset.get's asset_not_found, invalid_tool_args).
 std::string ToolReason(const json& doc) {
-  const std::string reason = Field(doc, "reason");
+  const std::string reason = json_fields::String(doc, "reason");
   if (reason != "tool_failed" || !doc.contains("detail")) return reason;
-  return Field(doc["detail"], "reason");
+  return json_fields::String(doc["detail"], "reason");
 }
 
 }  // namespace
@@ -277,17 +272,16 @@ void McpServer::ListResources(const Message& message) {
                         absl::StrCat("internal error: resources/list: ",
                                      doc.status().message()));
     }
-    if (Field(*doc, "status") != "ok") {
+    if (json_fields::String(*doc, "status") != "ok") {
       // The project's policy hides the asset tools: no resources either.
-      if (Field(*doc, "reason") == "denied") break;
+      if (json_fields::String(*doc, "reason") == "denied") break;
       return ReplyError(message.id, kInternalError,
                         absl::StrCat("internal error: resources/list: "
                                      "asset.list of ",
                                      type, " failed: ", Reason(*doc)));
     }
-    const json items = (*doc)["result"].is_object()
-                           ? (*doc)["result"].value("items", json::array())
-                           : json::array();
+    const json items =
+        json_fields::Array(json_fields::Member(*doc, "result"), "items");
     if (!items.is_array()) continue;
     for (const json& item : items) resources.push_back(AssetResource(item));
   }
@@ -295,7 +289,7 @@ void McpServer::ListResources(const Message& message) {
 }
 
 void McpServer::ReadResource(const Message& message) {
-  const std::string uri = Field(message.params, "uri");
+  const std::string uri = json_fields::String(message.params, "uri");
   std::optional<std::pair<std::string, std::string>> asset = ParseAssetUri(uri);
   if (!asset.has_value()) {
     return ReplyError(message.id, kInvalidParams,
@@ -311,7 +305,7 @@ void McpServer::ReadResource(const Message& message) {
                       absl::StrCat("internal error: resources/read: ",
                                    doc.status().message()));
   }
-  if (Field(*doc, "status") != "ok") {
+  if (json_fields::String(*doc, "status") != "ok") {
     if (ToolReason(*doc) == "asset_not_found") {
       return ReplyError(message.id, kResourceNotFound,
                         absl::StrCat("resource not found: ", uri));
@@ -322,12 +316,13 @@ void McpServer::ReadResource(const Message& message) {
                                    Reason(*doc)));
   }
   const json& result = (*doc)["result"];
-  const json asset_doc =
-      result.is_object() ? result.value("asset", json()) : json();
-  Reply(message.id,
-        {{"contents", json::array({{{"uri", uri},
-                                    {"mimeType", "text/markdown"},
-                                    {"text", Field(asset_doc, "content")}}})}});
+  const json asset_doc = json_fields::Member(result, "asset");
+  Reply(
+      message.id,
+      {{"contents",
+        json::array({{{"uri", uri},
+                      {"mimeType", "text/markdown"},
+                      {"text", json_fields::String(asset_doc, "content")}}})}});
 }
 
 void McpServer::ListPrompts(const Message& message) {
@@ -339,9 +334,9 @@ void McpServer::ListPrompts(const Message& message) {
         message.id, kInternalError,
         absl::StrCat("internal error: prompts/list: ", doc.status().message()));
   }
-  if (Field(*doc, "status") != "ok") {
+  if (json_fields::String(*doc, "status") != "ok") {
     // The project's policy hides the asset tools: no prompts either.
-    if (Field(*doc, "reason") == "denied") {
+    if (json_fields::String(*doc, "reason") == "denied") {
       return Reply(message.id, {{"prompts", json::array()}});
     }
     return ReplyError(message.id, kInternalError,
@@ -349,12 +344,11 @@ void McpServer::ListPrompts(const Message& message) {
                                    "failed: ",
                                    Reason(*doc)));
   }
-  const json items = (*doc)["result"].is_object()
-                         ? (*doc)["result"].value("items", json::array())
-                         : json::array();
+  const json items =
+      json_fields::Array(json_fields::Member(*doc, "result"), "items");
   json prompts = json::array();
   for (const json& item : items.is_array() ? items : json::array()) {
-    const std::string name = Field(item, "name");
+    const std::string name = json_fields::String(item, "name");
     if (name.empty()) continue;
     absl::StatusOr<json> got =
         backend_->RunTool("asset.get", {{"type", "command"}, {"key", name}},
@@ -365,10 +359,12 @@ void McpServer::ListPrompts(const Message& message) {
                                      got.status().message()));
     }
     // Gone since the list (a reload), or refused: not a prompt now.
-    if (Field(*got, "status") != "ok" || !(*got)["result"].is_object()) {
+    if (json_fields::String(*got, "status") != "ok" ||
+        !(*got)["result"].is_object()) {
       continue;
     }
-    prompts.push_back(CommandPrompt((*got)["result"].value("asset", json())));
+    prompts.push_back(CommandPrompt(
+        json_fields::Member(json_fields::Member(*got, "result"), "asset")));
   }
   Reply(message.id, {{"prompts", std::move(prompts)}});
 }
@@ -390,7 +386,7 @@ void McpServer::GetPrompt(const Message& message) {
         message.id, kInternalError,
         absl::StrCat("internal error: prompts/get: ", doc.status().message()));
   }
-  if (Field(*doc, "status") != "ok") {
+  if (json_fields::String(*doc, "status") != "ok") {
     const std::string reason = ToolReason(*doc);
     // A sensitive name is refused before the lookup: as unknown as a
     // missing one, which it may be.
@@ -414,9 +410,9 @@ void McpServer::GetPrompt(const Message& message) {
                                    Reason(*doc)));
   }
   const json& result = (*doc)["result"];
-  absl::StatusOr<json> prompt = GetCommandPrompt(
-      result.is_object() ? result.value("asset", json()) : json(),
-      params.value("arguments", json()));
+  absl::StatusOr<json> prompt =
+      GetCommandPrompt(json_fields::Member(result, "asset"),
+                       json_fields::Member(params, "arguments"));
   if (!prompt.ok()) {
     return ReplyError(message.id, kInvalidParams,
                       absl::StrCat("invalid params: prompts/get: ",
@@ -433,7 +429,7 @@ void McpServer::CallTool(const Message& message) {
                       "invalid params: tools/call: params.name: expected a "
                       "string");
   }
-  json args = params.value("arguments", json());
+  json args = json_fields::Member(params, "arguments");
   if (args.is_null()) args = json::object();
   if (!args.is_object()) {
     return ReplyError(message.id, kInvalidParams,
@@ -442,7 +438,7 @@ void McpServer::CallTool(const Message& message) {
   }
   auto call = std::make_shared<Call>();
   call->id = message.id;
-  if (const json meta = params.value("_meta", json());
+  if (const json meta = json_fields::Member(params, "_meta");
       meta.is_object() && meta.contains("progressToken") &&
       (meta["progressToken"].is_string() ||
        meta["progressToken"].is_number_integer())) {
@@ -518,8 +514,8 @@ void McpServer::RunCall(const std::shared_ptr<Call>& call,
                                    "the tool pipeline: ",
                                    response.status().message()));
   }
-  if (response->is_object() && response->value("status", "") == "error" &&
-      response->value("reason", "") == "unknown_tool") {
+  if (json_fields::String(*response, "status") == "error" &&
+      json_fields::String(*response, "reason") == "unknown_tool") {
     return ReplyError(call->id, kInvalidParams,
                       absl::StrCat("invalid params: unknown tool: ", name));
   }

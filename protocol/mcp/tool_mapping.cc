@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 
 namespace jcs::protocol::mcp {
 namespace {
@@ -11,34 +12,24 @@ using nlohmann::json;
 
 constexpr auto kReplace = json::error_handler_t::replace;
 
-std::string StringField(const json& doc, const char* key) {
-  if (!doc.is_object()) return "";
-  const auto it = doc.find(key);
-  return it != doc.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 }  // namespace
 
 json McpTool(const json& jcs_tool) {
-  const std::string kind = StringField(jcs_tool, "kind");
-  const json safety = jcs_tool.is_object()
-                          ? jcs_tool.value("safety", json::object())
-                          : json::object();
-  const bool network =
-      !safety.is_object() || safety.value("network_capable", true) != false;
+  const std::string kind = json_fields::String(jcs_tool, "kind");
+  const json safety = json_fields::Object(jcs_tool, "safety");
+  const bool network = json_fields::Bool(safety, "network_capable", true);
   const bool read_only = kind == "asset_list" || kind == "asset_search" ||
                          kind == "asset_get" || kind == "fs_read" ||
                          kind == "fs_list";
   const bool known = read_only || kind == "fs_write" || kind == "exec";
-  json schema =
-      jcs_tool.is_object() ? jcs_tool.value("input_schema", json()) : json();
+  json schema = json_fields::Member(jcs_tool, "input_schema");
   // MCP requires an object schema; every built-in has one, anything else is
   // replaced rather than passed on malformed.
-  if (!schema.is_object() || schema.value("type", json()) != "object") {
+  if (!schema.is_object() || json_fields::String(schema, "type") != "object") {
     schema = {{"type", "object"}};
   }
-  return {{"name", StringField(jcs_tool, "name")},
-          {"description", StringField(jcs_tool, "description")},
+  return {{"name", json_fields::String(jcs_tool, "name")},
+          {"description", json_fields::String(jcs_tool, "description")},
           {"inputSchema", std::move(schema)},
           {"annotations",
            {{"readOnlyHint", read_only},
@@ -53,14 +44,14 @@ json CallToolResult(const json& document) {
   const json response =
       document.is_object() ? document : json{{"value", document}};
   const std::string text = response.dump(-1, ' ', false, kReplace);
-  if (StringField(response, "status") != "error") {
+  if (json_fields::String(response, "status") != "error") {
     return {{"content", json::array({{{"type", "text"}, {"text", text}}})},
             {"structuredContent", response},
             {"isError", false}};
   }
-  const std::string tool = StringField(response, "tool");
-  const std::string reason = StringField(response, "reason");
-  const json detail = response.value("detail", json::object());
+  const std::string tool = json_fields::String(response, "tool");
+  const std::string reason = json_fields::String(response, "reason");
+  const json detail = json_fields::Object(response, "detail");
   std::string line =
       absl::StrCat(tool.empty() ? "tool call" : tool,
                    " failed: ", reason.empty() ? "error" : reason);

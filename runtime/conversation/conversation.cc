@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/json_fields.h"
 
 namespace jcs::runtime::conversation {
 namespace {
@@ -229,7 +230,7 @@ void Conversation::MaybeStartRun() {
   run_->correlation_id = signal.correlation_id;
   run_->signal_id = signal.id;
   ++run_history_;
-  AppendContext(Message("user", signal.data.value("content", "")));
+  AppendContext(Message("user", json_fields::String(signal.data, "content")));
   StartTurn(SignalJson(signal));
 }
 
@@ -266,8 +267,8 @@ void Conversation::StartTurn(nlohmann::json source_event) {
   request.messages.assign(context_.begin(), context_.end());
   if (config_.tools.list_tools) {
     for (const nlohmann::json& tool : config_.tools.list_tools()) {
-      request.tools.push_back({tool.value("name", ""),
-                               tool.value("description", ""),
+      request.tools.push_back({json_fields::String(tool, "name"),
+                               json_fields::String(tool, "description"),
                                ObjectOr(tool, "input_schema")});
     }
   }
@@ -361,7 +362,7 @@ void Conversation::RequestTool(const nlohmann::json& data,
                                const std::string& signal_id, bool from_run) {
   Pending pending;
   pending.key = next_pending_++;
-  pending.name = data.value("name", "");
+  pending.name = json_fields::String(data, "name");
   pending.args = ObjectOr(data, "args");
   pending.meta = ObjectOr(data, "meta");
   pending.call_id = data.contains("call_id") && data["call_id"].is_string()
@@ -415,9 +416,9 @@ void Conversation::OnToolResponse(uint64_t key, nlohmann::json response) {
   auto it = pending_.begin();
   while (it != pending_.end() && it->key != key) ++it;
   if (it == pending_.end() || stopped_) return;  // cancelled: dropped
-  if (response.value("status", "") == "accepted") {
+  if (json_fields::String(response, "status") == "accepted") {
     // An async call: its end comes from the runtime's result waiters.
-    it->runtime_call_id = response.value("call_id", "");
+    it->runtime_call_id = json_fields::String(response, "call_id");
     std::weak_ptr<bool> alive = alive_;
     EventLoop* loop = config_.loop;
     auto handle = [this, alive, loop, key](nlohmann::json doc) {
@@ -439,16 +440,17 @@ void Conversation::OnToolResponse(uint64_t key, nlohmann::json response) {
   }
   Pending pending = std::move(*it);
   pending_.erase(it);
-  const bool ok = response.value("status", "") == "ok";
-  nlohmann::json data = {{"name", pending.name},
-                         {"args", pending.args},
-                         {"meta", pending.meta},
-                         {"call_id", pending.call_id},
-                         {"tool_call_id", response.value("call_id", "")}};
+  const bool ok = json_fields::String(response, "status") == "ok";
+  nlohmann::json data = {
+      {"name", pending.name},
+      {"args", pending.args},
+      {"meta", pending.meta},
+      {"call_id", pending.call_id},
+      {"tool_call_id", json_fields::String(response, "call_id")}};
   if (ok) {
     data["result"] = response;
   } else {
-    data["reason"] = response.value("reason", "tool_failed");
+    data["reason"] = json_fields::String(response, "reason", "tool_failed");
     data["detail"] =
         response.contains("detail") ? response["detail"] : nlohmann::json();
     data["result"] = response;

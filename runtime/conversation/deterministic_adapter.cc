@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/json_fields.h"
 
 namespace jcs::runtime::conversation {
 namespace {
@@ -101,10 +102,9 @@ absl::StatusOr<LlmResponse> DeterministicAdapter::Answer(
     const nlohmann::json data = source.is_object() && source.contains("data")
                                     ? source["data"]
                                     : nlohmann::json();
-    const std::string name =
-        data.is_object() ? data.value("name", "tool") : "tool";
-    const bool failed = source.is_object() && source.value("event_type", "") ==
-                                                  "conversation.tool.failed";
+    const std::string name = json_fields::String(data, "name", "tool");
+    const bool failed =
+        json_fields::String(source, "event_type") == "conversation.tool.failed";
     response.text =
         absl::StrCat("Tool ", name, failed ? " failed." : " completed.");
     return response;

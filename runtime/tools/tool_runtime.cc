@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 #include "jail/runner.h"
 #include "runtime/policy/env_policy.h"
 #include "runtime/policy/network_policy.h"
@@ -215,13 +216,15 @@ void ToolRuntime::Run(ToolCallRequest request, Respond respond) {
   const bool meta_ok = request.meta.is_null() || request.meta.is_object();
   call->meta = request.meta.is_object() ? std::move(request.meta)
                                         : nlohmann::json::object();
-  std::string correlation = Trimmed(call->meta.value("correlation_id", ""));
+  std::string correlation =
+      Trimmed(json_fields::String(call->meta, "correlation_id"));
   call->correlation_id =
       correlation.empty() ? NewCorrelationId() : std::move(correlation);
   call->meta["correlation_id"] = call->correlation_id;
-  call->conversation_id = Trimmed(call->meta.value("conversation_id", ""));
-  call->async = call->meta.value("run_mode", nlohmann::json()) == "async" ||
-                call->meta.value("async", nlohmann::json()) == true;
+  call->conversation_id =
+      Trimmed(json_fields::String(call->meta, "conversation_id"));
+  call->async = json_fields::String(call->meta, "run_mode") == "async" ||
+                json_fields::Bool(call->meta, "async", false);
   if (request.name.is_string()) call->tool_name = request.name;
 
   // 0. The call's shape, and the tool.
@@ -765,8 +768,8 @@ void ToolRuntime::Terminate(const std::shared_ptr<Call>& call,
                    (call->jail_result->program_killed ? 1 : 0);
     }
   }
-  const std::string cancel_correlation = Trimmed(
-      cancel_meta.is_object() ? cancel_meta.value("correlation_id", "") : "");
+  const std::string cancel_correlation =
+      Trimmed(json_fields::String(cancel_meta, "correlation_id"));
   nlohmann::json extra = {{"reason", reason}};
   if (!cancel_correlation.empty()) {
     extra["cancel_correlation_id"] = cancel_correlation;

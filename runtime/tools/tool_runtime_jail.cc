@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/json_fields.h"
 #include "jail/spec.h"
 #include "jail/warm_fingerprint.h"
 #include "runtime/policy/sensitive_mask.h"
@@ -202,7 +203,8 @@ void ToolRuntime::ContinueJail(const std::shared_ptr<Call>& call,
     const std::string message(final_spec.status().message());
     if (message.rfind("--cwd", 0) == 0) {
       Fail(call, "outside_root",
-           {{"path", call->args.value("cwd", "")}, {"message", message}});
+           {{"path", json_fields::String(call->args, "cwd")},
+            {"message", message}});
     } else {
       Fail(call, "sandbox_setup_failed",
            {{"layer", "spec"}, {"message", message}});

@@ -23,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "base/background_thread_priority.h"
+#include "base/json_fields.h"
 #include "telemetry/logging/line_writer.h"
 #include "telemetry/redact.h"
 
@@ -170,7 +171,7 @@ std::string SeverityOf(std::string_view event_name,
     return "critical";
   }
   if (event_name.substr(0, kRulePrefix.size()) == kRulePrefix &&
-      payload.is_object() && payload.value("severity", "") == "critical") {
+      json_fields::String(payload, "severity") == "critical") {
     return "critical";
   }
   return "warning";
