@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "re2/re2.h"
 
 namespace jcs::telemetry {
@@ -18,6 +19,15 @@ const RE2& BearerPattern() {
 const RE2& AssignmentPattern() {
   static const RE2* const re = new RE2(
       R"((?i)((?:api[_-]?key|token|secret|password|authorization)\s*[:=]\s*)([^\s,;]+))");
+  return *re;
+}
+
+// A superset of the three patterns above, as one linear scan: a string
+// without any of these cannot match them, and most strings (paths, ids,
+// event names) skip the three replacements.
+const RE2& MayHoldSecret() {
+  static const RE2* const re = new RE2(
+      R"((?i)bearer|api|token|secret|password|authorization|ghp_|github_pat_|sk-|akia|xox)");
   return *re;
 }
 
@@ -45,25 +55,61 @@ bool RedactEmbeddedJson(std::string& text, int depth) {
   return true;
 }
 
-void RedactAt(nlohmann::json& value, int depth) {
-  if (depth > kMaxRedactDepth) {
-    value = kRedacted;
-    return;
+// A JSON document in a string is redacted as one; other text through the
+// patterns.
+std::string RedactedText(std::string text, int depth) {
+  if (!RedactEmbeddedJson(text, depth)) text = RedactString(text);
+  return text;
+}
+
+// Keys are text too: a tool's output parsed into an object can carry a token
+// as a key ({"sk-...": 1}; found by redact_fuzz in a JSON string's keys). A
+// key redacted onto a name the object already has gets "#2", "#3", ...
+// rather than overwriting that member.
+void RedactObject(nlohmann::json& object, int depth) {
+  bool keys_change = false;
+  for (auto it = object.begin(); it != object.end() && !keys_change; ++it) {
+    keys_change = RedactedText(it.key(), depth) != it.key();
   }
-  if (value.is_object()) {
-    for (auto it = value.begin(); it != value.end(); ++it) {
+  if (!keys_change) {
+    for (auto it = object.begin(); it != object.end(); ++it) {
       if (IsSecretKey(it.key())) {
         it.value() = kRedacted;
       } else {
         RedactAt(it.value(), depth + 1);
       }
     }
+    return;
+  }
+  nlohmann::json out = nlohmann::json::object();
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    std::string key = RedactedText(it.key(), depth);
+    if (out.contains(key)) {
+      int n = 2;
+      while (out.contains(absl::StrCat(key, "#", n))) ++n;
+      key = absl::StrCat(key, "#", n);
+    }
+    if (IsSecretKey(it.key()) || IsSecretKey(key)) {
+      out[key] = kRedacted;
+    } else {
+      RedactAt(it.value(), depth + 1);
+      out[key] = std::move(it.value());
+    }
+  }
+  object = std::move(out);
+}
+
+void RedactAt(nlohmann::json& value, int depth) {
+  if (depth > kMaxRedactDepth) {
+    value = kRedacted;
+    return;
+  }
+  if (value.is_object()) {
+    RedactObject(value, depth);
   } else if (value.is_array()) {
     for (nlohmann::json& item : value) RedactAt(item, depth + 1);
   } else if (value.is_string()) {
-    std::string text = value.get<std::string>();
-    if (!RedactEmbeddedJson(text, depth)) text = RedactString(text);
-    value = std::move(text);
+    value = RedactedText(value.get<std::string>(), depth);
   }
 }
 
@@ -90,6 +136,7 @@ bool IsSecretKey(std::string_view key) {
 
 std::string RedactString(std::string_view text) {
   std::string out(text);
+  if (!RE2::PartialMatch(out, MayHoldSecret())) return out;
   RE2::GlobalReplace(&out, BearerPattern(), R"(\1 [REDACTED])");
   RE2::GlobalReplace(&out, AssignmentPattern(), R"(\1[REDACTED])");
   RE2::GlobalReplace(&out, TokenPattern(), kRedacted);

@@ -15,6 +15,10 @@
 //   error carrying a serialized response body, say) is parsed, redacted the
 //   same way and serialized again, so `{"token":"..."}` inside a string does
 //   not slip past the key rule.
+// - Keys are text as well: an object's keys go through the same string rules
+//   (a token or a JSON document as a key does not slip past), and a key
+//   redacted onto a name the object already has gets "#2", "#3", ... so no
+//   member is lost.
 #ifndef JCS_TELEMETRY_REDACT_H_
 #define JCS_TELEMETRY_REDACT_H_
 

@@ -1,8 +1,9 @@
 // Fuzzes redaction (telemetry/redact.h) with arbitrary strings and, when the
 // input parses, JSON documents. The property that matters: no secret
-// survives. After redaction no string anywhere matches a token pattern or a
-// Bearer credential, and every value under a secret key is "[REDACTED]" (a
-// depth cut counts: it replaces the whole subtree).
+// survives. After redaction no string anywhere, key or value, matches a
+// token pattern (nor a Bearer credential in redacted text), and every value
+// under a secret key is "[REDACTED]" (a depth cut counts: it replaces the whole
+// subtree).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,12 +19,16 @@ namespace {
 using jcs::telemetry::IsSecretKey;
 using jcs::telemetry::kRedacted;
 
-bool HasSecret(std::string_view text) {
+const RE2& TokenPattern() {
   static const RE2* const tokens = new RE2(
       R"(ghp_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|sk-[A-Za-z0-9\-_]{16,}|AKIA[0-9A-Z]{16}|xox[baprs]-[A-Za-z0-9\-]{10,})");
+  return *tokens;
+}
+
+bool HasSecret(std::string_view text) {
   static const RE2* const bearer =
       new RE2(R"((?i)\bBearer\s+[A-Za-z0-9\-._~+/]*[A-Za-z0-9])");
-  return RE2::PartialMatch(text, *tokens) ||
+  return RE2::PartialMatch(text, TokenPattern()) ||
          (RE2::PartialMatch(text, *bearer) &&
           !RE2::PartialMatch(text, R"((?i)\bBearer\s+\[REDACTED\])"));
 }
@@ -31,6 +36,7 @@ bool HasSecret(std::string_view text) {
 void CheckRedacted(const nlohmann::json& value) {
   if (value.is_object()) {
     for (auto it = value.begin(); it != value.end(); ++it) {
+      FUZZ_CHECK(!RE2::PartialMatch(it.key(), TokenPattern()));
       if (IsSecretKey(it.key())) {
         FUZZ_CHECK(it.value() == kRedacted);
       } else {
@@ -40,9 +46,7 @@ void CheckRedacted(const nlohmann::json& value) {
   } else if (value.is_array()) {
     for (const nlohmann::json& item : value) CheckRedacted(item);
   } else if (value.is_string()) {
-    FUZZ_CHECK(!RE2::PartialMatch(
-        value.get<std::string>(),
-        R"(ghp_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|sk-[A-Za-z0-9\-_]{16,}|AKIA[0-9A-Z]{16}|xox[baprs]-[A-Za-z0-9\-]{10,})"));
+    FUZZ_CHECK(!RE2::PartialMatch(value.get<std::string>(), TokenPattern()));
   }
 }
 

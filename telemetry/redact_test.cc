@@ -87,6 +87,37 @@ TEST(RedactTest, SecretsNestedInListsMapsAndJsonStrings) {
   EXPECT_EQ(payload.dump().find("p4ss"), std::string::npos);
 }
 
+// Found by redact_fuzz: a token as a key (here inside a JSON string, as a
+// tool's output carries it) survived, since only values were redacted.
+TEST(RedactTest, KeysAreRedactedWithoutLosingMembers) {
+  json payload = {
+      {"sk-abcdefghijklmnopqrst", 1},
+      {"sk-zyxwvutsrqponmlkjihg", 2},
+      {"[REDACTED]", 3},
+      {"token: hunter2", "x"},
+      {R"({"password":"p4ss"})", 4},
+      {"plain", 5},
+      {"api6",
+       R"({"sbcd AKIAIOSFODNN7EXAMPLE; sk-hghijnAAACAAACAAAAAe3":"z"})"}};
+  Redact(payload);
+  const std::string text = payload.dump();
+  for (const char* secret :
+       {"abcdefghijklmnopqrst", "zyxwvutsrqponmlkjihg", "hunter2", "p4ss",
+        "IOSFODNN7EXAMPLE", "hghijnAAACAAACAAAAAe3"}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << ": " << text;
+  }
+  // Seven members in, seven out: a redacted key that meets another gets a
+  // suffix instead of overwriting it.
+  EXPECT_EQ(payload.size(), 7u) << text;
+  EXPECT_EQ(payload["[REDACTED]"], 3) << text;
+  EXPECT_EQ(payload["[REDACTED]#2"], 1) << text;
+  EXPECT_EQ(payload["[REDACTED]#3"], 2) << text;
+  EXPECT_EQ(payload["token: [REDACTED]"], kRedacted) << text;
+  // The key names a password: its value goes too, as under any secret key.
+  EXPECT_EQ(payload[R"({"password":"[REDACTED]"})"], kRedacted) << text;
+  EXPECT_EQ(payload["plain"], 5);
+}
+
 TEST(RedactTest, DeepNestingIsCutNotWalkedForever) {
   json deep = "token=abc";
   for (int i = 0; i < 200; ++i) deep = json::array({deep});
