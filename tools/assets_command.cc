@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 #include "nlohmann/json.hpp"
 #include "tools/client_common.h"
 #include "tools/commands.h"
@@ -73,24 +74,25 @@ int RunAssetTool(ControlClient& client, const std::string& project,
     fprintf(stderr, "jcs assets: unexpected response: %s\n", doc->c_str());
     return kExitFailed;
   }
-  if (parsed.value("status", "") != "ok") {
-    const nlohmann::json detail =
-        parsed.value("detail", nlohmann::json::object());
+  if (json_fields::String(parsed, "status") != "ok") {
+    const nlohmann::json detail = json_fields::Object(parsed, "detail");
     fprintf(
-        stderr, "jcs assets: %s%s%s\n", parsed.value("reason", "error").c_str(),
+        stderr, "jcs assets: %s%s%s\n",
+        json_fields::String(parsed, "reason", "error").c_str(),
         detail.empty() ? "" : ": ",
         detail.empty() ? "" : detail.dump(-1, ' ', false, kReplace).c_str());
     return kExitFailed;
   }
-  *result = parsed.value("result", nlohmann::json::object());
+  *result = json_fields::Object(parsed, "result");
   return 0;
 }
 
 void PrintItems(const nlohmann::json& items) {
   for (const nlohmann::json& item : items) {
-    printf("%-12s  %-32s  %s\n", Printable(item.value("type", "")).c_str(),
-           Printable(item.value("name", "")).c_str(),
-           Printable(item.value("path", "")).c_str());
+    printf("%-12s  %-32s  %s\n",
+           Printable(json_fields::String(item, "type")).c_str(),
+           Printable(json_fields::String(item, "name")).c_str(),
+           Printable(json_fields::String(item, "path")).c_str());
   }
 }
 
@@ -118,7 +120,7 @@ int List(const CommandSpec& spec, const ParsedFlags& flags,
   }
   printf("%-12s  %-32s  %s\n", "TYPE", "NAME", "PATH");
   for (const std::string& type : types) {
-    PrintItems(all[type].value("items", nlohmann::json::array()));
+    PrintItems(json_fields::Array(all[type], "items"));
   }
   return 0;
 }
@@ -139,7 +141,7 @@ int Get(const CommandSpec& spec, const ParsedFlags& flags,
   }
   // The content as it is in the file, like cat.
   const std::string content =
-      result.value("asset", nlohmann::json::object()).value("content", "");
+      json_fields::String(json_fields::Object(result, "asset"), "content");
   fwrite(content.data(), 1, content.size(), stdout);
   return 0;
 }
@@ -158,7 +160,7 @@ int Search(const CommandSpec& spec, const ParsedFlags& flags,
     printf("%s\n", result.dump(2, ' ', false, kReplace).c_str());
     return 0;
   }
-  const nlohmann::json items = result.value("items", nlohmann::json::array());
+  const nlohmann::json items = json_fields::Array(result, "items");
   if (items.empty()) {
     printf("no %s matches '%s'\n", Printable(pos[1]).c_str(),
            Printable(pos[2]).c_str());
@@ -179,19 +181,18 @@ int Reload(const CommandSpec& spec, const ParsedFlags& flags,
     printf("%s\n", doc->c_str());
     return 0;
   }
-  const nlohmann::json counts =
-      parsed.value("counts", nlohmann::json::object());
+  const nlohmann::json counts = json_fields::Object(parsed, "counts");
   printf(
       "reloaded project %s: generation %s, %s skills, %s commands, %s "
       "workflows, %s skill graph nodes, %s errors%s\n",
       Printable(flags.positional[0]).c_str(),
-      parsed.value("generation", nlohmann::json()).dump().c_str(),
-      counts.value("skill", nlohmann::json()).dump().c_str(),
-      counts.value("command", nlohmann::json()).dump().c_str(),
-      counts.value("workflow", nlohmann::json()).dump().c_str(),
-      counts.value("skill_graph_nodes", nlohmann::json()).dump().c_str(),
-      parsed.value("error_count", nlohmann::json()).dump().c_str(),
-      parsed.value("error_count", 0) > 0
+      json_fields::Member(parsed, "generation").dump().c_str(),
+      json_fields::Member(counts, "skill").dump().c_str(),
+      json_fields::Member(counts, "command").dump().c_str(),
+      json_fields::Member(counts, "workflow").dump().c_str(),
+      json_fields::Member(counts, "skill_graph_nodes").dump().c_str(),
+      json_fields::Member(parsed, "error_count").dump().c_str(),
+      json_fields::Int(parsed, "error_count", 0) > 0
           ? " (jcs diagnostics PROJECT: assets.errors)"
           : "");
   return 0;

@@ -45,6 +45,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "base/json_fields.h"
 #include "nlohmann/json.hpp"
 #include "tools/bench_options.h"
 #include "tools/client_common.h"
@@ -268,7 +269,8 @@ class BenchRun {
           admin.RunTool(project_ids_.front(), "exec", args, "{}");
       const double took = MsSince(t);
       const json doc = r.ok() ? json::parse(*r, nullptr, false) : json();
-      if (!r.ok() || !doc.is_object() || doc.value("status", "") != "ok") {
+      if (!r.ok() || !doc.is_object() ||
+          json_fields::String(doc, "status") != "ok") {
         Failure(absl::StrCat("jailed /bin/true: ",
                              r.ok() ? *r : std::string(r.status().message())));
         return;
@@ -338,10 +340,13 @@ class BenchRun {
       std::string error;
       if (!r.ok()) {
         error = std::string(r.status().message());
-      } else if (!doc.is_object() || doc.value("settled", false) != true) {
+      } else if (!doc.is_object() ||
+                 json_fields::Bool(doc, "settled", false) != true) {
         error = absl::StrCat(
             "not settled within --timeout-ms ", options_.timeout_ms,
-            " (status ", doc.is_object() ? doc.value("status", "?") : "?", ")");
+            " (status ",
+            doc.is_object() ? json_fields::String(doc, "status", "?") : "?",
+            ")");
       }
       if (error.empty()) {
         ++slot.ok;
@@ -393,14 +398,14 @@ class BenchRun {
         std::vector<std::string> contents;
         int64_t completed = 0, failed = 0;
         for (const json& e : timeline) {
-          const std::string type = e.value("event_type", "");
-          const json data = e.value("data", json::object());
+          const std::string type = json_fields::String(e, "event_type");
+          const json data = json_fields::Object(e, "data");
           if (type == "conversation.user.message") {
-            contents.push_back(data.value("content", ""));
+            contents.push_back(json_fields::String(data, "content"));
           } else if (type == "conversation.tool.completed" &&
-                     data.value("name", "") == "exec" &&
-                     data.value("result", json::object()).value("status", "") ==
-                         "ok") {
+                     json_fields::String(data, "name") == "exec" &&
+                     json_fields::String(json_fields::Object(data, "result"),
+                                         "status") == "ok") {
             ++completed;
           } else if (type == "conversation.tool.failed" ||
                      type == "conversation.tool.cancelled" ||
@@ -434,11 +439,11 @@ class BenchRun {
       absl::StatusOr<std::string> text = admin.Diagnostics(id);
       const json d = text.ok() ? json::parse(*text, nullptr, false) : json();
       const json health =
-          d.is_object() ? d.value("health", json::object()) : json::object();
+          d.is_object() ? json_fields::Object(d, "health") : json::object();
       diags_.push_back(absl::StrCat(
           "Project diag: project_id=", id,
-          " health=", health.value("status", "unknown"),
-          " errors=", health.value("error_count", json(0)).dump()));
+          " health=", json_fields::String(health, "status", "unknown"),
+          " errors=", json_fields::Int(health, "error_count", 0)));
     }
     for (const std::string& id : project_ids_) {
       if (absl::Status s = admin.StopProject(id); !s.ok()) {

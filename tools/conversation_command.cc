@@ -26,6 +26,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 #include "nlohmann/json.hpp"
 #include "tools/client_common.h"
 #include "tools/commands.h"
@@ -162,7 +163,7 @@ int Watch(ControlClient& client, const Flags& flags) {
     nlohmann::json payload =
         nlohmann::json::parse(event->payload_json(), nullptr, false);
     if (!payload.is_object() ||
-        payload.value("conversation_id", "") != conversation) {
+        json_fields::String(payload, "conversation_id") != conversation) {
       continue;
     }
     Print(nlohmann::json({{"name", event->name()},

@@ -68,6 +68,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/json_fields.h"
 #include "loop/event_loop.h"
 #include "nlohmann/json.hpp"
 #include "runtime/journal/journal.h"
@@ -77,6 +78,8 @@
 extern char** environ;
 
 namespace {
+
+namespace json_fields = jcs::json_fields;
 
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -302,7 +305,8 @@ IngestRow RunIngest(const Flags& flags, uint64_t rate) {
   while (durable < emitted && absl::Now() < deadline) {
     (void)(*loop)->RunOnce(absl::Milliseconds(50));
   }
-  row.dropped = (*journal)->Diagnostics().value("dropped", uint64_t{0});
+  row.dropped = static_cast<uint64_t>(
+      json_fields::Int((*journal)->Diagnostics(), "dropped", 0));
   if (durable < emitted) {
     row.error = absl::StrCat("only ", durable, " of ", emitted,
                              " events durable after 120 s");
@@ -661,8 +665,10 @@ class DaemonRun {
     if (!diag.ok()) return {0, 0};
     const json doc = json::parse(*diag, nullptr, false);
     if (!doc.is_object() || !doc.contains("journal")) return {0, 0};
-    return {doc["journal"].value("last_seq", uint64_t{0}),
-            doc["journal"].value("durable_seq", uint64_t{0})};
+    return {static_cast<uint64_t>(json_fields::Int(
+                json_fields::Object(doc, "journal"), "last_seq", 0)),
+            static_cast<uint64_t>(json_fields::Int(
+                json_fields::Object(doc, "journal"), "durable_seq", 0))};
   }
 
   void CheckBounds(jcs::tools::ControlClient& client, DaemonResult* result) {
@@ -680,7 +686,7 @@ class DaemonRun {
               text.ok() ? json::parse(*text, nullptr, false) : json();
           // The timeline is an array, the context {messages: [...]}.
           const json& list =
-              doc.is_object() ? doc.value("messages", json()) : doc;
+              doc.is_object() ? json_fields::Member(doc, "messages") : doc;
           entry[absl::StrCat(key, "_entries")] =
               list.is_array() ? json(list.size()) : json(nullptr);
           entry[absl::StrCat(key, "_bytes")] = text.ok() ? text->size() : 0;
@@ -700,14 +706,14 @@ class DaemonRun {
     absl::StatusOr<std::string> diag = client.Diagnostics(projects_.front());
     const json doc = diag.ok() ? json::parse(*diag, nullptr, false) : json();
     if (doc.is_object()) {
-      result->journal = doc.value("journal", json::object());
-      const json telemetry = doc.value("telemetry", json::object());
+      result->journal = json_fields::Object(doc, "journal");
+      const json telemetry = json_fields::Object(doc, "telemetry");
       result->telemetry_rings = {
           {"recent_events",
-           telemetry.value("recent_events", json::array()).size()},
+           json_fields::Array(telemetry, "recent_events").size()},
           {"recent_errors",
-           telemetry.value("recent_errors", json::array()).size()},
-          {"total_events", telemetry.value("total_events", json(0))}};
+           json_fields::Array(telemetry, "recent_errors").size()},
+          {"total_events", json_fields::Int(telemetry, "total_events", 0)}};
     }
   }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 #include "nlohmann/json.hpp"
 #include "protocol/mcp/server.h"
 #include "tools/client_common.h"
@@ -106,8 +107,8 @@ class ControlToolBackend : public protocol::mcp::ToolBackend {
       return absl::InternalError("the daemon's response is not a JSON object");
     }
     // Refused before it ran (schema, env, policy, capacity): the answer.
-    if (parsed.value("status", "") != "accepted") return parsed;
-    const std::string call_id = parsed.value("call_id", "");
+    if (json_fields::String(parsed, "status") != "accepted") return parsed;
+    const std::string call_id = json_fields::String(parsed, "call_id");
     started(call_id);
     absl::StatusOr<std::string> result =
         (*client)->GetToolResult(project_, call_id, /*wait=*/true);

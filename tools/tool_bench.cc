@@ -59,12 +59,15 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "base/json_fields.h"
 #include "proto/control.pb.h"
 #include "tools/control_client.h"
 
 extern char** environ;
 
 namespace {
+
+namespace json_fields = jcs::json_fields;
 
 using Clock = std::chrono::steady_clock;
 
@@ -192,15 +195,15 @@ double TimeJcs(jcs::tools::ControlClient& client, const std::string& project,
   }
   const nlohmann::json parsed = nlohmann::json::parse(*doc, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object() ||
-      parsed.value("status", "") != "ok" || !parsed.contains("result") ||
-      !parsed["result"].is_object()) {
+      json_fields::String(parsed, "status") != "ok" ||
+      !parsed.contains("result") || !parsed["result"].is_object()) {
     *error = "unexpected response: " + *doc;
     return -1;
   }
   const nlohmann::json& result = parsed["result"];
   if (!result.contains("exit_code") || !result["exit_code"].is_number() ||
       result["exit_code"].get<int64_t>() != 0 ||
-      result.value("status", "") != "exited") {
+      json_fields::String(result, "status") != "exited") {
     *error = "the program did not exit 0: " + *doc;
     return -1;
   }
@@ -211,11 +214,12 @@ double TimeJcs(jcs::tools::ControlClient& client, const std::string& project,
       if (us.is_number()) (*timing)[step] = us.get<double>();
     }
     const nlohmann::json& scan =
-        parsed["timing_us"].value("scan", nlohmann::json::object());
+        json_fields::Object(parsed["timing_us"], "scan");
     if (scan.is_object()) {
-      *scan_mode = scan.value("mode", "");
+      *scan_mode = json_fields::String(scan, "mode");
       // The index's set taken on the loop (no worker hop) or after a drain.
-      if (scan.value("on_loop", false)) *scan_mode += " on the loop";
+      if (json_fields::Bool(scan, "on_loop", false))
+        *scan_mode += " on the loop";
       if (scan.contains("reason")) {
         *scan_mode += " (" + scan["reason"].get<std::string>() + ")";
       }
@@ -459,10 +463,11 @@ int RunScale(const std::string& socket_path, const std::string& parent,
         if (doc.ok()) {
           const nlohmann::json d = nlohmann::json::parse(*doc, nullptr, false);
           if (d.is_object() && d.contains("tools")) {
-            index = d["tools"].value("sensitive_index", nlohmann::json());
+            index = json_fields::Member(d["tools"], "sensitive_index");
           }
         }
-        if (index.is_object() && index.value("state", "") != "building") {
+        if (index.is_object() &&
+            json_fields::String(index, "state") != "building") {
           break;
         }
       }
@@ -501,15 +506,16 @@ int RunScale(const std::string& socket_path, const std::string& parent,
         "  index: state %s%s%s, build_ms %lld (start_project %.1f ms, "
         "ready seen after %.0f ms), %lld directories, %lld sensitive, "
         "%lld bytes/directory (~%.2f MiB)\n",
-        index.value("state", "?").c_str(),
-        index.value("reason", "").empty() ? "" : " ",
-        index.value("reason", "").c_str(),
-        static_cast<long long>(index.value("build_ms", int64_t{-1})), start_ms,
-        ready_ms,
-        static_cast<long long>(index.value("directories", int64_t{0})),
-        static_cast<long long>(index.value("sensitive", int64_t{0})),
-        static_cast<long long>(index.value("bytes_per_directory", int64_t{0})),
-        static_cast<double>(index.value("bytes", int64_t{0})) /
+        json_fields::String(index, "state", "?").c_str(),
+        json_fields::String(index, "reason").empty() ? "" : " ",
+        json_fields::String(index, "reason").c_str(),
+        static_cast<long long>(json_fields::Int(index, "build_ms", -1)),
+        start_ms, ready_ms,
+        static_cast<long long>(json_fields::Int(index, "directories", 0)),
+        static_cast<long long>(json_fields::Int(index, "sensitive", 0)),
+        static_cast<long long>(
+            json_fields::Int(index, "bytes_per_directory", 0)),
+        static_cast<double>(json_fields::Int(index, "bytes", 0)) /
             (1024.0 * 1024.0));
     const double ping_max = ping_ms.empty() ? 0.0 : ping_ms.back();
     printf(

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/json_fields.h"
 #include "tools/client_common.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
@@ -84,22 +85,23 @@ std::string Printable(const std::string& text) {
 }
 
 void PrintTool(const nlohmann::json& tool) {
-  const nlohmann::json safety = tool.value("safety", nlohmann::json::object());
-  printf("%s  (%s, %s%s)\n", Printable(tool.value("name", "")).c_str(),
-         Printable(tool.value("kind", "")).c_str(),
-         safety.value("sandboxed", false) ? "jailed" : "in-process",
-         safety.value("network_capable", false) ? ", network" : "");
-  if (const std::string d = tool.value("description", ""); !d.empty()) {
+  const nlohmann::json safety = json_fields::Object(tool, "safety");
+  printf(
+      "%s  (%s, %s%s)\n", Printable(json_fields::String(tool, "name")).c_str(),
+      Printable(json_fields::String(tool, "kind")).c_str(),
+      json_fields::Bool(safety, "sandboxed", false) ? "jailed" : "in-process",
+      json_fields::Bool(safety, "network_capable", false) ? ", network" : "");
+  if (const std::string d = json_fields::String(tool, "description");
+      !d.empty()) {
     printf("    %s\n", Wrap(Printable(d), 80, 4).c_str());
   }
-  const nlohmann::json schema =
-      tool.value("input_schema", nlohmann::json::object());
+  const nlohmann::json schema = json_fields::Object(tool, "input_schema");
   const nlohmann::json properties =
-      schema.is_object() ? schema.value("properties", nlohmann::json::object())
+      schema.is_object() ? json_fields::Object(schema, "properties")
                          : nlohmann::json::object();
-  const nlohmann::json required =
-      schema.is_object() ? schema.value("required", nlohmann::json::array())
-                         : nlohmann::json::array();
+  const nlohmann::json required = schema.is_object()
+                                      ? json_fields::Array(schema, "required")
+                                      : nlohmann::json::array();
   if (!properties.is_object() || properties.empty()) {
     printf("    args: none\n");
     return;
@@ -197,15 +199,15 @@ int Run(const CommandSpec& spec, const ParsedFlags& flags) {
     if (!flags.Has("--timings")) shown.erase("timing_us");
     printf("%s\n", shown.dump(2, ' ', false, kReplace).c_str());
   }
-  if (parsed.is_object() && parsed.value("status", "") == "error") {
+  if (parsed.is_object() && json_fields::String(parsed, "status") == "error") {
     const std::string detail =
         parsed.contains("detail") && !parsed["detail"].empty()
             ? parsed["detail"].dump(-1, ' ', false, kReplace)
             : "";
     // "jcs tool: REASON": the prefix scripts and tests match.
     fprintf(stderr, "jcs tool: %s%s%s\n",
-            parsed.value("reason", "error").c_str(), detail.empty() ? "" : ": ",
-            detail.c_str());
+            json_fields::String(parsed, "reason", "error").c_str(),
+            detail.empty() ? "" : ": ", detail.c_str());
     return kExitFailed;
   }
   return 0;
