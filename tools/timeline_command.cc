@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/json_fields.h"
 #include "nlohmann/json.hpp"
 #include "tools/client_common.h"
 #include "tools/commands.h"
@@ -60,12 +61,7 @@ std::string Text(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-const nlohmann::json& Member(const nlohmann::json& doc, const char* key) {
-  static const nlohmann::json kNull;
-  if (!doc.is_object()) return kNull;
-  auto it = doc.find(key);
-  return it == doc.end() ? kNull : *it;
-}
+using json_fields::Member;
 
 // What an entry was about, in a few key=value pairs: the tool, the reason
 // and the triage fields of telemetry; the tool name, reason or text of a

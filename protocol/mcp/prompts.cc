@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 #include "runtime/assets/asset_definitions.h"
 #include "runtime/assets/frontmatter.h"
 
@@ -14,17 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-const json& Member(const json& doc, const char* key) {
-  static const json* const kNull = new json();
-  if (!doc.is_object()) return *kNull;
-  const auto it = doc.find(key);
-  return it == doc.end() ? *kNull : *it;
-}
-
-std::string Text(const json& doc, const char* key) {
-  const json& value = Member(doc, key);
-  return value.is_string() ? value.get<std::string>() : "";
-}
+using json_fields::Member;
 
 // The parameters the command's frontmatter declares (jido.schema), as
 // PromptArguments.
@@ -48,16 +39,16 @@ json Arguments(const json& asset) {
 
 std::string Description(const json& asset) {
   const std::string described =
-      Text(Member(asset, "frontmatter"), "description");
+      json_fields::String(Member(asset, "frontmatter"), "description");
   if (!described.empty()) return described;
-  return absl::StrCat("The command ", Text(asset, "name"), " (",
-                      Text(asset, "path"), ").");
+  return absl::StrCat("The command ", json_fields::String(asset, "name"), " (",
+                      json_fields::String(asset, "path"), ").");
 }
 
 }  // namespace
 
 json CommandPrompt(const json& asset) {
-  json prompt = {{"name", Text(asset, "name")},
+  json prompt = {{"name", json_fields::String(asset, "name")},
                  {"description", Description(asset)}};
   json arguments = Arguments(asset);
   if (!arguments.empty()) prompt["arguments"] = std::move(arguments);
@@ -85,10 +76,10 @@ absl::StatusOr<json> GetCommandPrompt(const json& asset,
     if (declared["required"] == true && !given.contains(name)) {
       return absl::InvalidArgumentError(
           absl::StrCat("params.arguments.", name, ": missing (the prompt ",
-                       Text(asset, "name"), " requires it)"));
+                       json_fields::String(asset, "name"), " requires it)"));
     }
   }
-  const std::string content = Text(asset, "content");
+  const std::string content = json_fields::String(asset, "content");
   absl::StatusOr<runtime::assets::Frontmatter> front =
       runtime::assets::ParseFrontmatter(content);
   const std::string& body = front.ok() ? front->body : content;
@@ -104,17 +95,17 @@ absl::StatusOr<json> GetCommandPrompt(const json& asset,
                       std::min(body.size(), kMaxRenderedPromptBytes)) /
                          longest) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "params.arguments: the prompt ", Text(asset, "name"), " has ",
-        placeholders, " placeholders; with an argument of ", longest,
+        "params.arguments: the prompt ", json_fields::String(asset, "name"),
+        " has ", placeholders, " placeholders; with an argument of ", longest,
         " bytes its text could exceed ", kMaxRenderedPromptBytes,
         " bytes (send shorter arguments)"));
   }
   absl::StatusOr<std::string> text =
       runtime::assets::RenderPrompt(body, given, kMaxRenderedPromptBytes);
   if (!text.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("params.arguments: the prompt ", Text(asset, "name"), ": ",
-                     text.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "params.arguments: the prompt ", json_fields::String(asset, "name"),
+        ": ", text.status().message()));
   }
   return json{
       {"description", Description(asset)},

@@ -7,18 +7,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_fields.h"
 
 namespace jcs::runtime::assets {
 namespace {
 
 using json = nlohmann::json;
 
-const json& Member(const json& doc, const char* key) {
-  static const json* const kNull = new json();
-  if (!doc.is_object()) return *kNull;
-  auto it = doc.find(key);
-  return it == doc.end() ? *kNull : *it;
-}
+using json_fields::Member;
 
 bool ValidParamName(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/json_fields.h"
 #include "telemetry/bus.h"
 
 namespace jcs::runtime::conversation {
@@ -22,12 +23,7 @@ constexpr char kCancelledName[] = "conversation.tool.cancelled";
 // query holds, however long the conversation.
 constexpr size_t kPageRows = 1000;
 
-const nlohmann::json& Member(const nlohmann::json& doc, std::string_view key) {
-  static const nlohmann::json kNull;
-  if (!doc.is_object()) return kNull;
-  auto it = doc.find(key);
-  return it == doc.end() ? kNull : *it;
-}
+using json_fields::Member;
 
 std::string NonBlankString(const nlohmann::json& value) {
   if (!value.is_string()) return "";
