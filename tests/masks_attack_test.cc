@@ -332,12 +332,14 @@ TEST_F(MasksAttackTest, PingsAreAnsweredWhileAnotherProjectWorks) {
   RunResult started = Cli({"project", "start", big, "--project-id", "big"});
   ASSERT_EQ(started.exit_code, 0) << started.Describe();
   std::atomic<bool> stop{false};
+  std::atomic<uint64_t> execs{0};
   std::vector<std::thread> load;
   for (int t = 0; t < 2; ++t) {
     load.emplace_back([&, t] {
       while (!stop.load()) {
         if (t == 0) {
           Tool("big", "exec", ExecArgs({"/bin/true"}));
+          ++execs;
         } else {
           Tool("big", "fs.write",
                {{"path", "out.txt"}, {"content", std::string(60000, 'x')}});
@@ -371,12 +373,12 @@ TEST_F(MasksAttackTest, PingsAreAnsweredWhileAnotherProjectWorks) {
       RoundsFrom(first.wall_us_log2(), last.wall_us_log2(), 13);
   fprintf(stderr,
           "ping under load: n=%zu p50=%ldus p90=%ldus p95=%ldus p99=%ldus "
-          "max=%ldus; loop: %lu rounds, max cpu %luus, max wall %luus, "
-          ">=8ms cpu %lu, wall %lu\n",
+          "max=%ldus; execs %lu; loop: %lu rounds, max cpu %luus, max wall "
+          "%luus, >=8ms cpu %lu, wall %lu\n",
           us.size(), static_cast<long>(p50),
           static_cast<long>(us[us.size() * 90 / 100]),
           static_cast<long>(us[us.size() * 95 / 100]), static_cast<long>(p99),
-          static_cast<long>(max),
+          static_cast<long>(max), static_cast<unsigned long>(execs.load()),
           static_cast<unsigned long>(last.rounds() - first.rounds()),
           static_cast<unsigned long>(last.max_cpu_us()),
           static_cast<unsigned long>(last.max_wall_us()),
@@ -391,16 +393,29 @@ TEST_F(MasksAttackTest, PingsAreAnsweredWhileAnotherProjectWorks) {
   // Before the worker pool, one exec on such a tree held every client up for
   // 100-230 ms. The clients' round trips also carry the scheduler's delays on
   // two saturated cores (the loads above are several processes and threads,
-  // and other builds may share the machine), so the loop's own figures decide:
-  // no round computed for 8 ms, and no round took 64 ms even counting the
-  // time the loop thread waited for a CPU. (Before the jails' teardown moved
-  // to the reaper thread, the loop slept in cgroup freeze and rmdir retries:
-  // p90 11-35 ms, rounds of 60 ms. While a project's first call started cold,
-  // that clone of the daemon took one round of 4-9 ms of CPU, 41-58 ms under
-  // ASan; now the longest is 3 ms, 18 ms under ASan.)
+  // and other builds may share the machine), so the loop's own figures decide.
+  // (Before the jails' teardown moved to the reaper thread, the loop slept in
+  // cgroup freeze and rmdir retries: p90 11-35 ms, rounds of 60 ms. While a
+  // project's first call started cold, that clone of the daemon took one round
+  // of 4-9 ms of CPU, 41-58 ms under ASan; now the longest is 3-6 ms, 18 ms
+  // under ASan.)
+  //
+  // A thread's CPU clock on these VMs also counts what the thread did not do:
+  // the hypervisor reports no steal time (/proc/stat's steal stays 0) and the
+  // kernel has no IRQ time accounting, so a vCPU preemption or a burst of the
+  // fs.write load's disk interrupts during a round is charged to the loop. CI
+  // once saw a single 8.8 ms round among 7,204. Work done on the loop per call
+  // shows as a long round for every exec, so: at least 50 execs ran (about 300
+  // here), at most two rounds reached 8 ms of CPU, none reached 32 ms, and
+  // none took 64 ms even counting the time the loop thread waited for a CPU.
+  // Under a sanitizer the times are 4x and the execs a quarter (about 25 ran).
+  EXPECT_GE(execs.load(), static_cast<uint64_t>(50 / kSlowdown));
   EXPECT_GT(last.rounds(), first.rounds() + us.size());
   EXPECT_LT(us[us.size() * 90 / 100], 10000 * kSlowdown);
-  EXPECT_EQ(long_cpu, 0u);
+  EXPECT_LE(long_cpu, 2u);
+  EXPECT_EQ(
+      RoundsFrom(first.cpu_us_log2(), last.cpu_us_log2(), 15 + kSlowdownLog2),
+      0u);
   EXPECT_EQ(
       RoundsFrom(first.wall_us_log2(), last.wall_us_log2(), 16 + kSlowdownLog2),
       0u);
