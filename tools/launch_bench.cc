@@ -8,12 +8,15 @@
 // they should be is for the reader to judge (issue 17).
 //
 // usage: launch_bench --jcs PATH [--iterations N] [--root DIR] [--socket S]
+// (the jail's root: DIR, or a new empty directory under /tmp, removed after)
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -60,33 +63,72 @@ double Percentile(std::vector<double> values, double p) {
   return values[index];
 }
 
+constexpr char kUsage[] =
+    "usage: launch_bench --jcs PATH [--iterations N>=10] [--root DIR] "
+    "[--socket S]\n";
+
+int UsageError(const std::string& why) {
+  fprintf(stderr, "launch_bench: %s\n%s", why.c_str(), kUsage);
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string jcs;
-  std::string root = "/tmp";
+  std::string root;
   std::string socket;
   int iterations = 200;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag != "--jcs" && flag != "--iterations" && flag != "--root" &&
+        flag != "--socket") {
+      return UsageError("unknown flag " + flag);
+    }
+    if (i + 1 >= argc) return UsageError(flag + " needs a value");
+    const std::string value = argv[i + 1];
     if (flag == "--jcs") {
-      jcs = argv[i + 1];
+      jcs = value;
     } else if (flag == "--iterations") {
-      iterations = std::atoi(argv[i + 1]);
+      const auto [end, ec] = std::from_chars(
+          value.data(), value.data() + value.size(), iterations);
+      if (ec != std::errc() || end != value.data() + value.size() ||
+          iterations < 10 || iterations > 100000) {
+        return UsageError("--iterations: expected a whole number from 10 to " +
+                          std::string("100000, got '") + value + "'");
+      }
     } else if (flag == "--root") {
-      root = argv[i + 1];
-    } else if (flag == "--socket") {
-      socket = argv[i + 1];
+      root = value;
     } else {
-      fprintf(stderr, "launch_bench: unknown flag %s\n", flag.c_str());
-      return 2;
+      socket = value;
     }
   }
-  if (jcs.empty() || iterations < 10) {
-    fprintf(stderr,
-            "usage: launch_bench --jcs PATH [--iterations N>=10] [--root DIR] "
-            "[--socket S]\n");
-    return 2;
+  if (jcs.empty()) return UsageError("--jcs PATH is required");
+  if (access(jcs.c_str(), X_OK) != 0) {
+    return UsageError("--jcs: " + jcs + " is not an executable file");
+  }
+  // The jail's root: jcs refuses /tmp itself (the jail mounts its own /tmp
+  // there), so by default a fresh directory below it.
+  bool own_root = false;
+  if (root.empty()) {
+    char made[] = "/tmp/launch_bench.XXXXXX";
+    if (mkdtemp(made) == nullptr) {
+      perror("launch_bench: mkdtemp /tmp/launch_bench.XXXXXX");
+      return 1;
+    }
+    root = made;
+    own_root = true;
+    // Owned by the jail's default user (nobody), as a project root would be.
+    if (chown(made, 65534, 65534) != 0) {
+      perror("launch_bench: chown to 65534");
+      rmdir(made);
+      return 1;
+    }
+  } else {
+    struct stat st;
+    if (stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return UsageError("--root: " + root + " is not a directory");
+    }
   }
   const std::string report = root + "/launch_bench_report.json";
   std::map<std::string, std::vector<std::string>> variants = {
@@ -135,6 +177,19 @@ int main(int argc, char** argv) {
   for (int i = 0; i < iterations + 5; ++i) {
     for (const auto& [name, command] : variants) {
       const int64_t ns = TimeRun(command);
+      if (ns < 0 && i == 0) {
+        // A variant that cannot run at all (its own message is on stderr
+        // above): no figures, rather than a table without it.
+        std::string line;
+        for (const std::string& arg : command) line += " " + arg;
+        fprintf(stderr,
+                "launch_bench: the %s variant did not exit 0 on its first "
+                "run:%s\n",
+                name.c_str() + 2, line.c_str());
+        unlink(report.c_str());
+        if (own_root) rmdir(root.c_str());
+        return 1;
+      }
       if (ns < 0) {
         ++failures;
         continue;
@@ -155,6 +210,7 @@ int main(int argc, char** argv) {
     }
   }
   unlink(report.c_str());
+  if (own_root) rmdir(root.c_str());
   printf(
       "launch benchmark: /bin/true, %d iterations per variant, interleaved\n",
       iterations);
