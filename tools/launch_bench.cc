@@ -8,7 +8,15 @@
 // they should be is for the reader to judge (issue 17).
 //
 // usage: launch_bench --jcs PATH [--iterations N] [--root DIR] [--socket S]
+//                     [--settle-ms N]
 // (the jail's root: DIR, or a new empty directory under /tmp, removed after)
+//
+// After every run the bench waits --settle-ms (default 50) before the next:
+// a variant's work that outlives its process (the daemon's teardown of the
+// used jail and build of the next one; the kernel's deferred cleanup of a
+// network namespace that bwrap or a cold jcs run leaves) would otherwise
+// land on the next variant's run and be charged to it. Each run then starts
+// on a quiet machine, as each would on its own.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -65,7 +73,7 @@ double Percentile(std::vector<double> values, double p) {
 
 constexpr char kUsage[] =
     "usage: launch_bench --jcs PATH [--iterations N>=10] [--root DIR] "
-    "[--socket S]\n";
+    "[--socket S] [--settle-ms N]\n";
 
 int UsageError(const std::string& why) {
   fprintf(stderr, "launch_bench: %s\n%s", why.c_str(), kUsage);
@@ -79,10 +87,11 @@ int main(int argc, char** argv) {
   std::string root;
   std::string socket;
   int iterations = 200;
+  int settle_ms = 50;
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag != "--jcs" && flag != "--iterations" && flag != "--root" &&
-        flag != "--socket") {
+        flag != "--socket" && flag != "--settle-ms") {
       return UsageError("unknown flag " + flag);
     }
     if (i + 1 >= argc) return UsageError(flag + " needs a value");
@@ -96,6 +105,15 @@ int main(int argc, char** argv) {
           iterations < 10 || iterations > 100000) {
         return UsageError("--iterations: expected a whole number from 10 to " +
                           std::string("100000, got '") + value + "'");
+      }
+    } else if (flag == "--settle-ms") {
+      const auto [end, ec] =
+          std::from_chars(value.data(), value.data() + value.size(), settle_ms);
+      if (ec != std::errc() || end != value.data() + value.size() ||
+          settle_ms < 0 || settle_ms > 10000) {
+        return UsageError(
+            "--settle-ms: expected a whole number from 0 to 10000, got '" +
+            value + "'");
       }
     } else if (flag == "--root") {
       root = value;
@@ -177,6 +195,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < iterations + 5; ++i) {
     for (const auto& [name, command] : variants) {
       const int64_t ns = TimeRun(command);
+      if (settle_ms > 0) usleep(static_cast<useconds_t>(settle_ms) * 1000);
       if (ns < 0 && i == 0) {
         // A variant that cannot run at all (its own message is on stderr
         // above): no figures, rather than a table without it.
@@ -212,8 +231,9 @@ int main(int argc, char** argv) {
   unlink(report.c_str());
   if (own_root) rmdir(root.c_str());
   printf(
-      "launch benchmark: /bin/true, %d iterations per variant, interleaved\n",
-      iterations);
+      "launch benchmark: /bin/true, %d iterations per variant, interleaved, "
+      "%d ms between runs\n",
+      iterations, settle_ms);
   printf("%-18s %10s %10s %10s\n", "variant", "median_ms", "p99_ms", "runs");
   std::map<std::string, double> medians;
   for (const auto& [name, values] : times_ms) {

@@ -25,6 +25,10 @@ expect_refusal 2 "--iterations: expected a whole number from 10 to 100000, got '
   --jcs "$jcs" --iterations 1x
 expect_refusal 2 "got '5'" --jcs "$jcs" --iterations 5
 expect_refusal 2 "unknown flag --iteration" --jcs "$jcs" --iteration 10
+expect_refusal 2 "--settle-ms: expected a whole number from 0 to 10000, got '-1'" \
+  --jcs "$jcs" --settle-ms -1
+expect_refusal 2 "got '10001'" --jcs "$jcs" --settle-ms 10001
+expect_refusal 2 "--settle-ms needs a value" --jcs "$jcs" --settle-ms
 expect_refusal 2 "--root: /nonexistent/x is not a directory" --jcs "$jcs" --root /nonexistent/x
 expect_refusal 2 "--jcs: /nonexistent/jcs is not an executable file" --jcs /nonexistent/jcs
 # jcs refuses /tmp as the jail's root: the bench stops at once and names the variant.
@@ -45,10 +49,17 @@ for _ in $(seq 100); do [[ -S $dir/jcs.sock ]] && break; sleep 0.1; done
 [[ -S $dir/jcs.sock ]] || { cat "$dir/serve.log"; fail "the daemon did not listen"; exit 1; }
 
 before=$(ls -d /tmp/launch_bench.* 2>/dev/null | wc -l)
+start_ns=$(date +%s%N)
 out=$("$bench" --jcs "$jcs" --iterations 10 --socket "$dir/jcs.sock" 2>&1)
 status=$?
+elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
 echo "$out"
+echo "elapsed: $elapsed_ms ms"
 [[ $status -eq 0 ]] || fail "launch_bench exited $status"
+# By default every run is followed by 50 ms of quiet (so one variant's leftover work, such as the
+# daemon's refill, is not charged to the next): 4 variants x (10 + 5 warm-up) runs, 3 s at least.
+[[ $out == *"interleaved, 50 ms between runs"* ]] || fail "the header does not give the settle time"
+((elapsed_ms >= 3000)) || fail "10 iterations took $elapsed_ms ms: the runs were not spaced 50 ms"
 for variant in direct "jcs run" bwrap "jcs run --daemon"; do
   grep -qE "^${variant} +[0-9]+\.[0-9]+ +[0-9]+\.[0-9]+ +10$" <<<"$out" ||
     fail "no row of 10 runs for $variant"
@@ -58,6 +69,10 @@ for ratio in "jcs run / bwrap:" "jcs run --daemon / bwrap:" "jcs run --daemon / 
 done
 # The setup breakdown comes from jcs run --report.
 grep -qE "^  [a-z_.]+ +[0-9]+$" <<<"$out" || fail "no setup breakdown"
+# --settle-ms 0: back to back, as before the flag.
+out=$("$bench" --jcs "$jcs" --iterations 10 --socket "$dir/jcs.sock" --settle-ms 0 2>&1)
+[[ $? -eq 0 && $out == *"interleaved, 0 ms between runs"* ]] ||
+  fail "launch_bench --settle-ms 0 did not run back to back: $out"
 after=$(ls -d /tmp/launch_bench.* 2>/dev/null | wc -l)
 [[ $after -eq $before ]] || fail "the bench left its jail root under /tmp"
 
