@@ -122,6 +122,29 @@ TEST_F(AssetToolsDaemonTest, RunToolUsesThePolicyPipelineForAssetTools) {
   EXPECT_EQ(Count(p, "security.sandbox_violation"), 1);
 }
 
+// asset.get refuses a key naming a sensitive file (".env" is the file
+// .jido/skills/.env.md) inside the tool, after the argument check: an
+// attempt on a secret all the same, so it is a denial and a security signal.
+TEST_F(AssetToolsDaemonTest, AssetKeyNamingASecretRaisesTheSecuritySignal) {
+  SeedDefinitions();
+  const std::string p = StartProject();
+  const ToolResponse r =
+      Tool(p, "asset.get", {{"type", "skills"}, {"key", ".env"}});
+  ASSERT_TRUE(ExpectError(r, "sensitive_path_denied"));
+  const json diag = Diagnostics(p);
+  EXPECT_EQ(Count(diag, "security.sensitive_path_denied"), 1) << diag;
+  EXPECT_EQ(Count(diag, "policy.denied"), 1) << diag;
+  const json& decision = diag["policy"]["recent_decisions"][0];
+  EXPECT_EQ(decision["tool_name"], "asset.get") << diag;
+  EXPECT_EQ(decision["reason"], "sensitive_path_denied") << diag;
+  EXPECT_EQ(decision["checked_by"], "tool") << diag;
+  EXPECT_EQ(decision["key"], ".env") << diag;
+  // An ordinary key is no denial.
+  ASSERT_TRUE(ExpectOk(
+      Tool(p, "asset.get", {{"type", "skills"}, {"key", "example_skill"}})));
+  EXPECT_EQ(Count(p, "policy.denied"), 1);
+}
+
 // §10.2 case 3.
 TEST_F(AssetToolsDaemonTest, CommandExecutesAValidDefinition) {
   SeedDefinitions();

@@ -159,6 +159,15 @@ TEST_F(MasksAttackTest, HardLinkOfASecretIsRefusedAndMasked) {
   ToolResponse r = Tool(project, "fs.read", {{"path", "notes.txt"}});
   EXPECT_TRUE(ExpectError(r, "sensitive_path_denied"));
   EXPECT_THAT(r.run.out, Not(HasSubstr(kSecret)));
+  // The name passed the argument check; the tool's refusal is reported as a
+  // denial and a security signal all the same.
+  nlohmann::json diag = Diagnostics(project);
+  EXPECT_EQ(Count(diag, "security.sensitive_path_denied"), 1) << diag;
+  EXPECT_EQ(Count(diag, "policy.denied"), 1) << diag;
+  const nlohmann::json& decision = diag["policy"]["recent_decisions"][0];
+  EXPECT_EQ(decision["reason"], "sensitive_path_denied") << diag;
+  EXPECT_EQ(decision["checked_by"], "tool") << diag;
+  EXPECT_EQ(decision["path"], "notes.txt") << diag;
   r = Tool(project, "exec", ShArgs("cat notes.txt; true"));
   ASSERT_TRUE(ExpectOk(r));
   EXPECT_THAT(r.result().value("stdout", ""), Not(HasSubstr(kSecret)));

@@ -348,6 +348,12 @@ TEST_F(RuntimeHardeningTest, AllowlistedOutsidePathStaysOutOfReachOfFsTools) {
   const ToolResponse read = Tool(p, "fs.read", {{"path", notes}});
   EXPECT_TRUE(ExpectError(read, "outside_root"));
   EXPECT_EQ(read.run.out.find("shared notes"), std::string::npos);
+  // The fs tool's refusal of a path the operator allowlisted is no escape
+  // attempt: no violation to page on, no denial decision.
+  json diag = Diagnostics(p);
+  EXPECT_EQ(Count(diag, "security.sandbox_violation"), 0) << diag;
+  EXPECT_EQ(Count(diag, "policy.denied"), 0) << diag;
+  EXPECT_EQ(Count(diag, "security.sandbox_exception_used"), 1) << diag;
   const ToolResponse cat = Tool(p, "exec", ExecArgs({"cat", notes}));
   ASSERT_TRUE(ExpectOk(cat));
   EXPECT_NE(cat.result()["exit_code"], 0) << cat.Describe();

@@ -48,6 +48,9 @@ struct ToolRuntime::Call {
   std::string conversation_id;  // "" when none
   std::string correlation_id;
   bool async = false;
+  // The argument check allowed a path outside the root through an
+  // outside_root_allowlist entry (see FinishInProcess).
+  bool outside_root_exception = false;
   int64_t start_us = 0;
   Respond respond;
   // GetToolResult(wait) callers: answered with the same document.

@@ -401,6 +401,7 @@ bool ToolRuntime::Authorize(const std::shared_ptr<Call>& call) {
     Fail(call, paths.reason, detail);
     return false;
   }
+  call->outside_root_exception = !paths.exception_reason_codes.empty();
   RecordDecision(*call, true, "allowed", paths.exception_reason_codes, {});
   return true;
 }
@@ -554,10 +555,22 @@ void ToolRuntime::FinishInProcess(const std::shared_ptr<Call>& call,
   if (!outcome.ok) {
     // The runtime's own limits keep their names; everything else is the
     // tool's failure.
-    if (outcome.reason == "output_too_large" ||
-        outcome.reason == "artifact_too_large" ||
-        outcome.reason == "outside_root" ||
-        outcome.reason == "sensitive_path_denied") {
+    if (outcome.reason == "sensitive_path_denied" ||
+        (outcome.reason == "outside_root" && !call->outside_root_exception)) {
+      // The tool's own check refused what the argument check let through (a
+      // path that resolved outside the root when opened, a hard link of a
+      // sensitive file, an asset key naming one): the same decision and
+      // security signal as a refusal before the call, so an operator paging
+      // on security.* sees the attempt. `checked_by` says which check it was.
+      // Not for a path the operator allowlisted outside the root: the fs
+      // tools stay below the root, and refusing it is no escape attempt.
+      nlohmann::json detail = outcome.detail;
+      detail["checked_by"] = "tool";
+      RecordDecision(*call, false, outcome.reason, {}, detail);
+      Fail(call, outcome.reason, outcome.detail);
+    } else if (outcome.reason == "output_too_large" ||
+               outcome.reason == "artifact_too_large" ||
+               outcome.reason == "outside_root") {
       Fail(call, outcome.reason, outcome.detail);
     } else {
       nlohmann::json detail = outcome.detail;
