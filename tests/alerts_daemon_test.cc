@@ -74,7 +74,7 @@ TEST_F(AlertsDaemonTest, OneExpectedDenialLeavesTheProjectHealthy) {
   EXPECT_EQ(d["health"]["firing_rules"], json::array()) << d["health"];
   EXPECT_EQ(Count(d, "policy.denied"), 1);
   // Every rule is listed with its threshold, none firing.
-  ASSERT_EQ(d["alerts"]["rules"].size(), 8u) << d["alerts"];
+  ASSERT_EQ(d["alerts"]["rules"].size(), 9u) << d["alerts"];
   for (const json& rule : d["alerts"]["rules"]) {
     EXPECT_FALSE(rule["firing"].get<bool>()) << rule;
     EXPECT_TRUE(rule["threshold"].is_number()) << rule;

@@ -79,6 +79,17 @@ std::vector<RuleEngine::Value> RuleEngine::Evaluate(const std::string& project,
   denied.extra = {{"baseline", baseline}, {"baseline_floor", o.denial_floor}};
   out.push_back(denied);
 
+  // The runbook warns on the first failure and pages on the third in the
+  // window: two rules over the same window.
+  Value watcher_warning{"watcher_reload_warning"};
+  watcher_warning.value =
+      s.watcher_failures.CountIn(now - o.watcher_window, now);
+  watcher_warning.threshold = 1;
+  watcher_warning.firing = watcher_warning.value >= 1;
+  watcher_warning.window = o.watcher_window;
+  watcher_warning.severity = kWarning;
+  out.push_back(watcher_warning);
+
   Value watcher{"watcher_reload_failed"};
   watcher.value = s.watcher_failures.CountIn(now - o.watcher_window, now);
   watcher.threshold = o.watcher_failures;

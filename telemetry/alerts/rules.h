@@ -14,6 +14,8 @@
 //   policy_denied_spike     policy.denied in the last 5 min > 3 x baseline;
 //                           baseline = max(5, mean per 5 min over the hour
 //                           before those 5 min, i.e. count / 12)    warning
+//   watcher_reload_warning  a project.watcher_reload_failed in the last
+//                           10 min (the runbook warns on the first) warning
 //   watcher_reload_failed   project.watcher_reload_failed >= 3 in 10 min
 //                                                                   critical
 //   assets_reload_errors    >= 3 successive project.assets_reloaded with

@@ -146,20 +146,29 @@ TEST_F(RulesTest, PolicyDeniedSpikeIsThreeTimesTheTrailingHourMean) {
 }
 
 TEST_F(RulesTest, WatcherReloadFailedThreeTimesInTenMinutes) {
+  // The first failure warns (the runbook's "warning on first event").
+  EXPECT_EQ(Firing("p", absl::ZeroDuration()), Names());
   EXPECT_EQ(Feed("project.watcher_reload_failed", "p", absl::ZeroDuration()),
-            Names());
+            Names({"alert.watcher_reload_warning"}));
+  EXPECT_EQ(last_alert_["severity"], "warning");
   EXPECT_EQ(Feed("project.watcher_reload_failed", "p", absl::Minutes(5)),
             Names());
   // The third, 10 min after the first: the first has left the window.
   EXPECT_EQ(Feed("project.watcher_reload_failed", "p", absl::Minutes(10)),
             Names());
-  // The third within 10 min (5, 10, 11): fires.
+  // The third within 10 min (5, 10, 11): pages.
   EXPECT_EQ(Feed("project.watcher_reload_failed", "p", absl::Minutes(11)),
             Names({"alert.watcher_reload_failed"}));
+  EXPECT_EQ(last_alert_["severity"], "critical");
   // A fourth: still firing, no new alert.
   EXPECT_EQ(Feed("project.watcher_reload_failed", "p", absl::Minutes(12)),
             Names());
-  EXPECT_EQ(Firing("p", absl::Minutes(12)), Names({"watcher_reload_failed"}));
+  EXPECT_EQ(Firing("p", absl::Minutes(12)),
+            Names({"watcher_reload_warning", "watcher_reload_failed"}));
+  // Ten quiet minutes later neither fires, and the next failure warns again.
+  EXPECT_EQ(Firing("p", absl::Minutes(22)), Names());
+  EXPECT_EQ(Feed("project.watcher_reload_failed", "p", absl::Minutes(23)),
+            Names({"alert.watcher_reload_warning"}));
 }
 
 TEST_F(RulesTest, ThreeSuccessiveReloadsWithErrors) {
@@ -252,7 +261,7 @@ TEST_F(RulesTest, OneExpectedDenialFiresNothing) {
   Feed("policy.denied", "p", absl::Seconds(1));
   Feed("tool.failed", "p", absl::Seconds(1), {{"reason", "denied"}});
   EXPECT_EQ(Firing("p", absl::Seconds(2)), Names());
-  EXPECT_EQ(engine_.Rules("p", kT0).size(), 8u);
+  EXPECT_EQ(engine_.Rules("p", kT0).size(), 9u);
 }
 
 TEST_F(RulesTest, RuleAlertsAndStoppedProjectsAreForgotten) {
