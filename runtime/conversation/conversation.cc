@@ -128,14 +128,18 @@ Conversation::Ingested Conversation::Ingest(Signal signal) {
   // flood of messages cannot lock out the cancel that stops it.
   const bool control = signal.type == "conversation.cancel" ||
                        signal.type == "conversation.resume";
-  const size_t counted = control ? inbox_.size() : queue_size();
+  // Tool requests held while cancelled stay until the next cancel: they
+  // count against everything but that cancel (and resume).
+  const size_t counted = control ? inbox_.size() : queue_size() + held_count_;
+  const size_t held_bytes = control ? 0 : held_bytes_;
   if (counted >= static_cast<size_t>(config_.max_queue_size) ||
-      queued_bytes_ + bytes > kMaxQueuedBytes) {
+      queued_bytes_ + held_bytes + bytes > kMaxQueuedBytes) {
     Emit("conversation.queue.overflow",
          {{"reason", "queue_overflow"},
           {"queue_size", queue_size()},
           {"max_queue_size", config_.max_queue_size},
           {"queued_bytes", queued_bytes_},
+          {"held_tool_calls", held_count_},
           {"dropped_signal_id", signal.id},
           {"dropped_signal_type", signal.type}},
          signal.correlation_id, signal.id);
@@ -212,7 +216,7 @@ void Conversation::Process(Signal signal) {
     }
   } else if (type == "conversation.tool.requested") {
     RequestTool(signal.data, signal.correlation_id, signal.id,
-                /*from_run=*/false);
+                /*from_run=*/false, SignalBytes(signal));
   }
 }
 
@@ -359,7 +363,8 @@ void Conversation::UpdateIdle() {
 
 void Conversation::RequestTool(const nlohmann::json& data,
                                const std::string& correlation_id,
-                               const std::string& signal_id, bool from_run) {
+                               const std::string& signal_id, bool from_run,
+                               size_t signal_bytes) {
   Pending pending;
   pending.key = next_pending_++;
   pending.name = json_fields::String(data, "name");
@@ -384,8 +389,15 @@ void Conversation::RequestTool(const nlohmann::json& data,
         {"call_id", pending.call_id}},
        correlation_id, signal_id);
   if (from_run && run_.has_value()) run_->awaiting_tool = pending.key;
+  if (status_ == Status::kCancelled || stopped_) {
+    // Stays pending, undispatched, until the next cancel (§7).
+    pending.held_bytes = signal_bytes;
+    ++held_count_;
+    held_bytes_ += signal_bytes;
+    pending_.push_back(std::move(pending));
+    return;
+  }
   pending_.push_back(std::move(pending));
-  if (status_ == Status::kCancelled || stopped_) return;  // stays pending
   status_ = Status::kRunning;
   Dispatch(pending_.back());
 }
@@ -481,6 +493,8 @@ void Conversation::CancelAll(const std::string& reason,
                              const std::string& signal_id) {
   std::vector<Pending> pending = std::move(pending_);
   pending_.clear();
+  held_count_ = 0;
+  held_bytes_ = 0;
   for (const Signal& s : waiting_) {
     queued_bytes_ -= std::min(queued_bytes_, SignalBytes(s));
   }

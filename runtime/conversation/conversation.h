@@ -10,9 +10,9 @@
 // conversation.queue.overflow {reason: "queue_overflow", queue_size,
 // max_queue_size, dropped_signal_id} when the queue holds
 // conversation_max_queue_size signals (or kMaxQueuedBytes); else queued. The
-// queue is the inbox plus the user messages waiting for the running turn;
-// cancel and resume count only the inbox, so a flood of messages never locks
-// out the cancel that contains it.
+// queue is the inbox plus the user messages waiting for the running turn plus
+// the tool requests held while cancelled; cancel and resume count only the
+// inbox, so a flood of messages never locks out the cancel that contains it.
 // A drain pass on the loop handles at most conversation_max_drain_steps
 // signals, then posts the next pass, so a flood never holds the loop.
 //
@@ -154,6 +154,9 @@ class Conversation {
     std::string signal_id;
     bool dispatched = false;
     bool async = false;
+    // Held while cancelled (never dispatched): the bytes of the signal that
+    // asked for it, counted against the queue's bounds (see Ingest).
+    size_t held_bytes = 0;
   };
   struct Run {
     // User-provided: clang cannot default-construct a nested struct with
@@ -179,9 +182,12 @@ class Conversation {
   void StartTurn(nlohmann::json source_event);
   void OnLlmDone(uint64_t run_id, absl::StatusOr<LlmResponse> response);
   void EndRun();
+  // `signal_bytes`: the size of the tool.requested signal (0 for a model
+  // turn's request), counted while the request is held (cancelled).
   void RequestTool(const nlohmann::json& data,
                    const std::string& correlation_id,
-                   const std::string& signal_id, bool from_run);
+                   const std::string& signal_id, bool from_run,
+                   size_t signal_bytes = 0);
   void Dispatch(Pending& pending);
   void OnToolResponse(uint64_t key, nlohmann::json response);
   void CancelAll(const std::string& reason, const std::string& correlation_id,
@@ -207,6 +213,9 @@ class Conversation {
   uint64_t run_history_ = 0;
   std::vector<Pending> pending_;
   uint64_t next_pending_ = 1;
+  // The pending entries held while cancelled, and their bytes.
+  size_t held_count_ = 0;
+  size_t held_bytes_ = 0;
   std::deque<std::string> timeline_;  // serialized entries
   size_t timeline_bytes_ = 0;
   uint64_t timeline_dropped_ = 0;

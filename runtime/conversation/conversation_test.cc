@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "loop/event_loop.h"
@@ -273,6 +274,50 @@ TEST_F(ConversationTest, ToolRequestedWhileCancelledStaysPendingUntilCancel) {
   }
   EXPECT_EQ(cancelled["data"]["reason"], "operator_stop");
   EXPECT_EQ(cancelled["correlation_id"], "corr-2");
+}
+
+// Tool requests held while cancelled count against the queue's bounds (count
+// and bytes): a client cannot grow a cancelled conversation without limit by
+// sending it tool requests, and the cancel that clears them still gets in.
+json HeldToolRequest(const std::string& correlation_id, json args) {
+  return {{"type", "conversation.tool.requested"},
+          {"meta", {{"correlation_id", correlation_id}}},
+          {"data", {{"name", "asset.list"}, {"args", std::move(args)}}}};
+}
+
+TEST_F(ConversationTest, ToolRequestsHeldWhileCancelledAreBoundedInCount) {
+  Make([](ValidatedOptions& o) { o.conversation_max_queue_size = 3; });
+  Call({{"type", "conversation.cancel"}});
+  int overflow = 0;
+  for (int i = 0; i < 10; ++i) {
+    const json r =
+        Call(HeldToolRequest(absl::StrCat("corr-", i), json::object()));
+    overflow += r.contains("error");
+  }
+  EXPECT_EQ(overflow, 7);
+  EXPECT_EQ(CountEvents("conversation.queue.overflow"), 7);
+  EXPECT_EQ(Proj("pending_tool_calls").size(), 3u);
+  // The cancel still gets in and clears them; the bound is free again.
+  Call({{"type", "conversation.cancel"}});
+  EXPECT_EQ(Proj("pending_tool_calls"), json::array());
+  EXPECT_EQ(CountEvents("conversation.tool.cancelled"), 3);
+  Call(HeldToolRequest("corr-again", json::object()));
+  EXPECT_EQ(Proj("pending_tool_calls").size(), 1u);
+}
+
+TEST_F(ConversationTest, ToolRequestsHeldWhileCancelledAreBoundedInBytes) {
+  Make();
+  Call({{"type", "conversation.cancel"}});
+  // 3 MiB is held; a second does not fit in kMaxQueuedBytes (4 MiB).
+  const std::string big(3 << 20, 'x');
+  Call(HeldToolRequest("big-1", {{"blob", big}}));
+  const json second = Call(HeldToolRequest("big-2", {{"blob", big}}));
+  EXPECT_TRUE(second.contains("error")) << second.dump().substr(0, 200);
+  EXPECT_EQ(Proj("pending_tool_calls").size(), 1u);
+  EXPECT_EQ(CountEvents("conversation.queue.overflow"), 1);
+  Call({{"type", "conversation.cancel"}});
+  Call(HeldToolRequest("big-3", {{"blob", big}}));
+  EXPECT_EQ(Proj("pending_tool_calls").size(), 1u);
 }
 
 TEST_F(ConversationTest, ResumeOnlyFromCancelled) {
