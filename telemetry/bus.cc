@@ -18,6 +18,10 @@ void PushBounded(std::deque<T>& ring, T entry, size_t cap) {
   while (ring.size() > cap) ring.pop_back();
 }
 
+std::string Serialize(const nlohmann::json& entry) {
+  return entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // The first non-null of payload[key] and payload.detail[key] (the tool
 // runtime puts what a failure was about, e.g. the denied path, in `detail`).
 nlohmann::json TriageField(const nlohmann::json& payload, const char* key) {
@@ -104,10 +108,10 @@ void Bus::Process(std::string name, nlohmann::json payload,
   if (EndsWith(event.name, ".failed") || payload.contains("error")) {
     nlohmann::json error = recent;
     error.erase("project_id");
-    PushBounded(state.recent_errors, std::move(error),
+    PushBounded(state.recent_errors, Serialize(error),
                 options_.recent_errors_cap);
   }
-  PushBounded(state.recent_events, std::move(recent),
+  PushBounded(state.recent_events, Serialize(recent),
               options_.recent_events_cap);
   event.payload = std::move(payload);
   for (const Sink& sink : sinks_) sink(event);
@@ -135,11 +139,13 @@ nlohmann::json Bus::Snapshot(std::string_view project_id) const {
   for (const auto& [name, count] : state.counts) {
     snapshot["event_counts"][name] = count;
   }
-  for (const nlohmann::json& e : state.recent_errors) {
-    snapshot["recent_errors"].push_back(e);
+  for (const std::string& e : state.recent_errors) {
+    snapshot["recent_errors"].push_back(
+        nlohmann::json::parse(e, nullptr, false));
   }
-  for (const nlohmann::json& e : state.recent_events) {
-    snapshot["recent_events"].push_back(e);
+  for (const std::string& e : state.recent_events) {
+    snapshot["recent_events"].push_back(
+        nlohmann::json::parse(e, nullptr, false));
   }
   return snapshot;
 }

@@ -98,8 +98,10 @@ class Bus {
   struct ProjectState {
     uint64_t total = 0;
     std::map<std::string, uint64_t, std::less<>> counts;
-    std::deque<nlohmann::json> recent_events;
-    std::deque<nlohmann::json> recent_errors;
+    // Serialized (parsed for Snapshot): a parsed entry costs several times
+    // its text, and 20 projects' rings are 5 MiB parsed.
+    std::deque<std::string> recent_events;
+    std::deque<std::string> recent_errors;
   };
 
   void Process(std::string name, nlohmann::json payload, absl::Time at);

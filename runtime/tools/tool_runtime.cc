@@ -334,7 +334,8 @@ void ToolRuntime::RecordDecision(const Call& call, bool allowed,
                    {"outside_root_exception_reason_codes", codes},
                    {"at", telemetry::Rfc3339(absl::Now())}});
   if (extra.is_object()) decision.update(extra);
-  decisions_.push_front(decision);
+  decisions_.push_front(
+      decision.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   while (decisions_.size() > kMaxRecentDecisions) decisions_.pop_back();
   bus_->Emit(allowed ? "policy.allowed" : "policy.denied", decision);
   if (allowed) {
@@ -681,7 +682,9 @@ void ToolRuntime::Deliver(const std::shared_ptr<Call>& call, Respond respond,
   if (config_.on_result) {
     config_.on_result(call->call_id, call->conversation_id, response);
   }
-  recent_results_.emplace_back(call->call_id, response);
+  recent_results_.emplace_back(
+      call->call_id,
+      response.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (recent_results_.size() > kRecentResults) recent_results_.pop_front();
   std::vector<Respond> waiters = std::move(call->result_waiters);
   call->result_waiters.clear();
@@ -692,7 +695,10 @@ void ToolRuntime::Deliver(const std::shared_ptr<Call>& call, Respond respond,
 std::optional<nlohmann::json> ToolRuntime::RecentResult(
     std::string_view call_id) const {
   for (auto it = recent_results_.rbegin(); it != recent_results_.rend(); ++it) {
-    if (it->first == call_id) return it->second;
+    if (it->first != call_id) continue;
+    nlohmann::json doc = nlohmann::json::parse(it->second, nullptr, false);
+    if (doc.is_discarded()) return std::nullopt;  // our own dump: never
+    return doc;
   }
   return std::nullopt;
 }
@@ -832,7 +838,9 @@ void ToolRuntime::KillAll(std::string_view reason) {
 
 nlohmann::json ToolRuntime::Diagnostics() const {
   nlohmann::json decisions = nlohmann::json::array();
-  for (const nlohmann::json& d : decisions_) decisions.push_back(d);
+  for (const std::string& d : decisions_) {
+    decisions.push_back(nlohmann::json::parse(d, nullptr, false));
+  }
   nlohmann::json running = nlohmann::json::array();
   for (const auto& [id, call] : calls_) {
     running.push_back({{"call_id", id},

@@ -294,10 +294,13 @@ class ToolRuntime {
   // Random per runtime: call ids stay unique across daemon restarts (the
   // journal keeps results by id).
   const std::string call_id_prefix_;
-  std::deque<std::pair<std::string, nlohmann::json>> recent_results_;
+  // Serialized: a parsed response costs about 6x its text (5.5 KB for a
+  // /bin/true exec), and only a lookup needs it parsed.
+  std::deque<std::pair<std::string, std::string>> recent_results_;
   std::map<std::string, std::shared_ptr<Call>> calls_;  // by call id
   std::map<std::string, int64_t> conversation_running_;
-  std::deque<nlohmann::json> decisions_;  // newest first
+  // Newest first, serialized like recent_results_ (parsed for diagnostics).
+  std::deque<std::string> decisions_;
   struct TimeoutState {
     std::deque<absl::Time> recent;  // within kTimeoutWindow
     uint64_t total = 0;
