@@ -190,6 +190,24 @@ TEST(BusTest, RecentEntriesKeepWhatTriageNeeds) {
   EXPECT_EQ(snap["recent_events"][0]["timeout_ms"], 200);
 }
 
+// The rings are kept serialized: a field that is not valid UTF-8 (a tool's
+// output, a path) is kept with U+FFFD in place of the bad bytes, never
+// thrown on.
+TEST(BusTest, RingEntriesWithInvalidUtf8AreKept) {
+  Bus bus;
+  const std::string bad = "notes\xff\xfe.txt";
+  bus.Emit("tool.failed", {{"project_id", "p"},
+                           {"correlation_id", bad},
+                           {"detail", {{"path", bad}}}});
+  const nlohmann::json snap = bus.Snapshot("p");
+  ASSERT_EQ(snap["recent_events"].size(), 1u);
+  ASSERT_EQ(snap["recent_errors"].size(), 1u);
+  const std::string kept = snap["recent_events"][0]["correlation_id"];
+  EXPECT_EQ(kept, "notes\xef\xbf\xbd\xef\xbf\xbd.txt");
+  EXPECT_EQ(snap["recent_errors"][0]["correlation_id"], kept);
+  EXPECT_EQ(snap["recent_events"][0]["event"], "tool.failed");
+}
+
 TEST(BusTest, NonStringProjectIdCountsAsGlobal) {
   Bus bus;
   bus.Emit("a", {{"project_id", 42}});
