@@ -391,7 +391,6 @@ void Conversation::RequestTool(const nlohmann::json& data,
   if (from_run && run_.has_value()) run_->awaiting_tool = pending.key;
   if (status_ == Status::kCancelled || stopped_) {
     // Stays pending, undispatched, until the next cancel (§7).
-    pending.held_bytes = signal_bytes;
     ++held_count_;
     held_bytes_ += signal_bytes;
     pending_.push_back(std::move(pending));

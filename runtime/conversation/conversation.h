@@ -154,9 +154,6 @@ class Conversation {
     std::string signal_id;
     bool dispatched = false;
     bool async = false;
-    // Held while cancelled (never dispatched): the bytes of the signal that
-    // asked for it, counted against the queue's bounds (see Ingest).
-    size_t held_bytes = 0;
   };
   struct Run {
     // User-provided: clang cannot default-construct a nested struct with
